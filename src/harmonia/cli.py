@@ -1,0 +1,156 @@
+"""The ``harmonia`` command: thin, it calls the modules that do the work."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harmonia.core.actions import ActionKind
+from harmonia.core.errors import EnergyMeterUnavailable, PolicyError
+from harmonia.energy import auto_meter, get_meter
+from harmonia.policies import build_engine, dump_policy, load_policy
+
+app = typer.Typer(help="Harmonia: keep ML services accurate and frugal.", no_args_is_help=True)
+policy_app = typer.Typer(help="Validate and inspect policies.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policies"
+EXIT_INVALID = 2
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+@policy_app.command("validate")
+def policy_validate(
+    files: Annotated[list[Path], typer.Argument(help="policy files (YAML or JSON)")],
+) -> None:
+    """Print ``ok`` for each valid policy; print the errors and exit 2 if any is invalid."""
+    console = _console()
+    failed = False
+    for file in files:
+        try:
+            load_policy(file)
+        except PolicyError as error:
+            failed = True
+            console.print(str(error), markup=False)
+            continue
+        console.print("ok" if len(files) == 1 else f"ok  {file}", markup=False)
+    if failed:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@policy_app.command("show")
+def policy_show(
+    file: Path,
+    fmt: Annotated[str, typer.Option("--format", help="yaml or json")] = "yaml",
+) -> None:
+    """Print a policy as Harmonia reads it (a Harmonica policy comes out converted)."""
+    try:
+        policy = load_policy(file)
+    except PolicyError as error:
+        _console().print(str(error), markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    typer.echo(dump_policy(policy, fmt), nl=False)
+
+
+def _busy_work(seconds: float) -> int:
+    """A fixed CPU workload to measure: matrix products for about ``seconds``."""
+    matrix = np.random.default_rng(0).random((200, 200))
+    deadline = time.perf_counter() + seconds
+    rounds = 0
+    while time.perf_counter() < deadline:
+        matrix = np.tanh(matrix @ matrix.T / 200.0)
+        rounds += 1
+    return rounds
+
+
+@app.command()
+def energy(
+    backend: Annotated[str, typer.Option(help="auto, powercap, nvml or estimate")] = "auto",
+    seconds: Annotated[float, typer.Option(help="length of the sample workload")] = 0.3,
+) -> None:
+    """Show which energy backend Harmonia uses here, and a sample reading."""
+    console = _console()
+    try:
+        if backend == "auto":
+            meter, notes = auto_meter()
+        else:
+            meter, notes = get_meter(backend), []
+    except (EnergyMeterUnavailable, ValueError) as error:
+        console.print(f"error: {error}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    console.print(f"backend: {type(meter).__name__} (source: {meter.source})", markup=False)
+    for note in notes:
+        console.print(f"  skipped {note}", markup=False)
+    with meter.measure() as measurement:
+        rounds = _busy_work(seconds)
+    reading = measurement.reading
+    assert reading is not None
+    console.print(
+        f"sample: {rounds} matrix products in {reading.seconds:.3f} s used "
+        f"{reading.joules:.4f} J ({reading.joules / max(reading.seconds, 1e-9):.1f} W) "
+        f"[{reading.source}: {reading.detail}]",
+        markup=False,
+    )
+
+
+@app.command()
+def demo(
+    examples: Annotated[Path, typer.Option(help="folder of example policies")] = EXAMPLES,
+    samples: Annotated[int, typer.Option(help="length of the synthetic stream")] = 4000,
+    seed: int = 0,
+) -> None:
+    """What Harmonia can do so far: validate the example policies, read energy, and run the
+    HarmonE engine over a synthetic stream with a shift halfway, explaining each decision.
+    """
+    from harmonia.demo import run_synthetic
+
+    console = _console()
+    console.rule("1. example policies")
+    files = sorted(p for p in examples.rglob("*") if p.suffix in {".yaml", ".yml", ".json"})
+    for file in files:
+        try:
+            policy = load_policy(file)
+            console.print(
+                f"ok  {file.relative_to(examples)}  ({policy.strategy}, {policy.window})",
+                markup=False,
+            )
+        except PolicyError as error:
+            console.print(str(error), markup=False)
+            raise typer.Exit(EXIT_INVALID) from None
+
+    console.rule("2. energy")
+    energy(backend="auto", seconds=0.3)
+
+    console.rule("3. the engine on a synthetic stream (made-up models, shift at the middle)")
+    engine = build_engine(load_policy(examples / "traffic-harmone.yaml"), seed=seed)
+    actions = run_synthetic(engine, samples=samples, seed=seed)
+    table = Table("window end", "action", "why", "trigger")
+    for action in actions:
+        if action.kind is ActionKind.NONE:
+            continue
+        target = f" {action.model}" + (f" v{action.version}" if action.version else "")
+        values = ", ".join(f"{k}={v:.3g}" for k, v in action.values.items())
+        table.add_row(
+            f"{action.ts:.0f}",
+            action.kind.value + target,
+            action.reason,
+            f"{action.trigger} ({values})",
+        )
+    console.print(table)
+    taken = sum(a.kind is not ActionKind.NONE for a in actions)
+    console.print(
+        f"{taken} actions over {samples} samples; {len(actions) - taken} held or declined"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,94 @@
+"""The pure core: domain types, policies, conditions, scoring, knowledge and the MAPE-K engine.
+
+Nothing here performs I/O; time and randomness are injected.
+"""
+
+from harmonia.core.actions import Action, ActionKind, Decision
+from harmonia.core.conditions import (
+    Comparison,
+    Condition,
+    Evaluation,
+    Junction,
+    Operand,
+    parse_condition,
+)
+from harmonia.core.drift import DriftDetector, DriftScore
+from harmonia.core.engine import Engine
+from harmonia.core.errors import (
+    ConditionSyntaxError,
+    EnergyMeterUnavailable,
+    HarmoniaError,
+    Issue,
+    PolicyError,
+    UnknownPluginError,
+)
+from harmonia.core.knowledge import Knowledge, ModelProfile, VersionInfo, fingerprint
+from harmonia.core.monitor import WindowSummary, summarize
+from harmonia.core.policy import (
+    Boundary,
+    Cooldown,
+    DriftSettings,
+    Objective,
+    Policy,
+    Tactic,
+    Window,
+    parse_policy,
+)
+from harmonia.core.scoring import normalize_energy, score
+from harmonia.core.strategies import (
+    HarmonEStrategy,
+    Planned,
+    SingleStrategy,
+    Situation,
+    Strategy,
+    SwitchStrategy,
+    Trigger,
+    Violation,
+)
+from harmonia.core.telemetry import TelemetrySample
+
+__all__ = [
+    "Action",
+    "ActionKind",
+    "Boundary",
+    "Comparison",
+    "Condition",
+    "ConditionSyntaxError",
+    "Cooldown",
+    "Decision",
+    "DriftDetector",
+    "DriftScore",
+    "DriftSettings",
+    "EnergyMeterUnavailable",
+    "Engine",
+    "Evaluation",
+    "HarmonEStrategy",
+    "HarmoniaError",
+    "Issue",
+    "Junction",
+    "Knowledge",
+    "ModelProfile",
+    "Objective",
+    "Operand",
+    "Planned",
+    "Policy",
+    "PolicyError",
+    "SingleStrategy",
+    "Situation",
+    "Strategy",
+    "SwitchStrategy",
+    "Tactic",
+    "TelemetrySample",
+    "Trigger",
+    "UnknownPluginError",
+    "VersionInfo",
+    "Violation",
+    "Window",
+    "WindowSummary",
+    "fingerprint",
+    "normalize_energy",
+    "parse_condition",
+    "parse_policy",
+    "score",
+    "summarize",
+]

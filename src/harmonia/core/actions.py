@@ -1,0 +1,52 @@
+"""Actions the engine decides, with the explanation that every decision carries."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ActionKind(StrEnum):
+    """What a managed system is asked to do."""
+
+    SWITCH_MODEL = "switch_model"
+    RETRAIN = "retrain"
+    REUSE_VERSION = "reuse_version"
+    NONE = "none"
+
+
+class Decision(BaseModel):
+    """A strategy's choice before the engine stamps it: what to do and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ActionKind
+    model: str | None = None
+    version: int | None = None
+    reason: str = Field(min_length=1)
+
+
+class Action(BaseModel):
+    """A decision as delivered: who decided, when, what fired it, with which values."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ActionKind
+    model: str | None = None
+    version: int | None = None
+    ts: float
+    strategy: str
+    reason: str
+    trigger: str = Field(description="the boundary condition or strategy rule that fired")
+    values: dict[str, float] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+    def explain(self) -> str:
+        """One line for logs and the CLI."""
+        target = f" → {self.model}" if self.model else ""
+        version = f" v{self.version}" if self.version is not None else ""
+        values = ", ".join(f"{k}={v:.4g}" for k, v in sorted(self.values.items()))
+        fired = f" [{self.trigger}" + (f"; {values}]" if values else "]")
+        return f"{self.kind.value}{target}{version}: {self.reason}{fired}"

@@ -1,0 +1,185 @@
+"""The MAPE-K engine: pure and clock-injected.
+
+``Engine.step(knowledge, now)`` closes a window when the policy's cadence says so, computes
+its signals (Monitor), evaluates the boundaries (Analyze), asks the strategy (Plan) and
+returns the actions with their explanations (Execute is the driver's job: the server
+delivers them over the network, the replay lab applies them in-process). It never sleeps,
+reads files or opens sockets, so the same code runs live and in an event-time replay.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harmonia.core.actions import Action, ActionKind
+from harmonia.core.drift import DriftDetector
+from harmonia.core.knowledge import Knowledge
+from harmonia.core.monitor import WindowSummary, summarize
+from harmonia.core.policy import Cooldown, Policy
+from harmonia.core.strategies.base import Planned, Situation, Strategy, Violation
+
+DetectorFactory = Callable[[], DriftDetector]
+
+
+@dataclass
+class _FittedDetectors:
+    """Detectors fitted on the current reference; refitted only when the reference changes."""
+
+    reference: np.ndarray | None = None
+    detectors: dict[str, DriftDetector] = field(default_factory=dict)
+
+
+class Engine:
+    """One MAPE-K loop for one managed system.
+
+    >>> from harmonia.core.policy import parse_policy
+    >>> from harmonia.core.strategies.single import SingleStrategy
+    >>> policy = parse_policy({"policy": "p", "system": "s", "models": ["m"], "window": 2})
+    >>> engine = Engine(policy, SingleStrategy())
+    >>> knowledge = engine.new_knowledge()
+    >>> engine.step(knowledge, now=0.0)
+    []
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        strategy: Strategy,
+        detectors: Mapping[str, DetectorFactory] | None = None,
+        *,
+        seed: int = 0,
+    ) -> None:
+        self.policy = policy
+        self.strategy = strategy
+        self.detector_factories = dict(detectors or {})
+        needed = set(policy.drift_detectors()) | set(strategy.detectors)
+        missing = sorted(needed - set(self.detector_factories))
+        if missing:
+            raise ValueError(
+                f"the policy or strategy {strategy.name!r} reads drift detectors "
+                f"{', '.join(missing)} but the engine was given none of that name"
+            )
+        self.rng = random.Random(seed)
+        self._fitted = _FittedDetectors()
+
+    def new_knowledge(self) -> Knowledge:
+        """Empty knowledge with the policy's models and its start model in service."""
+        return Knowledge(self.policy.models, self.policy.start_model)
+
+    def step(self, knowledge: Knowledge, now: float) -> list[Action]:
+        """Close the window if it is due and decide; ``[]`` when no window closed."""
+        if not knowledge.window_due(self.policy.window, now):
+            return []
+        samples = knowledge.take_window(self.policy.window)
+        summary = summarize(
+            samples,
+            self.policy,
+            model=knowledge.active_model,
+            version=knowledge.active_version,
+            detectors=self._detectors_for(knowledge),
+        )
+        knowledge.record_window(summary, samples)
+        violations = tuple(
+            Violation(boundary, evaluation)
+            for boundary in self.policy.boundaries
+            if (evaluation := boundary.when.evaluate(summary.signals)).fired
+        )
+        situation = Situation(
+            now=now,
+            policy=self.policy,
+            summary=summary,
+            violations=violations,
+            knowledge=knowledge,
+            rng=self.rng,
+            detector_factories=self.detector_factories,
+        )
+        plans = self.strategy.decide(situation)
+        actions = [self._stamp(plan, summary, now) for plan in plans]
+        actions = self._cool_down(actions, knowledge, now)
+        knowledge.record_actions(actions)
+        return actions
+
+    # -- Monitor helpers -----------------------------------------------------------------
+    def _detectors_for(self, knowledge: Knowledge) -> dict[str, DriftDetector]:
+        """Detectors fitted on the reference in force: the training data of the version in
+        service, or the previous window, or (before either is known) nothing to compare with.
+        """
+        if self.policy.drift.reference == "previous_window":
+            reference = knowledge.summaries[-1].drift_values if knowledge.summaries else None
+        else:
+            reference = knowledge.reference_values()
+        if reference is None or reference.size == 0:
+            return {}
+        if self._fitted.reference is not reference:
+            self._fitted = _FittedDetectors(
+                reference,
+                {name: make().fit(reference) for name, make in self.detector_factories.items()},
+            )
+        return self._fitted.detectors
+
+    # -- Execute helpers -----------------------------------------------------------------
+    def _stamp(self, plan: Planned, summary: WindowSummary, now: float) -> Action:
+        decision = plan.decision
+        return Action(
+            kind=decision.kind,
+            model=decision.model,
+            version=decision.version,
+            ts=now,
+            strategy=self.strategy.name,
+            reason=decision.reason,
+            trigger=plan.trigger.rule,
+            values=plan.trigger.values,
+            context={
+                "window_start": summary.start,
+                "window_end": summary.end,
+                "model": summary.model,
+                "version": summary.version,
+                "score": summary.signals.get("score"),
+                "quality": summary.signals.get("quality"),
+                "energy_j": summary.signals.get("energy_j"),
+            },
+        )
+
+    def _cool_down(self, actions: list[Action], knowledge: Knowledge, now: float) -> list[Action]:
+        """Hold back every action while the policy's cooldown since the last one runs.
+
+        The engine enforces it, not the strategies, so no strategy can thrash.
+        """
+        cooldown = self.policy.cooldown
+        since = knowledge.windows_since_action()
+        by_windows = since is not None and since <= cooldown.windows
+        by_time = (
+            knowledge.last_action_ts is not None
+            and now - knowledge.last_action_ts < cooldown.seconds
+        )
+        if not (by_windows or by_time):
+            return actions
+        held = []
+        for action in actions:
+            if action.kind is ActionKind.NONE:
+                held.append(action)
+                continue
+            wanted = action.kind.value + (f" → {action.model}" if action.model else "")
+            held.append(
+                action.model_copy(
+                    update={
+                        "kind": ActionKind.NONE,
+                        "model": None,
+                        "version": None,
+                        "reason": f"held by cooldown ({_describe(cooldown)}); "
+                        f"wanted {wanted}: {action.reason}",
+                    }
+                )
+            )
+        return held
+
+
+def _describe(cooldown: Cooldown) -> str:
+    parts = [f"{cooldown.windows} windows"] if cooldown.windows else []
+    if cooldown.seconds:
+        parts.append(f"{cooldown.seconds:g} s")
+    return " and ".join(parts)

@@ -1,0 +1,165 @@
+"""Monitor: turn one window of telemetry into the signals the boundaries and strategies read.
+
+Pure functions over a list of samples; the engine decides when a window closes and which
+drift detectors (already fitted on the reference) to pass in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harmonia.core.conditions import AGGREGATES, Aggregate
+from harmonia.core.drift import DriftDetector
+from harmonia.core.policy import Policy
+from harmonia.core.scoring import normalize_energy, score
+from harmonia.core.telemetry import TelemetrySample
+
+_SAMPLE_FIELDS = frozenset({"latency_ms", "energy_j", "prediction", "target", "drift_value"})
+_LATENCY_SUMMARY: tuple[Aggregate, ...] = ("p50", "p95", "p99")
+
+
+@dataclass(frozen=True)
+class WindowSummary:
+    """One closed window: its span, the model that served it, and every signal computed.
+
+    ``signals`` maps canonical keys (``score``, ``quality``, ``energy_j``, ``energy_norm``,
+    ``r2``, ``mae``, ``p95(latency_ms)``, ``drift.kl``...) to numbers; NaN means unknown.
+    """
+
+    start: float
+    end: float
+    model: str
+    version: int | None
+    count: int
+    signals: dict[str, float]
+    drift_values: np.ndarray = field(repr=False)
+    drift_details: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def metric_values(samples: Sequence[TelemetrySample], name: str) -> np.ndarray:
+    """Values of one metric over the samples that carry it (a sample field or ``metrics``)."""
+    if name in _SAMPLE_FIELDS:
+        values = [getattr(s, name) for s in samples]
+    else:
+        values = [s.metrics.get(name) for s in samples]
+    return np.asarray([v for v in values if v is not None], dtype=float)
+
+
+def aggregate(values: np.ndarray, how: Aggregate) -> float:
+    """One aggregate of a metric over the window; NaN when the window has no value."""
+    if values.size == 0:
+        return math.nan
+    if how == "mean":
+        return float(values.mean())
+    if how == "max":
+        return float(values.max())
+    if how == "min":
+        return float(values.min())
+    if how == "rate":
+        return float(np.count_nonzero(values) / values.size)
+    return float(np.percentile(values, float(how[1:])))
+
+
+def regression_quality(samples: Sequence[TelemetrySample]) -> tuple[float, float]:
+    """R² and MAE over the samples that have both a prediction and a target.
+
+    R² is NaN with fewer than two such samples or when the targets do not vary.
+    """
+    pairs = np.asarray(
+        [
+            (s.prediction, s.target)
+            for s in samples
+            if s.prediction is not None and s.target is not None
+        ],
+        dtype=float,
+    )
+    if pairs.size == 0:
+        return math.nan, math.nan
+    predicted, actual = pairs[:, 0], pairs[:, 1]
+    mae = float(np.abs(predicted - actual).mean())
+    total = float(((actual - actual.mean()) ** 2).sum())
+    if len(pairs) < 2 or total == 0.0:
+        return math.nan, mae
+    residual = float(((actual - predicted) ** 2).sum())
+    return 1.0 - residual / total, mae
+
+
+def window_quality(samples: Sequence[TelemetrySample], quality: str) -> float:
+    """The objective's quality: R² from predictions and targets, else a metric's mean."""
+    if quality == "r2":
+        return regression_quality(samples)[0]
+    return aggregate(metric_values(samples, quality), "mean")
+
+
+def summarize(
+    samples: Sequence[TelemetrySample],
+    policy: Policy,
+    *,
+    model: str,
+    version: int | None,
+    detectors: Mapping[str, DriftDetector] | None = None,
+) -> WindowSummary:
+    """Compute a window's signals: quality, energy, score, what the boundaries read, drift."""
+    if not samples:
+        raise ValueError("cannot summarize an empty window")
+    objective = policy.objective
+    signals: dict[str, float] = {"count": float(len(samples))}
+
+    r2, mae = regression_quality(samples)
+    if not math.isnan(mae):
+        signals["r2"], signals["mae"] = r2, mae
+    quality = r2 if objective.quality == "r2" else window_quality(samples, objective.quality)
+    energy = aggregate(metric_values(samples, "energy_j"), "mean")
+    signals["quality"] = quality
+    signals["energy_j"] = energy
+    signals["energy_norm"] = (
+        math.nan if math.isnan(energy) else normalize_energy(energy, objective.energy_range_j)
+    )
+    signals["score"] = score(quality, energy, objective)
+
+    latencies = metric_values(samples, "latency_ms")
+    if latencies.size:
+        for how in ("mean", *_LATENCY_SUMMARY):
+            signals[f"{how}(latency_ms)"] = aggregate(latencies, how)
+
+    for operand in policy.operands():
+        if not operand.is_derived:
+            how = operand.aggregate or "mean"
+            signals[operand.key] = aggregate(metric_values(samples, operand.name), how)
+
+    drift_values = metric_values(samples, policy.drift.watch)
+    details: dict[str, dict[str, Any]] = {}
+    for name, detector in (detectors or {}).items():
+        if drift_values.size == 0:
+            signals[f"drift.{name}"] = math.nan
+            continue
+        result = detector.score(drift_values)
+        signals[f"drift.{name}"] = result.statistic
+        details[name] = {"drifted": result.drifted, **result.detail}
+
+    return WindowSummary(
+        start=min(s.ts for s in samples),
+        end=max(s.ts for s in samples),
+        model=model,
+        version=version,
+        count=len(samples),
+        signals=signals,
+        drift_values=drift_values,
+        drift_details=details,
+    )
+
+
+__all__ = [
+    "AGGREGATES",
+    "WindowSummary",
+    "aggregate",
+    "metric_values",
+    "regression_quality",
+    "summarize",
+    "window_quality",
+]

@@ -1,0 +1,159 @@
+"""The `Strategy` protocol and what every strategy reads: the `Situation` of one decision.
+
+A strategy is the Plan of MAPE-K. Like a scikit-learn estimator its constructor only stores
+parameters, and what it learns while running (EMA scores, budgets) lives in attributes that
+end in ``_``. It never sleeps, reads files or opens sockets: randomness comes from the
+engine's seeded RNG, time from ``situation.now``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from harmonia.core.actions import ActionKind, Decision
+from harmonia.core.conditions import Evaluation
+from harmonia.core.drift import DriftDetector
+from harmonia.core.knowledge import Knowledge, VersionInfo
+from harmonia.core.monitor import WindowSummary
+from harmonia.core.policy import Boundary, Policy, Tactic
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A boundary that held over the window just closed, with the values it read."""
+
+    boundary: Boundary
+    evaluation: Evaluation
+
+    @property
+    def tactic(self) -> Tactic:
+        return self.boundary.then
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Why a decision was taken: the rule that fired and the values it saw."""
+
+    rule: str
+    values: dict[str, float]
+
+    @classmethod
+    def of(cls, violation: Violation) -> Trigger:
+        return cls(violation.boundary.label, dict(violation.evaluation.values))
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A strategy's decision with its trigger, before the engine stamps it into an `Action`."""
+
+    decision: Decision
+    trigger: Trigger
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything a strategy may read for one decision; it must not mutate ``knowledge``."""
+
+    now: float
+    policy: Policy
+    summary: WindowSummary
+    violations: tuple[Violation, ...]
+    knowledge: Knowledge
+    rng: random.Random
+    detector_factories: dict[str, Callable[[], DriftDetector]]
+
+    @property
+    def active_model(self) -> str:
+        return self.knowledge.active_model
+
+    def violated(self, *tactics: Tactic) -> list[Violation]:
+        return [v for v in self.violations if v.tactic in tactics]
+
+    def divergence(self, detector: str, version: VersionInfo) -> float:
+        """How far this window's data is from what ``version`` was trained on (NaN if unknown)."""
+        factory = self.detector_factories.get(detector)
+        if factory is None:
+            raise LookupError(f"no {detector!r} drift detector is configured for this engine")
+        if not version.fingerprint or self.summary.drift_values.size == 0:
+            return math.nan
+        fitted = factory().fit(np.asarray(version.fingerprint))
+        return fitted.score(self.summary.drift_values).statistic
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """Decides what to do after each window. Register one under ``harmonia.strategies``."""
+
+    name: ClassVar[str]
+
+    @property
+    def detectors(self) -> tuple[str, ...]:
+        """Drift detectors the strategy reads beyond those the policy names."""
+        ...
+
+    def decide(self, situation: Situation) -> list[Planned]: ...
+
+
+def get_params(strategy: object) -> dict[str, Any]:
+    """The constructor parameters of a strategy with their current values (sklearn's idiom)."""
+    signature = inspect.signature(type(strategy).__init__)
+    return {
+        name: getattr(strategy, name)
+        for name, parameter in signature.parameters.items()
+        if name != "self" and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    }
+
+
+def planned(kind: ActionKind, reason: str, trigger: Trigger, **target: Any) -> Planned:
+    """Shorthand used by every strategy to build a decision with its trigger."""
+    return Planned(Decision(kind=kind, reason=reason, **target), trigger)
+
+
+def reuse_or_retrain(
+    situation: Situation,
+    model: str,
+    trigger: Trigger,
+    *,
+    detector: str = "kl",
+    threshold: float = 0.75,
+) -> Planned:
+    """Bring back the archived version of ``model`` whose training data is closest to today's,
+    if its divergence is below ``threshold``; otherwise retrain ``model`` on recent data.
+    """
+    best: tuple[float, VersionInfo] | None = None
+    for version in situation.knowledge.archived_versions(model):
+        distance = situation.divergence(detector, version)
+        if not math.isnan(distance) and (best is None or distance < best[0]):
+            best = (distance, version)
+    if best is not None and best[0] < threshold:
+        distance, version = best
+        return planned(
+            ActionKind.REUSE_VERSION,
+            f"{model} v{version.version} was trained on data closest to the current window "
+            f"({detector} {distance:.3f} < {threshold})",
+            Trigger(trigger.rule, {**trigger.values, f"{detector}_to_version": distance}),
+            model=model,
+            version=version.version,
+        )
+    why = (
+        f"closest archived version is at {detector} {best[0]:.3f} >= {threshold}"
+        if best is not None
+        else "no archived version to reuse"
+    )
+    return planned(ActionKind.RETRAIN, f"retrain {model}: {why}", trigger, model=model)
+
+
+def periodic_retrain(situation: Situation, every: int | None, model: str) -> list[Planned]:
+    """A retrain every ``every`` windows (the baselines' periodic retraining)."""
+    closed = situation.knowledge.windows_closed
+    if every is None or closed == 0 or closed % every:
+        return []
+    trigger = Trigger(f"every {every} windows", {"windows": float(closed)})
+    return [planned(ActionKind.RETRAIN, f"periodic retraining of {model}", trigger, model=model)]

@@ -1,0 +1,96 @@
+"""Policy files: read YAML or JSON (Harmonia's format or Harmonica's), validate, and check the
+strategy and drift detectors a policy names against the plugins installed here.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harmonia.core.engine import Engine
+from harmonia.core.errors import Issue, PolicyError, UnknownPluginError
+from harmonia.core.harmonica import convert_harmonica, is_harmonica_policy
+from harmonia.core.policy import Policy, parse_policy
+from harmonia.core.strategies.base import Strategy
+from harmonia.plugins import DRIFT_DETECTORS, STRATEGIES, create_plugin, load_plugin
+
+MAX_POLICY_BYTES = 1_000_000
+
+
+def parse_policy_text(text: str, source: str | None = None) -> Policy:
+    """A policy from YAML or JSON text (JSON is YAML), converted if it is Harmonica's."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PolicyError([Issue("", f"not valid YAML or JSON{where}: {error}")], source) from None
+    policy = (
+        convert_harmonica(data, source) if is_harmonica_policy(data) else parse_policy(data, source)
+    )
+    check_plugins(policy, source)
+    return policy
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file; `PolicyError` names the file, each field and reason."""
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_POLICY_BYTES:
+            raise PolicyError([Issue("", f"larger than {MAX_POLICY_BYTES} bytes")], str(file))
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PolicyError([Issue("", f"cannot read the file: {error}")], str(file)) from None
+    return parse_policy_text(text, str(file))
+
+
+def dump_policy(policy: Policy, fmt: str = "yaml") -> str:
+    """The policy as YAML or JSON text that `parse_policy_text` reads back to an equal policy."""
+    data = policy.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def build_strategy(policy: Policy) -> Strategy:
+    """The policy's strategy, built with its options."""
+    strategy: Strategy = create_plugin(STRATEGIES, policy.strategy, **policy.options)
+    return strategy
+
+
+def build_engine(policy: Policy, *, seed: int = 0) -> Engine:
+    """An engine with the policy's strategy and every drift detector it or the policy reads."""
+    strategy = build_strategy(policy)
+    names = dict.fromkeys([*policy.drift_detectors(), *strategy.detectors])
+    factories = {
+        name: partial(load_plugin(DRIFT_DETECTORS, name), **policy.drift.detectors.get(name, {}))
+        for name in names
+    }
+    return Engine(policy, strategy, factories, seed=seed)
+
+
+def check_plugins(policy: Policy, source: str | None = None) -> None:
+    """Every plugin the policy names exists here and accepts the parameters given to it."""
+    issues: list[Issue] = []
+    strategy: Any = None
+    try:
+        strategy = build_strategy(policy)
+    except UnknownPluginError as error:
+        issues.append(Issue("strategy", str(error)))
+    except (TypeError, ValueError) as error:
+        issues.append(Issue("options", str(error)))
+    detectors = policy.drift_detectors() + list(strategy.detectors if strategy else ())
+    for name in dict.fromkeys(detectors):
+        path = f"drift.detectors.{name}" if name in policy.drift.detectors else "boundaries"
+        try:
+            create_plugin(DRIFT_DETECTORS, name, **policy.drift.detectors.get(name, {}))
+        except UnknownPluginError as error:
+            issues.append(Issue(path, str(error)))
+        except (TypeError, ValueError) as error:
+            issues.append(Issue(path, str(error)))
+    if issues:
+        raise PolicyError(issues, source)
