@@ -86,7 +86,8 @@ def run_synthetic(engine: Engine, samples: int = 4000, seed: int = 0) -> list[Ac
     """Drive ``engine`` over a synthetic stream in event time; return every action."""
     system = SyntheticSystem(seed=seed, active=engine.policy.start_model)
     knowledge = Knowledge(engine.policy.models, system.active, 1)
-    training = [random.Random(seed + 1).gauss(100.0, 20.0) for _ in range(2000)]
+    rng = random.Random(seed + 1)
+    training = [rng.gauss(100.0, 20.0) for _ in range(2000)]
     for model in engine.policy.models:
         knowledge.add_version(VersionInfo(model, 1, fingerprint(training)))
     actions: list[Action] = []

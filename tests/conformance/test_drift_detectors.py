@@ -100,7 +100,12 @@ class Case:
 
 
 CASES = [
-    Case(KLDivergenceDetector, "kl", {"bins": 20, "threshold": 0.5, "epsilon": 1e-5}, {"bins": 0}),
+    Case(
+        KLDivergenceDetector,
+        "kl",
+        {"bins": 20, "threshold": 0.5, "epsilon": 1e-5, "shared_edges": True},
+        {"bins": 0},
+    ),
     Case(PSIDetector, "psi", {"bins": 5, "threshold": 0.1}, {"threshold": -1.0}),
     Case(JensenShannonDetector, "js", {"bins": 30, "threshold": 0.3}, {"threshold": 2.0}),
     Case(KSDetector, "ks", {"alpha": 0.01}, {"alpha": 1.5}),

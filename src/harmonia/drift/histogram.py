@@ -30,6 +30,7 @@ from typing import ClassVar, Literal, Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.distance import jensenshannon
+from scipy.stats import entropy
 
 from harmonia.drift._checks import check_fitted, check_int, check_real
 from harmonia.drift._protocol import DriftScore, as_1d
@@ -139,6 +140,24 @@ def kl_divergence(
     return _kl(cur, ref)
 
 
+def separate_edges_kl(reference: ArrayLike, current: ArrayLike, bins: int = 50) -> float:
+    """HarmonE's published KL: each histogram on its own edges, 1e-10 smoothing.
+
+    Kept only to reproduce the published behaviour (``shared_edges=False``); it compares
+    shapes, not locations, so a window that moved away with the same shape scores about 0.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> separate_edges_kl(rng.normal(0, 1, 2000), rng.normal(10, 1, 2000)) < 0.1
+    True
+    """
+    ref = as_1d(reference, "reference")
+    cur = as_1d(current, "current window")
+    ref_hist = np.histogram(ref, bins=bins, density=True)[0] + 1e-10
+    cur_hist = np.histogram(cur, bins=bins, density=True)[0] + 1e-10
+    return float(entropy(cur_hist, ref_hist))
+
+
 class KLDivergenceDetector:
     """Kullback–Leibler divergence KL(current || reference), in nats, on shared bins.
 
@@ -155,6 +174,8 @@ class KLDivergenceDetector:
     epsilon
         Probability added to every bin so that no bin is zero; it caps what one empty
         reference bin can cost at about ``log(1 / epsilon)``.
+    shared_edges
+        ``False`` reproduces HarmonE's defect (`separate_edges_kl`), for faithful replays.
 
     Examples
     --------
@@ -171,13 +192,20 @@ class KLDivergenceDetector:
     name: ClassVar[str] = "kl"
     reference_: NDArray[np.float64]
 
-    def __init__(self, bins: int = 50, threshold: float = 0.75, epsilon: float = DEFAULT_EPSILON):
+    def __init__(
+        self,
+        bins: int = 50,
+        threshold: float = 0.75,
+        epsilon: float = DEFAULT_EPSILON,
+        shared_edges: bool = True,
+    ):
         check_int(bins, "bins", minimum=2)
         check_real(threshold, "threshold", low=0.0)
         check_real(epsilon, "epsilon", low=0.0, low_open=True)
         self.bins = bins
         self.threshold = threshold
         self.epsilon = epsilon
+        self.shared_edges = shared_edges
 
     def fit(self, reference: ArrayLike) -> Self:
         """Keep the reference sample: the shared edges depend on each window's range too."""
@@ -187,11 +215,18 @@ class KLDivergenceDetector:
     def score(self, window: ArrayLike) -> DriftScore:
         """KL(window || reference); ``detail`` has the number of bins and the direction."""
         check_fitted(self, "reference_")
-        statistic = kl_divergence(self.reference_, window, self.bins, epsilon=self.epsilon)
+        if self.shared_edges:
+            statistic = kl_divergence(self.reference_, window, self.bins, epsilon=self.epsilon)
+        else:
+            statistic = separate_edges_kl(self.reference_, window, self.bins)
         return DriftScore(
             statistic=statistic,
             drifted=statistic > self.threshold,
-            detail={"bins": self.bins, "direction": "KL(current || reference)"},
+            detail={
+                "bins": self.bins,
+                "direction": "KL(current || reference)",
+                "shared_edges": self.shared_edges,
+            },
         )
 
 

@@ -1,0 +1,67 @@
+"""Builders of telemetry and engine situations shared by the core's tests."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harmonia.core.knowledge import Knowledge
+from harmonia.core.policy import Policy, parse_policy
+from harmonia.core.telemetry import TelemetrySample
+
+
+def policy(**fields: Any) -> Policy:
+    """A valid traffic policy, with ``fields`` overriding the defaults."""
+    data: dict[str, Any] = {
+        "policy": "test",
+        "system": "traffic",
+        "models": ["linear", "svm", "lstm"],
+        "window": 50,
+        "strategy": "harmone",
+    }
+    data.update(fields)
+    return parse_policy(data)
+
+
+def window(
+    model: str,
+    *,
+    n: int = 50,
+    r2: float = 0.9,
+    energy_j: float = 0.005,
+    latency_ms: float = 2.0,
+    level: float = 100.0,
+    start: float = 0.0,
+    seed: int = 0,
+    metrics: dict[str, float] | None = None,
+) -> list[TelemetrySample]:
+    """``n`` samples whose predictions reach about ``r2`` on targets around ``level``."""
+    rng = random.Random(seed)
+    targets = [rng.gauss(level, 20.0) for _ in range(n)]
+    noise = 20.0 * max(0.0, 1.0 - r2) ** 0.5
+    return [
+        TelemetrySample(
+            app="traffic",
+            model=model,
+            ts=start + i,
+            latency_ms=latency_ms,
+            energy_j=energy_j,
+            energy_source="estimate",
+            prediction=t + rng.gauss(0.0, noise),
+            target=t,
+            drift_value=t,
+            metrics=dict(metrics or {}),
+        )
+        for i, t in enumerate(targets)
+    ]
+
+
+def feed(knowledge: Knowledge, samples: Sequence[TelemetrySample]) -> None:
+    knowledge.observe_many(samples)
+
+
+def normal(mean: float, n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(mean, 20.0, n)
