@@ -109,7 +109,8 @@ def demo(
     seed: int = 0,
 ) -> None:
     """What Harmonia can do so far: validate the example policies, read energy, and run the
-    HarmonE engine over a synthetic stream with a shift halfway, explaining each decision.
+    HarmonE engine over a synthetic stream whose data shifts and comes back, explaining each
+    decision.
     """
     from harmonia.demo import run_synthetic
 
@@ -130,7 +131,9 @@ def demo(
     console.rule("2. energy")
     energy(backend="auto", seconds=0.3)
 
-    console.rule("3. the engine on a synthetic stream (made-up models, shift at the middle)")
+    console.rule(
+        "3. the engine on a synthetic stream (made-up models; data shift in the middle third)"
+    )
     engine = build_engine(load_policy(examples / "traffic-harmone.yaml"), seed=seed)
     actions = run_synthetic(engine, samples=samples, seed=seed)
     table = Table("window end", "action", "why", "trigger")

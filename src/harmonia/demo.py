@@ -61,15 +61,21 @@ class SyntheticSystem:
                 drift_value=target,
             )
 
-    def apply(self, action: Action, knowledge: Knowledge, regime: int, recent: list[float]) -> None:
-        """Carry out an action as a real effector would, and tell the knowledge."""
+    def apply(self, action: Action, knowledge: Knowledge, recent: list[tuple[float, int]]) -> None:
+        """Carry out an action as a real effector would, and tell the knowledge.
+
+        ``recent`` holds the latest (target, regime) pairs: a retrained version fits the
+        regime most of its training data came from.
+        """
         if action.kind is ActionKind.SWITCH_MODEL and action.model:
             self.active = action.model
         elif action.kind is ActionKind.RETRAIN and action.model:
             self.version[action.model] += 1
             new = self.version[action.model]
-            self.trained_on[(action.model, new)] = regime
-            knowledge.add_version(VersionInfo(action.model, new, fingerprint(recent), created=0.0))
+            regimes = [regime for _, regime in recent]
+            self.trained_on[(action.model, new)] = max(set(regimes), key=regimes.count)
+            values = [target for target, _ in recent]
+            knowledge.add_version(VersionInfo(action.model, new, fingerprint(values)))
             self.active = action.model
         elif action.kind is ActionKind.REUSE_VERSION and action.model and action.version:
             self.version[action.model] = action.version
@@ -91,11 +97,11 @@ def run_synthetic(engine: Engine, samples: int = 4000, seed: int = 0) -> list[Ac
     for model in engine.policy.models:
         knowledge.add_version(VersionInfo(model, 1, fingerprint(training)))
     actions: list[Action] = []
-    recent: list[float] = []
+    recent: list[tuple[float, int]] = []
     for index, sample in enumerate(system.stream(samples)):
         knowledge.observe(sample)  # the stream is lazy, so it follows applied actions
-        recent = [*recent[-399:], sample.target or 0.0]
+        recent = [*recent[-399:], (sample.target or 0.0, regime_at(index, samples))]
         for action in engine.step(knowledge, sample.ts):
             actions.append(action)
-            system.apply(action, knowledge, regime_at(index, samples), recent)
+            system.apply(action, knowledge, recent)
     return actions

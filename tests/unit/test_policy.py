@@ -230,7 +230,8 @@ def test_cli_validate_accepts_all_examples() -> None:
 def test_cli_validate_rejects_with_field_and_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "policy: p\nsystem: s\nmodels: [a]\nboundaries:\n  - when: mean(latency_ms > 3\n    then: switch_model\n"
+        "policy: p\nsystem: s\nmodels: [a]\nboundaries:\n"
+        "  - when: mean(latency_ms > 3\n    then: switch_model\n"
     )
     result = runner.invoke(app, ["policy", "validate", str(bad)])
     assert result.exit_code == 2

@@ -79,7 +79,9 @@ class Knowledge:
             raise ValueError(f"active model {active_model!r} is not one of {list(models)}")
         self.models = list(models)
         self.active_model = active_model
-        self.active_version = active_version
+        #: the version each model serves when it is switched to (HarmonE's "current" folder)
+        self.current_versions: dict[str, int | None] = dict.fromkeys(self.models)
+        self.current_versions[active_model] = active_version
         self.versions: dict[str, list[VersionInfo]] = {m: [] for m in self.models}
         self.profiles: dict[str, ModelProfile] = {m: ModelProfile() for m in self.models}
         self.window: list[TelemetrySample] = []
@@ -111,28 +113,32 @@ class Knowledge:
             raise ValueError(f"{info.model} version {info.version} is already known")
         known.append(info)
         known.sort(key=lambda v: v.version)
+        if self.current_versions[info.model] is None:
+            self.current_versions[info.model] = info.version
+
+    @property
+    def active_version(self) -> int | None:
+        return self.current_versions[self.active_model]
 
     def activate(self, model: str, version: int | None = None) -> None:
-        """The managed system now serves ``model`` (at ``version``, or its latest known)."""
+        """The managed system now serves ``model``, at ``version`` or at its current one."""
         if model not in self.versions:
             raise ValueError(f"unknown model {model!r}; known: {self.models}")
-        if version is None and self.versions[model]:
-            version = self.versions[model][-1].version
+        if version is None:
+            version = self.current_versions[model]
         if (model, version) != (self.active_model, self.active_version):
             self.observed_reference = None
-        self.active_model, self.active_version = model, version
+        self.active_model = model
+        self.current_versions[model] = version
 
     # -- reading -----------------------------------------------------------------------
     def version_info(self, model: str, version: int | None) -> VersionInfo | None:
         return next((v for v in self.versions.get(model, []) if v.version == version), None)
 
     def archived_versions(self, model: str) -> list[VersionInfo]:
-        """Stored versions of ``model`` other than the one in service."""
-        return [
-            v
-            for v in self.versions.get(model, [])
-            if not (model == self.active_model and v.version == self.active_version)
-        ]
+        """Stored versions of ``model`` other than its current one."""
+        current = self.current_versions.get(model)
+        return [v for v in self.versions.get(model, []) if v.version != current]
 
     def reference_values(self) -> np.ndarray | None:
         """What the version in service was trained on (its fingerprint), if known."""
