@@ -43,6 +43,10 @@ _SYSTEMS = {
 }
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def is_harmonica_policy(data: Any) -> bool:
     return isinstance(data, dict) and "policy_id" in data and "policy" not in data
 
@@ -63,7 +67,7 @@ def _condition(boundary: Any, attribute: Any, path: str, issues: list[Issue]) ->
             )
         )
     threshold = boundary.get("threshold")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+    if not _is_number(threshold):
         issues.append(Issue(f"{path}.threshold", f"must be a number, got {threshold!r}"))
     if boundary.get("dynamic_logic"):
         issues.append(
@@ -73,7 +77,7 @@ def _condition(boundary: Any, attribute: Any, path: str, issues: list[Issue]) ->
                 "use a static threshold",
             )
         )
-    if comparator is None or isinstance(threshold, bool) or not isinstance(threshold, int | float):
+    if comparator is None or not _is_number(threshold):
         return None
     # Harmonica compares the value the system reported in each message: with a one-sample
     # window that is exactly the mean of the reported metric.
@@ -108,7 +112,7 @@ def convert_harmonica(data: dict[str, Any], source: str | None = None) -> Policy
             )
             continue
         priority = tactic.get("priority", index + 1)
-        if isinstance(priority, bool) or not isinstance(priority, int | float):
+        if not _is_number(priority):
             issues.append(Issue(f"{path}.priority", f"must be a number, got {priority!r}"))
             continue
         ranked.append((float(priority), index, *known))

@@ -46,11 +46,22 @@ _DURATION = re.compile(
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-def _duration_seconds(text: str) -> float | None:
-    match = _DURATION.match(text)
-    if match is None:
-        return None
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)[0].lower()]
+def _count_or_duration(value: Any, unit: str, count: re.Pattern[str], example: str) -> Any:
+    """Read ``"200 samples"``, ``"3 windows"``, a bare count or a duration (``"60 s"``,
+    ``"5 min"``) into the fields ``{unit: n}`` or ``{"seconds": s}``; leave mappings as they are.
+    """
+    expected = f"expected {example!r} or a duration such as '60 s'"
+    if isinstance(value, bool):
+        raise ValueError(expected)
+    if isinstance(value, int):
+        return {unit: value}
+    if isinstance(value, str):
+        if match := count.match(value):
+            return {unit: int(match.group(1))}
+        if match := _DURATION.match(value):
+            return {"seconds": float(match.group(1)) * _UNIT_SECONDS[match.group(2)[0].lower()]}
+        raise ValueError(f"{value!r}: {expected}")
+    return value
 
 
 class Window(BaseModel):
@@ -64,17 +75,7 @@ class Window(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _from_text(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("expected '200 samples', '60 s' or a number of samples")
-        if isinstance(value, int):
-            return {"samples": value}
-        if isinstance(value, str):
-            if match := _SAMPLES.match(value):
-                return {"samples": int(match.group(1))}
-            if (seconds := _duration_seconds(value)) is not None:
-                return {"seconds": seconds}
-            raise ValueError(f"{value!r}: expected '200 samples' or a duration such as '60 s'")
-        return value
+        return _count_or_duration(value, "samples", _SAMPLES, "200 samples")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Window:
@@ -97,17 +98,7 @@ class Cooldown(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _from_text(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("expected '3 windows' or a duration such as '30 s'")
-        if isinstance(value, int):
-            return {"windows": value}
-        if isinstance(value, str):
-            if match := _WINDOWS.match(value):
-                return {"windows": int(match.group(1))}
-            if (seconds := _duration_seconds(value)) is not None:
-                return {"seconds": seconds}
-            raise ValueError(f"{value!r}: expected '3 windows' or a duration such as '30 s'")
-        return value
+        return _count_or_duration(value, "windows", _WINDOWS, "3 windows")
 
 
 class Weights(BaseModel):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 EnergySource = Literal["rapl", "nvml", "estimate"]
 
@@ -53,3 +56,40 @@ class EnergyMeter(Protocol):
     def measure(self) -> AbstractContextManager[Measurement]:
         """Context manager: energy spent between entry and exit lands in ``Measurement.reading``."""
         ...
+
+
+class CounterMeter(ABC):
+    """Shared ``measure()`` of every backend: read a counter before and after the block.
+
+    A backend says how to read its counter (``_read``), how two readings turn into joules
+    (``_joules``), its ``source`` and a ``detail`` line; the reading is set even when the
+    block raises, because the energy was spent either way.
+    """
+
+    source: EnergySource
+
+    @property
+    @abstractmethod
+    def detail(self) -> str: ...
+
+    @abstractmethod
+    def _read(self) -> Any: ...
+
+    @abstractmethod
+    def _joules(self, start: Any, end: Any) -> float: ...
+
+    @contextmanager
+    def measure(self) -> Iterator[Measurement]:
+        measurement = Measurement()
+        start = self._read()
+        t0 = time.perf_counter()
+        try:
+            yield measurement
+        finally:
+            seconds = time.perf_counter() - t0
+            measurement.reading = EnergyReading(
+                joules=self._joules(start, self._read()),
+                seconds=seconds,
+                source=self.source,
+                detail=self.detail,
+            )

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Literal
 
-from harmonia.energy._protocol import EnergyReading, EnergySource, Measurement
+from harmonia.energy._protocol import CounterMeter, EnergySource
 
 DEFAULT_WATTS_PER_CORE = 10.0
 
@@ -40,7 +39,7 @@ def cpu_energy(cpu_seconds: float, watts_per_core: float) -> float:
     return cpu_seconds * watts_per_core
 
 
-class EstimateMeter:
+class EstimateMeter(CounterMeter):
     """Estimates energy from CPU time; always available.
 
     ``scope="thread"`` counts only the calling thread's CPU time, so entry and exit of
@@ -67,20 +66,8 @@ class EstimateMeter:
     def detail(self) -> str:
         return f"cpu_time×{self.watts_per_core} W/core ({self.scope})"
 
-    @contextmanager
-    def measure(self) -> Iterator[Measurement]:
-        """Estimated energy of the block; the reading is set even if the block raises."""
-        measurement = Measurement()
-        cpu_start = self._clock()
-        t0 = time.perf_counter()
-        try:
-            yield measurement
-        finally:
-            seconds = time.perf_counter() - t0
-            cpu_seconds = self._clock() - cpu_start
-            measurement.reading = EnergyReading(
-                joules=cpu_energy(cpu_seconds, self.watts_per_core),
-                seconds=seconds,
-                source=self.source,
-                detail=self.detail,
-            )
+    def _read(self) -> float:
+        return self._clock()
+
+    def _joules(self, start: float, end: float) -> float:
+        return cpu_energy(end - start, self.watts_per_core)

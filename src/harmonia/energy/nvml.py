@@ -8,14 +8,11 @@ package and is imported only when a meter is built, so ``harmonia.energy`` never
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self
 
 from harmonia.core.errors import EnergyMeterUnavailable
-from harmonia.energy._protocol import EnergyReading, EnergySource, Measurement
+from harmonia.energy._protocol import CounterMeter, EnergySource
 
 _INSTALL_HINT = "nvidia-ml-py is not installed; pip install 'harmonia[nvml]'"
 
@@ -33,7 +30,7 @@ def _as_text(name: bytes | str) -> str:
     return name.decode(errors="replace") if isinstance(name, bytes) else name
 
 
-class NvmlMeter:
+class NvmlMeter(CounterMeter):
     """Energy of one NVIDIA GPU, or the sum over all of them.
 
     ``nvml`` replaces the ``pynvml`` module (tests pass a fake driver). NVML stays initialised
@@ -89,29 +86,14 @@ class NvmlMeter:
     def detail(self) -> str:
         return ", ".join(self.device_names)
 
-    def _read_mj(self) -> list[int]:
+    def _read(self) -> list[int]:
         if self._closed:
             raise RuntimeError("NvmlMeter is closed")
         return [int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(h)) for h in self._handles]
 
-    @contextmanager
-    def measure(self) -> Iterator[Measurement]:
-        """GPU energy spent in the block; the reading is set even if the block raises."""
-        measurement = Measurement()
-        start = self._read_mj()
-        t0 = time.perf_counter()
-        try:
-            yield measurement
-        finally:
-            seconds = time.perf_counter() - t0
-            end = self._read_mj()
-            millijoules = sum(e - s for s, e in zip(start, end, strict=True))
-            measurement.reading = EnergyReading(
-                joules=millijoules / 1e3,
-                seconds=seconds,
-                source=self.source,
-                detail=self.detail,
-            )
+    def _joules(self, start: list[int], end: list[int]) -> float:
+        """The counters are in millijoules since the driver loaded (64-bit: no wrap)."""
+        return sum(e - s for s, e in zip(start, end, strict=True)) / 1e3
 
     def close(self) -> None:
         """Shut NVML down; later calls do nothing."""

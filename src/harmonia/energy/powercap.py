@@ -10,14 +10,11 @@ shorter than the wrap period (a typical 262,143 J range lasts about 20 minutes a
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from harmonia.core.errors import EnergyMeterUnavailable
-from harmonia.energy._protocol import EnergyReading, EnergySource, Measurement
+from harmonia.energy._protocol import CounterMeter, EnergySource
 
 DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
 
@@ -102,7 +99,7 @@ def discover_packages(root: Path) -> list[PackageDomain]:
     return domains
 
 
-class PowercapMeter:
+class PowercapMeter(CounterMeter):
     """Energy of the CPU packages, from the RAPL counters in ``/sys/class/powercap``.
 
     The constructor reads every counter once, so an unusable machine fails here with
@@ -116,7 +113,7 @@ class PowercapMeter:
         self.domains = tuple(discover_packages(self.root))
         if not self.domains:
             raise EnergyMeterUnavailable(f"no RAPL package domain under {self.root}")
-        self._read_all()
+        self._read()
 
     @classmethod
     def probe(cls, root: str | Path = DEFAULT_POWERCAP_ROOT) -> str | None:
@@ -131,30 +128,12 @@ class PowercapMeter:
     def detail(self) -> str:
         return ", ".join(f"{d.zone} ({d.name})" for d in self.domains)
 
-    def _read_all(self) -> list[int]:
+    def _read(self) -> list[int]:
         return [_read_checked(d.energy_path) for d in self.domains]
 
-    def _joules_between(self, start: list[int], end: list[int]) -> float:
+    def _joules(self, start: list[int], end: list[int]) -> float:
         micro = sum(
             counter_delta(s, e, d.max_range_uj)
             for s, e, d in zip(start, end, self.domains, strict=True)
         )
         return micro / 1e6
-
-    @contextmanager
-    def measure(self) -> Iterator[Measurement]:
-        """Package energy spent in the block; the reading is set even if the block raises."""
-        measurement = Measurement()
-        start = self._read_all()
-        t0 = time.perf_counter()
-        try:
-            yield measurement
-        finally:
-            seconds = time.perf_counter() - t0
-            end = self._read_all()
-            measurement.reading = EnergyReading(
-                joules=self._joules_between(start, end),
-                seconds=seconds,
-                source=self.source,
-                detail=self.detail,
-            )
