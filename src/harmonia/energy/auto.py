@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from harmonia.core.errors import EnergyMeterUnavailable
@@ -18,16 +17,11 @@ from harmonia.energy._protocol import EnergyMeter
 from harmonia.energy.estimate import DEFAULT_WATTS_PER_CORE, EstimateMeter
 from harmonia.energy.nvml import NvmlMeter
 from harmonia.energy.powercap import DEFAULT_POWERCAP_ROOT, PowercapMeter
+from harmonia.plugins import ENERGY_METERS, load_plugin, plugin_names
 
 MeterFactory = Callable[[], EnergyMeter]
 
 DEFAULT_ORDER = ("powercap", "nvml", "estimate")
-
-_BACKENDS: Mapping[str, Callable[..., EnergyMeter]] = MappingProxyType(
-    {"powercap": PowercapMeter, "nvml": NvmlMeter, "estimate": EstimateMeter}
-)
-
-METER_NAMES = ("auto", *_BACKENDS)
 
 
 def first_available(
@@ -74,13 +68,16 @@ def auto_meter(
 
 
 def get_meter(name: str, **params: Any) -> EnergyMeter:
-    """A meter by name: ``"auto"`` (see ``auto_meter``) or one backend built with ``params``."""
+    """A meter by name: ``"auto"`` (see ``auto_meter``) or a backend registered under the
+    ``harmonia.energy_meters`` entry points (built-in or a plugin), built with ``params``.
+    """
     if name == "auto":
         meter, notes = auto_meter(**params)
         for note in notes:
             logging.getLogger(__name__).info("energy meter skipped %s", note)
         return meter
-    backend = _BACKENDS.get(name)
-    if backend is None:
-        raise ValueError(f"unknown energy meter {name!r}; valid names: {', '.join(METER_NAMES)}")
+    names = plugin_names(ENERGY_METERS)
+    if name not in names:
+        raise ValueError(f"unknown energy meter {name!r}; valid names: auto, {', '.join(names)}")
+    backend: Callable[..., EnergyMeter] = load_plugin(ENERGY_METERS, name)
     return backend(**params)
