@@ -65,11 +65,24 @@ def aggregate(values: np.ndarray, how: Aggregate) -> float:
     return float(np.percentile(values, float(how[1:])))
 
 
-def regression_quality(samples: Sequence[TelemetrySample]) -> tuple[float, float]:
-    """R² and MAE over the samples that have both a prediction and a target.
+def r2_and_mae(predicted: np.ndarray, actual: np.ndarray) -> tuple[float, float]:
+    """R² and MAE of predictions; R² is NaN with fewer than two values or constant targets.
 
-    R² is NaN with fewer than two such samples or when the targets do not vary.
+    >>> r2_and_mae(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 5.0]))
+    (0.375, 1.0)
     """
+    if predicted.size == 0:
+        return math.nan, math.nan
+    mae = float(np.abs(predicted - actual).mean())
+    total = float(((actual - actual.mean()) ** 2).sum())
+    if predicted.size < 2 or total == 0.0:
+        return math.nan, mae
+    residual = float(((actual - predicted) ** 2).sum())
+    return 1.0 - residual / total, mae
+
+
+def regression_quality(samples: Sequence[TelemetrySample]) -> tuple[float, float]:
+    """R² and MAE over the samples that have both a prediction and a target."""
     pairs = np.asarray(
         [
             (s.prediction, s.target)
@@ -77,16 +90,8 @@ def regression_quality(samples: Sequence[TelemetrySample]) -> tuple[float, float
             if s.prediction is not None and s.target is not None
         ],
         dtype=float,
-    )
-    if pairs.size == 0:
-        return math.nan, math.nan
-    predicted, actual = pairs[:, 0], pairs[:, 1]
-    mae = float(np.abs(predicted - actual).mean())
-    total = float(((actual - actual.mean()) ** 2).sum())
-    if len(pairs) < 2 or total == 0.0:
-        return math.nan, mae
-    residual = float(((actual - predicted) ** 2).sum())
-    return 1.0 - residual / total, mae
+    ).reshape(-1, 2)
+    return r2_and_mae(pairs[:, 0], pairs[:, 1])
 
 
 def window_quality(samples: Sequence[TelemetrySample], quality: str) -> float:
@@ -159,6 +164,7 @@ __all__ = [
     "WindowSummary",
     "aggregate",
     "metric_values",
+    "r2_and_mae",
     "regression_quality",
     "summarize",
     "window_quality",

@@ -86,6 +86,19 @@ class Situation:
         fitted = factory().fit(np.asarray(version.fingerprint))
         return fitted.score(self.summary.drift_values).statistic
 
+    def version_metric(self, model: str, name: str) -> float:
+        """A metric stored with the current version of ``model``, else with the latest
+        version that recorded it (NaN if none did)."""
+        knowledge = self.knowledge
+        current = knowledge.version_info(model, knowledge.current_versions.get(model))
+        versions = [current] if current is not None else []
+        versions += reversed(knowledge.versions.get(model, []))
+        for info in versions:
+            value = info.metadata.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        return math.nan
+
 
 @runtime_checkable
 class Strategy(Protocol):

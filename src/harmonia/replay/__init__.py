@@ -1,0 +1,1 @@
+"""The replay lab: compare adaptation approaches on a recorded stream, in event time."""

@@ -1,0 +1,121 @@
+"""The hindsight oracle: per decision window, the model that scored best, known afterwards.
+
+It sees every model's predictions for every sample, so no approach that only switches among
+the same models, at the same window boundaries, can score better on the same objective. A
+sweep of the quality weight traces the oracle's energy–accuracy frontier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from harmonia.core.monitor import r2_and_mae
+from harmonia.core.policy import Objective, Weights
+from harmonia.core.scoring import score
+
+
+@dataclass(frozen=True)
+class OracleChoice:
+    """The model chosen for each window, and what that choice achieves over the stream."""
+
+    per_window: list[str]
+    per_sample: list[str]
+    predictions: np.ndarray
+    r2: float
+    mae: float
+    energy_j_per_inference: float
+    objective: float
+
+
+def window_bounds(samples: int, window: int) -> list[tuple[int, int]]:
+    """[start, end) of each decision window; a last partial window is included.
+
+    >>> window_bounds(5, 2)
+    [(0, 2), (2, 4), (4, 5)]
+    """
+    return [(start, min(start + window, samples)) for start in range(0, samples, window)]
+
+
+def window_score(
+    predicted: np.ndarray, actual: np.ndarray, energy_j: float, objective: Objective
+) -> float:
+    """The objective's score of one window: the same formula the engine's monitor uses."""
+    return score(r2_and_mae(predicted, actual)[0], energy_j, objective)
+
+
+def mean_window_score(
+    predicted: np.ndarray,
+    actual: np.ndarray,
+    energy_j: np.ndarray,
+    objective: Objective,
+    window: int,
+) -> float:
+    """Mean score over the complete windows of a stream (how approaches are compared)."""
+    scores = [
+        window_score(predicted[a:b], actual[a:b], float(energy_j[a:b].mean()), objective)
+        for a, b in window_bounds(len(actual), window)
+        if b - a == window
+    ]
+    finite = [s for s in scores if not np.isnan(s)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def oracle(
+    predictions: Mapping[str, np.ndarray],
+    actual: np.ndarray,
+    energy: Mapping[str, float],
+    objective: Objective,
+    window: int,
+) -> OracleChoice:
+    """Choose, for each window, the model whose window score is highest."""
+    models = list(predictions)
+    per_window: list[str] = []
+    chosen = np.empty_like(actual)
+    per_sample: list[str] = []
+    for a, b in window_bounds(len(actual), window):
+        scores = [
+            window_score(predictions[m][a:b], actual[a:b], energy[m], objective) for m in models
+        ]
+        finite = [s if not np.isnan(s) else -np.inf for s in scores]
+        best = models[int(np.argmax(finite))]
+        per_window.append(best)
+        chosen[a:b] = predictions[best][a:b]
+        per_sample.extend([best] * (b - a))
+    energies = np.asarray([energy[m] for m in per_sample])
+    r2, mae = r2_and_mae(chosen, actual)
+    return OracleChoice(
+        per_window=per_window,
+        per_sample=per_sample,
+        predictions=chosen,
+        r2=r2,
+        mae=mae,
+        energy_j_per_inference=float(energies.mean()),
+        objective=mean_window_score(chosen, actual, energies, objective, window),
+    )
+
+
+def frontier(
+    predictions: Mapping[str, np.ndarray],
+    actual: np.ndarray,
+    energy: Mapping[str, float],
+    objective: Objective,
+    window: int,
+    steps: int = 21,
+) -> list[tuple[float, float]]:
+    """The oracle's (energy per inference, R²) for quality weights from 0 to 1, keeping the
+    Pareto-optimal points (no other point has less energy and at least the R²), by energy.
+    """
+    points = set()
+    for weight in np.linspace(0.0, 1.0, steps):
+        weights = Weights(quality=float(weight), energy=float(1.0 - weight))
+        swept = objective.model_copy(update={"weights": weights})
+        choice = oracle(predictions, actual, energy, swept, window)
+        points.add((choice.energy_j_per_inference, choice.r2))
+    pareto: list[tuple[float, float]] = []
+    for point in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not pareto or point[1] > pareto[-1][1]:
+            pareto.append(point)
+    return pareto
