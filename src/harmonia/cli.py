@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -9,12 +10,14 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harmonia.core.actions import ActionKind
 from harmonia.core.errors import EnergyMeterUnavailable, PolicyError
 from harmonia.energy import auto_meter, get_meter
 from harmonia.policies import build_engine, dump_policy, load_policy
+from harmonia.replay.results import ReplayResult
 
 app = typer.Typer(help="Harmonia: keep ML services accurate and frugal.", no_args_is_help=True)
 policy_app = typer.Typer(help="Validate and inspect policies.", no_args_is_help=True)
@@ -25,7 +28,8 @@ EXIT_INVALID = 2
 
 
 def _console() -> Console:
-    return Console(highlight=False)
+    # Piped output gets a width that fits the result tables instead of 80 columns.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 @policy_app.command("validate")
@@ -153,6 +157,95 @@ def demo(
     console.print(
         f"{taken} actions over {samples} samples; {len(actions) - taken} held or declined"
     )
+
+
+def _results_table(result: ReplayResult) -> Table:
+    table = Table(
+        "approach",
+        "energy/inf (mJ)",
+        "R²",
+        "MAE",
+        "inference (ms)",
+        "switches",
+        "retrains",
+        "reuses",
+        title=f"{result.system}, {result.menu} menu, {result.samples} samples, seed {result.seed}",
+    )
+    for row in result.approaches:
+        table.add_row(
+            row.approach,
+            f"{row.energy_j_per_inference * 1e3:.4f}",
+            f"{row.r2:.4f}",
+            f"{row.mae:.2f}",
+            f"{row.inference_ms:.4f}",
+            str(row.switches),
+            str(row.retrains),
+            str(row.reuses),
+        )
+    return table
+
+
+@app.command()
+def replay(
+    system: Annotated[str, typer.Argument(help="the reference system to replay: traffic")],
+    approaches: Annotated[
+        str, typer.Option(help="'all' or a comma-separated list of approaches")
+    ] = "all",
+    out: Annotated[Path, typer.Option(help="folder for results and plots")] = Path("build/replay"),
+    menu: Annotated[str, typer.Option(help="model menu: harmonia or harmone")] = "harmonia",
+    data: Annotated[
+        Path | None, typer.Option(help="CSV with a 'flow' column (default: the drifted test)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of every random choice")] = 0,
+    workers: Annotated[int | None, typer.Option(help="parallel processes (default: cores)")] = None,
+) -> None:
+    """Replay adaptation approaches over a recorded stream and compare them."""
+    from harmonia.replay.approaches import parse_approaches
+    from harmonia.replay.lab import run_lab
+    from harmonia.settings import Settings
+    from harmonia.systems.traffic.data import DataError, load_flow
+
+    console = _console()
+    if system != "traffic":
+        console.print(f"error: unknown system {system!r}; available: traffic", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+    if menu not in ("harmonia", "harmone"):
+        console.print(f"error: unknown menu {menu!r}; choose harmonia or harmone", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+    try:
+        names = parse_approaches(approaches)
+        if data is not None:
+            load_flow(data)  # fail before any training, with the file's own error
+    except (ValueError, DataError) as error:
+        console.print(f"error: {error}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("replaying", total=len(names))
+
+        def advance(name: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=f"finished {name}")
+
+        run = run_lab(
+            names,
+            menu=menu,  # type: ignore[arg-type]
+            data=data,
+            out=out,
+            seed=seed,
+            data_dir=Settings().data_dir,
+            workers=workers,
+            progress=advance,
+            notes=lambda note: console.print(note, markup=False),
+        )
+    console.print(_results_table(run.result))
+    for file in run.files:
+        console.print(f"wrote {file}", markup=False)
 
 
 def main() -> None:

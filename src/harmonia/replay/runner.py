@@ -28,7 +28,7 @@ from harmonia.policies import build_engine
 from harmonia.registry import ModelRegistry
 from harmonia.replay.approaches import MODELS, ORACLE, WINDOW, approach_policy
 from harmonia.replay.oracle import frontier, mean_window_score, oracle
-from harmonia.replay.results import ActionRecord, ApproachResult, ReplayResult, Timeline
+from harmonia.replay.results import ActionRecord, ApproachResult, Timeline
 from harmonia.systems.traffic.data import LOOKBACK, lag_windows
 from harmonia.systems.traffic.models import Menu
 from harmonia.systems.traffic.system import TrafficSystem
@@ -189,42 +189,3 @@ def run_oracle(
         timeline=Timeline(models=choice.per_sample, versions=[1] * len(choice.per_sample)),
     )
     return result, frontier(predictions, targets, energy, objective, WINDOW)
-
-
-def replay(
-    approaches: list[str],
-    series: np.ndarray,
-    base: ModelRegistry,
-    menu: Menu,
-    meter: EnergyMeter,
-    *,
-    seed: int = 0,
-    data: str = "",
-    drift_regions: list[tuple[int, int]] | None = None,
-    progress: Progress | None = None,
-) -> ReplayResult:
-    """Every approach over the same stream; the oracle and its frontier come along always."""
-    results = [
-        run_approach(name, series, base, menu, meter, seed=seed, progress=progress)
-        for name in approaches
-        if name != ORACLE
-    ]
-    oracle_result, oracle_frontier = run_oracle(series, base, menu, meter)
-    if ORACLE in approaches:
-        results.append(oracle_result)
-    system = TrafficSystem(base, menu, meter, models=MODELS)
-    return ReplayResult(
-        system="traffic",
-        menu=menu,
-        seed=seed,
-        data=data,
-        samples=len(series) - LOOKBACK,
-        models=MODELS,
-        window=WINDOW,
-        approaches=results,
-        frontier=oracle_frontier,
-        drift_regions=[
-            (max(0, a - LOOKBACK), max(0, b - LOOKBACK)) for a, b in drift_regions or []
-        ],
-        energy_per_model=system.energy_per_inference(),
-    )

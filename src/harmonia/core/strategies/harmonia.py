@@ -15,13 +15,13 @@ What it does differently from HarmonE, and why:
   weights and energy range; the same rate prices a retrain: its measured energy, spread over
   ``retrain_cooldown`` windows of inferences and normalised by the energy range, times the
   energy weight, must stay below the score it can win back (``min_score`` − score).
-- **No random exploration.** HarmonE switches to a random model one time in ten. Here a
-  model is tried when there is something to learn and little to lose: while quality is
-  healthy, a model with no recent score whose stored measurements (energy per inference and
-  held-out R², recorded with its version) promise a score within ``tolerance`` of the model
-  in service, for less energy, is probed for one window, and kept if it delivers.
-- **Satisficing on energy.** Among models with recent scores within ``tolerance`` of the
-  best, the cheapest serves.
+- **No random exploration.** HarmonE switches to a random model one time in ten to learn
+  what the others score. Here every version carries what was measured when it was made —
+  its held-out R² and its energy per inference — so the strategy knows each model's promise
+  before serving it, and serves the cheapest model whose promised score is within
+  ``tolerance`` of the best promise. Scores seen while serving then decide the remedies.
+  (Comparing one serving window with another would mislead: windows differ in difficulty;
+  a 200-sample window of traffic covers part of a day, and night windows are harder.)
 - **Evidence has a context.** A score counts for ``evidence_ttl`` windows, and a remedy only
   trusts scores measured in the same drift state (drifted or not) as the window at hand.
 """
@@ -62,7 +62,6 @@ class HarmoniaStrategy:
         reuse_threshold: float = 0.75,
         retrain_cooldown: int = 10,
         evidence_ttl: int = 30,
-        probe_cheaper: bool = True,
         drift_detector: str = "kl",
     ) -> None:
         if tolerance < 0:
@@ -77,7 +76,6 @@ class HarmoniaStrategy:
         self.reuse_threshold = reuse_threshold
         self.retrain_cooldown = retrain_cooldown
         self.evidence_ttl = evidence_ttl
-        self.probe_cheaper = probe_cheaper
         self.drift_detector = drift_detector
 
     @property
@@ -87,7 +85,6 @@ class HarmoniaStrategy:
     def _state(self) -> None:
         if not hasattr(self, "evidence_"):
             self.evidence_: dict[str, _Evidence] = {}
-            self.probe_: tuple[str, str, float] | None = None  # probed, origin, its score
             self.last_retrain_: int | None = None
 
     def decide(self, situation: Situation) -> list[Planned]:
@@ -101,9 +98,6 @@ class HarmoniaStrategy:
         drift = signals.get(f"drift.{self.drift_detector}", math.nan)
         drifted = not math.isnan(drift) and drift > self.drift_threshold
         self.evidence_[active] = _Evidence(window_score, now, drifted)
-        if self.probe_ is not None and self.probe_[0] == active:
-            return self._end_probe(window_score)
-        self.probe_ = None
         if window_score < self.min_score:
             return self._remedy(situation, window_score, drift, drifted)
         return self._economise(situation, window_score)
@@ -132,60 +126,30 @@ class HarmoniaStrategy:
         stored = situation.version_metric(model, "energy_j_per_inference")
         return math.inf if math.isnan(stored) else stored
 
-    # -- healthy: serve the cheapest model that is good enough -------------------------------
+    # -- healthy: serve the cheapest model that promises to be good enough -----------------
     def _economise(self, situation: Situation, window_score: float) -> list[Planned]:
         active = situation.active_model
-        now = situation.knowledge.windows_closed
-        recent = self._recent(now)
-        best = max(recent.values())
-        cost = {m: self._energy(situation, m) for m in situation.policy.models}
-        good = [m for m, s in recent.items() if s >= best - self.tolerance]
-        cheapest = min(good, key=cost.__getitem__)
-        trigger = Trigger("harmonia: healthy, look for savings", {"score": window_score})
-        if cost[cheapest] < cost[active]:
-            return [
-                planned(
-                    ActionKind.SWITCH_MODEL,
-                    f"{cheapest} scored within {self.tolerance} of the best "
-                    f"({recent[cheapest]:.4f}) for less energy",
-                    trigger,
-                    model=cheapest,
-                )
-            ]
-        promise = {m: self._expected_score(situation, m, cost[m]) for m in cost}
-        bar = promise[active] - self.tolerance
-        cheaper = [
-            m
-            for m in situation.policy.models
-            if cost[m] < cost[active] and m not in recent and not promise[m] < bar
-        ]
-        if not (self.probe_cheaper and cheaper):
+        models = situation.policy.models
+        cost = {m: self._energy(situation, m) for m in models}
+        promise = {m: self._expected_score(situation, m, cost[m]) for m in models}
+        known = [m for m in models if not math.isnan(promise[m])]
+        if active not in known:
             return []
-        probe = min(cheaper, key=cost.__getitem__)
-        self.probe_ = (probe, active, window_score)
+        best = max(promise[m] for m in known)
+        good = [m for m in known if promise[m] >= best - self.tolerance]
+        cheapest = min(good, key=lambda m: (cost[m], models.index(m)))
+        if cost[cheapest] >= cost[active]:
+            return []
         return [
             planned(
                 ActionKind.SWITCH_MODEL,
-                f"probe {probe} for one window: its measurements say it is cheaper "
-                f"({cost[probe]:.3g} J against {cost[active]:.3g} J) and it has no recent score",
-                trigger,
-                model=probe,
-            )
-        ]
-
-    def _end_probe(self, window_score: float) -> list[Planned]:
-        assert self.probe_ is not None
-        probe, origin, reference = self.probe_
-        self.probe_ = None
-        if window_score >= reference - self.tolerance:
-            return []  # the cheaper model is good enough: it stays
-        return [
-            planned(
-                ActionKind.SWITCH_MODEL,
-                f"back to {origin}: {probe} scored {window_score:.4f}, more than "
-                f"{self.tolerance} below {origin}'s {reference:.4f}",
-                Trigger("harmonia: probe ended", {"score": window_score, "reference": reference}),
-                model=origin,
+                f"{cheapest} promises a score of {promise[cheapest]:.4f} (held-out R² and "
+                f"energy stored with its version), within {self.tolerance} of the best "
+                f"({best:.4f}), for {cost[cheapest]:.3g} J instead of {cost[active]:.3g} J",
+                Trigger(
+                    "harmonia: healthy, serve the cheapest good model", {"score": window_score}
+                ),
+                model=cheapest,
             )
         ]
 
