@@ -25,7 +25,7 @@ BOUNDARIES = [
 
 
 def test_the_built_in_strategies_are_registered() -> None:
-    assert {"single", "switch", "harmone"} <= set(NAMES)
+    assert {"single", "switch", "harmone", "harmonia"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -73,7 +73,7 @@ def test_switch_tries_each_model_then_picks_the_best_known_score() -> None:
 
 
 def test_unknown_strategy_names_the_available_ones() -> None:
-    with pytest.raises(UnknownPluginError, match="available: harmone, single, switch"):
+    with pytest.raises(UnknownPluginError, match="available: harmone, harmonia, single, switch"):
         create_plugin(STRATEGIES, "nope")
 
 

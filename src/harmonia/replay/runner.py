@@ -69,14 +69,19 @@ def run_approach(
     *,
     seed: int = 0,
     progress: Progress | None = None,
+    keep_registry: Path | None = None,
 ) -> ApproachResult:
-    """Replay one approach over ``series`` (raw flow values) and measure what it achieves."""
+    """Replay one approach over ``series`` (raw flow values) and measure what it achieves.
+
+    The approach's registry (with every version it trained) is a temporary fork, or is kept
+    at ``keep_registry`` for inspection.
+    """
     policy = approach_policy(name)
     inputs, targets = lag_windows(series)
     rows = inputs.tolist()
     count = len(targets)
     with tempfile.TemporaryDirectory(prefix=f"harmonia-{name}-") as scratch:
-        registry = base.fork(Path(scratch) / "registry")
+        registry = base.fork(keep_registry or Path(scratch) / "registry")
         system = TrafficSystem(registry, menu, meter, seed=seed, models=MODELS)
         energy = system.energy_per_inference()
         engine = build_engine(policy, seed=seed)
@@ -173,19 +178,34 @@ def run_oracle(
     objective = approach_policy("harmonia").objective
     choice = oracle(predictions, targets, energy, objective, WINDOW)
     latency = {kind: base.get(kind, 1).metrics.get("latency_ms", float("nan")) for kind in MODELS}
-    switches = sum(a != b for a, b in zip(choice.per_window, choice.per_window[1:], strict=False))
+    switches = [
+        ActionRecord(
+            index=k * WINDOW - 1,
+            kind=ActionKind.SWITCH_MODEL.value,
+            model=after,
+            version=1,
+            reason=f"hindsight: {after} scores best on the next window",
+            trigger="oracle",
+        )
+        for k, (before, after) in enumerate(
+            zip(choice.per_window, choice.per_window[1:], strict=False), start=1
+        )
+        if before != after
+    ]
     result = ApproachResult(
         approach=ORACLE,
         energy_j_per_inference=choice.energy_j_per_inference,
         r2=choice.r2,
         mae=choice.mae,
         inference_ms=float(np.mean([latency[m] for m in choice.per_sample])),
-        switches=switches,
+        switches=len(switches),
         retrains=0,
         reuses=0,
         energy_source=meter.source,
         objective=choice.objective,
         seconds=time.perf_counter() - started,
-        timeline=Timeline(models=choice.per_sample, versions=[1] * len(choice.per_sample)),
+        timeline=Timeline(
+            models=choice.per_sample, versions=[1] * len(choice.per_sample), actions=switches
+        ),
     )
     return result, frontier(predictions, targets, energy, objective, WINDOW)
