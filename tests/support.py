@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from harmonia.core.knowledge import Knowledge
+from harmonia.core.monitor import WindowSummary
 from harmonia.core.policy import Policy, parse_policy
+from harmonia.core.scoring import normalize_energy, score
+from harmonia.core.strategies.base import Planned, Situation
 from harmonia.core.telemetry import TelemetrySample
+from harmonia.drift import KLDivergenceDetector
+
+MODELS = ["linear", "svm", "lstm"]
 
 
 def policy(**fields: Any) -> Policy:
@@ -79,3 +87,50 @@ def textured_images(seed: int, n: int = 16, size: int = 24) -> np.ndarray:
         noise = rng.normal(0.0, 0.08, (size, size))
         images.append(np.clip(0.5 + 0.2 * pattern + noise, 0.0, 1.0))
     return np.stack(images)
+
+
+class Harness:
+    """Feeds hand-made window signals straight to a strategy, as the engine would."""
+
+    def __init__(self, strategy: Any, active: str = "lstm", seed: int = 0, **fields: Any) -> None:
+        self.strategy = strategy
+        self.policy: Policy = policy(models=MODELS, **fields)
+        self.knowledge = Knowledge(MODELS, active)
+        self.rng = random.Random(seed)
+
+    def window(
+        self,
+        quality: float,
+        energy_j: float,
+        drift_kl: float = math.nan,
+        drift_values: np.ndarray | None = None,
+    ) -> list[Planned]:
+        objective = self.policy.objective
+        signals = {
+            "quality": quality,
+            "energy_j": energy_j,
+            "energy_norm": normalize_energy(energy_j, objective.energy_range_j),
+            "score": score(quality, energy_j, objective),
+            "drift.kl": drift_kl,
+        }
+        summary = WindowSummary(
+            start=0.0,
+            end=1.0,
+            model=self.knowledge.active_model,
+            version=self.knowledge.active_version,
+            count=100,
+            signals=signals,
+            drift_values=np.asarray([] if drift_values is None else drift_values, dtype=float),
+        )
+        self.knowledge.profiles[self.knowledge.active_model].energy_j = energy_j
+        self.knowledge.windows_closed += 1
+        situation = Situation(
+            now=1.0,
+            policy=self.policy,
+            summary=summary,
+            violations=(),
+            knowledge=self.knowledge,
+            rng=self.rng,
+            detector_factories={"kl": partial(KLDivergenceDetector)},
+        )
+        return self.strategy.decide(situation)

@@ -2,70 +2,15 @@
 
 from __future__ import annotations
 
-import math
-import random
-from functools import partial
-
 import numpy as np
 import pytest
 
 from harmonia.core.actions import ActionKind
 from harmonia.core.knowledge import Knowledge, VersionInfo, fingerprint
-from harmonia.core.monitor import WindowSummary
-from harmonia.core.policy import Objective, Policy
+from harmonia.core.policy import Objective
 from harmonia.core.scoring import normalize_energy, score
-from harmonia.core.strategies.base import Situation
 from harmonia.core.strategies.harmone import HarmonEStrategy
-from harmonia.drift import KLDivergenceDetector
-from support import policy
-
-MODELS = ["linear", "svm", "lstm"]
-
-
-class Harness:
-    """Feeds hand-made window signals straight to a strategy, as the engine would."""
-
-    def __init__(self, strategy: HarmonEStrategy, active: str = "lstm", seed: int = 0) -> None:
-        self.strategy = strategy
-        self.policy: Policy = policy(models=MODELS)
-        self.knowledge = Knowledge(MODELS, active)
-        self.rng = random.Random(seed)
-
-    def window(
-        self,
-        quality: float,
-        energy_j: float,
-        drift_kl: float = math.nan,
-        drift_values: np.ndarray | None = None,
-    ):
-        objective = self.policy.objective
-        signals = {
-            "quality": quality,
-            "energy_j": energy_j,
-            "energy_norm": normalize_energy(energy_j, objective.energy_range_j),
-            "score": score(quality, energy_j, objective),
-            "drift.kl": drift_kl,
-        }
-        summary = WindowSummary(
-            start=0.0,
-            end=1.0,
-            model=self.knowledge.active_model,
-            version=self.knowledge.active_version,
-            count=100,
-            signals=signals,
-            drift_values=np.asarray([] if drift_values is None else drift_values, dtype=float),
-        )
-        self.knowledge.profiles[self.knowledge.active_model].energy_j = energy_j
-        situation = Situation(
-            now=1.0,
-            policy=self.policy,
-            summary=summary,
-            violations=(),
-            knowledge=self.knowledge,
-            rng=self.rng,
-            detector_factories={"kl": partial(KLDivergenceDetector)},
-        )
-        return self.strategy.decide(situation)
+from support import Harness
 
 
 def test_score_formula_by_hand() -> None:

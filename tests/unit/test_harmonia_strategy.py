@@ -1,0 +1,119 @@
+"""The harmonia strategy's rules on hand-made windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harmonia.core.actions import ActionKind
+from harmonia.core.knowledge import VersionInfo, fingerprint
+from harmonia.core.strategies.harmonia import HarmoniaStrategy
+from support import Harness
+
+
+def stored(harness: Harness, **per_model: dict[str, float]) -> None:
+    """Give each model a version 1 with stored measurements (held-out R², energy, cost)."""
+    training = fingerprint(np.random.default_rng(0).normal(100, 20, 2000))
+    for model, metrics in per_model.items():
+        harness.knowledge.add_version(VersionInfo(model, 1, training, metadata=metrics))
+
+
+def test_serves_the_cheapest_model_whose_stored_quality_is_good_enough() -> None:
+    harness = Harness(HarmoniaStrategy(), active="lstm")
+    stored(
+        harness,
+        linear={"r2": 0.910, "energy_j_per_inference": 0.00002},
+        svm={"r2": 0.905, "energy_j_per_inference": 0.00002},
+        lstm={"r2": 0.905, "energy_j_per_inference": 0.0008},
+    )
+    [plan] = harness.window(quality=0.93, energy_j=0.0008)
+    assert plan.decision.kind is ActionKind.SWITCH_MODEL
+    assert plan.decision.model == "linear"
+    assert "held-out R²" in plan.decision.reason
+
+
+def test_keeps_the_expensive_model_when_cheaper_ones_promise_less() -> None:
+    harness = Harness(HarmoniaStrategy(), active="lstm")
+    stored(
+        harness,
+        linear={"r2": 0.80, "energy_j_per_inference": 0.0009},
+        svm={"r2": 0.79, "energy_j_per_inference": 0.0009},
+        lstm={"r2": 0.905, "energy_j_per_inference": 0.0011},
+    )
+    assert harness.window(quality=0.93, energy_j=0.0011) == []
+
+
+def test_drift_alone_does_not_trigger_a_retrain() -> None:
+    harness = Harness(HarmoniaStrategy(), active="lstm")
+    stored(harness, lstm={"r2": 0.9, "energy_j_per_inference": 0.001})
+    assert harness.window(quality=0.93, energy_j=0.001, drift_kl=5.0) == []
+
+
+def test_low_score_without_drift_waits() -> None:
+    harness = Harness(HarmoniaStrategy(), active="lstm")
+    [plan] = harness.window(quality=0.5, energy_j=0.001, drift_kl=0.1)
+    assert plan.decision.kind is ActionKind.NONE
+    assert "no drift" in plan.decision.reason
+
+
+def test_low_score_with_drift_reuses_a_closer_archived_version() -> None:
+    harness = Harness(HarmoniaStrategy(), active="lstm")
+    rng = np.random.default_rng(0)
+    harness.knowledge.add_version(VersionInfo("lstm", 1, fingerprint(rng.normal(100, 20, 2000))))
+    harness.knowledge.add_version(VersionInfo("lstm", 2, fingerprint(rng.normal(200, 20, 2000))))
+    harness.knowledge.activate("lstm", 1)
+    today = rng.normal(200, 20, 500)
+    [plan] = harness.window(quality=0.5, energy_j=0.001, drift_kl=3.0, drift_values=today)
+    assert plan.decision.kind is ActionKind.REUSE_VERSION
+    assert plan.decision.version == 2
+
+
+def test_low_score_with_drift_switches_to_a_model_that_did_better_in_the_same_state() -> None:
+    harness = Harness(HarmoniaStrategy(), active="svm")
+    harness.window(quality=0.9, energy_j=0.001, drift_kl=3.0)  # svm, drifted, healthy
+    harness.knowledge.activate("lstm")
+    [plan] = harness.window(quality=0.5, energy_j=0.001, drift_kl=3.0)
+    assert plan.decision.kind is ActionKind.SWITCH_MODEL
+    assert plan.decision.model == "svm"
+
+
+def test_evidence_from_another_drift_state_is_not_trusted() -> None:
+    harness = Harness(HarmoniaStrategy(), active="svm")
+    harness.window(quality=0.9, energy_j=0.001, drift_kl=0.1)  # svm, not drifted
+    harness.knowledge.activate("lstm")
+    [plan] = harness.window(quality=0.5, energy_j=0.001, drift_kl=3.0)
+    assert plan.decision.kind is ActionKind.RETRAIN  # nothing known for drifted data
+
+
+def test_retrain_is_priced_with_the_objectives_exchange_rate() -> None:
+    # 40 J spread over 10 windows of 100 inferences is 40 mJ an inference: 0.05 · 40/25 = 0.08
+    # of score, more than the 0.78 − 0.75 = 0.03 a retrain could win back.
+    harness = Harness(HarmoniaStrategy(), active="lstm")
+    stored(harness, lstm={"training_joules": 40.0})
+    [plan] = harness.window(quality=0.75, energy_j=0.001, drift_kl=3.0)
+    assert plan.decision.kind is ActionKind.NONE
+    assert "costs 40 J" in plan.decision.reason
+    # The same retrain is worth it when the score has fallen far enough.
+    harness = Harness(HarmoniaStrategy(), active="lstm")
+    stored(harness, lstm={"training_joules": 40.0})
+    [plan] = harness.window(quality=0.3, energy_j=0.001, drift_kl=3.0)
+    assert plan.decision.kind is ActionKind.RETRAIN
+
+
+def test_retrains_are_spaced_by_the_cooldown() -> None:
+    harness = Harness(HarmoniaStrategy(retrain_cooldown=3), active="lstm")
+    kinds = [
+        harness.window(quality=0.2, energy_j=0.001, drift_kl=3.0)[0].decision.kind for _ in range(6)
+    ]
+    assert kinds == [ActionKind.RETRAIN] + [ActionKind.NONE] * 3 + [
+        ActionKind.RETRAIN,
+        ActionKind.NONE,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("param", "value"), [("tolerance", -1), ("retrain_cooldown", 0), ("evidence_ttl", 0)]
+)
+def test_invalid_parameters_are_named(param: str, value: int) -> None:
+    with pytest.raises(ValueError, match=param):
+        HarmoniaStrategy(**{param: value})
