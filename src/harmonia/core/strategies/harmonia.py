@@ -111,11 +111,10 @@ class HarmoniaStrategy:
             if now - e.window < self.evidence_ttl and drifted in (None, e.drifted)
         }
 
-    @staticmethod
-    def _expected_score(situation: Situation, model: str, energy: float) -> float:
-        """The score a model's stored held-out R² and energy promise (NaN if unrecorded)."""
+    def _promise(self, situation: Situation, model: str) -> float:
+        """The score a model's stored held-out R² and its energy promise (NaN if unrecorded)."""
         r2 = situation.version_metric(model, "r2")
-        return score(r2, energy, situation.policy.objective)
+        return score(r2, self._energy(situation, model), situation.policy.objective)
 
     @staticmethod
     def _energy(situation: Situation, model: str) -> float:
@@ -126,12 +125,24 @@ class HarmoniaStrategy:
         stored = situation.version_metric(model, "energy_j_per_inference")
         return math.inf if math.isnan(stored) else stored
 
+    def _cost(self, situation: Situation, model: str) -> float:
+        """What serving a model costs per inference on a drifting stream: its inference
+        energy, plus its measured training energy spread over ``evidence_ttl`` windows
+        (the horizon over which a retrain is likely to be needed)."""
+        training = situation.version_metric(model, "training_joules")
+        spread = (
+            0.0
+            if math.isnan(training)
+            else training / (situation.summary.count * self.evidence_ttl)
+        )
+        return self._energy(situation, model) + spread
+
     # -- healthy: serve the cheapest model that promises to be good enough -----------------
     def _economise(self, situation: Situation, window_score: float) -> list[Planned]:
         active = situation.active_model
         models = situation.policy.models
-        cost = {m: self._energy(situation, m) for m in models}
-        promise = {m: self._expected_score(situation, m, cost[m]) for m in models}
+        cost = {m: self._cost(situation, m) for m in models}
+        promise = {m: self._promise(situation, m) for m in models}
         known = [m for m in models if not math.isnan(promise[m])]
         if active not in known:
             return []
@@ -174,10 +185,15 @@ class HarmoniaStrategy:
             )
             if reuse.decision.kind is ActionKind.REUSE_VERSION:
                 return [reuse]
+        # Without drift a low window may just be a hard one (every model has those): only a
+        # model that also promises more in general is worth a switch.
+        floor = self._promise(situation, active) + self.tolerance
         better = {
             m: s
             for m, s in self._recent(now, drifted).items()
-            if m != active and s > window_score + self.tolerance
+            if m != active
+            and s > window_score + self.tolerance
+            and (drifted or not self._promise(situation, m) <= floor)
         }
         if better:
             choice = max(better, key=better.__getitem__)
