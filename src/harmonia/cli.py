@@ -13,10 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harmonia.core.actions import ActionKind
 from harmonia.core.errors import EnergyMeterUnavailable, PolicyError
 from harmonia.energy import auto_meter, get_meter
-from harmonia.policies import build_engine, dump_policy, load_policy
+from harmonia.policies import dump_policy, load_policy
 from harmonia.replay.results import ReplayResult
 
 app = typer.Typer(help="Harmonia: keep ML services accurate and frugal.", no_args_is_help=True)
@@ -109,15 +108,12 @@ def energy(
 @app.command()
 def demo(
     examples: Annotated[Path, typer.Option(help="folder of example policies")] = EXAMPLES,
-    samples: Annotated[int, typer.Option(help="length of the synthetic stream")] = 4000,
+    out: Annotated[Path, typer.Option(help="folder for the replay's results")] = Path("build/demo"),
     seed: int = 0,
 ) -> None:
-    """What Harmonia can do so far: validate the example policies, read energy, and run the
-    HarmonE engine over a synthetic stream whose data shifts and comes back, explaining each
-    decision.
+    """What Harmonia can do so far: validate the example policies, read energy, and replay
+    every adaptation approach over the PeMS traffic stream, with results and plots.
     """
-    from harmonia.demo import run_synthetic
-
     console = _console()
     console.rule("1. example policies")
     files = sorted(p for p in examples.rglob("*") if p.suffix in {".yaml", ".yml", ".json"})
@@ -135,27 +131,13 @@ def demo(
     console.rule("2. energy")
     energy(backend="auto", seconds=0.3)
 
-    console.rule(
-        "3. the engine on a synthetic stream (made-up models; data shift in the middle third)"
+    console.rule("3. the replay lab: every approach on the drifted PeMS stream")
+    replay(
+        "traffic", approaches="all", out=out, menu="harmonia", data=None, seed=seed, workers=None
     )
-    engine = build_engine(load_policy(examples / "traffic-harmone.yaml"), seed=seed)
-    actions = run_synthetic(engine, samples=samples, seed=seed)
-    table = Table("window end", "action", "why", "trigger")
-    for action in actions:
-        if action.kind is ActionKind.NONE:
-            continue
-        target = f" {action.model}" + (f" v{action.version}" if action.version else "")
-        values = ", ".join(f"{k}={v:.3g}" for k, v in action.values.items())
-        table.add_row(
-            f"{action.ts:.0f}",
-            action.kind.value + target,
-            action.reason,
-            f"{action.trigger} ({values})",
-        )
-    console.print(table)
-    taken = sum(a.kind is not ActionKind.NONE for a in actions)
     console.print(
-        f"{taken} actions over {samples} samples; {len(actions) - taken} held or declined"
+        f"open {out / 'tradeoff.html'} and {out / 'timeline.html'} to see who wins and why",
+        markup=False,
     )
 
 
