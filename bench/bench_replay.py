@@ -86,9 +86,8 @@ def main() -> None:
             f"\n{menu} menu: matrix {median:.1f} s (median of {len(times)}: "
             f"{', '.join(f'{t:.1f}' for t in times)}); first-use training {training:.1f} s"
         )
-        print(
-            f"{'approach':24s} {'mJ/inference':>12s} {'R²':>8s} {'switch':>6s} {'retrain':>7s} {'reuse':>5s}"
-        )
+        header = ("approach", "mJ/inference", "R²", "switch", "retrain", "reuse")
+        print("{:24s} {:>12s} {:>8s} {:>6s} {:>7s} {:>5s}".format(*header))
         for a in result.approaches:
             print(
                 f"{a.approach:24s} {a.energy_j_per_inference * 1e3:12.4f} {a.r2:8.4f} "
