@@ -73,6 +73,7 @@ class TrafficSystem:
         self.retrain_window = retrain_window
         self.models = list(models)
         self._loaded: dict[tuple[str, int], TrafficModel] = {}
+        self._serving: TrafficModel | None = None
         self.active = self.models[-1]
 
     # -- setting up ---------------------------------------------------------------------
@@ -128,7 +129,7 @@ class TrafficSystem:
             current = self.registry.alias(kind, CURRENT)
             if current is not None:
                 knowledge.current_versions[kind] = current.version
-        self.active = active
+        self.switch(active)
         return knowledge
 
     # -- serving ------------------------------------------------------------------------
@@ -145,19 +146,23 @@ class TrafficSystem:
         return self._loaded[key]
 
     def predict(self, window: Sequence[float]) -> float:
-        return self.model(self.active).predict(window)
+        """The model in service's forecast; it is kept loaded, so serving reads no file."""
+        if self._serving is None:
+            self._serving = self.model(self.active)
+        return self._serving.predict(window)
 
     # -- effector -----------------------------------------------------------------------
     def switch(self, kind: str) -> None:
         if kind not in self.models:
             raise ValueError(f"unknown model {kind!r}; known: {', '.join(self.models)}")
         self.active = kind
+        self._serving = None
 
     def reuse(self, kind: str, version: int, reason: str = "") -> None:
         """Serve an archived version again, loaded from its own artifacts."""
         self.registry.get(kind, version)  # raises if it does not exist
         self.registry.set_alias(kind, CURRENT, version, reason=reason or "reuse_version")
-        self.active = kind
+        self.switch(kind)
 
     def retrain(self, kind: str, recent: np.ndarray, reason: str = "") -> Retrained:
         """Fit ``kind`` on the most recent observations and serve the new version."""
@@ -183,5 +188,5 @@ class TrafficSystem:
         )
         self._loaded[(kind, version.version)] = model
         self.registry.set_alias(kind, CURRENT, version.version, reason=reason or "retrain")
-        self.active = kind
+        self.switch(kind)
         return Retrained(version, reading.joules, reading.seconds)
