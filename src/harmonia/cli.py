@@ -230,5 +230,30 @@ def replay(
         console.print(f"wrote {file}", markup=False)
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+) -> None:
+    """Run the Harmonia server (settings from HARMONIA_* variables and .env)."""
+    import secrets
+
+    import uvicorn
+
+    from harmonia.server.app import create_app
+    from harmonia.settings import Settings
+    from harmonia.store import Store, sqlite_url
+
+    settings = Settings()
+    token = settings.admin_token or secrets.token_urlsafe(24)
+    store = Store(settings.database_url or sqlite_url(settings.data_dir))
+    console = _console()
+    if not settings.admin_token:
+        console.print(f"admin token: {token}", markup=False)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    console.print(f"serving on http://{bind_host}:{bind_port} ({store.engine.url})", markup=False)
+    uvicorn.run(create_app(store, token), host=bind_host, port=bind_port, log_level="warning")
+
+
 def main() -> None:
     app()

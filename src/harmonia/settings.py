@@ -12,5 +12,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HARMONIA_", env_file=".env", extra="ignore")
 
-    #: trained models (the registry), replay results and, later, the database
+    #: trained models (the registry), replay results and the SQLite database
     data_dir: Path = Path(".harmonia")
+    #: SQLAlchemy URL; empty means SQLite in ``data_dir`` (PostgreSQL:
+    #: ``postgresql+psycopg://user@host:5432/db``)
+    database_url: str = ""
+    #: the token that authorises administration; empty means one is generated and printed
+    admin_token: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000

@@ -1,0 +1,120 @@
+"""`HTTPTransport`: the wire contract over HTTP, with one persistent connection pool.
+
+httpx and orjson are imported when the transport is built, not when ``harmonia.sdk`` is
+imported: a managed system that runs the server in-process (`InMemoryTransport`) should not
+need either installed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from harmonia.sdk._messages import ActionMessage, actions_from_reply
+from harmonia.sdk._transport import TransportError
+
+if TYPE_CHECKING:
+    import httpx
+
+logger = logging.getLogger("harmonia.sdk")
+
+RETRYABLE_CLIENT_ERRORS = frozenset({408, 429})
+"""4xx statuses that mean "not now" rather than "never" (timeout, rate limit): retried."""
+
+
+class HTTPTransport:
+    """Posts telemetry batches and action results to a Harmonia server.
+
+    ``server`` is the base URL (``http://host:port``); ``token`` goes into an
+    ``Authorization: Bearer`` header. Pass ``client`` to reuse an ``httpx.Client`` (its
+    lifetime stays yours); otherwise the transport owns one and `close` closes it.
+    A 2xx reply is accepted, a 4xx rejects (`TransportError` with ``retryable=False`` and the
+    server's ``detail``), except 408/429; 5xx and network errors are retryable.
+    """
+
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        *,
+        timeout: float = 5.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        import httpx
+
+        self.server = server.rstrip("/")
+        self.timeout = timeout
+        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.Client(timeout=timeout)
+
+    def send(self, app: str, instance: str, samples: list[dict[str, Any]]) -> list[ActionMessage]:
+        url = f"{self.server}/api/v1/apps/{quote(app, safe='')}/telemetry"
+        reply = self._post(url, {"instance": instance, "samples": samples})
+        return actions_from_reply(reply)
+
+    def report(self, app: str, action_id: int, status: str, reason: str) -> None:
+        url = f"{self.server}/api/v1/apps/{quote(app, safe='')}/actions/{action_id}/result"
+        self._post(url, {"status": status, "reason": reason})
+
+    def close(self) -> None:
+        """Close the connection pool, if this transport created it."""
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> HTTPTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _post(self, url: str, payload: dict[str, Any]) -> Any:
+        """POST ``payload`` as JSON; the decoded reply body, or a `TransportError`."""
+        import httpx
+        import orjson
+
+        try:
+            body = orjson.dumps(payload)
+        except TypeError as error:  # orjson.JSONEncodeError: the data, not the network
+            raise TransportError(False, f"cannot encode the request body: {error}") from error
+        try:
+            response = self._client.post(
+                url, content=body, headers=self._headers, timeout=self.timeout
+            )
+        except httpx.HTTPError as error:
+            raise TransportError(True, f"POST {url}: {error!r}") from error
+        code = response.status_code
+        if 200 <= code < 300:
+            return _decode(response.content, url)
+        message = f"POST {url}: HTTP {code}: {_detail(response)}"
+        if code >= 500 or code in RETRYABLE_CLIENT_ERRORS:
+            raise TransportError(True, message, status=code)
+        raise TransportError(False, message, status=code)
+
+
+def _decode(content: bytes, url: str) -> Any:
+    """The JSON body of an accepted reply; ``None`` (no actions) if it is not JSON."""
+    import orjson
+
+    if not content:
+        return None
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        logger.warning("POST %s: the reply is not JSON; treating it as accepted", url)
+        return None
+
+
+def _detail(response: httpx.Response) -> str:
+    """The server's ``detail`` of an error reply, or the start of its text."""
+    import orjson
+
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.text[:500] or response.reason_phrase
+    if isinstance(body, dict) and "detail" in body:
+        detail = body["detail"]
+        return detail if isinstance(detail, str) else orjson.dumps(detail).decode()
+    return response.text[:500]

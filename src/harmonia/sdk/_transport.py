@@ -1,0 +1,89 @@
+"""How a probe talks to the server: the `Transport` protocol and an in-process transport.
+
+The probe only ever needs two calls (send a batch, report an action's result) and one bit of
+information about a failure: may it be retried? Keeping that behind a protocol lets tests and
+in-process deployments skip HTTP entirely (`InMemoryTransport`) while `HTTPTransport` speaks
+the real wire contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from harmonia.sdk._messages import ActionMessage, actions_from_reply
+
+SendHandler = Callable[[str, str, list[dict[str, Any]]], dict[str, Any]]
+"""``(app, instance, samples) -> reply body``: the server side of the telemetry endpoint."""
+
+ReportHandler = Callable[[str, int, dict[str, Any]], None]
+"""``(app, action_id, {"status": ..., "reason": ...})``: the server side of action results."""
+
+
+class TransportError(Exception):
+    """A send or report failed.
+
+    ``retryable`` is the one decision the probe needs: network errors and server errors
+    (5xx) are worth retrying with the batch kept; a rejection (4xx) will fail the same way
+    again, so the batch is dropped. ``status`` is the HTTP status when there was one.
+    """
+
+    def __init__(self, retryable: bool, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.message = message
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"TransportError(retryable={self.retryable}, {self.message!r})"
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Delivers telemetry batches and action results to the server.
+
+    Both calls run on the probe's background thread and raise `TransportError` on failure;
+    a transport need not be thread-safe beyond that single caller.
+    """
+
+    def send(self, app: str, instance: str, samples: list[dict[str, Any]]) -> list[ActionMessage]:
+        """Deliver ``samples`` (wire-format dicts) and return the actions of the reply."""
+        ...
+
+    def report(self, app: str, action_id: int, status: str, reason: str) -> None:
+        """Tell the server whether action ``action_id`` was ``"applied"`` or ``"failed"``."""
+        ...
+
+
+class InMemoryTransport:
+    """A transport that calls Python functions implementing the server side of the contract.
+
+    ``send`` receives ``(app, instance, samples)`` and returns the reply body (a dict with
+    ``accepted`` and ``actions``); ``report`` receives ``(app, action_id, body)``, and results
+    are discarded when it is ``None``. A handler signals a rejection or an outage by raising
+    `TransportError` itself; any other exception counts as a retryable server error (a 500),
+    which is what an HTTP server would answer for a crash.
+    """
+
+    def __init__(self, send: SendHandler, report: ReportHandler | None = None) -> None:
+        self._send = send
+        self._report = report
+
+    def send(self, app: str, instance: str, samples: list[dict[str, Any]]) -> list[ActionMessage]:
+        try:
+            body = self._send(app, instance, samples)
+        except TransportError:
+            raise
+        except Exception as error:
+            raise TransportError(True, f"send handler failed: {error!r}") from error
+        return actions_from_reply(body)
+
+    def report(self, app: str, action_id: int, status: str, reason: str) -> None:
+        if self._report is None:
+            return
+        try:
+            self._report(app, action_id, {"status": status, "reason": reason})
+        except TransportError:
+            raise
+        except Exception as error:
+            raise TransportError(True, f"report handler failed: {error!r}") from error

@@ -1,0 +1,354 @@
+"""The Harmonia server: a FastAPI app over the store and one live loop per application.
+
+Writes need a token: the admin token, or the application's own for its telemetry, policy and
+action results. Every 4xx body is JSON that names what is wrong. Bodies are size-limited.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from harmonia.core.actions import Action
+from harmonia.core.errors import PolicyError
+from harmonia.core.policy import Policy
+from harmonia.policies import check_plugins, parse_policy_text
+from harmonia.server.loop import LiveLoop
+from harmonia.store import App, Conflict, NotFound, Store, StoreError
+
+API = "/api/v1"
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_BATCH = 10_000
+
+
+class JSONBody(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+# -- request bodies ----------------------------------------------------------------------------
+class ServiceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    instances: list[str] = Field(default_factory=list)
+
+
+class AppIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    owner: str = Field(min_length=1, max_length=128)
+    models: list[str] = Field(min_length=1)
+    services: list[ServiceIn] = Field(default_factory=list)
+    effector_url: str | None = Field(default=None, pattern=r"^https?://", max_length=512)
+
+
+class SampleIn(BaseModel):
+    """One telemetry sample as the sdk sends it (the app and instance come with the batch)."""
+
+    model_config = ConfigDict(extra="forbid")
+    service: str = Field(default="default", min_length=1, max_length=128)
+    model: str = Field(min_length=1, max_length=128)
+    model_version: int | None = Field(default=None, ge=1)
+    ts: float = Field(allow_inf_nan=False)
+    latency_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    energy_j: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    energy_source: str | None = Field(default=None, max_length=32)
+    prediction: float | None = Field(default=None, allow_inf_nan=False)
+    target: float | None = Field(default=None, allow_inf_nan=False)
+    drift_value: float | None = Field(default=None, allow_inf_nan=False)
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("metrics")
+    @classmethod
+    def _finite(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, v in value.items() if v != v or v in (float("inf"), float("-inf"))]
+        if bad:
+            raise ValueError(f"metrics {', '.join(sorted(bad))} must be finite numbers")
+        return value
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instance: str = Field(default="default", min_length=1, max_length=128)
+    samples: list[SampleIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ResultIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["applied", "failed"]
+    reason: str = Field(default="", max_length=2000)
+
+
+BATCH = TypeAdapter(BatchIn)
+
+
+def _errors(error: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors as {field, reason}: ``samples[3].energy_j``."""
+    out = []
+    for item in error.errors():
+        path = ""
+        for part in item["loc"]:
+            if part == "body":
+                continue
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        out.append({"field": path, "reason": str(item["msg"]).removeprefix("Value error, ")})
+    return out
+
+
+class Server:
+    """State shared by the routes: the store, the live loops and the admin token."""
+
+    def __init__(self, store: Store, admin_token: str, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.admin_token = admin_token
+        self.clock = clock
+        self._loops: dict[str, LiveLoop] = {}
+        self._apps: dict[str, App] = {}
+        self._lock = threading.Lock()
+
+    def app(self, name: str) -> App:
+        cached = self._apps.get(name)
+        if cached is None:
+            cached = self._apps[name] = self.store.app(name)
+        return cached
+
+    def loop(self, app: App) -> LiveLoop | None:
+        with self._lock:
+            loop = self._loops.get(app.name)
+            if loop is None:
+                stored = self.store.policy(app)
+                if stored is None:
+                    return None
+                policy = parse_policy_text(orjson.dumps(stored.document).decode())
+                loop = self._loops[app.name] = LiveLoop(app.name, policy, clock=self.clock)
+            return loop
+
+    def set_policy(self, app: App, policy: Policy) -> None:
+        with self._lock:
+            loop = self._loops.get(app.name)
+            if loop is None:
+                self._loops[app.name] = LiveLoop(app.name, policy, clock=self.clock)
+            else:
+                loop.replace_policy(policy)
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None
+
+
+def create_app(
+    store: Store, admin_token: str, *, clock: Callable[[], float] = time.time
+) -> FastAPI:
+    """The ASGI application."""
+    server = Server(store, admin_token, clock)
+    api = FastAPI(title="Harmonia", version="0.1.0", default_response_class=JSONBody)
+    api.state.server = server
+
+    @api.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and int(length) > MAX_BODY_BYTES:
+            return JSONResponse(
+                {"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
+        return await call_next(request)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _errors(error)}, status_code=422)
+
+    def admin(authorization: Annotated[str | None, Header()] = None) -> None:
+        token = _bearer(authorization)
+        if token is None or not secrets.compare_digest(token, server.admin_token):
+            raise HTTPException(401, "this needs the admin token: Authorization: Bearer <token>")
+
+    def app_or_admin(name: str, authorization: Annotated[str | None, Header()] = None) -> App:
+        try:
+            app = server.app(name)
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        token = _bearer(authorization)
+        if token is None:
+            raise HTTPException(401, "missing token: send Authorization: Bearer <token>")
+        if not (
+            secrets.compare_digest(token, server.admin_token) or store.check_token(name, token)
+        ):
+            raise HTTPException(403, f"this token is not valid for {name!r}")
+        return app
+
+    AppAuth = Annotated[App, Depends(app_or_admin)]
+
+    @api.get("/healthz")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.post(f"{API}/apps", status_code=201, dependencies=[Depends(admin)])
+    def register(body: AppIn) -> dict[str, Any]:
+        try:
+            app, token = store.create_app(
+                body.name,
+                body.owner,
+                body.models,
+                [s.model_dump() for s in body.services],
+                body.effector_url,
+            )
+        except Conflict as error:
+            raise HTTPException(409, str(error)) from None
+        except StoreError as error:
+            raise HTTPException(422, [{"field": "name", "reason": str(error)}]) from None
+        return {"id": app.id, "name": app.name, "token": token}
+
+    @api.get(f"{API}/apps")
+    def apps() -> list[dict[str, Any]]:
+        return [_app_view(a) for a in store.apps()]
+
+    @api.get(f"{API}/apps/{{name}}")
+    def app_detail(name: str) -> dict[str, Any]:
+        try:
+            return _app_view(server.app(name))
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+
+    @api.put(f"{API}/apps/{{name}}/policy", status_code=201)
+    async def put_policy(app: AppAuth, request: Request) -> dict[str, Any]:
+        text = (await request.body()).decode("utf-8", errors="replace")
+        try:
+            policy = parse_policy_text(text, "request body")
+            check_plugins(policy)
+        except PolicyError as error:
+            raise HTTPException(
+                422, [{"field": i.path, "reason": i.reason} for i in error.issues]
+            ) from None
+        if policy.system != app.name:
+            raise HTTPException(
+                422, [{"field": "system", "reason": f"is {policy.system!r}, not {app.name!r}"}]
+            )
+        unknown = sorted(set(policy.models) - set(app.models))
+        if unknown:
+            raise HTTPException(
+                422,
+                [{"field": "models", "reason": f"{app.name} cannot serve {', '.join(unknown)}"}],
+            )
+        stored = store.add_policy(app, policy.model_dump(mode="json", exclude_none=True))
+        server.set_policy(app, policy)
+        return {"app": app.name, "version": stored.version}
+
+    @api.get(f"{API}/apps/{{name}}/policy")
+    def get_policy(name: str) -> dict[str, Any]:
+        try:
+            stored = store.policy(server.app(name))
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        if stored is None:
+            raise HTTPException(404, f"{name!r} has no policy yet")
+        return {"version": stored.version, "document": stored.document, "created": stored.created}
+
+    def ingest(app: App, body: bytes) -> dict[str, Any]:
+        """Validate the whole batch, store it in one transaction, then let the loop decide."""
+        try:
+            batch = BATCH.validate_json(body)
+        except ValidationError as error:
+            raise HTTPException(422, _errors(error)) from None
+        rows = [{"instance": batch.instance, **s.model_dump()} for s in batch.samples]
+        accepted = store.insert_telemetry(app, rows)
+        loop = server.loop(app)
+        if loop is not None:
+            decisions = loop.ingest(batch.instance, rows)
+            if decisions:
+                store.add_actions(app, [_action_row(a) for a in decisions])
+        delivered = store.deliver_pending(app)
+        return {"accepted": accepted, "actions": [a.message() for a in delivered]}
+
+    @api.post(f"{API}/apps/{{name}}/telemetry")
+    async def telemetry(app: AppAuth, request: Request) -> dict[str, Any]:
+        # The database work runs in the thread pool, so the event loop keeps accepting.
+        return await run_in_threadpool(ingest, app, await request.body())
+
+    @api.post(f"{API}/apps/{{name}}/actions/{{action_id}}/result")
+    def action_result(app: AppAuth, action_id: int, body: ResultIn) -> dict[str, Any]:
+        try:
+            action = store.finish_action(app, action_id, body.status, body.reason)
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        except Conflict as error:
+            raise HTTPException(409, str(error)) from None
+        return {"id": action.id, "status": action.status}
+
+    @api.get(f"{API}/apps/{{name}}/actions")
+    def actions(name: str, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        try:
+            found = store.actions(server.app(name), status, min(max(limit, 1), 1000))
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        except StoreError as error:
+            raise HTTPException(422, [{"field": "status", "reason": str(error)}]) from None
+        return [a.__dict__ for a in found]
+
+    @api.get(f"{API}/apps/{{name}}/windows")
+    def windows(name: str, limit: int = 100) -> list[dict[str, Any]]:
+        try:
+            loop = server.loop(server.app(name))
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        if loop is None:
+            return []
+        with loop.lock:
+            summaries = list(loop.knowledge.summaries)[-min(max(limit, 1), 1000) :]
+        return [
+            {
+                "start": s.start,
+                "end": s.end,
+                "model": s.model,
+                "version": s.version,
+                "count": s.count,
+                "signals": {k: _finite_or_none(v) for k, v in s.signals.items()},
+            }
+            for s in summaries
+        ]
+
+    return api
+
+
+def _app_view(app: App) -> dict[str, Any]:
+    return {
+        "id": app.id,
+        "name": app.name,
+        "owner": app.owner,
+        "models": app.models,
+        "services": app.services,
+        "effector_url": app.effector_url,
+        "created": app.created,
+    }
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN: an unknown number is null."""
+    return None if isinstance(value, float) and value != value else value
+
+
+def _action_row(action: Action) -> dict[str, Any]:
+    return {
+        "kind": action.kind.value,
+        "model": action.model,
+        "version": action.version,
+        "ts": action.ts,
+        "strategy": action.strategy,
+        "reason": action.reason[:2000],
+        "trigger": action.trigger[:500],
+        "values": action.values,
+        "context": {k: _finite_or_none(v) for k, v in action.context.items()},
+    }

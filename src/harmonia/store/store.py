@@ -1,0 +1,358 @@
+"""The store: one object over one database (SQLite by default, PostgreSQL for scale).
+
+Every write is one transaction: a telemetry batch is stored whole or not at all. Telemetry
+goes in with a Core ``executemany`` insert (the ORM's per-object work would cost more than
+the database itself); reads return plain dataclasses, never live ORM objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+
+from harmonia.core.errors import HarmoniaError
+from harmonia.store.tables import ActionRow, AppRow, PolicyRow, TelemetryRow
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+TELEMETRY_COLUMNS = (
+    "instance",
+    "service",
+    "model",
+    "model_version",
+    "ts",
+    "latency_ms",
+    "energy_j",
+    "energy_source",
+    "prediction",
+    "target",
+    "drift_value",
+    "metrics",
+)
+ACTION_STATUSES = ("pending", "delivered", "applied", "failed")
+
+
+class StoreError(HarmoniaError):
+    """A request the store cannot satisfy; the message says why."""
+
+
+class NotFound(StoreError, LookupError):
+    pass
+
+
+class Conflict(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class App:
+    id: int
+    name: str
+    owner: str
+    effector_url: str | None
+    models: list[str]
+    services: list[dict[str, Any]]
+    created: float
+
+
+@dataclass(frozen=True)
+class StoredPolicy:
+    app: str
+    version: int
+    document: dict[str, Any]
+    created: float
+
+
+@dataclass(frozen=True)
+class StoredAction:
+    id: int
+    app_id: int
+    kind: str
+    model: str | None
+    version: int | None
+    ts: float
+    strategy: str
+    reason: str
+    trigger: str
+    values: dict[str, float]
+    context: dict[str, Any]
+    status: str
+    delivered_at: float | None
+    finished_at: float | None
+    detail: str
+
+    def message(self) -> dict[str, Any]:
+        """The form the sdk receives in a telemetry reply."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "model": self.model,
+            "version": self.version,
+            "reason": self.reason,
+            "trigger": self.trigger,
+            "values": self.values,
+        }
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each commit in WAL mode
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def sqlite_url(data_dir: Path) -> str:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data_dir / 'harmonia.db'}"
+
+
+class Store:
+    """Applications, policies, telemetry and actions in one database."""
+
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
+        self.url = url
+        self.clock = clock
+        self.engine: Engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.migrate()
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest migration (Alembic), idempotently."""
+        config = Config()
+        config.set_main_option(
+            "script_location", str(resources.files("harmonia.store") / "migrations")
+        )
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _tx(self) -> Any:
+        return self.engine.begin()
+
+    # -- applications -------------------------------------------------------------------
+    def create_app(
+        self,
+        name: str,
+        owner: str,
+        models: Sequence[str],
+        services: Sequence[dict[str, Any]] = (),
+        effector_url: str | None = None,
+    ) -> tuple[App, str]:
+        """Register an application; returns it and its probe token (shown only once)."""
+        if not NAME.match(name):
+            raise StoreError(
+                f"name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
+                "starting with a letter or digit"
+            )
+        token = secrets.token_urlsafe(32)
+        with self._tx() as tx:
+            if tx.scalar(select(AppRow.id).where(AppRow.name == name)) is not None:
+                raise Conflict(f"an application named {name!r} is already registered")
+            tx.execute(
+                insert(AppRow).values(
+                    name=name,
+                    owner=owner,
+                    token_hash=hash_token(token),
+                    effector_url=effector_url,
+                    models=list(models),
+                    services=list(services),
+                    created=self.clock(),
+                )
+            )
+        return self.app(name), token
+
+    def app(self, name: str) -> App:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(AppRow).where(AppRow.name == name)).first()
+        if row is None:
+            raise NotFound(f"no application named {name!r}")
+        return _app(row)
+
+    def apps(self) -> list[App]:
+        with self.engine.connect() as connection:
+            return [_app(r) for r in connection.execute(select(AppRow).order_by(AppRow.name))]
+
+    def check_token(self, name: str, token: str) -> bool:
+        with self.engine.connect() as connection:
+            stored = connection.scalar(select(AppRow.token_hash).where(AppRow.name == name))
+        return stored is not None and secrets.compare_digest(stored, hash_token(token))
+
+    # -- policies -------------------------------------------------------------------------
+    def add_policy(self, app: App, document: dict[str, Any]) -> StoredPolicy:
+        """Store a new version of the application's policy (already validated)."""
+        with self._tx() as tx:
+            latest = tx.scalar(
+                select(func.max(PolicyRow.version)).where(PolicyRow.app_id == app.id)
+            )
+            version = (latest or 0) + 1
+            created = self.clock()
+            tx.execute(
+                insert(PolicyRow).values(
+                    app_id=app.id, version=version, document=document, created=created
+                )
+            )
+        return StoredPolicy(app.name, version, document, created)
+
+    def policy(self, app: App, version: int | None = None) -> StoredPolicy | None:
+        query = select(PolicyRow).where(PolicyRow.app_id == app.id)
+        query = (
+            query.where(PolicyRow.version == version)
+            if version is not None
+            else query.order_by(PolicyRow.version.desc()).limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return (
+            None if row is None else StoredPolicy(app.name, row.version, row.document, row.created)
+        )
+
+    # -- telemetry ------------------------------------------------------------------------
+    def insert_telemetry(self, app: App, rows: Sequence[dict[str, Any]]) -> int:
+        """Store validated samples in one transaction; returns how many."""
+        if not rows:
+            return 0
+        with self._tx() as tx:
+            tx.execute(insert(TelemetryRow), [{"app_id": app.id, **row} for row in rows])
+        return len(rows)
+
+    def count_telemetry(self, app: App) -> int:
+        with self.engine.connect() as connection:
+            return int(
+                connection.scalar(
+                    select(func.count())
+                    .select_from(TelemetryRow)
+                    .where(TelemetryRow.app_id == app.id)
+                )
+                or 0
+            )
+
+    def telemetry(
+        self, app: App, start: float | None = None, end: float | None = None, batch: int = 10_000
+    ) -> Iterator[dict[str, Any]]:
+        """Samples in time order, streamed (for export), optionally within [start, end)."""
+        query = select(*(getattr(TelemetryRow, c) for c in TELEMETRY_COLUMNS)).where(
+            TelemetryRow.app_id == app.id
+        )
+        if start is not None:
+            query = query.where(TelemetryRow.ts >= start)
+        if end is not None:
+            query = query.where(TelemetryRow.ts < end)
+        with self.engine.connect() as connection:
+            result = connection.execution_options(yield_per=batch).execute(
+                query.order_by(TelemetryRow.ts, TelemetryRow.id)
+            )
+            for row in result:
+                yield dict(row._mapping)
+
+    # -- actions --------------------------------------------------------------------------
+    def add_actions(self, app: App, actions: Sequence[dict[str, Any]]) -> list[StoredAction]:
+        """Record decisions; ``none`` decisions are recorded as applied (nothing to do)."""
+        stored = []
+        with self._tx() as tx:
+            for action in actions:
+                status = "applied" if action["kind"] == "none" else "pending"
+                values = {**action, "app_id": app.id, "status": status, "detail": ""}
+                action_id = tx.execute(insert(ActionRow).values(**values)).inserted_primary_key[0]
+                stored.append(
+                    StoredAction(
+                        id=int(action_id),
+                        delivered_at=None,
+                        finished_at=None,
+                        **{k: v for k, v in values.items() if k not in {"id"}},
+                    )
+                )
+        return stored
+
+    def deliver_pending(self, app: App) -> list[StoredAction]:
+        """Pending actions of the app, marked delivered (pull delivery in a telemetry reply)."""
+        now = self.clock()
+        with self._tx() as tx:
+            rows = tx.execute(
+                select(ActionRow)
+                .where(ActionRow.app_id == app.id, ActionRow.status == "pending")
+                .order_by(ActionRow.id)
+            ).all()
+            if rows:
+                tx.execute(
+                    update(ActionRow)
+                    .where(ActionRow.id.in_([r.id for r in rows]))
+                    .values(status="delivered", delivered_at=now)
+                )
+        return [_action(r, status="delivered", delivered_at=now) for r in rows]
+
+    def finish_action(
+        self, app: App, action_id: int, status: str, detail: str = ""
+    ) -> StoredAction:
+        """Record what the managed system did with an action: applied or failed."""
+        if status not in ("applied", "failed"):
+            raise StoreError(f"status must be 'applied' or 'failed', got {status!r}")
+        with self._tx() as tx:
+            row = tx.execute(
+                select(ActionRow).where(ActionRow.id == action_id, ActionRow.app_id == app.id)
+            ).first()
+            if row is None:
+                raise NotFound(f"{app.name} has no action {action_id}")
+            if row.status in ("applied", "failed"):
+                raise Conflict(f"action {action_id} is already {row.status}")
+            tx.execute(
+                update(ActionRow)
+                .where(ActionRow.id == action_id)
+                .values(status=status, finished_at=self.clock(), detail=detail[:2000])
+            )
+        return self.action(app, action_id)
+
+    def action(self, app: App, action_id: int) -> StoredAction:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(ActionRow).where(ActionRow.id == action_id, ActionRow.app_id == app.id)
+            ).first()
+        if row is None:
+            raise NotFound(f"{app.name} has no action {action_id}")
+        return _action(row)
+
+    def actions(self, app: App, status: str | None = None, limit: int = 1000) -> list[StoredAction]:
+        query = select(ActionRow).where(ActionRow.app_id == app.id)
+        if status is not None:
+            if status not in ACTION_STATUSES:
+                raise StoreError(f"status must be one of {', '.join(ACTION_STATUSES)}")
+            query = query.where(ActionRow.status == status)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(ActionRow.id.desc()).limit(limit)).all()
+        return [_action(r) for r in rows]
+
+
+def _app(row: Any) -> App:
+    return App(
+        id=row.id,
+        name=row.name,
+        owner=row.owner,
+        effector_url=row.effector_url,
+        models=list(row.models),
+        services=list(row.services),
+        created=row.created,
+    )
+
+
+def _action(row: Any, **override: Any) -> StoredAction:
+    fields = {name: getattr(row, name) for name in StoredAction.__dataclass_fields__}
+    fields.update(override)
+    return StoredAction(**fields)

@@ -1,0 +1,88 @@
+"""The database schema (SQLAlchemy 2). Telemetry and actions are append-mostly; telemetry rows
+are written with Core bulk inserts, so the ORM classes here are for schema and reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AppRow(Base):
+    """A registered application: its services, the models it can serve, its probe token."""
+
+    __tablename__ = "apps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    effector_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    models: Mapped[list[str]] = mapped_column(JSON)
+    services: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created: Mapped[float] = mapped_column(Float)
+
+
+class PolicyRow(Base):
+    """One version of the policy attached to an application; the highest version is in force."""
+
+    __tablename__ = "policies"
+    __table_args__ = (UniqueConstraint("app_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created: Mapped[float] = mapped_column(Float)
+
+
+class TelemetryRow(Base):
+    """One sample, stored as it arrived (append-only)."""
+
+    __tablename__ = "telemetry"
+    __table_args__ = (Index("ix_telemetry_app_ts", "app_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    instance: Mapped[str] = mapped_column(String(128))
+    service: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ts: Mapped[float] = mapped_column(Float)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    energy_j: Mapped[float | None] = mapped_column(Float, nullable=True)
+    energy_source: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    prediction: Mapped[float | None] = mapped_column(Float, nullable=True)
+    target: Mapped[float | None] = mapped_column(Float, nullable=True)
+    drift_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    metrics: Mapped[dict[str, float]] = mapped_column(JSON)
+
+
+class ActionRow(Base):
+    """A decision and its lifecycle: pending → delivered → applied | failed."""
+
+    __tablename__ = "actions"
+    __table_args__ = (Index("ix_actions_app_status", "app_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ts: Mapped[float] = mapped_column(Float)
+    strategy: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(2000))
+    trigger: Mapped[str] = mapped_column(String(500))
+    values: Mapped[dict[str, float]] = mapped_column(JSON)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    detail: Mapped[str] = mapped_column(String(2000), default="")
