@@ -4,8 +4,6 @@ Writes need a token: the admin token, or the application's own for its telemetry
 action results. Every 4xx body is JSON that names what is wrong. Bodies are size-limited.
 """
 
-from __future__ import annotations
-
 import secrets
 import threading
 import time

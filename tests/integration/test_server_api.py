@@ -1,0 +1,220 @@
+"""The server's API through HTTP requests against the ASGI app (SQLite store)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from harmonia.server.app import MAX_BODY_BYTES, create_app
+from harmonia.store import Store, sqlite_url
+
+ADMIN = "admin-secret"
+POLICY = """
+policy: traffic-switch
+system: traffic
+models: [linear, svm, lstm]
+initial_model: lstm
+window: 50 samples
+strategy: switch
+boundaries:
+  - when: quality < 0.8
+    then: switch_model
+"""
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    store = Store(sqlite_url(tmp_path))
+    with TestClient(create_app(store, ADMIN)) as test_client:
+        yield test_client
+    store.close()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def register(client: TestClient) -> str:
+    reply = client.post(
+        "/api/v1/apps",
+        json={"name": "traffic", "owner": "team", "models": ["linear", "svm", "lstm"]},
+        headers=auth(ADMIN),
+    )
+    assert reply.status_code == 201, reply.text
+    return str(reply.json()["token"])
+
+
+def samples(model: str, n: int, r2: float, start: int = 0, **extra: Any) -> list[dict[str, Any]]:
+    rng = random.Random(start)
+    out = []
+    for i in range(n):
+        target = rng.gauss(100, 20)
+        noise = 20 * max(0.0, 1 - r2) ** 0.5
+        out.append(
+            {
+                "service": "forecast",
+                "model": model,
+                "model_version": 1,
+                "ts": float(start + i),
+                "latency_ms": 1.0,
+                "energy_j": 0.001,
+                "energy_source": "estimate",
+                "prediction": target + rng.gauss(0, noise),
+                "target": target,
+                "drift_value": target,
+                "metrics": {},
+                **extra,
+            }
+        )
+    return out
+
+
+def test_register_needs_the_admin_token(client: TestClient) -> None:
+    body = {"name": "traffic", "owner": "team", "models": ["linear"]}
+    assert client.post("/api/v1/apps", json=body).status_code == 401
+    assert client.post("/api/v1/apps", json=body, headers=auth("nope")).status_code == 401
+    reply = client.post("/api/v1/apps", json=body, headers=auth(ADMIN))
+    assert reply.status_code == 201 and reply.json()["token"]
+    again = client.post("/api/v1/apps", json=body, headers=auth(ADMIN))
+    assert again.status_code == 409 and "already registered" in again.json()["detail"]
+
+
+def test_bad_registration_names_the_field(client: TestClient) -> None:
+    reply = client.post(
+        "/api/v1/apps", json={"name": "x", "owner": "o", "models": []}, headers=auth(ADMIN)
+    )
+    assert reply.status_code == 422
+    assert {
+        "field": "models",
+        "reason": "List should have at least 1 item after validation, not 0",
+    } in reply.json()["detail"]
+    reply = client.post(
+        "/api/v1/apps",
+        json={"name": "Bad Name", "owner": "o", "models": ["m"]},
+        headers=auth(ADMIN),
+    )
+    assert reply.status_code == 422 and reply.json()["detail"][0]["field"] == "name"
+
+
+def test_policy_is_validated_versioned_and_scoped(client: TestClient) -> None:
+    token = register(client)
+    bad = client.put(
+        "/api/v1/apps/traffic/policy",
+        content="policy: p\nsystem: traffic\nmodels: []\n",
+        headers=auth(token),
+    )
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "models"
+    wrong = client.put(
+        "/api/v1/apps/traffic/policy", content=POLICY.replace("lstm", "gpt"), headers=auth(token)
+    )
+    assert wrong.status_code == 422 and "cannot serve gpt" in wrong.json()["detail"][0]["reason"]
+    assert (
+        client.put("/api/v1/apps/traffic/policy", content=POLICY, headers=auth(token)).json()[
+            "version"
+        ]
+        == 1
+    )
+    assert (
+        client.put("/api/v1/apps/traffic/policy", content=POLICY, headers=auth(ADMIN)).json()[
+            "version"
+        ]
+        == 2
+    )
+    assert client.get("/api/v1/apps/traffic/policy").json()["version"] == 2
+    assert client.put("/api/v1/apps/traffic/policy", content=POLICY).status_code == 401
+    assert (
+        client.put("/api/v1/apps/traffic/policy", content=POLICY, headers=auth("x")).status_code
+        == 403
+    )
+
+
+def test_a_violating_batch_gets_its_action_in_the_reply(client: TestClient) -> None:
+    token = register(client)
+    client.put("/api/v1/apps/traffic/policy", content=POLICY, headers=auth(token))
+    healthy = client.post(
+        "/api/v1/apps/traffic/telemetry",
+        json={"instance": "i-1", "samples": samples("lstm", 50, 0.95)},
+        headers=auth(token),
+    )
+    assert healthy.status_code == 200 and healthy.json() == {"accepted": 50, "actions": []}
+    bad = client.post(
+        "/api/v1/apps/traffic/telemetry",
+        json={"instance": "i-1", "samples": samples("lstm", 50, 0.3, start=50)},
+        headers=auth(token),
+    )
+    [action] = bad.json()["actions"]
+    assert action["kind"] == "switch_model" and action["model"] == "linear"
+    assert action["trigger"] == "quality < 0.8" and action["values"]["quality"] < 0.8
+    result = client.post(
+        f"/api/v1/apps/traffic/actions/{action['id']}/result",
+        json={"status": "applied", "reason": "switched"},
+        headers=auth(token),
+    )
+    assert result.json() == {"id": action["id"], "status": "applied"}
+    [stored] = client.get("/api/v1/apps/traffic/actions").json()
+    assert stored["status"] == "applied" and stored["detail"] == "switched"
+    windows = client.get("/api/v1/apps/traffic/windows").json()
+    assert len(windows) == 2 and windows[1]["signals"]["quality"] < 0.8
+
+
+def test_a_bad_sample_rejects_the_whole_batch(client: TestClient) -> None:
+    token = register(client)
+    batch = samples("lstm", 20, 0.9)
+    batch[7]["energy_j"] = -1.0
+    batch[12]["surprise"] = 1
+    reply = client.post(
+        "/api/v1/apps/traffic/telemetry", json={"samples": batch}, headers=auth(token)
+    )
+    assert reply.status_code == 422
+    fields = {e["field"] for e in reply.json()["detail"]}
+    assert fields == {"samples[7].energy_j", "samples[12].surprise"}
+    ok = client.post(
+        "/api/v1/apps/traffic/telemetry",
+        json={"samples": samples("lstm", 5, 0.9)},
+        headers=auth(token),
+    )
+    assert ok.json()["accepted"] == 5
+    assert (
+        client.app.state.server.store.count_telemetry(client.app.state.server.app("traffic")) == 5
+    )
+
+
+def test_malformed_oversized_and_unauthenticated_requests(client: TestClient) -> None:
+    token = register(client)
+    url = "/api/v1/apps/traffic/telemetry"
+    assert client.post(url, content=b"{not json", headers=auth(token)).status_code == 422
+    big = client.post(url, content=b" " * (MAX_BODY_BYTES + 1), headers=auth(token))
+    assert big.status_code == 413 and "bytes" in big.json()["detail"]
+    assert client.post(url, json={"samples": samples("lstm", 1, 0.9)}).status_code == 401
+    assert (
+        client.post("/api/v1/apps/nope/telemetry", json={}, headers=auth(token)).status_code == 404
+    )
+    nan = samples("lstm", 1, 0.9)
+    nan_body = (
+        '{"samples": ['
+        + str(nan[0]).replace("'", '"').replace('"latency_ms": 1.0', '"latency_ms": NaN')
+        + "]}"
+    )
+    assert client.post(url, content=nan_body, headers=auth(token)).status_code == 422
+
+
+def test_unknown_action_and_double_result(client: TestClient) -> None:
+    token = register(client)
+    missing = client.post(
+        "/api/v1/apps/traffic/actions/42/result", json={"status": "applied"}, headers=auth(token)
+    )
+    assert missing.status_code == 404
+    bad_status = client.post(
+        "/api/v1/apps/traffic/actions/42/result", json={"status": "done"}, headers=auth(token)
+    )
+    assert bad_status.status_code == 422 and bad_status.json()["detail"][0]["field"] == "status"
+
+
+def test_openapi_schema_is_served(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert "/api/v1/apps/{name}/telemetry" in schema["paths"]
