@@ -8,14 +8,15 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 import orjson
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from starlette.concurrency import run_in_threadpool
+from typing_extensions import TypedDict
 
 from harmonia.core.actions import Action
 from harmonia.core.errors import PolicyError
@@ -52,35 +53,49 @@ class AppIn(BaseModel):
     effector_url: str | None = Field(default=None, pattern=r"^https?://", max_length=512)
 
 
-class SampleIn(BaseModel):
-    """One telemetry sample as the sdk sends it (the app and instance come with the batch)."""
-
-    model_config = ConfigDict(extra="forbid")
-    service: str = Field(default="default", min_length=1, max_length=128)
-    model: str = Field(min_length=1, max_length=128)
-    model_version: int | None = Field(default=None, ge=1)
-    ts: float = Field(allow_inf_nan=False)
-    latency_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    energy_j: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    energy_source: str | None = Field(default=None, max_length=32)
-    prediction: float | None = Field(default=None, allow_inf_nan=False)
-    target: float | None = Field(default=None, allow_inf_nan=False)
-    drift_value: float | None = Field(default=None, allow_inf_nan=False)
-    metrics: dict[str, float] = Field(default_factory=dict)
-
-    @field_validator("metrics")
-    @classmethod
-    def _finite(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = [k for k, v in value.items() if v != v or v in (float("inf"), float("-inf"))]
-        if bad:
-            raise ValueError(f"metrics {', '.join(sorted(bad))} must be finite numbers")
-        return value
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, max_length=128)]
 
 
-class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    instance: str = Field(default="default", min_length=1, max_length=128)
-    samples: list[SampleIn] = Field(min_length=1, max_length=MAX_BATCH)
+@with_config(ConfigDict(extra="forbid"))
+class SampleIn(TypedDict):
+    """One telemetry sample as the sdk sends it (the app and instance come with the batch).
+
+    A TypedDict, not a model: pydantic-core validates it straight from JSON into the dict the
+    store inserts, several times faster than building and dumping a model per sample.
+    """
+
+    model: Name
+    ts: Finite
+    service: NotRequired[Name]
+    model_version: NotRequired[Annotated[int, Field(ge=1)] | None]
+    latency_ms: NotRequired[NonNegative | None]
+    energy_j: NotRequired[NonNegative | None]
+    energy_source: NotRequired[Annotated[str, Field(max_length=32)] | None]
+    prediction: NotRequired[Finite | None]
+    target: NotRequired[Finite | None]
+    drift_value: NotRequired[Finite | None]
+    metrics: NotRequired[dict[str, Finite]]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class BatchIn(TypedDict):
+    instance: NotRequired[Name]
+    samples: Annotated[list[SampleIn], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+SAMPLE_DEFAULTS: dict[str, Any] = {
+    "service": "default",
+    "model_version": None,
+    "latency_ms": None,
+    "energy_j": None,
+    "energy_source": None,
+    "prediction": None,
+    "target": None,
+    "drift_value": None,
+    "metrics": {},
+}
 
 
 class ResultIn(BaseModel):
@@ -261,11 +276,12 @@ def create_app(
             batch = BATCH.validate_json(body)
         except ValidationError as error:
             raise HTTPException(422, _errors(error)) from None
-        rows = [{"instance": batch.instance, **s.model_dump()} for s in batch.samples]
+        instance = batch.get("instance", "default")
+        rows = [{**SAMPLE_DEFAULTS, **sample, "instance": instance} for sample in batch["samples"]]
         accepted = store.insert_telemetry(app, rows)
         loop = server.loop(app)
         if loop is not None:
-            decisions = loop.ingest(batch.instance, rows)
+            decisions = loop.ingest(instance, rows)
             if decisions:
                 store.add_actions(app, [_action_row(a) for a in decisions])
         delivered = store.deliver_pending(app)

@@ -70,6 +70,8 @@ class LiveLoop:
         """Track the model and version the system reports as serving."""
         knowledge = self.knowledge
         model, version = row["model"], row["model_version"]
+        if model == knowledge.active_model and version in (None, knowledge.active_version):
+            return
         if model not in knowledge.versions:
             return
         if version is not None and knowledge.version_info(model, version) is None:
