@@ -255,6 +255,47 @@ def serve(
     uvicorn.run(create_app(store, token), host=bind_host, port=bind_port, log_level="warning")
 
 
+@app.command()
+def run(
+    system: Annotated[str, typer.Argument(help="the reference system to run live: traffic")],
+    server: Annotated[
+        str, typer.Option(help="the Harmonia server's URL")
+    ] = "http://127.0.0.1:8000",
+    app_name: Annotated[str, typer.Option("--app", help="the registered application")] = "traffic",
+    token: Annotated[
+        str, typer.Option(envvar="HARMONIA_APP_TOKEN", help="the application's token")
+    ] = "",
+    rate: Annotated[
+        float | None, typer.Option(help="observations per second (default: max)")
+    ] = None,
+    menu: Annotated[str, typer.Option(help="model menu: harmonia or harmone")] = "harmonia",
+) -> None:
+    """Run a reference system live, reporting to a Harmonia server and obeying its actions."""
+    from harmonia.settings import Settings
+    from harmonia.systems.traffic.data import TEST, load_flow, shipped
+    from harmonia.systems.traffic.live import run_live
+
+    console = _console()
+    if system != "traffic":
+        console.print(f"error: unknown system {system!r}; available: traffic", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+    if not token:
+        console.print("error: give --token or HARMONIA_APP_TOKEN (from registration)", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+    done = run_live(
+        server,
+        app_name,
+        token,
+        load_flow(shipped(TEST)),
+        data_dir=Settings().data_dir,
+        menu=menu,  # type: ignore[arg-type]
+        rate=rate,
+    )
+    console.print(f"served {done.served} observations; actions applied: {len(done.applied)}")
+    for applied in done.applied:
+        console.print(f"  {applied}", markup=False)
+
+
 def main() -> None:
     app()
 

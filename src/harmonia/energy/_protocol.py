@@ -61,9 +61,10 @@ class EnergyMeter(Protocol):
 class CounterMeter(ABC):
     """Shared ``measure()`` of every backend: read a counter before and after the block.
 
-    A backend says how to read its counter (``_read``), how two readings turn into joules
-    (``_joules``), its ``source`` and a ``detail`` line; the reading is set even when the
-    block raises, because the energy was spent either way.
+    A backend says how to read its counter (``read``), how two readings turn into joules
+    (``joules_between``), its ``source`` and a ``detail`` line; the reading is set even when the
+    block raises, because the energy was spent either way. ``read`` and ``joules_between`` are
+    public so that a hot path (the sdk's probe) can measure without a context manager.
     """
 
     source: EnergySource
@@ -73,22 +74,22 @@ class CounterMeter(ABC):
     def detail(self) -> str: ...
 
     @abstractmethod
-    def _read(self) -> Any: ...
+    def read(self) -> Any: ...
 
     @abstractmethod
-    def _joules(self, start: Any, end: Any) -> float: ...
+    def joules_between(self, start: Any, end: Any) -> float: ...
 
     @contextmanager
     def measure(self) -> Iterator[Measurement]:
         measurement = Measurement()
-        start = self._read()
+        start = self.read()
         t0 = time.perf_counter()
         try:
             yield measurement
         finally:
             seconds = time.perf_counter() - t0
             measurement.reading = EnergyReading(
-                joules=self._joules(start, self._read()),
+                joules=self.joules_between(start, self.read()),
                 seconds=seconds,
                 source=self.source,
                 detail=self.detail,

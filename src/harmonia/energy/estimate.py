@@ -66,8 +66,8 @@ class EstimateMeter(CounterMeter):
     def detail(self) -> str:
         return f"cpu_time×{self.watts_per_core} W/core ({self.scope})"
 
-    def _read(self) -> float:
+    def read(self) -> float:
         return self._clock()
 
-    def _joules(self, start: float, end: float) -> float:
+    def joules_between(self, start: float, end: float) -> float:
         return cpu_energy(end - start, self.watts_per_core)

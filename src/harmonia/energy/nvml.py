@@ -86,12 +86,12 @@ class NvmlMeter(CounterMeter):
     def detail(self) -> str:
         return ", ".join(self.device_names)
 
-    def _read(self) -> list[int]:
+    def read(self) -> list[int]:
         if self._closed:
             raise RuntimeError("NvmlMeter is closed")
         return [int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(h)) for h in self._handles]
 
-    def _joules(self, start: list[int], end: list[int]) -> float:
+    def joules_between(self, start: list[int], end: list[int]) -> float:
         """The counters are in millijoules since the driver loaded (64-bit: no wrap)."""
         return sum(e - s for s, e in zip(start, end, strict=True)) / 1e3
 

@@ -113,7 +113,7 @@ class PowercapMeter(CounterMeter):
         self.domains = tuple(discover_packages(self.root))
         if not self.domains:
             raise EnergyMeterUnavailable(f"no RAPL package domain under {self.root}")
-        self._read()
+        self.read()
 
     @classmethod
     def probe(cls, root: str | Path = DEFAULT_POWERCAP_ROOT) -> str | None:
@@ -128,10 +128,10 @@ class PowercapMeter(CounterMeter):
     def detail(self) -> str:
         return ", ".join(f"{d.zone} ({d.name})" for d in self.domains)
 
-    def _read(self) -> list[int]:
+    def read(self) -> list[int]:
         return [_read_checked(d.energy_path) for d in self.domains]
 
-    def _joules(self, start: list[int], end: list[int]) -> float:
+    def joules_between(self, start: list[int], end: list[int]) -> float:
         micro = sum(
             counter_delta(s, e, d.max_range_uj)
             for s, e, d in zip(start, end, self.domains, strict=True)

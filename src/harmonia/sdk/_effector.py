@@ -41,7 +41,9 @@ class Effector:
     @overload
     def on(self, kind: str, handler: Handler) -> Handler: ...
 
-    def on(self, kind: str, handler: Handler | None = None) -> Handler | Callable[[Handler], Handler]:
+    def on(
+        self, kind: str, handler: Handler | None = None
+    ) -> Handler | Callable[[Handler], Handler]:
         """Register ``handler`` for ``kind`` (replacing any earlier one); without a handler,
         a decorator that registers the function it decorates and returns it unchanged.
         """

@@ -50,7 +50,7 @@ class ActionMessage:
         model = data.get("model")
         version = data.get("version")
         values = data.get("values") or {}
-        if not _is_int(action_id):
+        if not isinstance(action_id, int) or isinstance(action_id, bool):
             raise ValueError(f"action id must be an integer, got {action_id!r}")
         if not isinstance(kind, str) or not kind:
             raise ValueError(f"action {action_id}: kind must be a non-empty string, got {kind!r}")

@@ -74,6 +74,7 @@ class TrafficSystem:
         self.models = list(models)
         self._loaded: dict[tuple[str, int], TrafficModel] = {}
         self._serving: TrafficModel | None = None
+        self._serving_version: int | None = None
         self.active = self.models[-1]
 
     # -- setting up ---------------------------------------------------------------------
@@ -147,9 +148,23 @@ class TrafficSystem:
 
     def predict(self, window: Sequence[float]) -> float:
         """The model in service's forecast; it is kept loaded, so serving reads no file."""
+        return self._load_serving().predict(window)
+
+    @property
+    def serving_version(self) -> int:
+        """The version of the model in service."""
+        self._load_serving()
+        assert self._serving_version is not None
+        return self._serving_version
+
+    def _load_serving(self) -> TrafficModel:
         if self._serving is None:
-            self._serving = self.model(self.active)
-        return self._serving.predict(window)
+            current = self.registry.alias(self.active, CURRENT)
+            if current is None:
+                raise LookupError(f"{self.active} has no current version; train it first")
+            self._serving = self.model(self.active, current.version)
+            self._serving_version = current.version
+        return self._serving
 
     # -- effector -----------------------------------------------------------------------
     def switch(self, kind: str) -> None:

@@ -1,0 +1,79 @@
+"""Turn captured samples into the wire format, off the caller's thread.
+
+The hot path stores a bare tuple; this module does the conversion and the checks the server
+would otherwise do, so that one bad sample (a NaN timestamp, a negative latency) is dropped
+here instead of getting the whole batch rejected there. Numbers are coerced with ``float``
+so numpy scalars and booleans (``correct=True``) travel as plain JSON numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from harmonia.sdk._buffer import Item
+
+MAX_NAME = 128
+"""Longest model or service name the server stores."""
+
+MAX_SOURCE = 32
+"""Longest ``energy_source`` label the server stores."""
+
+
+def to_wire(item: Item, service: str) -> dict[str, Any]:
+    """The wire dict of a captured sample, or a ValueError/TypeError saying why it is invalid.
+
+    Non-finite ``prediction``/``target``/``drift_value`` become null (no value), non-finite
+    metrics are left out; a missing or non-finite ``ts`` or a negative latency or energy
+    makes the sample invalid.
+    """
+    model, version, ts, latency, energy, source, prediction, target, drift, metrics = item
+    if not isinstance(model, str) or not 0 < len(model) <= MAX_NAME:
+        raise ValueError(f"model must be a string of 1 to {MAX_NAME} characters, got {model!r}")
+    if source is not None and len(source := str(source)) > MAX_SOURCE:
+        raise ValueError(f"energy_source must be at most {MAX_SOURCE} characters, got {source!r}")
+    if version is not None:
+        version = int(version)
+        if version < 1:
+            raise ValueError(f"model version must be >= 1, got {version}")
+    ts = float(ts)
+    if not math.isfinite(ts):
+        raise ValueError(f"ts must be a finite number, got {ts!r}")
+    return {
+        "service": service,
+        "model": model,
+        "model_version": version,
+        "ts": ts,
+        "latency_ms": _non_negative("latency_ms", latency),
+        "energy_j": _non_negative("energy_j", energy),
+        "energy_source": source,
+        "prediction": _finite_or_none(prediction),
+        "target": _finite_or_none(target),
+        "drift_value": _finite_or_none(drift),
+        "metrics": _metrics(metrics),
+    }
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _non_negative(name: str, value: Any) -> float | None:
+    number = _finite_or_none(value)
+    if number is not None and number < 0:
+        raise ValueError(f"{name} must be >= 0, got {number}")
+    return number
+
+
+def _metrics(metrics: Any) -> dict[str, float]:
+    if not metrics:
+        return {}
+    result: dict[str, float] = {}
+    for name, value in dict(metrics).items():
+        number = _finite_or_none(value)
+        if number is not None:
+            result[str(name)] = number
+    return result

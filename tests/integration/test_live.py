@@ -1,0 +1,162 @@
+"""The live loop end to end: a real server process on localhost, a live traffic system as an
+sdk user, drift in the stream, and the server's action applied and recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harmonia.sdk import HTTPTransport, Probe
+from harmonia.store import Store, sqlite_url
+from harmonia.systems.traffic.data import TEST, load_flow, shipped
+from harmonia.systems.traffic.live import run_live
+
+ADMIN = "live-admin"
+POLICY = """
+policy: traffic-live
+system: traffic
+models: [linear, svm, lstm]
+initial_model: lstm
+window: 200 samples
+strategy: switch
+boundaries:
+  - when: drift.kl > 0.6
+    then: reuse_or_retrain
+drift:
+  detectors:
+    kl: {bins: 10}
+cooldown: 3 windows
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``harmonia serve`` in its own process, on a free loopback port."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "HARMONIA_DATA_DIR": str(self.data_dir), "HARMONIA_ADMIN_TOKEN": ADMIN}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "harmonia.cli", "serve", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{self.url}/healthz", timeout=1).raise_for_status()
+                return
+            except httpx.HTTPError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(self.process.stderr.read().decode()) from None  # type: ignore[union-attr]
+                time.sleep(0.1)
+        raise RuntimeError("the server did not start in 30 s")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path / "server")
+    process.start()
+    yield process
+    process.stop()
+
+
+def _register(server: ServerProcess) -> str:
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    reply = httpx.post(
+        f"{server.url}/api/v1/apps",
+        json={"name": "traffic", "owner": "tests", "models": ["linear", "svm", "lstm"]},
+        headers=admin,
+    )
+    reply.raise_for_status()
+    httpx.put(
+        f"{server.url}/api/v1/apps/traffic/policy", content=POLICY, headers=admin
+    ).raise_for_status()
+    return str(reply.json()["token"])
+
+
+def test_drift_in_a_live_system_is_answered_and_recorded(
+    server: ServerProcess, data_dir: Path
+) -> None:
+    token = _register(server)
+    series = load_flow(shipped(TEST))[2400:4200]  # clean first, then the first drift region
+    run = run_live(
+        server.url,
+        "traffic",
+        token,
+        series,
+        data_dir=data_dir,
+        stop=lambda r: any(a.startswith(("retrain", "reuse_version")) for a in r.applied),
+    )
+    assert any(a.startswith(("retrain", "reuse_version")) for a in run.applied), run.applied
+    actions = httpx.get(f"{server.url}/api/v1/apps/traffic/actions").json()
+    applied = [
+        a for a in actions if a["kind"] in ("retrain", "reuse_version") and a["status"] == "applied"
+    ]
+    assert applied, actions
+    assert applied[0]["trigger"] == "drift.kl > 0.6" and applied[0]["values"]["drift.kl"] > 0.6
+    assert applied[0]["detail"]  # the system's own account of what it did
+
+
+def test_a_killed_server_loses_no_acknowledged_sample(server: ServerProcess) -> None:
+    token = _register(server)
+    acknowledged = 0
+    transport = HTTPTransport(server.url, token)
+    sample = {"service": "s", "model": "lstm", "model_version": 1, "ts": 0.0, "metrics": {}}
+    for batch in range(20):
+        transport.send(
+            "traffic", "i-1", [dict(sample, ts=float(batch * 100 + i)) for i in range(100)]
+        )
+        acknowledged += 100
+    server.kill()
+    server.start()
+    transport.send("traffic", "i-1", [dict(sample, ts=1e6)])
+    transport.close()
+    store = Store(sqlite_url(server.data_dir))
+    assert store.count_telemetry(store.app("traffic")) == acknowledged + 1
+
+
+def test_probe_reports_through_http_to_the_real_server(server: ServerProcess) -> None:
+    token = _register(server)
+    with Probe(
+        "traffic", HTTPTransport(server.url, token), instance="p-1", flush_interval=0.05
+    ) as probe:
+        for i in range(250):
+            with probe.measure("lstm", 1) as sample:
+                sample.prediction = float(i)
+                sample.target = float(i) + 1.0
+                sample.drift_value = float(i)
+        assert probe.flush(timeout=10)
+        assert probe.stats.sent == 250 and probe.stats.rejected == 0
+    windows = httpx.get(f"{server.url}/api/v1/apps/traffic/windows").json()
+    assert windows and windows[0]["count"] == 200
