@@ -64,6 +64,18 @@ def policy_show(
     typer.echo(dump_policy(policy, fmt), nl=False)
 
 
+SYSTEMS = ("traffic",)
+
+
+def _require_system(console: Console, system: str) -> None:
+    """Exit 2 with a clear message unless ``system`` is a reference system we ship."""
+    if system not in SYSTEMS:
+        console.print(
+            f"error: unknown system {system!r}; available: {', '.join(SYSTEMS)}", markup=False
+        )
+        raise typer.Exit(EXIT_INVALID)
+
+
 def _busy_work(seconds: float) -> int:
     """A fixed CPU workload to measure: matrix products for about ``seconds``."""
     matrix = np.random.default_rng(0).random((200, 200))
@@ -188,9 +200,7 @@ def replay(
     from harmonia.systems.traffic.data import DataError, load_flow
 
     console = _console()
-    if system != "traffic":
-        console.print(f"error: unknown system {system!r}; available: traffic", markup=False)
-        raise typer.Exit(EXIT_INVALID)
+    _require_system(console, system)
     if menu not in ("harmonia", "harmone"):
         console.print(f"error: unknown menu {menu!r}; choose harmonia or harmone", markup=False)
         raise typer.Exit(EXIT_INVALID)
@@ -276,9 +286,7 @@ def run(
     from harmonia.systems.traffic.live import run_live
 
     console = _console()
-    if system != "traffic":
-        console.print(f"error: unknown system {system!r}; available: traffic", markup=False)
-        raise typer.Exit(EXIT_INVALID)
+    _require_system(console, system)
     if not token:
         console.print("error: give --token or HARMONIA_APP_TOKEN (from registration)", markup=False)
         raise typer.Exit(EXIT_INVALID)
