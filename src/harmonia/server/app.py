@@ -7,7 +7,8 @@ action results. Every 4xx body is JSON that names what is wrong. Bodies are size
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal, NotRequired
 
 import orjson
@@ -22,6 +23,7 @@ from harmonia.core.actions import Action
 from harmonia.core.errors import PolicyError
 from harmonia.core.policy import Policy
 from harmonia.policies import check_plugins, parse_policy_text
+from harmonia.server.delivery import Pusher
 from harmonia.server.loop import LiveLoop
 from harmonia.store import App, Conflict, NotFound, Store, StoreError
 
@@ -130,6 +132,7 @@ class Server:
         self._loops: dict[str, LiveLoop] = {}
         self._apps: dict[str, App] = {}
         self._lock = threading.Lock()
+        self.pusher = Pusher(store)
 
     def app(self, name: str) -> App:
         cached = self._apps.get(name)
@@ -168,7 +171,15 @@ def create_app(
 ) -> FastAPI:
     """The ASGI application."""
     server = Server(store, admin_token, clock)
-    api = FastAPI(title="Harmonia", version="0.1.0", default_response_class=JSONBody)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        server.pusher.close()
+
+    api = FastAPI(
+        title="Harmonia", version="0.1.0", default_response_class=JSONBody, lifespan=lifespan
+    )
     api.state.server = server
 
     @api.middleware("http")
@@ -283,7 +294,11 @@ def create_app(
         if loop is not None:
             decisions = loop.ingest(instance, rows)
             if decisions:
-                store.add_actions(app, [_action_row(a) for a in decisions])
+                stored = store.add_actions(app, [_action_row(a) for a in decisions])
+                if app.effector_url:
+                    server.pusher.submit(app, stored)
+        if app.effector_url:
+            return {"accepted": accepted, "actions": []}  # pushed, not pulled
         delivered = store.deliver_pending(app)
         return {"accepted": accepted, "actions": [a.message() for a in delivered]}
 

@@ -302,6 +302,19 @@ class Store:
                 )
         return [_action(r, status="delivered", delivered_at=now) for r in rows]
 
+    def mark_delivered(self, app: App, action_id: int) -> None:
+        """A pushed action reached the effector (no-op if it moved on already)."""
+        with self._tx() as tx:
+            tx.execute(
+                update(ActionRow)
+                .where(
+                    ActionRow.id == action_id,
+                    ActionRow.app_id == app.id,
+                    ActionRow.status == "pending",
+                )
+                .values(status="delivered", delivered_at=self.clock())
+            )
+
     def finish_action(
         self, app: App, action_id: int, status: str, detail: str = ""
     ) -> StoredAction:
