@@ -24,6 +24,7 @@ from harmonia.core.errors import PolicyError
 from harmonia.core.policy import Policy
 from harmonia.policies import check_plugins, parse_policy_text
 from harmonia.server.delivery import Pusher
+from harmonia.server.harmonica import add_harmonica_routes
 from harmonia.server.loop import LiveLoop
 from harmonia.store import App, Conflict, NotFound, Store, StoreError
 
@@ -176,11 +177,13 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         server.pusher.close()
+        harmonica.client.close()
 
     api = FastAPI(
         title="Harmonia", version="0.1.0", default_response_class=JSONBody, lifespan=lifespan
     )
     api.state.server = server
+    harmonica = add_harmonica_routes(api, store, admin_token)
 
     @api.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Any:

@@ -3,6 +3,7 @@
 from harmonia.store.store import (
     App,
     Conflict,
+    HarmonicaStore,
     NotFound,
     Store,
     StoredAction,
@@ -15,6 +16,7 @@ from harmonia.store.store import (
 __all__ = [
     "App",
     "Conflict",
+    "HarmonicaStore",
     "NotFound",
     "Store",
     "StoreError",

@@ -20,10 +20,17 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
 
 from harmonia.core.errors import HarmoniaError
-from harmonia.store.tables import ActionRow, AppRow, PolicyRow, TelemetryRow
+from harmonia.store.tables import (
+    ActionRow,
+    AppRow,
+    HarmonicaPolicyRow,
+    HarmonicaRecordRow,
+    PolicyRow,
+    TelemetryRow,
+)
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 TELEMETRY_COLUMNS = (
@@ -354,6 +361,57 @@ class Store:
         with self.engine.connect() as connection:
             rows = connection.execute(query.order_by(ActionRow.id.desc()).limit(limit)).all()
         return [_action(r) for r in rows]
+
+
+class HarmonicaStore:
+    """Harmonica's knowledge base (policies, telemetry, interventions), kept in the database
+    instead of Harmonica's process memory."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def put_policy(self, policy_id: str, document: dict[str, Any]) -> None:
+        with self.store._tx() as tx:
+            tx.execute(delete(HarmonicaPolicyRow).where(HarmonicaPolicyRow.policy_id == policy_id))
+            tx.execute(
+                insert(HarmonicaPolicyRow).values(
+                    policy_id=policy_id, document=document, created=self.store.clock()
+                )
+            )
+
+    def policies(self) -> dict[str, dict[str, Any]]:
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(
+                select(HarmonicaPolicyRow).order_by(HarmonicaPolicyRow.created)
+            )
+            return {row.policy_id: row.document for row in rows}
+
+    def record(self, policy_id: str, kind: str, body: dict[str, Any]) -> int:
+        with self.store._tx() as tx:
+            return int(
+                tx.execute(
+                    insert(HarmonicaRecordRow).values(
+                        policy_id=policy_id, kind=kind, ts=self.store.clock(), body=body
+                    )
+                ).inserted_primary_key[0]
+            )
+
+    def update_record(self, record_id: int, body: dict[str, Any]) -> None:
+        with self.store._tx() as tx:
+            tx.execute(
+                update(HarmonicaRecordRow)
+                .where(HarmonicaRecordRow.id == record_id)
+                .values(body=body)
+            )
+
+    def records(self, policy_id: str, kind: str) -> list[dict[str, Any]]:
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(
+                select(HarmonicaRecordRow.body)
+                .where(HarmonicaRecordRow.policy_id == policy_id, HarmonicaRecordRow.kind == kind)
+                .order_by(HarmonicaRecordRow.id)
+            )
+            return [row.body for row in rows]
 
 
 def _app(row: Any) -> App:

@@ -86,3 +86,26 @@ class ActionRow(Base):
     delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     detail: Mapped[str] = mapped_column(String(2000), default="")
+
+
+class HarmonicaPolicyRow(Base):
+    """A policy posted to Harmonica's ``/api/policy``, kept as Harmonica sent it."""
+
+    __tablename__ = "harmonica_policies"
+
+    policy_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created: Mapped[float] = mapped_column(Float)
+
+
+class HarmonicaRecordRow(Base):
+    """Telemetry and interventions of Harmonica's knowledge base, per policy."""
+
+    __tablename__ = "harmonica_records"
+    __table_args__ = (Index("ix_harmonica_records_policy", "policy_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # "telemetry" or "intervention"
+    ts: Mapped[float] = mapped_column(Float)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
