@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from harmonia.store import Conflict, NotFound, Store, StoreError, sqlite_url
+from harmonia.store.tables import Base
 
 POSTGRES = os.environ.get(
     "HARMONIA_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -27,9 +28,11 @@ def _postgres_available() -> str | None:
 
 
 def _reset_postgres() -> None:
-    with create_engine(POSTGRES).begin() as connection:
-        for table in ("actions", "telemetry", "policies", "apps", "alembic_version"):
-            connection.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+    """Drop every table of the schema (and Alembic's record), whatever the migrations made."""
+    engine = create_engine(POSTGRES)
+    Base.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
