@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,3 +161,39 @@ def test_probe_reports_through_http_to_the_real_server(server: ServerProcess) ->
         assert probe.stats.sent == 250 and probe.stats.rejected == 0
     windows = httpx.get(f"{server.url}/api/v1/apps/traffic/windows").json()
     assert windows and windows[0]["count"] == 200
+
+
+def test_event_stream_carries_telemetry_windows_and_actions(server: ServerProcess) -> None:
+    token = _register(server)
+    events: list[str] = []
+
+    def listen() -> None:
+        with httpx.stream("GET", f"{server.url}/api/v1/apps/traffic/stream", timeout=10) as reply:
+            for line in reply.iter_lines():
+                if line.startswith("event: "):
+                    events.append(line.removeprefix("event: "))
+                if "action" in events:
+                    return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    time.sleep(0.5)  # let the subscription register before telemetry flows
+    transport = HTTPTransport(server.url, token)
+    for start in range(0, 1200, 200):
+        rows = [
+            {
+                "service": "s",
+                "model": "lstm",
+                "model_version": 1,
+                "ts": float(start + i),
+                "prediction": 1.0,
+                "target": 1.0 + (i % 7),
+                "drift_value": float(start >= 600) * 500 + i % 7,
+                "metrics": {},
+            }
+            for i in range(200)
+        ]
+        transport.send("traffic", "i-1", rows)
+    transport.close()
+    listener.join(timeout=10)
+    assert "telemetry" in events and "window" in events and "action" in events, events

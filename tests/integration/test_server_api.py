@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,3 +219,40 @@ def test_unknown_action_and_double_result(client: TestClient) -> None:
 def test_openapi_schema_is_served(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "/api/v1/apps/{name}/telemetry" in schema["paths"]
+
+
+def test_export_csv_and_parquet_for_a_range(client: TestClient) -> None:
+    import csv as csv_module
+    import io
+
+    import pyarrow.parquet as pq
+
+    token = register(client)
+    client.post(
+        "/api/v1/apps/traffic/telemetry",
+        json={"samples": samples("lstm", 30, 0.9, metrics={"confidence": 0.5})},
+        headers=auth(token),
+    )
+    reply = client.get("/api/v1/apps/traffic/telemetry.csv?start=10&end=20", headers=auth(token))
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/csv")
+    rows = list(csv_module.DictReader(io.StringIO(reply.text)))
+    assert [float(r["ts"]) for r in rows] == [float(i) for i in range(10, 20)]
+    assert json.loads(rows[0]["metrics"]) == {"confidence": 0.5}
+    parquet = client.get("/api/v1/apps/traffic/telemetry.parquet", headers=auth(token))
+    table = pq.read_table(io.BytesIO(parquet.content))
+    assert table.num_rows == 30 and table.column("model").to_pylist() == ["lstm"] * 30
+    assert client.get("/api/v1/apps/traffic/telemetry.csv").status_code == 401
+
+
+def test_prometheus_metrics(client: TestClient) -> None:
+    token = register(client)
+    client.put("/api/v1/apps/traffic/policy", content=POLICY, headers=auth(token))
+    client.post(
+        "/api/v1/apps/traffic/telemetry",
+        json={"samples": samples("lstm", 50, 0.3)},
+        headers=auth(token),
+    )
+    text = client.get("/metrics").text
+    assert 'harmonia_telemetry_samples_total{app="traffic"} 50' in text
+    assert 'harmonia_actions_total{app="traffic",kind="switch_model"} 1' in text
+    assert 'harmonia_window_signal{app="traffic",signal="quality"}' in text

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, NotRequired
 import orjson
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from starlette.concurrency import run_in_threadpool
 from typing_extensions import TypedDict
@@ -26,6 +26,13 @@ from harmonia.policies import check_plugins, parse_policy_text
 from harmonia.server.delivery import Pusher
 from harmonia.server.harmonica import add_harmonica_routes
 from harmonia.server.loop import LiveLoop
+from harmonia.server.observe import (
+    Broadcaster,
+    Counters,
+    prometheus,
+    telemetry_csv,
+    telemetry_parquet,
+)
 from harmonia.store import App, Conflict, NotFound, Store, StoreError
 
 API = "/api/v1"
@@ -134,6 +141,8 @@ class Server:
         self._apps: dict[str, App] = {}
         self._lock = threading.Lock()
         self.pusher = Pusher(store)
+        self.counters = Counters()
+        self.events = Broadcaster()
 
     def app(self, name: str) -> App:
         cached = self._apps.get(name)
@@ -289,15 +298,29 @@ def create_app(
         try:
             batch = BATCH.validate_json(body)
         except ValidationError as error:
+            server.counters.rejected_batch(app.name)
             raise HTTPException(422, _errors(error)) from None
         instance = batch.get("instance", "default")
         rows = [{**SAMPLE_DEFAULTS, **sample, "instance": instance} for sample in batch["samples"]]
         accepted = store.insert_telemetry(app, rows)
+        server.counters.ingested(app.name, accepted)
+        server.events.publish(
+            app.name,
+            "telemetry",
+            {"instance": instance, "count": accepted, "last": _finite_row(rows[-1])},
+        )
         loop = server.loop(app)
         if loop is not None:
+            closed = loop.knowledge.windows_closed
             decisions = loop.ingest(instance, rows)
+            new = min(loop.knowledge.windows_closed - closed, 10)
+            for summary in list(loop.knowledge.summaries)[len(loop.knowledge.summaries) - new :]:
+                server.events.publish(app.name, "window", _window_view(summary))
             if decisions:
                 stored = store.add_actions(app, [_action_row(a) for a in decisions])
+                server.counters.decided(app.name, (a.kind for a in stored))
+                for action in stored:
+                    server.events.publish(app.name, "action", action.__dict__)
                 if app.effector_url:
                     server.pusher.submit(app, stored)
         if app.effector_url:
@@ -340,17 +363,44 @@ def create_app(
             return []
         with loop.lock:
             summaries = list(loop.knowledge.summaries)[-min(max(limit, 1), 1000) :]
-        return [
-            {
-                "start": s.start,
-                "end": s.end,
-                "model": s.model,
-                "version": s.version,
-                "count": s.count,
-                "signals": {k: _finite_or_none(v) for k, v in s.signals.items()},
-            }
-            for s in summaries
-        ]
+        return [_window_view(s) for s in summaries]
+
+    @api.get(f"{API}/apps/{{name}}/telemetry.csv")
+    def export_csv(app: AppAuth, start: float | None = None, end: float | None = None) -> Any:
+        return StreamingResponse(
+            telemetry_csv(store.telemetry(app, start, end)),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{app.name}-telemetry.csv"'},
+        )
+
+    @api.get(f"{API}/apps/{{name}}/telemetry.parquet")
+    def export_parquet(app: AppAuth, start: float | None = None, end: float | None = None) -> Any:
+        return Response(
+            telemetry_parquet(store.telemetry(app, start, end)),
+            media_type="application/vnd.apache.parquet",
+            headers={"Content-Disposition": f'attachment; filename="{app.name}-telemetry.parquet"'},
+        )
+
+    @api.get(f"{API}/apps/{{name}}/stream")
+    async def stream(name: str) -> Any:
+        try:
+            server.app(name)
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        return StreamingResponse(
+            server.events.subscribe(name),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @api.get("/metrics")
+    def metrics() -> Response:
+        gauges = {}
+        for app in store.apps():
+            loop = server.loop(app)
+            if loop is not None and loop.knowledge.summaries:
+                gauges[app.name] = dict(loop.knowledge.summaries[-1].signals)
+        return Response(prometheus(server.counters, gauges), media_type="text/plain; version=0.0.4")
 
     return api
 
@@ -365,6 +415,21 @@ def _app_view(app: App) -> dict[str, Any]:
         "effector_url": app.effector_url,
         "created": app.created,
     }
+
+
+def _window_view(summary: Any) -> dict[str, Any]:
+    return {
+        "start": summary.start,
+        "end": summary.end,
+        "model": summary.model,
+        "version": summary.version,
+        "count": summary.count,
+        "signals": {k: _finite_or_none(v) for k, v in summary.signals.items()},
+    }
+
+
+def _finite_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _finite_or_none(v) for k, v in row.items()}
 
 
 def _finite_or_none(value: Any) -> Any:

@@ -1,0 +1,186 @@
+"""What the server shows about itself and its applications: telemetry export (CSV,
+Parquet), Prometheus metrics, and a server-sent-events stream for the dashboard."""
+
+import asyncio
+import csv
+import io
+import json
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from harmonia.store.store import TELEMETRY_COLUMNS
+
+EXPORT_BATCH = 10_000
+
+
+def telemetry_csv(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """CSV, streamed in chunks; ``metrics`` is a JSON object per row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(TELEMETRY_COLUMNS)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow(
+            json.dumps(row[c]) if c == "metrics" else ("" if row[c] is None else row[c])
+            for c in TELEMETRY_COLUMNS
+        )
+        if count % 1000 == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def telemetry_parquet(rows: Iterable[dict[str, Any]]) -> bytes:
+    """Parquet (one file, row groups of ``EXPORT_BATCH``); ``metrics`` as JSON text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [
+            ("instance", pa.string()),
+            ("service", pa.string()),
+            ("model", pa.string()),
+            ("model_version", pa.int64()),
+            ("ts", pa.float64()),
+            ("latency_ms", pa.float64()),
+            ("energy_j", pa.float64()),
+            ("energy_source", pa.string()),
+            ("prediction", pa.float64()),
+            ("target", pa.float64()),
+            ("drift_value", pa.float64()),
+            ("metrics", pa.string()),
+        ]
+    )
+    sink = io.BytesIO()
+    with pq.ParquetWriter(sink, schema) as writer:
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            batch.append({**row, "metrics": json.dumps(row["metrics"])})
+            if len(batch) == EXPORT_BATCH:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                batch = []
+        if batch or sink.tell() == 0:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    return sink.getvalue()
+
+
+@dataclass
+class Counters:
+    """The server's own counters, for ``/metrics``."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    samples: Counter[str] = field(default_factory=Counter)
+    batches: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    actions: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def ingested(self, app: str, samples: int) -> None:
+        with self.lock:
+            self.samples[app] += samples
+            self.batches[app] += 1
+
+    def rejected_batch(self, app: str) -> None:
+        with self.lock:
+            self.rejected[app] += 1
+
+    def decided(self, app: str, kinds: Iterable[str]) -> None:
+        with self.lock:
+            for kind in kinds:
+                self.actions[(app, kind)] += 1
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus(counters: Counters, gauges: dict[str, dict[str, float]]) -> str:
+    """The text exposition format: counters of the server, gauges of each app's last window."""
+    lines = [
+        "# HELP harmonia_telemetry_samples_total Samples stored, per application.",
+        "# TYPE harmonia_telemetry_samples_total counter",
+    ]
+    with counters.lock:
+        samples, batches = dict(counters.samples), dict(counters.batches)
+        rejected, actions = dict(counters.rejected), dict(counters.actions)
+    lines += [
+        f'harmonia_telemetry_samples_total{{app="{_label(a)}"}} {n}' for a, n in samples.items()
+    ]
+    lines += [
+        "# HELP harmonia_telemetry_batches_total Batches stored.",
+        "# TYPE harmonia_telemetry_batches_total counter",
+    ]
+    lines += [
+        f'harmonia_telemetry_batches_total{{app="{_label(a)}"}} {n}' for a, n in batches.items()
+    ]
+    lines += [
+        "# HELP harmonia_rejected_batches_total Batches refused as invalid.",
+        "# TYPE harmonia_rejected_batches_total counter",
+    ]
+    lines += [
+        f'harmonia_rejected_batches_total{{app="{_label(a)}"}} {n}' for a, n in rejected.items()
+    ]
+    lines += [
+        "# HELP harmonia_actions_total Decisions, per application and kind.",
+        "# TYPE harmonia_actions_total counter",
+    ]
+    lines += [
+        f'harmonia_actions_total{{app="{_label(a)}",kind="{_label(k)}"}} {n}'
+        for (a, k), n in actions.items()
+    ]
+    lines += [
+        "# HELP harmonia_window_signal A signal of the last closed window.",
+        "# TYPE harmonia_window_signal gauge",
+    ]
+    for app, signals in gauges.items():
+        for name, value in signals.items():
+            if value == value:  # NaN: unknown, not exported
+                lines.append(
+                    f'harmonia_window_signal{{app="{_label(app)}",signal="{_label(name)}"}} {value}'
+                )
+    return "\n".join(lines) + "\n"
+
+
+class Broadcaster:
+    """Fan-out of events to server-sent-event subscribers, from any thread.
+
+    Each subscriber has a bounded queue: a slow reader loses the oldest events rather than
+    holding the server back.
+    """
+
+    def __init__(self, limit: int = 1000) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._subscribers: list[tuple[str, asyncio.AbstractEventLoop, asyncio.Queue[bytes]]] = []
+
+    def publish(self, app: str, event: str, data: dict[str, Any]) -> None:
+        message = f"event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+        with self._lock:
+            targets = [(loop, q) for a, loop, q in self._subscribers if a == app]
+        for loop, queue in targets:
+            loop.call_soon_threadsafe(self._offer, queue, message)
+
+    def _offer(self, queue: "asyncio.Queue[bytes]", message: bytes) -> None:
+        if queue.full():
+            queue.get_nowait()
+        queue.put_nowait(message)
+
+    async def subscribe(self, app: str, heartbeat: float = 15.0) -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[bytes] = asyncio.Queue(self.limit)
+        entry = (app, asyncio.get_running_loop(), queue)
+        with self._lock:
+            self._subscribers.append(entry)
+        try:
+            yield b": connected\n\n"
+            while True:
+                try:
+                    yield await asyncio.wait_for(queue.get(), heartbeat)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+        finally:
+            with self._lock:
+                self._subscribers.remove(entry)
