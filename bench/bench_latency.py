@@ -1,0 +1,205 @@
+"""From a violating batch's arrival to the action: in the telemetry reply (pull) and at the
+effector (push), idle and while other telemetry is ingested at a steady rate.
+
+Starts ``harmonia serve`` as its own process on loopback. Every probe batch is one sample
+that violates ``mean(error) > 0.5`` over a one-sample window, so each one yields an action.
+Prints p50/p99 in milliseconds and writes ``build/bench/latency.json``.
+
+    .venv/bin/python bench/bench_latency.py [--probes 300] [--load-rate 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from bench_ingest import batches, free_port
+
+ADMIN = "bench-admin"
+POLICY = """
+policy: {name}
+system: {name}
+models: [linear, svm, lstm]
+initial_model: lstm
+window: 1 samples
+strategy: switch
+boundaries:
+  - when: mean(error) > 0.5
+    then: switch_model
+"""
+LOAD_POLICY = """
+policy: load
+system: load
+models: [linear, svm, lstm]
+window: 200 samples
+strategy: harmone
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+class Effector:
+    """Records when each pushed action arrives (perf_counter, same machine)."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[int, float] = {}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.arrivals[json.loads(body)["id"]] = time.perf_counter()
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/effector"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--probes", type=int, default=300)
+    parser.add_argument("--load-rate", type=float, default=10_000.0, help="samples/s of load")
+    parser.add_argument("--out", type=Path, default=Path("build/bench/latency.json"))
+    args = parser.parse_args()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "HARMONIA_DATA_DIR": tempfile.mkdtemp(prefix="harmonia-latency-"),
+        "HARMONIA_ADMIN_TOKEN": ADMIN,
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "harmonia.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    effector = Effector()
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    results: dict[str, Any] = {"probes": args.probes, "load_rate": args.load_rate}
+    try:
+        client = httpx.Client(base_url=base, timeout=30)
+        for _ in range(100):
+            try:
+                client.get("/healthz")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        tokens = {}
+        for name, url in (("pull", None), ("push", effector.url), ("load", None)):
+            reply = client.post(
+                "/api/v1/apps",
+                json={
+                    "name": name,
+                    "owner": "b",
+                    "models": ["linear", "svm", "lstm"],
+                    "effector_url": url,
+                },
+                headers=admin,
+            )
+            tokens[name] = reply.json()["token"]
+            policy = LOAD_POLICY if name == "load" else POLICY.format(name=name)
+            client.put(
+                f"/api/v1/apps/{name}/policy", content=policy, headers=admin
+            ).raise_for_status()
+
+        def probe_body(i: int) -> bytes:
+            sample = {
+                "model": "lstm",
+                "model_version": 1,
+                "ts": float(i),
+                "metrics": {"error": 1.0},
+            }
+            return orjson.dumps({"samples": [sample]})
+
+        def measure(mode: str) -> dict[str, float]:
+            headers = {
+                "Authorization": f"Bearer {tokens[mode]}",
+                "Content-Type": "application/json",
+            }
+            latencies = []
+            for i in range(args.probes):
+                started = time.perf_counter()
+                reply = client.post(
+                    f"/api/v1/apps/{mode}/telemetry", content=probe_body(i), headers=headers
+                )
+                if mode == "pull":
+                    assert reply.json()["actions"], "a violating batch must carry its action"
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    actions = client.get(f"/api/v1/apps/{mode}/actions?limit=1").json()
+                    action_id = actions[0]["id"]
+                    deadline = time.perf_counter() + 5
+                    while action_id not in effector.arrivals and time.perf_counter() < deadline:
+                        time.sleep(0.0002)
+                    latencies.append(effector.arrivals[action_id] - started)
+                time.sleep(0.005)
+            ms = [x * 1e3 for x in latencies]
+            return {
+                "p50_ms": statistics.median(ms),
+                "p99_ms": percentile(ms, 99),
+                "max_ms": max(ms),
+            }
+
+        for mode in ("pull", "push"):
+            results[f"{mode}_idle"] = measure(mode)
+
+        stop = threading.Event()
+        load = batches(200, 1000, 7)
+
+        def ingest() -> None:
+            headers = {
+                "Authorization": f"Bearer {tokens['load']}",
+                "Content-Type": "application/json",
+            }
+            with httpx.Client(base_url=base, timeout=30) as loader:
+                interval = 1000 / args.load_rate
+                next_at = time.perf_counter()
+                for body in load:
+                    if stop.is_set():
+                        return
+                    loader.post("/api/v1/apps/load/telemetry", content=body, headers=headers)
+                    next_at += interval
+                    time.sleep(max(0.0, next_at - time.perf_counter()))
+
+        loader = threading.Thread(target=ingest, daemon=True)
+        loader.start()
+        time.sleep(0.5)
+        for mode in ("pull", "push"):
+            results[f"{mode}_under_load"] = measure(mode)
+        stop.set()
+        loader.join(timeout=30)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        effector.server.shutdown()
+    print(json.dumps(results, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
