@@ -318,7 +318,8 @@ def create_app(
         return {"version": stored.version, "document": stored.document, "created": stored.created}
 
     def ingest(app: App, body: bytes) -> dict[str, Any]:
-        """Validate the whole batch, store it in one transaction, then let the loop decide."""
+        """Validate the whole batch, let the loop decide, then store the batch, the decisions
+        and the delivery in one transaction (one commit per request)."""
         try:
             batch = BATCH.validate_json(body)
         except ValidationError as error:
@@ -326,30 +327,31 @@ def create_app(
             raise HTTPException(422, _errors(error)) from None
         instance = batch.get("instance", "default")
         rows = [{**SAMPLE_DEFAULTS, **sample, "instance": instance} for sample in batch["samples"]]
-        accepted = store.insert_telemetry(app, rows)
+        loop = server.loop(app)
+        decisions: list[Action] = []
+        closed = 0
+        if loop is not None:
+            closed = loop.knowledge.windows_closed
+            decisions = loop.ingest(instance, rows)
+        accepted, stored, delivered = store.ingest(
+            app, rows, [_action_row(a) for a in decisions], pull=not app.effector_url
+        )
         server.counters.ingested(app.name, accepted)
         server.events.publish(
             app.name,
             "telemetry",
             {"instance": instance, "count": accepted, "last": _finite_row(rows[-1])},
         )
-        loop = server.loop(app)
         if loop is not None:
-            closed = loop.knowledge.windows_closed
-            decisions = loop.ingest(instance, rows)
             new = min(loop.knowledge.windows_closed - closed, 10)
             for summary in list(loop.knowledge.summaries)[len(loop.knowledge.summaries) - new :]:
                 server.events.publish(app.name, "window", _window_view(summary))
-            if decisions:
-                stored = store.add_actions(app, [_action_row(a) for a in decisions])
-                server.counters.decided(app.name, (a.kind for a in stored))
-                for action in stored:
-                    server.events.publish(app.name, "action", action.__dict__)
-                if app.effector_url:
-                    server.pusher.submit(app, stored)
-        if app.effector_url:
-            return {"accepted": accepted, "actions": []}  # pushed, not pulled
-        delivered = store.deliver_pending(app)
+        if stored:
+            server.counters.decided(app.name, (a.kind for a in stored))
+            for action in stored:
+                server.events.publish(app.name, "action", action.__dict__)
+            if app.effector_url:
+                server.pusher.submit(app, stored)
         return {"accepted": accepted, "actions": [a.message() for a in delivered]}
 
     @api.post(f"{API}/apps/{{name}}/telemetry")

@@ -238,11 +238,27 @@ class Store:
     # -- telemetry ------------------------------------------------------------------------
     def insert_telemetry(self, app: App, rows: Sequence[dict[str, Any]]) -> int:
         """Store validated samples in one transaction; returns how many."""
-        if not rows:
-            return 0
         with self._tx() as tx:
-            tx.execute(insert(TelemetryRow), [{"app_id": app.id, **row} for row in rows])
-        return len(rows)
+            return _insert_telemetry(tx, app, rows)
+
+    def ingest(
+        self,
+        app: App,
+        rows: Sequence[dict[str, Any]],
+        actions: Sequence[dict[str, Any]],
+        *,
+        pull: bool,
+    ) -> tuple[int, list[StoredAction], list[StoredAction]]:
+        """A telemetry batch, the decisions it triggered and (for pull delivery) the actions
+        its reply carries — in one transaction, so one commit per request.
+
+        Returns (samples stored, actions recorded, actions delivered).
+        """
+        with self._tx() as tx:
+            accepted = _insert_telemetry(tx, app, rows)
+            stored = _add_actions(tx, app, actions)
+            delivered = _deliver_pending(tx, app, self.clock()) if pull else []
+        return accepted, stored, delivered
 
     def count_telemetry(self, app: App) -> int:
         with self.engine.connect() as connection:
@@ -276,38 +292,13 @@ class Store:
     # -- actions --------------------------------------------------------------------------
     def add_actions(self, app: App, actions: Sequence[dict[str, Any]]) -> list[StoredAction]:
         """Record decisions; ``none`` decisions are recorded as applied (nothing to do)."""
-        stored = []
         with self._tx() as tx:
-            for action in actions:
-                status = "applied" if action["kind"] == "none" else "pending"
-                values = {**action, "app_id": app.id, "status": status, "detail": ""}
-                action_id = tx.execute(insert(ActionRow).values(**values)).inserted_primary_key[0]
-                stored.append(
-                    StoredAction(
-                        id=int(action_id),
-                        delivered_at=None,
-                        finished_at=None,
-                        **{k: v for k, v in values.items() if k not in {"id"}},
-                    )
-                )
-        return stored
+            return _add_actions(tx, app, actions)
 
     def deliver_pending(self, app: App) -> list[StoredAction]:
         """Pending actions of the app, marked delivered (pull delivery in a telemetry reply)."""
-        now = self.clock()
         with self._tx() as tx:
-            rows = tx.execute(
-                select(ActionRow)
-                .where(ActionRow.app_id == app.id, ActionRow.status == "pending")
-                .order_by(ActionRow.id)
-            ).all()
-            if rows:
-                tx.execute(
-                    update(ActionRow)
-                    .where(ActionRow.id.in_([r.id for r in rows]))
-                    .values(status="delivered", delivered_at=now)
-                )
-        return [_action(r, status="delivered", delivered_at=now) for r in rows]
+            return _deliver_pending(tx, app, self.clock())
 
     def mark_delivered(self, app: App, action_id: int) -> None:
         """A pushed action reached the effector (no-op if it moved on already)."""
@@ -412,6 +403,39 @@ class HarmonicaStore:
                 .order_by(HarmonicaRecordRow.id)
             )
             return [row.body for row in rows]
+
+
+def _insert_telemetry(tx: Any, app: App, rows: Sequence[dict[str, Any]]) -> int:
+    if rows:
+        tx.execute(insert(TelemetryRow), [{"app_id": app.id, **row} for row in rows])
+    return len(rows)
+
+
+def _add_actions(tx: Any, app: App, actions: Sequence[dict[str, Any]]) -> list[StoredAction]:
+    stored = []
+    for action in actions:
+        status = "applied" if action["kind"] == "none" else "pending"
+        values = {**action, "app_id": app.id, "status": status, "detail": ""}
+        action_id = tx.execute(insert(ActionRow).values(**values)).inserted_primary_key[0]
+        stored.append(
+            StoredAction(id=int(action_id), delivered_at=None, finished_at=None, **values)
+        )
+    return stored
+
+
+def _deliver_pending(tx: Any, app: App, now: float) -> list[StoredAction]:
+    rows = tx.execute(
+        select(ActionRow)
+        .where(ActionRow.app_id == app.id, ActionRow.status == "pending")
+        .order_by(ActionRow.id)
+    ).all()
+    if rows:
+        tx.execute(
+            update(ActionRow)
+            .where(ActionRow.id.in_([r.id for r in rows]))
+            .values(status="delivered", delivered_at=now)
+        )
+    return [_action(r, status="delivered", delivered_at=now) for r in rows]
 
 
 def _app(row: Any) -> App:
