@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -151,6 +151,60 @@ def demo(
         f"open {out / 'tradeoff.html'} and {out / 'timeline.html'} to see who wins and why",
         markup=False,
     )
+
+    console.rule("4. live: a server, the traffic system as an sdk user, drift on the way")
+    _live_demo(console, examples / "traffic-live.yaml", out)
+
+
+def _live_demo(console: Console, policy_file: Path, out: Path) -> None:
+    """Start a server on a free loopback port, run the traffic system live against it
+    through the first drift region, and show what the server decided and why."""
+    import secrets
+
+    import httpx
+
+    from harmonia.server.background import BackgroundServer
+    from harmonia.settings import Settings
+    from harmonia.store import Store, sqlite_url
+    from harmonia.systems.traffic.data import TEST, load_flow, shipped
+    from harmonia.systems.traffic.live import run_live
+
+    admin = secrets.token_urlsafe(16)
+    store = Store(sqlite_url(out / "live"))
+    with BackgroundServer(store, admin) as url:
+        console.print(f"server on {url} (API docs at {url}/docs)", markup=False)
+        headers = {"Authorization": f"Bearer {admin}"}
+        name = f"traffic-{secrets.token_hex(3)}"
+        reply = httpx.post(
+            f"{url}/api/v1/apps",
+            json={"name": name, "owner": "demo", "models": ["linear", "svm", "lstm"]},
+            headers=headers,
+        )
+        reply.raise_for_status()
+        text = policy_file.read_text().replace("system: traffic", f"system: {name}")
+        httpx.put(
+            f"{url}/api/v1/apps/{name}/policy", content=text, headers=headers
+        ).raise_for_status()
+        done = run_live(
+            url,
+            name,
+            reply.json()["token"],
+            load_flow(shipped(TEST))[2400:6400],
+            data_dir=Settings().data_dir,
+        )
+        console.print(f"served {done.served} observations live", markup=False)
+        table = Table("id", "action", "status", "why", "fired by")
+        for item in reversed(httpx.get(f"{url}/api/v1/apps/{name}/actions").json()):
+            target = (item["model"] or "") + (f" v{item['version']}" if item["version"] else "")
+            table.add_row(
+                str(item["id"]),
+                f"{item['kind']} {target}",
+                item["status"],
+                item["reason"],
+                item["trigger"],
+            )
+        console.print(table)
+    store.close()
 
 
 def _results_table(result: ReplayResult) -> Table:
@@ -302,6 +356,67 @@ def run(
     console.print(f"served {done.served} observations; actions applied: {len(done.applied)}")
     for applied in done.applied:
         console.print(f"  {applied}", markup=False)
+
+
+def _get(server: str, path: str) -> Any:
+    import httpx
+
+    try:
+        reply = httpx.get(f"{server.rstrip('/')}{path}", timeout=10)
+    except httpx.HTTPError as error:
+        _console().print(f"error: cannot reach {server}: {error}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    if reply.status_code >= 400:
+        _console().print(f"error: {reply.status_code} {reply.json().get('detail')}", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+    return reply.json()
+
+
+SERVER_OPTION = typer.Option(help="the Harmonia server's URL")
+
+
+@app.command()
+def apps(server: Annotated[str, SERVER_OPTION] = "http://127.0.0.1:8000") -> None:
+    """List the registered applications."""
+    table = Table("name", "owner", "models", "effector")
+    for item in _get(server, "/api/v1/apps"):
+        table.add_row(
+            item["name"], item["owner"], ", ".join(item["models"]), item["effector_url"] or "pull"
+        )
+    _console().print(table)
+
+
+@app.command()
+def policies(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    server: Annotated[str, SERVER_OPTION] = "http://127.0.0.1:8000",
+) -> None:
+    """Show the policy in force for an application."""
+    from harmonia.core.policy import parse_policy
+
+    stored = _get(server, f"/api/v1/apps/{app_name}/policy")
+    typer.echo(f"# version {stored['version']}")
+    typer.echo(dump_policy(parse_policy(stored["document"])), nl=False)
+
+
+@app.command()
+def actions(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    status: Annotated[
+        str | None, typer.Option(help="pending, delivered, applied or failed")
+    ] = None,
+    limit: int = 50,
+    server: Annotated[str, SERVER_OPTION] = "http://127.0.0.1:8000",
+) -> None:
+    """List an application's actions, newest first, with why each was taken."""
+    query = f"?limit={limit}" + (f"&status={status}" if status else "")
+    table = Table("id", "kind", "target", "status", "trigger", "reason")
+    for item in _get(server, f"/api/v1/apps/{app_name}/actions{query}"):
+        target = (item["model"] or "") + (f" v{item['version']}" if item["version"] else "")
+        table.add_row(
+            str(item["id"]), item["kind"], target, item["status"], item["trigger"], item["reason"]
+        )
+    _console().print(table)
 
 
 def main() -> None:
