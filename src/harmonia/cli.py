@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -163,6 +164,7 @@ def _live_demo(console: Console, policy_file: Path, out: Path) -> None:
 
     import httpx
 
+    from harmonia.replay.lab import registry_for
     from harmonia.server.background import BackgroundServer
     from harmonia.settings import Settings
     from harmonia.store import Store, sqlite_url
@@ -171,6 +173,10 @@ def _live_demo(console: Console, policy_file: Path, out: Path) -> None:
 
     admin = secrets.token_urlsafe(16)
     store = Store(sqlite_url(out / "live"))
+    # The live system retrains into its own copy of the trained models, not the lab's.
+    live_data = out / "live" / "data"
+    shutil.rmtree(live_data, ignore_errors=True)
+    registry_for(Settings().data_dir, "harmonia").fork(live_data / "registry" / "traffic-harmonia")
     with BackgroundServer(store, admin) as url:
         console.print(f"server on {url} (API docs at {url}/docs)", markup=False)
         headers = {"Authorization": f"Bearer {admin}"}
@@ -190,7 +196,7 @@ def _live_demo(console: Console, policy_file: Path, out: Path) -> None:
             name,
             reply.json()["token"],
             load_flow(shipped(TEST))[2400:6400],
-            data_dir=Settings().data_dir,
+            data_dir=live_data,
         )
         console.print(f"served {done.served} observations live", markup=False)
         table = Table("id", "action", "status", "why", "fired by")

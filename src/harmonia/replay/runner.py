@@ -25,7 +25,7 @@ from harmonia.core.monitor import r2_and_mae
 from harmonia.core.telemetry import TelemetrySample
 from harmonia.energy import EnergyMeter
 from harmonia.policies import build_engine
-from harmonia.registry import ModelRegistry
+from harmonia.registry import CURRENT, ModelRegistry
 from harmonia.replay.approaches import MODELS, ORACLE, WINDOW, approach_policy
 from harmonia.replay.oracle import frontier, mean_window_score, oracle
 from harmonia.replay.results import ActionRecord, ApproachResult, Timeline
@@ -82,6 +82,8 @@ def run_approach(
     count = len(targets)
     with tempfile.TemporaryDirectory(prefix=f"harmonia-{name}-") as scratch:
         registry = base.fork(keep_registry or Path(scratch) / "registry")
+        for kind in MODELS:  # every approach starts from version 1, whatever ran live since
+            registry.set_alias(kind, CURRENT, 1, reason=f"replay of {name} starts from v1")
         system = TrafficSystem(registry, menu, meter, seed=seed, models=MODELS)
         energy = system.energy_per_inference()
         engine = build_engine(policy, seed=seed)
