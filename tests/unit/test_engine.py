@@ -230,3 +230,25 @@ def test_profiles_record_what_each_model_achieved() -> None:
     assert profile.windows == 2
     assert profile.energy_j == pytest.approx(0.01)
     assert math.isnan(knowledge.profiles["svm"].score)
+
+
+def test_a_trusted_sample_equals_a_validated_one() -> None:
+    fields = {
+        "app": "a",
+        "service": "s",
+        "instance": "i",
+        "model": "m",
+        "model_version": 2,
+        "ts": 1.0,
+        "latency_ms": 0.5,
+        "energy_j": 0.001,
+        "energy_source": "estimate",
+        "prediction": 1.0,
+        "target": 2.0,
+        "drift_value": 2.0,
+        "metrics": {"confidence": 0.4},
+        "input_summary": None,
+    }
+    trusted = TelemetrySample.trusted(dict(fields))
+    assert trusted == TelemetrySample.model_validate(fields)
+    assert trusted.model_dump() == fields

@@ -61,7 +61,7 @@ class LiveLoop:
             for row in rows:
                 self._follow(row)
                 knowledge.observe(
-                    TelemetrySample.model_construct(app=self.app, input_summary=None, **row)
+                    TelemetrySample.trusted({**row, "app": self.app, "input_summary": None})
                 )
                 actions.extend(self.engine.step(knowledge, self.clock()))
         return actions
