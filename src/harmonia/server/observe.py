@@ -158,9 +158,11 @@ class Broadcaster:
         self._subscribers: list[tuple[str, asyncio.AbstractEventLoop, asyncio.Queue[bytes]]] = []
 
     def publish(self, app: str, event: str, data: dict[str, Any]) -> None:
-        message = f"event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
         with self._lock:
             targets = [(loop, q) for a, loop, q in self._subscribers if a == app]
+        if not targets:
+            return  # nobody listens: nothing to serialise (this sits on the ingestion path)
+        message = f"event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
         for loop, queue in targets:
             loop.call_soon_threadsafe(self._offer, queue, message)
 
