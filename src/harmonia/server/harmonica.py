@@ -10,6 +10,7 @@ loopback only; from elsewhere they need the admin token.
 """
 
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,19 @@ class HarmonicaCompat:
         self.admin_token = admin_token
         self.clock = clock
         self.client = httpx.Client(timeout=5.0)
+        self._policies: dict[str, tuple[dict[str, Any], Policy]] | None = None
+        self._lock = threading.Lock()
+
+    def policies(self) -> dict[str, tuple[dict[str, Any], Policy]]:
+        """Every policy as posted and as converted, read from the database once and then
+        kept: converting on each telemetry message would validate the policy every time."""
+        with self._lock:
+            if self._policies is None:
+                self._policies = {
+                    policy_id: (document, convert_harmonica(document))
+                    for policy_id, document in self.kb.policies().items()
+                }
+            return self._policies
 
     def allowed(self, request: Request) -> bool:
         host = request.client.host if request.client else ""
@@ -53,18 +67,22 @@ class HarmonicaCompat:
         if not isinstance(document, dict) or "policy_id" not in document:
             return _error("Invalid policy format", 400)
         try:
-            convert_harmonica(document)
+            converted = convert_harmonica(document)
         except PolicyError as error:
             return _error([{"field": i.path, "reason": i.reason} for i in error.issues], 400)
         policy_id = str(document["policy_id"])
         self.kb.put_policy(policy_id, document)
+        policies = self.policies()
+        with self._lock:
+            policies.pop(policy_id, None)  # a replaced policy moves to the end, as in the DB
+            policies[policy_id] = (document, converted)
         return JSONResponse({"message": f"Policy '{policy_id}' added successfully"}, 201)
 
     def telemetry(self, message: Any) -> JSONResponse:
         if not isinstance(message, dict):
             return _error("Telemetry must be a JSON object", 400)
         matched = False
-        for policy_id, document in self.kb.policies().items():
+        for policy_id, (document, policy) in list(self.policies().items()):
             attribute = document.get("quality_attribute")
             if attribute not in message:
                 continue
@@ -72,7 +90,7 @@ class HarmonicaCompat:
             self.kb.record(policy_id, "telemetry", message)
             value = message[attribute]
             if isinstance(value, int | float) and not isinstance(value, bool):
-                self._analyse(policy_id, document, float(value))
+                self._analyse(policy_id, document, policy, float(value))
         if not matched:
             self.kb.record(UNASSIGNED, "telemetry", message)
         return JSONResponse({"message": "Telemetry received"})
@@ -86,9 +104,10 @@ class HarmonicaCompat:
                     "intervention_history": [],
                 }
             )
-        document = self.kb.policies().get(policy_id)
-        if document is None:
+        known = self.policies().get(policy_id)
+        if known is None:
             return _error("Policy not found", 404)
+        document = known[0]
         return JSONResponse(
             {
                 "policy": document,
@@ -97,9 +116,10 @@ class HarmonicaCompat:
             }
         )
 
-    def _analyse(self, policy_id: str, document: dict[str, Any], value: float) -> None:
+    def _analyse(
+        self, policy_id: str, document: dict[str, Any], policy: Policy, value: float
+    ) -> None:
         """Harmonica's analyse → plan → execute for one reported value."""
-        policy: Policy = convert_harmonica(document)
         primary = policy.boundaries[0] if policy.boundaries else None
         attribute = document["quality_attribute"]
         if primary is None or not primary.when.evaluate({f"mean({attribute})": value}).fired:
