@@ -9,10 +9,9 @@ attempt gets the action marked ``failed`` with the reason, and the loop goes on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import queue
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,61 +30,92 @@ class _Job:
 
 
 class Pusher:
-    """One background thread that pushes actions in the order they were decided."""
+    """Pushes each application's actions in the order they were decided.
+
+    It runs on the server's event loop, one worker task per application: an action decided
+    on the loop goes out without a thread wake-up in between (the latency users wait on), and
+    an effector that is down delays only its own application's actions.
+    """
 
     def __init__(
-        self,
-        store: Store,
-        *,
-        attempts: int = 5,
-        backoff: float = 0.05,
-        timeout: float = 2.0,
-        client: httpx.Client | None = None,
+        self, store: Store, *, attempts: int = 5, backoff: float = 0.05, timeout: float = 2.0
     ) -> None:
         self.store = store
         self.attempts = attempts
         self.backoff = backoff
-        self._client = client or httpx.Client(timeout=timeout)
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="harmonia-push", daemon=True)
-        self._thread.start()
+        self.timeout = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._queues: dict[str, asyncio.Queue[_Job | None]] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._pending = 0
+        self._idle = threading.Condition()
+
+    async def start(self) -> None:
+        """Bind to the running event loop (the server's lifespan calls this)."""
+        self._loop = asyncio.get_running_loop()
+        self._client = httpx.AsyncClient(timeout=self.timeout)
+
+    async def close(self) -> None:
+        """Let every worker finish what it holds, then stop."""
+        for jobs in self._queues.values():
+            jobs.put_nowait(None)
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
 
     def submit(self, app: App, actions: list[StoredAction]) -> None:
-        for action in actions:
-            if action.kind != "none":
-                self._jobs.put(_Job(app, action))
+        """Queue actions for pushing; callable from the event loop or any thread."""
+        jobs = [_Job(app, a) for a in actions if a.kind != "none"]
+        if not jobs:
+            return
+        if self._loop is None:
+            raise RuntimeError("Pusher.start() must run on the server's event loop first")
+        with self._idle:
+            self._pending += len(jobs)
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._enqueue(jobs)
+        else:
+            self._loop.call_soon_threadsafe(self._enqueue, jobs)
 
-    def close(self, timeout: float = 5.0) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout)
-        self._client.close()
+    def join(self, timeout: float = 30.0) -> bool:
+        """Wait (from another thread) until every submitted action was pushed or given up."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
-    def join(self) -> None:
-        """Wait until every submitted action has been pushed or given up (tests)."""
-        self._jobs.join()
+    def _enqueue(self, jobs: list[_Job]) -> None:
+        for job in jobs:
+            queue = self._queues.get(job.app.name)
+            if queue is None:
+                queue = self._queues[job.app.name] = asyncio.Queue()
+                self._workers.append(asyncio.get_running_loop().create_task(self._run(queue)))
+            queue.put_nowait(job)
 
-    def _run(self) -> None:
-        while True:
-            job = self._jobs.get()
+    async def _run(self, jobs: asyncio.Queue[_Job | None]) -> None:
+        while (job := await jobs.get()) is not None:
             try:
-                if job is None:
-                    return
-                self._push(job)
-            except Exception:  # one bad job must not stop delivery for everyone
+                await self._push(job)
+            except Exception:  # one bad job must not stop delivery
                 logger.exception("pushing an action failed unexpectedly")
             finally:
-                self._jobs.task_done()
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
 
-    def _push(self, job: _Job) -> None:
+    async def _push(self, job: _Job) -> None:
         app, action = job.app, job.action
-        assert app.effector_url is not None
+        assert app.effector_url is not None and self._client is not None
         body = orjson.dumps(action.message())
         error = ""
         for attempt in range(self.attempts):
             if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                reply = self._client.post(
+                reply = await self._client.post(
                     app.effector_url, content=body, headers={"Content-Type": "application/json"}
                 )
             except httpx.HTTPError as exc:
@@ -95,23 +125,25 @@ class Pusher:
                 error = f"effector answered {reply.status_code}"
                 continue
             if reply.status_code >= 400:
-                self._finish(app, action, "failed", f"effector refused it: {reply.status_code}")
+                await self._finish(
+                    app, action, "failed", f"effector refused it: {reply.status_code}"
+                )
                 return
-            self._settle(app, action, reply)
+            await self._settle(app, action, reply)
             return
-        self._finish(app, action, "failed", f"{error} (after {self.attempts} attempts)")
+        await self._finish(app, action, "failed", f"{error} (after {self.attempts} attempts)")
 
-    def _settle(self, app: App, action: StoredAction, reply: httpx.Response) -> None:
-        self.store.mark_delivered(app, action.id)
+    async def _settle(self, app: App, action: StoredAction, reply: httpx.Response) -> None:
+        await asyncio.to_thread(self.store.mark_delivered, app, action.id)
         try:
             answer: Any = reply.json()
         except ValueError:
             return
         if isinstance(answer, dict) and answer.get("status") in ("applied", "failed"):
-            self._finish(app, action, answer["status"], str(answer.get("reason", ""))[:2000])
+            await self._finish(app, action, answer["status"], str(answer.get("reason", ""))[:2000])
 
-    def _finish(self, app: App, action: StoredAction, status: str, reason: str) -> None:
+    async def _finish(self, app: App, action: StoredAction, status: str, reason: str) -> None:
         try:
-            self.store.finish_action(app, action.id, status, reason)
+            await asyncio.to_thread(self.store.finish_action, app, action.id, status, reason)
         except Exception:
             logger.exception("recording the outcome of action %s failed", action.id)

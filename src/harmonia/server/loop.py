@@ -53,17 +53,23 @@ class LiveLoop:
             fresh.window_started = self.knowledge.window_started
             self.engine, self.knowledge = engine, fresh
 
-    def ingest(self, instance: str, rows: Sequence[dict[str, Any]]) -> list[Action]:
-        """Feed validated samples; return the decisions they triggered."""
+    def ingest(self, rows: Sequence[dict[str, Any]]) -> list[Action]:
+        """Feed validated samples, each a dict of every `TelemetrySample` field (kept, not
+        copied); return the decisions they triggered."""
         actions: list[Action] = []
+        trusted = TelemetrySample.trusted
         with self.lock:
-            knowledge = self.knowledge
+            knowledge, step, clock = self.knowledge, self.engine.step, self.clock
+            serving = None
             for row in rows:
-                self._follow(row)
-                knowledge.observe(
-                    TelemetrySample.trusted({**row, "app": self.app, "input_summary": None})
-                )
-                actions.extend(self.engine.step(knowledge, self.clock()))
+                if (row["model"], row["model_version"]) != serving:
+                    self._follow(row)
+                    serving = (row["model"], row["model_version"])
+                knowledge.observe(trusted(row))
+                decided = step(knowledge, clock())
+                if decided:
+                    actions.extend(decided)
+                    serving = None
         return actions
 
     def _follow(self, row: dict[str, Any]) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -20,7 +22,18 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from harmonia.core.errors import HarmoniaError
 from harmonia.store.tables import (
@@ -119,7 +132,7 @@ def hash_token(token: str) -> str:
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-    cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each commit in WAL mode
+    cursor.execute("PRAGMA synchronous=NORMAL")  # a commit survives a crash of the process
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -138,8 +151,10 @@ class Store:
         self.engine: Engine = create_engine(
             url, json_serializer=lambda value: orjson.dumps(value).decode()
         )
+        self._write_lock: threading.Lock | None = None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._write_lock = threading.Lock()
         self.migrate()
 
     def migrate(self) -> None:
@@ -155,8 +170,17 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def _tx(self) -> Any:
-        return self.engine.begin()
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """A write transaction. On SQLite, writers queue on a lock in this process: SQLite
+        lets one writer in at a time and makes the others poll with sleeps of up to 25 ms,
+        which would put those sleeps into the latency of every request that waits."""
+        if self._write_lock is None:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self._write_lock, self.engine.begin() as connection:
+            yield connection
 
     # -- applications -------------------------------------------------------------------
     def create_app(
@@ -381,10 +405,10 @@ class HarmonicaStore:
         with self.store._tx() as tx:
             return int(
                 tx.execute(
-                    insert(HarmonicaRecordRow).values(
-                        policy_id=policy_id, kind=kind, ts=self.store.clock(), body=body
-                    )
-                ).inserted_primary_key[0]
+                    insert(HarmonicaRecordRow)
+                    .values(policy_id=policy_id, kind=kind, ts=self.store.clock(), body=body)
+                    .returning(HarmonicaRecordRow.id)
+                ).scalar_one()
             )
 
     def update_record(self, record_id: int, body: dict[str, Any]) -> None:
@@ -442,12 +466,23 @@ def _insert_telemetry(tx: Any, app: App, rows: Sequence[dict[str, Any]]) -> int:
     return len(rows)
 
 
+# Built once: SQLAlchemy caches a statement's compiled form by its cache key, and a statement
+# rebuilt with ``.values(**row)`` per call spends most of a small request computing that key.
+_INSERT_ACTION = insert(ActionRow).returning(ActionRow.id)
+_DELIVER_PENDING = (
+    update(ActionRow)
+    .where(ActionRow.app_id == bindparam("app"), ActionRow.status == "pending")
+    .values(status="delivered", delivered_at=bindparam("now"))
+    .returning(*(getattr(ActionRow, name) for name in StoredAction.__dataclass_fields__))
+)
+
+
 def _add_actions(tx: Any, app: App, actions: Sequence[dict[str, Any]]) -> list[StoredAction]:
     stored = []
     for action in actions:
         status = "applied" if action["kind"] == "none" else "pending"
         values = {**action, "app_id": app.id, "status": status, "detail": ""}
-        action_id = tx.execute(insert(ActionRow).values(**values)).inserted_primary_key[0]
+        action_id = tx.execute(_INSERT_ACTION, values).scalar_one()
         stored.append(
             StoredAction(id=int(action_id), delivered_at=None, finished_at=None, **values)
         )
@@ -455,18 +490,9 @@ def _add_actions(tx: Any, app: App, actions: Sequence[dict[str, Any]]) -> list[S
 
 
 def _deliver_pending(tx: Any, app: App, now: float) -> list[StoredAction]:
-    rows = tx.execute(
-        select(ActionRow)
-        .where(ActionRow.app_id == app.id, ActionRow.status == "pending")
-        .order_by(ActionRow.id)
-    ).all()
-    if rows:
-        tx.execute(
-            update(ActionRow)
-            .where(ActionRow.id.in_([r.id for r in rows]))
-            .values(status="delivered", delivered_at=now)
-        )
-    return [_action(r, status="delivered", delivered_at=now) for r in rows]
+    """Mark the app's pending actions delivered, in one statement; oldest first."""
+    rows = tx.execute(_DELIVER_PENDING, {"app": app.id, "now": now}).all()
+    return sorted((_action(r) for r in rows), key=lambda action: action.id)
 
 
 def _app(row: Any) -> App:
