@@ -127,6 +127,15 @@ def test_drift_in_a_live_system_is_answered_and_recorded(
     assert applied, actions
     assert applied[0]["trigger"] == "drift.kl > 0.6" and applied[0]["values"]["drift.kl"] > 0.6
     assert applied[0]["detail"]  # the system's own account of what it did
+    # The system described its versions: the server knows each one's held-out quality, and
+    # a version the loop asked for (retrained or reused) is among them.
+    models = httpx.get(f"{server.url}/api/v1/apps/traffic/models").json()
+    described = {(m["model"], v["version"]): v for m in models for v in m["versions"]}
+    assert {("linear", 1), ("svm", 1), ("lstm", 1)} <= set(described)
+    assert all(v["fingerprint_size"] == 256 for v in described.values())
+    assert 0.5 < described[("lstm", 1)]["details"]["r2"] <= 1.0
+    if applied[0]["kind"] == "retrain":
+        assert len(described) == 4
 
 
 def test_a_killed_server_loses_no_acknowledged_sample(server: ServerProcess) -> None:

@@ -256,3 +256,62 @@ def test_prometheus_metrics(client: TestClient) -> None:
     assert 'harmonia_telemetry_samples_total{app="traffic"} 50' in text
     assert 'harmonia_actions_total{app="traffic",kind="switch_model"} 1' in text
     assert 'harmonia_window_signal{app="traffic",signal="quality"}' in text
+
+
+def test_windows_and_actions_outlive_the_server_and_filter_by_time(tmp_path: Path) -> None:
+    store = Store(sqlite_url(tmp_path))
+    with TestClient(create_app(store, ADMIN)) as first:
+        token = register(first)
+        first.put("/api/v1/apps/traffic/policy", content=POLICY, headers=auth(token))
+        for start, r2 in ((0, 0.95), (50, 0.3), (100, 0.95)):
+            body = {"samples": samples("lstm", 50, r2, start=start)}
+            first.post("/api/v1/apps/traffic/telemetry", json=body, headers=auth(token))
+    store.close()
+    store = Store(sqlite_url(tmp_path))  # a new server process on the same database
+    with TestClient(create_app(store, ADMIN)) as second:
+        windows = second.get("/api/v1/apps/traffic/windows").json()
+        assert [(w["start"], w["end"]) for w in windows] == [(0, 49), (50, 99), (100, 149)]
+        assert windows[1]["signals"]["quality"] < 0.8 < windows[0]["signals"]["quality"]
+        middle = second.get("/api/v1/apps/traffic/windows?start=60&end=120").json()
+        assert [w["end"] for w in middle] == [99]
+        [action] = second.get("/api/v1/apps/traffic/actions").json()
+        assert action["trigger"] == "quality < 0.8"
+        assert second.get(f"/api/v1/apps/traffic/actions?start={action['ts'] + 1}").json() == []
+    store.close()
+
+
+def test_described_versions_are_listed_and_reach_the_loop(client: TestClient) -> None:
+    token = register(client)
+    client.put("/api/v1/apps/traffic/policy", content=POLICY, headers=auth(token))
+    url = "/api/v1/apps/traffic/models/svm/versions/2"
+    described = {"fingerprint": [1.0, 2.0, 3.0], "details": {"r2": 0.9, "condition": "rain"}}
+    assert client.put(url, json=described).status_code == 401
+    reply = client.put(url, json=described, headers=auth(token))
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["fingerprint_size"] == 3
+    models = {m["model"]: m for m in client.get("/api/v1/apps/traffic/models").json()}
+    assert models["lstm"]["in_service"] and not models["svm"]["in_service"]
+    [svm2] = models["svm"]["versions"]
+    assert svm2["version"] == 2 and svm2["details"] == {"r2": 0.9, "condition": "rain"}
+    knowledge = client.app.state.server.loop(client.app.state.server.app("traffic")).knowledge
+    info = knowledge.version_info("svm", 2)
+    assert info is not None and info.fingerprint == (1.0, 2.0, 3.0)
+    # Described again (say, after a re-evaluation): replaced, not duplicated.
+    client.put(url, json={"details": {"r2": 0.8}}, headers=auth(token))
+    [svm2] = client.get("/api/v1/apps/traffic/models").json()[1]["versions"]
+    assert svm2["details"] == {"r2": 0.8}
+
+
+def test_bad_version_descriptions_name_the_field(client: TestClient) -> None:
+    token = register(client)
+    unknown = client.put("/api/v1/apps/traffic/models/gpt/versions/1", json={}, headers=auth(token))
+    assert unknown.status_code == 422 and "cannot serve 'gpt'" in unknown.text
+    bad = client.put(
+        "/api/v1/apps/traffic/models/svm/versions/1",
+        json={"fingerprint": [1.0, "x"], "details": {}},
+        headers=auth(token),
+    )
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["field"] == "fingerprint[1]"
+    zero = client.put("/api/v1/apps/traffic/models/svm/versions/0", json={}, headers=auth(token))
+    assert zero.status_code == 422 and "1 or more" in zero.text

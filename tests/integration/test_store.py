@@ -138,3 +138,24 @@ def test_migrations_are_idempotent(store: Store) -> None:
     app, _ = store.create_app("traffic", "team", ["linear"])
     store.migrate()
     assert store.app("traffic") == app
+
+
+def test_windows_and_versions_round_trip(store: Store) -> None:
+    app, _ = store.create_app("traffic", "team", ["linear", "lstm"])
+    window = {"start": 0.0, "end": 9.0, "model": "linear", "version": 1, "count": 10}
+    store.ingest(
+        app,
+        [row(i) for i in range(10)],
+        [],
+        pull=True,
+        windows=[{**window, "signals": {"quality": 0.5, "r2": None}}],
+    )
+    [stored] = store.windows(app)
+    assert stored == {**window, "signals": {"quality": 0.5, "r2": None}}
+    assert store.windows(app, start=10.0) == []
+    store.put_version(app, "lstm", 2, fingerprint=[0.0, 1.0], details={"r2": 0.9}, created=5.0)
+    store.put_version(app, "lstm", 2, details={"r2": 0.8}, created=6.0)  # replaced
+    [version] = store.versions(app)
+    assert (version.version, version.created, version.details) == (2, 6.0, {"r2": 0.8})
+    with pytest.raises(StoreError, match="cannot serve 'svm'"):
+        store.put_version(app, "svm", 1)

@@ -116,6 +116,15 @@ class Knowledge:
         if self.current_versions[info.model] is None:
             self.current_versions[info.model] = info.version
 
+    def put_version(self, info: VersionInfo) -> None:
+        """Record a stored version, replacing what was known of it (a live system describes
+        its versions, possibly after the loop first saw them in telemetry)."""
+        if info.model not in self.versions:
+            raise ValueError(f"unknown model {info.model!r}; known: {self.models}")
+        known = self.versions[info.model]
+        known[:] = [v for v in known if v.version != info.version]
+        self.add_version(info)
+
     @property
     def active_version(self) -> int | None:
         return self.current_versions[self.active_model]

@@ -51,12 +51,21 @@ class HTTPTransport:
 
     def send(self, app: str, instance: str, samples: list[dict[str, Any]]) -> list[ActionMessage]:
         url = f"{self.server}/api/v1/apps/{quote(app, safe='')}/telemetry"
-        reply = self._post(url, {"instance": instance, "samples": samples})
+        reply = self._request("POST", url, {"instance": instance, "samples": samples})
         return actions_from_reply(reply)
 
     def report(self, app: str, action_id: int, status: str, reason: str) -> None:
         url = f"{self.server}/api/v1/apps/{quote(app, safe='')}/actions/{action_id}/result"
-        self._post(url, {"status": status, "reason": reason})
+        self._request("POST", url, {"status": status, "reason": reason})
+
+    def describe_version(
+        self, app: str, model: str, version: int, description: dict[str, Any]
+    ) -> None:
+        url = (
+            f"{self.server}/api/v1/apps/{quote(app, safe='')}/models/"
+            f"{quote(model, safe='')}/versions/{int(version)}"
+        )
+        self._request("PUT", url, description)
 
     def close(self) -> None:
         """Close the connection pool, if this transport created it."""
@@ -69,8 +78,8 @@ class HTTPTransport:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _post(self, url: str, payload: dict[str, Any]) -> Any:
-        """POST ``payload`` as JSON; the decoded reply body, or a `TransportError`."""
+    def _request(self, method: str, url: str, payload: dict[str, Any]) -> Any:
+        """Send ``payload`` as JSON; the decoded reply body, or a `TransportError`."""
         import httpx
         import orjson
 
@@ -79,15 +88,15 @@ class HTTPTransport:
         except TypeError as error:  # orjson.JSONEncodeError: the data, not the network
             raise TransportError(False, f"cannot encode the request body: {error}") from error
         try:
-            response = self._client.post(
-                url, content=body, headers=self._headers, timeout=self.timeout
+            response = self._client.request(
+                method, url, content=body, headers=self._headers, timeout=self.timeout
             )
         except httpx.HTTPError as error:
-            raise TransportError(True, f"POST {url}: {error!r}") from error
+            raise TransportError(True, f"{method} {url}: {error!r}") from error
         code = response.status_code
         if 200 <= code < 300:
             return _decode(response.content, url)
-        message = f"POST {url}: HTTP {code}: {_detail(response)}"
+        message = f"{method} {url}: HTTP {code}: {_detail(response)}"
         if code >= 500 or code in RETRYABLE_CLIENT_ERRORS:
             raise TransportError(True, message, status=code)
         raise TransportError(False, message, status=code)

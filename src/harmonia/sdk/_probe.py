@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -154,6 +154,24 @@ class Probe:
                 drift_value,
                 metrics,
             )
+        )
+
+    def describe_version(
+        self,
+        model: str,
+        version: int,
+        *,
+        fingerprint: Sequence[float] = (),
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Tell the server what a model version is, so its strategy can weigh reusing it:
+        the ``fingerprint`` of its training data and ``details`` such as held-out quality,
+        energy per inference and training cost. Sent now, from the calling thread (a rare
+        call: after training, not per inference), retried like a batch.
+        """
+        description = {"fingerprint": [float(x) for x in fingerprint], "details": details or {}}
+        self._with_retries(
+            lambda: self.transport.describe_version(self.app, model, version, description)
         )
 
     def _enqueue(self, item: Item) -> None:

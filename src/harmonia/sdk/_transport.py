@@ -1,9 +1,9 @@
 """How a probe talks to the server: the `Transport` protocol and an in-process transport.
 
-The probe only ever needs two calls (send a batch, report an action's result) and one bit of
-information about a failure: may it be retried? Keeping that behind a protocol lets tests and
-in-process deployments skip HTTP entirely (`InMemoryTransport`) while `HTTPTransport` speaks
-the real wire contract.
+The probe needs three calls (send a batch, report an action's result, describe a model
+version) and one bit of information about a failure: may it be retried? Keeping that behind
+a protocol lets tests and in-process deployments skip HTTP entirely (`InMemoryTransport`)
+while `HTTPTransport` speaks the real wire contract.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ SendHandler = Callable[[str, str, list[dict[str, Any]]], dict[str, Any]]
 
 ReportHandler = Callable[[str, int, dict[str, Any]], None]
 """``(app, action_id, {"status": ..., "reason": ...})``: the server side of action results."""
+
+DescribeHandler = Callable[[str, str, int, dict[str, Any]], None]
+"""``(app, model, version, {"fingerprint": [...], "details": {...}})``: the server side of
+version descriptions."""
 
 
 class TransportError(Exception):
@@ -54,20 +58,34 @@ class Transport(Protocol):
         """Tell the server whether action ``action_id`` was ``"applied"`` or ``"failed"``."""
         ...
 
+    def describe_version(
+        self, app: str, model: str, version: int, description: dict[str, Any]
+    ) -> None:
+        """Tell the server what one model version is: ``{"fingerprint": [...], "details":
+        {...}}`` (held-out quality, energy per inference, what it was trained for). Called
+        from the managed system's own thread, so it must be safe beside ``send``."""
+        ...
+
 
 class InMemoryTransport:
     """A transport that calls Python functions implementing the server side of the contract.
 
     ``send`` receives ``(app, instance, samples)`` and returns the reply body (a dict with
-    ``accepted`` and ``actions``); ``report`` receives ``(app, action_id, body)``, and results
-    are discarded when it is ``None``. A handler signals a rejection or an outage by raising
-    `TransportError` itself; any other exception counts as a retryable server error (a 500),
-    which is what an HTTP server would answer for a crash.
+    ``accepted`` and ``actions``); ``report`` receives ``(app, action_id, body)`` and
+    ``describe`` ``(app, model, version, description)``; either is skipped when ``None``.
+    A handler signals a rejection or an outage by raising `TransportError` itself; any other
+    exception counts as a retryable server error (a 500), as an HTTP server answers a crash.
     """
 
-    def __init__(self, send: SendHandler, report: ReportHandler | None = None) -> None:
+    def __init__(
+        self,
+        send: SendHandler,
+        report: ReportHandler | None = None,
+        describe: DescribeHandler | None = None,
+    ) -> None:
         self._send = send
         self._report = report
+        self._describe = describe
 
     def send(self, app: str, instance: str, samples: list[dict[str, Any]]) -> list[ActionMessage]:
         try:
@@ -79,11 +97,21 @@ class InMemoryTransport:
         return actions_from_reply(body)
 
     def report(self, app: str, action_id: int, status: str, reason: str) -> None:
-        if self._report is None:
-            return
-        try:
-            self._report(app, action_id, {"status": status, "reason": reason})
-        except TransportError:
-            raise
-        except Exception as error:
-            raise TransportError(True, f"report handler failed: {error!r}") from error
+        if self._report is not None:
+            _call("report", self._report, app, action_id, {"status": status, "reason": reason})
+
+    def describe_version(
+        self, app: str, model: str, version: int, description: dict[str, Any]
+    ) -> None:
+        if self._describe is not None:
+            _call("describe", self._describe, app, model, version, description)
+
+
+def _call(what: str, handler: Callable[..., None], *args: Any) -> None:
+    """Run a handler; anything but a `TransportError` counts as a retryable server error."""
+    try:
+        handler(*args)
+    except TransportError:
+        raise
+    except Exception as error:
+        raise TransportError(True, f"{what} handler failed: {error!r}") from error

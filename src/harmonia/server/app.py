@@ -22,11 +22,13 @@ from typing_extensions import TypedDict
 
 from harmonia.core.actions import Action
 from harmonia.core.errors import PolicyError
+from harmonia.core.knowledge import VersionInfo
+from harmonia.core.monitor import WindowSummary
 from harmonia.core.policy import Policy
 from harmonia.policies import check_plugins, parse_policy_text
 from harmonia.server.delivery import Pusher
 from harmonia.server.harmonica import add_harmonica_routes
-from harmonia.server.loop import LiveLoop
+from harmonia.server.loop import Ingested, LiveLoop
 from harmonia.server.observe import (
     Broadcaster,
     Counters,
@@ -34,7 +36,15 @@ from harmonia.server.observe import (
     telemetry_csv,
     telemetry_parquet,
 )
-from harmonia.store import App, Conflict, NotFound, Store, StoreError, hash_token
+from harmonia.store import (
+    App,
+    Conflict,
+    NotFound,
+    Store,
+    StoredVersion,
+    StoreError,
+    hash_token,
+)
 
 API = "/api/v1"
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -131,6 +141,15 @@ SAMPLE_DEFAULTS: dict[str, Any] = {
 }
 
 
+class VersionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fingerprint: list[Finite] = Field(default_factory=list, max_length=4096)
+    details: dict[Name, Finite | bool | Annotated[str, Field(max_length=500)] | None] = Field(
+        default_factory=dict, max_length=100
+    )
+    created: Finite | None = None
+
+
 class ResultIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["applied", "failed"]
@@ -192,14 +211,21 @@ class Server:
                 if stored is None:
                     return None
                 policy = parse_policy_text(orjson.dumps(stored.document).decode())
-                loop = self._loops[app.name] = LiveLoop(app.name, policy, clock=self.clock)
+                loop = self._loops[app.name] = self._new_loop(app, policy)
             return loop
+
+    def _new_loop(self, app: App, policy: Policy) -> LiveLoop:
+        """A loop that knows the versions the app described before (e.g. before a restart)."""
+        loop = LiveLoop(app.name, policy, clock=self.clock)
+        for version in self.store.versions(app):
+            loop.describe_version(_version_info(version))
+        return loop
 
     def set_policy(self, app: App, policy: Policy) -> None:
         with self._lock:
             loop = self._loops.get(app.name)
             if loop is None:
-                self._loops[app.name] = LiveLoop(app.name, policy, clock=self.clock)
+                self._loops[app.name] = self._new_loop(app, policy)
             else:
                 loop.replace_policy(policy)
 
@@ -332,13 +358,14 @@ def create_app(
         extra = {"app": app.name, "instance": instance, "input_summary": None}
         rows = [{**SAMPLE_DEFAULTS, **sample, **extra} for sample in batch["samples"]]
         loop = server.loop(app)
-        decisions: list[Action] = []
-        closed = 0
-        if loop is not None:
-            closed = loop.knowledge.windows_closed
-            decisions = loop.ingest(rows)
+        decided = loop.ingest(rows) if loop is not None else Ingested([], [])
+        windows = [_window_view(w) for w in decided.windows]
         accepted, stored, delivered = store.ingest(
-            app, rows, [_action_row(a) for a in decisions], pull=not app.effector_url
+            app,
+            rows,
+            [_action_row(a) for a in decided.actions],
+            pull=not app.effector_url,
+            windows=windows,
         )
         server.counters.ingested(app.name, accepted)
         server.events.publish(
@@ -346,10 +373,8 @@ def create_app(
             "telemetry",
             {"instance": instance, "count": accepted, "last": _finite_row(rows[-1])},
         )
-        if loop is not None:
-            new = min(loop.knowledge.windows_closed - closed, 10)
-            for summary in list(loop.knowledge.summaries)[len(loop.knowledge.summaries) - new :]:
-                server.events.publish(app.name, "window", _window_view(summary))
+        for window in windows[-10:]:
+            server.events.publish(app.name, "window", window)
         if stored:
             server.counters.decided(app.name, (a.kind for a in stored))
             for action in stored:
@@ -379,9 +404,17 @@ def create_app(
         return {"id": action.id, "status": action.status}
 
     @api.get(f"{API}/apps/{{name}}/actions")
-    def actions(name: str, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def actions(
+        name: str,
+        status: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Adaptation events, newest first: each action with the boundary that fired it
+        (``trigger``), the values it read, the strategy's reasoning and its outcome."""
         try:
-            found = store.actions(server.app(name), status, min(max(limit, 1), 1000))
+            found = store.actions(server.app(name), status, _limit(limit), start, end)
         except NotFound as error:
             raise HTTPException(404, str(error)) from None
         except StoreError as error:
@@ -389,16 +422,62 @@ def create_app(
         return [a.__dict__ for a in found]
 
     @api.get(f"{API}/apps/{{name}}/windows")
-    def windows(name: str, limit: int = 100) -> list[dict[str, Any]]:
+    def windows(
+        name: str, start: float | None = None, end: float | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Closed windows ending in [start, end), oldest first (the latest ``limit``)."""
         try:
-            loop = server.loop(server.app(name))
+            return store.windows(server.app(name), start, end, _limit(limit))
         except NotFound as error:
             raise HTTPException(404, str(error)) from None
-        if loop is None:
-            return []
-        with loop.lock:
-            summaries = list(loop.knowledge.summaries)[-min(max(limit, 1), 1000) :]
-        return [_window_view(s) for s in summaries]
+
+    @api.put(f"{API}/apps/{{name}}/models/{{model}}/versions/{{version}}", status_code=201)
+    def put_version(app: AppAuth, model: str, version: int, body: VersionIn) -> dict[str, Any]:
+        """The managed system describes one of its model versions (held-out quality, energy
+        per inference, training cost, the fingerprint of its training data)."""
+        try:
+            stored = store.put_version(
+                app,
+                model,
+                version,
+                fingerprint=body.fingerprint,
+                details=body.details,
+                created=body.created,
+            )
+        except StoreError as error:
+            raise HTTPException(422, [{"field": "model", "reason": str(error)}]) from None
+        loop = server.loop(app)
+        if loop is not None:
+            loop.describe_version(_version_info(stored))
+        return _version_view(stored)
+
+    @api.get(f"{API}/apps/{{name}}/models")
+    def models(name: str) -> list[dict[str, Any]]:
+        """Each model the app can serve: the versions it described, which one is current,
+        whether it is in service, and what it achieved in the windows it served."""
+        try:
+            app = server.app(name)
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        described = store.versions(app)
+        loop = server.loop(app)
+        out = []
+        for model in app.models:
+            view: dict[str, Any] = {
+                "model": model,
+                "versions": [_version_view(v) for v in described if v.model == model],
+                "in_service": False,
+                "current_version": None,
+                "profile": None,
+            }
+            if loop is not None and model in loop.knowledge.models:
+                with loop.lock:
+                    knowledge = loop.knowledge
+                    view["in_service"] = knowledge.active_model == model
+                    view["current_version"] = knowledge.current_versions[model]
+                    view["profile"] = _finite_row(dict(knowledge.profiles[model].__dict__))
+            out.append(view)
+        return out
 
     @api.get(f"{API}/apps/{{name}}/telemetry.csv")
     def export_csv(app: AppAuth, start: float | None = None, end: float | None = None) -> Any:
@@ -452,7 +531,27 @@ def _app_view(app: App) -> dict[str, Any]:
     }
 
 
-def _window_view(summary: Any) -> dict[str, Any]:
+def _limit(limit: int) -> int:
+    return min(max(limit, 1), 1000)
+
+
+def _version_info(version: StoredVersion) -> VersionInfo:
+    return VersionInfo(
+        version.model, version.version, version.fingerprint, version.created, version.details
+    )
+
+
+def _version_view(version: StoredVersion) -> dict[str, Any]:
+    return {
+        "model": version.model,
+        "version": version.version,
+        "created": version.created,
+        "details": version.details,
+        "fingerprint_size": len(version.fingerprint),
+    }
+
+
+def _window_view(summary: WindowSummary) -> dict[str, Any]:
     return {
         "start": summary.start,
         "end": summary.end,

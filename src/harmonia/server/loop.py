@@ -11,14 +11,24 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from harmonia.core.actions import Action
 from harmonia.core.engine import Engine
 from harmonia.core.knowledge import Knowledge, VersionInfo
+from harmonia.core.monitor import WindowSummary
 from harmonia.core.policy import Policy
 from harmonia.core.telemetry import TelemetrySample
 from harmonia.policies import build_engine
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What a batch did to the loop: the windows it closed and the decisions taken."""
+
+    actions: list[Action]
+    windows: list[WindowSummary]
 
 
 class LiveLoop:
@@ -53,13 +63,14 @@ class LiveLoop:
             fresh.window_started = self.knowledge.window_started
             self.engine, self.knowledge = engine, fresh
 
-    def ingest(self, rows: Sequence[dict[str, Any]]) -> list[Action]:
+    def ingest(self, rows: Sequence[dict[str, Any]]) -> Ingested:
         """Feed validated samples, each a dict of every `TelemetrySample` field (kept, not
-        copied); return the decisions they triggered."""
+        copied); return the windows they closed and the decisions those triggered."""
         actions: list[Action] = []
         trusted = TelemetrySample.trusted
         with self.lock:
             knowledge, step, clock = self.knowledge, self.engine.step, self.clock
+            closed = knowledge.windows_closed
             serving = None
             for row in rows:
                 if (row["model"], row["model_version"]) != serving:
@@ -70,7 +81,16 @@ class LiveLoop:
                 if decided:
                     actions.extend(decided)
                     serving = None
-        return actions
+            new = min(knowledge.windows_closed - closed, len(knowledge.summaries))
+            windows = list(knowledge.summaries)[len(knowledge.summaries) - new :]
+        return Ingested(actions, windows)
+
+    def describe_version(self, info: VersionInfo) -> None:
+        """What the managed system says about one of its versions (quality, energy, the
+        fingerprint of its training data): strategies read it to choose reuse or switch."""
+        with self.lock:
+            if info.model in self.knowledge.versions:
+                self.knowledge.put_version(info)
 
     def _follow(self, row: dict[str, Any]) -> None:
         """Track the model and version the system reports as serving."""

@@ -8,6 +8,7 @@ from harmonia.store.store import (
     Store,
     StoredAction,
     StoredPolicy,
+    StoredVersion,
     StoreError,
     hash_token,
     sqlite_url,
@@ -22,6 +23,7 @@ __all__ = [
     "StoreError",
     "StoredAction",
     "StoredPolicy",
+    "StoredVersion",
     "hash_token",
     "sqlite_url",
 ]

@@ -41,8 +41,10 @@ from harmonia.store.tables import (
     AppRow,
     HarmonicaPolicyRow,
     HarmonicaRecordRow,
+    ModelVersionRow,
     PolicyRow,
     TelemetryRow,
+    WindowRow,
 )
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -92,6 +94,17 @@ class StoredPolicy:
     version: int
     document: dict[str, Any]
     created: float
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """A model version as its managed system described it."""
+
+    model: str
+    version: int
+    created: float
+    fingerprint: tuple[float, ...]
+    details: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -272,14 +285,17 @@ class Store:
         actions: Sequence[dict[str, Any]],
         *,
         pull: bool,
+        windows: Sequence[dict[str, Any]] = (),
     ) -> tuple[int, list[StoredAction], list[StoredAction]]:
-        """A telemetry batch, the decisions it triggered and (for pull delivery) the actions
-        its reply carries — in one transaction, so one commit per request.
+        """A telemetry batch, the windows it closed, the decisions it triggered and (for pull
+        delivery) the actions its reply carries — in one transaction, one commit per request.
 
         Returns (samples stored, actions recorded, actions delivered).
         """
         with self._tx() as tx:
             accepted = _insert_telemetry(tx, app, rows)
+            if windows:
+                tx.execute(_INSERT_WINDOW, [{**w, "app_id": app.id} for w in windows])
             stored = _add_actions(tx, app, actions)
             delivered = _deliver_pending(tx, app, self.clock()) if pull else []
         return accepted, stored, delivered
@@ -367,15 +383,97 @@ class Store:
             raise NotFound(f"{app.name} has no action {action_id}")
         return _action(row)
 
-    def actions(self, app: App, status: str | None = None, limit: int = 1000) -> list[StoredAction]:
+    def actions(
+        self,
+        app: App,
+        status: str | None = None,
+        limit: int = 1000,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> list[StoredAction]:
+        """The app's actions, newest first, optionally by status and decided in [start, end)."""
         query = select(ActionRow).where(ActionRow.app_id == app.id)
         if status is not None:
             if status not in ACTION_STATUSES:
                 raise StoreError(f"status must be one of {', '.join(ACTION_STATUSES)}")
             query = query.where(ActionRow.status == status)
+        if start is not None:
+            query = query.where(ActionRow.ts >= start)
+        if end is not None:
+            query = query.where(ActionRow.ts < end)
         with self.engine.connect() as connection:
             rows = connection.execute(query.order_by(ActionRow.id.desc()).limit(limit)).all()
         return [_action(r) for r in rows]
+
+    # -- windows ------------------------------------------------------------------------
+    def windows(
+        self,
+        app: App,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Closed windows that ended in [start, end), oldest first; the latest ``limit``."""
+        query = select(*(getattr(WindowRow, c) for c in WINDOW_COLUMNS)).where(
+            WindowRow.app_id == app.id
+        )
+        if start is not None:
+            query = query.where(WindowRow.end >= start)
+        if end is not None:
+            query = query.where(WindowRow.end < end)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(WindowRow.id.desc()).limit(limit)).all()
+        return [dict(r._mapping) for r in reversed(rows)]
+
+    # -- model versions -----------------------------------------------------------------
+    def put_version(
+        self,
+        app: App,
+        model: str,
+        version: int,
+        *,
+        fingerprint: Sequence[float] = (),
+        details: dict[str, Any] | None = None,
+        created: float | None = None,
+    ) -> StoredVersion:
+        """Record (or replace) what the managed system says about one of its model versions."""
+        if model not in app.models:
+            raise StoreError(
+                f"{app.name} cannot serve {model!r}; it serves {', '.join(app.models)}"
+            )
+        if version < 1:
+            raise StoreError(f"version must be 1 or more, got {version}")
+        stored = StoredVersion(
+            model,
+            version,
+            self.clock() if created is None else created,
+            tuple(fingerprint),
+            dict(details or {}),
+        )
+        values = {**stored.__dict__, "app_id": app.id, "fingerprint": list(fingerprint)}
+        with self._tx() as tx:
+            tx.execute(
+                delete(ModelVersionRow).where(
+                    ModelVersionRow.app_id == app.id,
+                    ModelVersionRow.model == model,
+                    ModelVersionRow.version == version,
+                )
+            )
+            tx.execute(insert(ModelVersionRow).values(**values))
+        return stored
+
+    def versions(self, app: App) -> list[StoredVersion]:
+        """Every version the app described, by model then version."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(ModelVersionRow)
+                .where(ModelVersionRow.app_id == app.id)
+                .order_by(ModelVersionRow.model, ModelVersionRow.version)
+            ).all()
+        return [
+            StoredVersion(r.model, r.version, r.created, tuple(r.fingerprint), dict(r.details))
+            for r in rows
+        ]
 
 
 class HarmonicaStore:
@@ -469,6 +567,8 @@ def _insert_telemetry(tx: Any, app: App, rows: Sequence[dict[str, Any]]) -> int:
 # Built once: SQLAlchemy caches a statement's compiled form by its cache key, and a statement
 # rebuilt with ``.values(**row)`` per call spends most of a small request computing that key.
 _INSERT_ACTION = insert(ActionRow).returning(ActionRow.id)
+_INSERT_WINDOW = insert(WindowRow)
+WINDOW_COLUMNS = ("start", "end", "model", "version", "count", "signals")
 _DELIVER_PENDING = (
     update(ActionRow)
     .where(ActionRow.app_id == bindparam("app"), ActionRow.status == "pending")

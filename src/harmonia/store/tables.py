@@ -88,6 +88,39 @@ class ActionRow(Base):
     detail: Mapped[str] = mapped_column(String(2000), default="")
 
 
+class WindowRow(Base):
+    """One closed window of an application: its span, the model that served, every signal
+    the monitor computed (what the boundaries read), so history outlives the server."""
+
+    __tablename__ = "windows"
+    __table_args__ = (Index("ix_windows_app_end", "app_id", "end"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    count: Mapped[int] = mapped_column(Integer)
+    signals: Mapped[dict[str, float | None]] = mapped_column(JSON)
+
+
+class ModelVersionRow(Base):
+    """A model version the managed system holds, as it described it: the fingerprint of its
+    training data and metadata such as held-out quality and energy per inference."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("app_id", "model", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    created: Mapped[float] = mapped_column(Float)
+    fingerprint: Mapped[list[float]] = mapped_column(JSON)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class HarmonicaPolicyRow(Base):
     """A policy posted to Harmonica's ``/api/policy``, kept as Harmonica sent it."""
 

@@ -10,16 +10,30 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from harmonia.energy import auto_meter
-from harmonia.registry import ModelRegistry
+from harmonia.registry import ModelRegistry, ModelVersion
 from harmonia.sdk import ActionMessage, Effector, HTTPTransport, Probe
 from harmonia.systems.traffic.data import LOOKBACK, TRAIN, lag_windows, load_flow, shipped
 from harmonia.systems.traffic.models import MODEL_KINDS, Menu
 from harmonia.systems.traffic.system import TrafficSystem
+
+
+def describe_version(probe: Probe, version: ModelVersion) -> None:
+    """Tell the server what a stored version is: its training data's fingerprint, held-out
+    quality, energy per inference and training cost (what its strategy weighs for reuse)."""
+    details = {
+        key: value
+        for key, value in version.info().metadata.items()
+        if isinstance(value, int | float | str | bool)
+    }
+    probe.describe_version(
+        version.model, version.version, fingerprint=version.fingerprint, details=details
+    )
 
 
 @dataclass
@@ -31,9 +45,13 @@ class LiveRun:
 
 
 def traffic_effector(
-    system: TrafficSystem, observed: Callable[[], np.ndarray], run: LiveRun
+    system: TrafficSystem,
+    observed: Callable[[], np.ndarray],
+    run: LiveRun,
+    describe: Callable[[ModelVersion], None] | None = None,
 ) -> Effector:
-    """Handlers that carry out the server's actions on ``system``."""
+    """Handlers that carry out the server's actions on ``system``; a retrained version is
+    passed to ``describe`` (to tell the server about it)."""
     effector = Effector()
 
     def switch(action: ActionMessage) -> str:
@@ -43,6 +61,8 @@ def traffic_effector(
 
     def retrain(action: ActionMessage) -> str:
         done = system.retrain(action.model or system.active, observed(), reason=action.reason)
+        if describe is not None:
+            describe(done.version)
         run.applied.append(f"retrain {done.version.model} v{done.version.version}")
         return f"trained {done.version.model} v{done.version.version} in {done.seconds:.2f} s"
 
@@ -81,9 +101,15 @@ def run_live(
     run = LiveRun()
     inputs, targets = lag_windows(series)
     rows, truth = inputs.tolist(), targets.tolist()
-    effector = traffic_effector(system, lambda: series[: run.served + LOOKBACK], run)
     transport = HTTPTransport(server, token)
-    with Probe(app, transport, instance=instance, service="forecast", effector=effector) as probe:
+    probe = Probe(app, transport, instance=instance, service="forecast")
+    probe.effector = traffic_effector(
+        system, lambda: series[: run.served + LOOKBACK], run, partial(describe_version, probe)
+    )
+    for kind in MODEL_KINDS:
+        for version in registry.versions(kind):
+            describe_version(probe, version)
+    with probe:
         started = time.perf_counter()
         for i, (row, target) in enumerate(zip(rows, truth, strict=True)):
             with probe.measure(system.active, system.serving_version) as sample:
