@@ -19,6 +19,18 @@ from harmonia.core.strategies.base import Strategy
 from harmonia.plugins import DRIFT_DETECTORS, STRATEGIES, create_plugin, load_plugin
 
 MAX_POLICY_BYTES = 1_000_000
+#: the example policies that ship with the package (Harmonica's presets under ``harmonica/``)
+PRESETS = Path(__file__).resolve().parent / "presets"
+
+
+def presets() -> dict[str, str]:
+    """Every shipped preset policy by name (its file name without extension): the text, as
+    written, comments included, so users start from an explained example."""
+    return {
+        path.stem: path.read_text()
+        for path in sorted(PRESETS.rglob("*"))
+        if path.suffix in {".yaml", ".yml", ".json"}
+    }
 
 
 def parse_policy_text(text: str, source: str | None = None) -> Policy:

@@ -12,9 +12,9 @@ from harmonia.cli import app
 from harmonia.core.errors import PolicyError
 from harmonia.core.harmonica import convert_harmonica
 from harmonia.core.policy import Tactic, parse_policy
-from harmonia.policies import dump_policy, load_policy, parse_policy_text
+from harmonia.policies import PRESETS, dump_policy, load_policy, parse_policy_text
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policies"
+EXAMPLES = PRESETS
 EXAMPLE_FILES = sorted(p for p in EXAMPLES.rglob("*") if p.suffix in {".yaml", ".json"})
 
 DESIGN_EXAMPLE = """

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any, Literal, NotRequired
 
 import orjson
@@ -21,11 +22,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from typing_extensions import TypedDict
 
 from harmonia.core.actions import Action
-from harmonia.core.errors import PolicyError
+from harmonia.core.errors import Issue, PolicyError
 from harmonia.core.knowledge import VersionInfo
 from harmonia.core.monitor import WindowSummary
 from harmonia.core.policy import Policy
 from harmonia.policies import check_plugins, parse_policy_text
+from harmonia.server.dashboard import add_dashboard_routes
 from harmonia.server.delivery import Pusher
 from harmonia.server.harmonica import add_harmonica_routes
 from harmonia.server.loop import Ingested, LiveLoop
@@ -41,6 +43,7 @@ from harmonia.store import (
     Conflict,
     NotFound,
     Store,
+    StoredPolicy,
     StoredVersion,
     StoreError,
     hash_token,
@@ -221,6 +224,23 @@ class Server:
             loop.describe_version(_version_info(version))
         return loop
 
+    def apply_policy(self, app: App, text: str) -> StoredPolicy:
+        """Validate a policy for ``app``, store it as a new version and put it in force;
+        `PolicyError` lists every issue with its field."""
+        policy = parse_policy_text(text, "request body")
+        check_plugins(policy)
+        issues = []
+        if policy.system != app.name:
+            issues.append(Issue("system", f"is {policy.system!r}, not {app.name!r}"))
+        unknown = sorted(set(policy.models) - set(app.models))
+        if unknown:
+            issues.append(Issue("models", f"{app.name} cannot serve {', '.join(unknown)}"))
+        if issues:
+            raise PolicyError(issues)
+        stored = self.store.add_policy(app, policy.model_dump(mode="json", exclude_none=True))
+        self.set_policy(app, policy)
+        return stored
+
     def set_policy(self, app: App, policy: Policy) -> None:
         with self._lock:
             loop = self._loops.get(app.name)
@@ -237,9 +257,13 @@ def _bearer(authorization: str | None) -> str | None:
 
 
 def create_app(
-    store: Store, admin_token: str, *, clock: Callable[[], float] = time.time
+    store: Store,
+    admin_token: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    data_dir: Path = Path(".harmonia"),
 ) -> FastAPI:
-    """The ASGI application."""
+    """The ASGI application; ``data_dir`` holds what the dashboard starts (runs, experiments)."""
     server = Server(store, admin_token, clock)
 
     @asynccontextmanager
@@ -247,6 +271,7 @@ def create_app(
         await server.pusher.start()
         yield
         await server.pusher.close()
+        await run_in_threadpool(runs.close)
         harmonica.client.close()
 
     api = FastAPI(
@@ -280,6 +305,7 @@ def create_app(
         return app
 
     AppAuth = Annotated[App, Depends(app_or_admin)]
+    runs = add_dashboard_routes(api, server, admin, data_dir)
 
     @api.get("/healthz")
     def health() -> dict[str, str]:
@@ -316,24 +342,11 @@ def create_app(
     async def put_policy(app: AppAuth, request: Request) -> dict[str, Any]:
         text = (await request.body()).decode("utf-8", errors="replace")
         try:
-            policy = parse_policy_text(text, "request body")
-            check_plugins(policy)
+            stored = await run_in_threadpool(server.apply_policy, app, text)
         except PolicyError as error:
             raise HTTPException(
                 422, [{"field": i.path, "reason": i.reason} for i in error.issues]
             ) from None
-        if policy.system != app.name:
-            raise HTTPException(
-                422, [{"field": "system", "reason": f"is {policy.system!r}, not {app.name!r}"}]
-            )
-        unknown = sorted(set(policy.models) - set(app.models))
-        if unknown:
-            raise HTTPException(
-                422,
-                [{"field": "models", "reason": f"{app.name} cannot serve {', '.join(unknown)}"}],
-            )
-        stored = store.add_policy(app, policy.model_dump(mode="json", exclude_none=True))
-        server.set_policy(app, policy)
         return {"app": app.name, "version": stored.version}
 
     @api.get(f"{API}/apps/{{name}}/policy")

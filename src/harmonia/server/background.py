@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
 import uvicorn
@@ -15,9 +16,19 @@ from harmonia.store import Store
 class BackgroundServer:
     """``with BackgroundServer(store, token) as url: ...`` serves on loopback meanwhile."""
 
-    def __init__(self, store: Store, admin_token: str, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        store: Store,
+        admin_token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: Path = Path(".harmonia"),
+    ) -> None:
         config = uvicorn.Config(
-            create_app(store, admin_token), host=host, port=port, log_level="warning"
+            create_app(store, admin_token, data_dir=data_dir),
+            host=host,
+            port=port,
+            log_level="warning",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="harmonia-server", daemon=True)

@@ -405,6 +405,19 @@ class Store:
             rows = connection.execute(query.order_by(ActionRow.id.desc()).limit(limit)).all()
         return [_action(r) for r in rows]
 
+    def action_counts(self, app: App) -> dict[str, dict[str, int]]:
+        """How many actions of each kind the app got, by status: ``{kind: {status: n}}``."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(ActionRow.kind, ActionRow.status, func.count())
+                .where(ActionRow.app_id == app.id)
+                .group_by(ActionRow.kind, ActionRow.status)
+            ).all()
+        counts: dict[str, dict[str, int]] = {}
+        for kind, status, count in rows:
+            counts.setdefault(kind, {})[status] = int(count)
+        return counts
+
     # -- windows ------------------------------------------------------------------------
     def windows(
         self,
