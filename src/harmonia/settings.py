@@ -21,3 +21,5 @@ class Settings(BaseSettings):
     admin_token: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
+    #: an MQTT broker to take telemetry from as well as HTTP (``mqtt://host:1883``); empty: none
+    mqtt_url: str = ""

@@ -2,14 +2,16 @@
 the adaptation actions the server sends back.
 
 It depends on the wire contract only, never on the server or store code, so a managed system
-installs nothing of the control plane. `HTTPTransport` talks to a real server;
-`InMemoryTransport` calls Python functions instead (tests, in-process deployments).
+installs nothing of the control plane. `HTTPTransport` talks to a real server,
+`MQTTTransport` reaches it through an MQTT broker, and `InMemoryTransport` calls Python
+functions instead (tests, in-process deployments).
 """
 
 from harmonia.sdk._effector import Effector, Handler
 from harmonia.sdk._http import HTTPTransport
 from harmonia.sdk._measured import Measured
 from harmonia.sdk._messages import ActionKind, ActionMessage, ActionStatus
+from harmonia.sdk._mqtt import MQTTTransport
 from harmonia.sdk._probe import Probe
 from harmonia.sdk._stats import ProbeStats
 from harmonia.sdk._transport import InMemoryTransport, Transport, TransportError
@@ -22,6 +24,7 @@ __all__ = [
     "HTTPTransport",
     "Handler",
     "InMemoryTransport",
+    "MQTTTransport",
     "Measured",
     "Probe",
     "ProbeStats",

@@ -5,6 +5,7 @@ action results. Every 4xx body is JSON that names what is wrong. Bodies are size
 """
 
 import secrets
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -54,6 +55,7 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_BATCH = 10_000
 #: telemetry bodies up to this size are ingested on the event loop (about 30 samples)
 INLINE_BODY_BYTES = 8 * 1024
+SWITCH_INTERVAL_S = 0.001
 
 
 class BodyLimit:
@@ -162,7 +164,7 @@ class ResultIn(BaseModel):
 BATCH = TypeAdapter(BatchIn)
 
 
-def _errors(error: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
+def field_errors(error: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
     """Pydantic's errors as {field, reason}: ``samples[3].energy_j``."""
     out = []
     for item in error.errors():
@@ -205,6 +207,89 @@ class Server:
             self._tokens[name] = digest
             return True
         return False
+
+    def authorize(self, name: str, token: str | None) -> App:
+        """The app, if ``token`` is its own or the admin's; else a 401, 403 or 404."""
+        try:
+            app = self.app(name)
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        if token is None:
+            raise HTTPException(401, "missing token: send Authorization: Bearer <token>")
+        if not (secrets.compare_digest(token, self.admin_token) or self.app_token(name, token)):
+            raise HTTPException(403, f"this token is not valid for {name!r}")
+        return app
+
+    def ingest(self, app: App, body: bytes | dict[str, Any]) -> dict[str, Any]:
+        """Validate the whole batch, let the loop decide, then store the batch, the decisions
+        and the delivery in one transaction (one commit per request)."""
+        try:
+            batch = (
+                BATCH.validate_json(body)
+                if isinstance(body, bytes)
+                else BATCH.validate_python(body, strict=False)
+            )
+        except ValidationError as error:
+            self.counters.rejected_batch(app.name)
+            raise HTTPException(422, field_errors(error)) from None
+        instance = batch.get("instance", "default")
+        extra = {"app": app.name, "instance": instance, "input_summary": None}
+        rows = [{**SAMPLE_DEFAULTS, **sample, **extra} for sample in batch["samples"]]
+        loop = self.loop(app)
+        decided = loop.ingest(rows) if loop is not None else Ingested([], [])
+        windows = [_window_view(w) for w in decided.windows]
+        accepted, stored, delivered = self.store.ingest(
+            app,
+            rows,
+            [_action_row(a) for a in decided.actions],
+            pull=not app.effector_url,
+            windows=windows,
+        )
+        self.counters.ingested(app.name, accepted)
+        self.events.publish(
+            app.name,
+            "telemetry",
+            {"instance": instance, "count": accepted, "last": _finite_row(rows[-1])},
+        )
+        for window in windows[-10:]:
+            self.events.publish(app.name, "window", window)
+        if stored:
+            self.counters.decided(app.name, (a.kind for a in stored))
+            for action in stored:
+                self.events.publish(app.name, "action", action.__dict__)
+            if app.effector_url:
+                self.pusher.submit(app, stored)
+        return {"accepted": accepted, "actions": [a.message() for a in delivered]}
+
+    def finish_action(self, app: App, action_id: int, result: ResultIn) -> dict[str, Any]:
+        """What the managed system did with an action: applied or failed, and why."""
+        try:
+            action = self.store.finish_action(app, action_id, result.status, result.reason)
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        except Conflict as error:
+            raise HTTPException(409, str(error)) from None
+        return {"id": action.id, "status": action.status}
+
+    def describe_version(
+        self, app: App, model: str, version: int, description: VersionIn
+    ) -> dict[str, Any]:
+        """Store what the system says of a model version and tell its loop."""
+        try:
+            stored = self.store.put_version(
+                app,
+                model,
+                version,
+                fingerprint=description.fingerprint,
+                details=description.details,
+                created=description.created,
+            )
+        except StoreError as error:
+            raise HTTPException(422, [{"field": "model", "reason": str(error)}]) from None
+        loop = self.loop(app)
+        if loop is not None:
+            loop.describe_version(_version_info(stored))
+        return _version_view(stored)
 
     def loop(self, app: App) -> LiveLoop | None:
         with self._lock:
@@ -262,14 +347,30 @@ def create_app(
     *,
     clock: Callable[[], float] = time.time,
     data_dir: Path = Path(".harmonia"),
+    mqtt_url: str = "",
 ) -> FastAPI:
-    """The ASGI application; ``data_dir`` holds what the dashboard starts (runs, experiments)."""
+    """The ASGI application; ``data_dir`` holds what the dashboard starts (runs, experiments);
+    with ``mqtt_url`` (``mqtt://host:1883``) probes may also report through that broker."""
     server = Server(store, admin_token, clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # A thread holding the GIL keeps it for up to the switch interval (5 ms) while
+        # another waits: a small violating batch on the event loop would wait that long
+        # behind a big batch in the pool. 1 ms keeps that wait short, at little cost.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, SWITCH_INTERVAL_S))
         await server.pusher.start()
+        bridge = None
+        if mqtt_url:
+            from harmonia.server.mqtt import MQTTBridge  # paho-mqtt only when asked for
+
+            bridge = MQTTBridge(server, mqtt_url)
+            await run_in_threadpool(bridge.start)
         yield
+        if bridge is not None:
+            await run_in_threadpool(bridge.stop)
+        sys.setswitchinterval(interval)
         await server.pusher.close()
         await run_in_threadpool(runs.close)
         harmonica.client.close()
@@ -284,7 +385,7 @@ def create_app(
 
     @api.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _errors(error)}, status_code=422)
+        return JSONResponse({"detail": field_errors(error)}, status_code=422)
 
     def admin(authorization: Annotated[str | None, Header()] = None) -> None:
         token = _bearer(authorization)
@@ -293,16 +394,7 @@ def create_app(
 
     async def app_or_admin(name: str, authorization: Annotated[str | None, Header()] = None) -> App:
         # async: no thread-pool hop for a check that is a dictionary lookup once cached
-        try:
-            app = server.app(name)
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
-        token = _bearer(authorization)
-        if token is None:
-            raise HTTPException(401, "missing token: send Authorization: Bearer <token>")
-        if not (secrets.compare_digest(token, server.admin_token) or server.app_token(name, token)):
-            raise HTTPException(403, f"this token is not valid for {name!r}")
-        return app
+        return server.authorize(name, _bearer(authorization))
 
     AppAuth = Annotated[App, Depends(app_or_admin)]
     runs = add_dashboard_routes(api, server, admin, data_dir)
@@ -359,62 +451,19 @@ def create_app(
             raise HTTPException(404, f"{name!r} has no policy yet")
         return {"version": stored.version, "document": stored.document, "created": stored.created}
 
-    def ingest(app: App, body: bytes) -> dict[str, Any]:
-        """Validate the whole batch, let the loop decide, then store the batch, the decisions
-        and the delivery in one transaction (one commit per request)."""
-        try:
-            batch = BATCH.validate_json(body)
-        except ValidationError as error:
-            server.counters.rejected_batch(app.name)
-            raise HTTPException(422, _errors(error)) from None
-        instance = batch.get("instance", "default")
-        extra = {"app": app.name, "instance": instance, "input_summary": None}
-        rows = [{**SAMPLE_DEFAULTS, **sample, **extra} for sample in batch["samples"]]
-        loop = server.loop(app)
-        decided = loop.ingest(rows) if loop is not None else Ingested([], [])
-        windows = [_window_view(w) for w in decided.windows]
-        accepted, stored, delivered = store.ingest(
-            app,
-            rows,
-            [_action_row(a) for a in decided.actions],
-            pull=not app.effector_url,
-            windows=windows,
-        )
-        server.counters.ingested(app.name, accepted)
-        server.events.publish(
-            app.name,
-            "telemetry",
-            {"instance": instance, "count": accepted, "last": _finite_row(rows[-1])},
-        )
-        for window in windows[-10:]:
-            server.events.publish(app.name, "window", window)
-        if stored:
-            server.counters.decided(app.name, (a.kind for a in stored))
-            for action in stored:
-                server.events.publish(app.name, "action", action.__dict__)
-            if app.effector_url:
-                server.pusher.submit(app, stored)
-        return {"accepted": accepted, "actions": [a.message() for a in delivered]}
-
     @api.post(f"{API}/apps/{{name}}/telemetry")
     async def telemetry(app: AppAuth, request: Request) -> dict[str, Any]:
         body = await request.body()
         if len(body) <= INLINE_BODY_BYTES:
             # A small batch (a probe flushing a few samples, a violation to act on) costs
             # less than the two thread wake-ups of the pool's hop: handle it here.
-            return ingest(app, body)
+            return server.ingest(app, body)
         # A big batch runs in the thread pool, so the event loop keeps accepting meanwhile.
-        return await run_in_threadpool(ingest, app, body)
+        return await run_in_threadpool(server.ingest, app, body)
 
     @api.post(f"{API}/apps/{{name}}/actions/{{action_id}}/result")
     def action_result(app: AppAuth, action_id: int, body: ResultIn) -> dict[str, Any]:
-        try:
-            action = store.finish_action(app, action_id, body.status, body.reason)
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
-        except Conflict as error:
-            raise HTTPException(409, str(error)) from None
-        return {"id": action.id, "status": action.status}
+        return server.finish_action(app, action_id, body)
 
     @api.get(f"{API}/apps/{{name}}/actions")
     def actions(
@@ -448,21 +497,7 @@ def create_app(
     def put_version(app: AppAuth, model: str, version: int, body: VersionIn) -> dict[str, Any]:
         """The managed system describes one of its model versions (held-out quality, energy
         per inference, training cost, the fingerprint of its training data)."""
-        try:
-            stored = store.put_version(
-                app,
-                model,
-                version,
-                fingerprint=body.fingerprint,
-                details=body.details,
-                created=body.created,
-            )
-        except StoreError as error:
-            raise HTTPException(422, [{"field": "model", "reason": str(error)}]) from None
-        loop = server.loop(app)
-        if loop is not None:
-            loop.describe_version(_version_info(stored))
-        return _version_view(stored)
+        return server.describe_version(app, model, version, body)
 
     @api.get(f"{API}/apps/{{name}}/models")
     def models(name: str) -> list[dict[str, Any]]:
