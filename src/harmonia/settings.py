@@ -23,3 +23,5 @@ class Settings(BaseSettings):
     port: int = 8000
     #: an MQTT broker to take telemetry from as well as HTTP (``mqtt://host:1883``); empty: none
     mqtt_url: str = ""
+    #: an AMQP broker to take telemetry from (``amqp://guest:guest@host:5672/``); empty: none
+    amqp_url: str = ""

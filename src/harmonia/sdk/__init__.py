@@ -2,11 +2,12 @@
 the adaptation actions the server sends back.
 
 It depends on the wire contract only, never on the server or store code, so a managed system
-installs nothing of the control plane. `HTTPTransport` talks to a real server,
-`MQTTTransport` reaches it through an MQTT broker, and `InMemoryTransport` calls Python
-functions instead (tests, in-process deployments).
+installs nothing of the control plane. `HTTPTransport` talks to a real server;
+`MQTTTransport` and `AMQPTransport` reach it through a broker; `InMemoryTransport` calls
+Python functions instead (tests, in-process deployments).
 """
 
+from harmonia.sdk._amqp import AMQPTransport
 from harmonia.sdk._effector import Effector, Handler
 from harmonia.sdk._http import HTTPTransport
 from harmonia.sdk._measured import Measured
@@ -17,6 +18,7 @@ from harmonia.sdk._stats import ProbeStats
 from harmonia.sdk._transport import InMemoryTransport, Transport, TransportError
 
 __all__ = [
+    "AMQPTransport",
     "ActionKind",
     "ActionMessage",
     "ActionStatus",

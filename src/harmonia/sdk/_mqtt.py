@@ -14,9 +14,29 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from harmonia.sdk._http import RETRYABLE_CLIENT_ERRORS
+from harmonia.sdk._envelope import reply_body, request_payload
 from harmonia.sdk._messages import ActionMessage, actions_from_reply
 from harmonia.sdk._transport import TransportError
+
+DEFAULT_PREFIX = "harmonia"
+
+
+def broker_address(url: str) -> tuple[str, int, str]:
+    """``mqtt://host:port/prefix`` as (host, port, topic prefix); the port defaults to 1883
+    and the prefix to ``harmonia``.
+
+    >>> broker_address("mqtt://127.0.0.1:1884")
+    ('127.0.0.1', 1884, 'harmonia')
+    >>> broker_address("mqtt://broker/site-a")
+    ('broker', 1883, 'site-a')
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ValueError(f"an MQTT broker URL looks like mqtt://host:1883, not {url!r}")
+    prefix = parts.path.strip("/") or DEFAULT_PREFIX
+    if any(c in prefix for c in "+#") or len(prefix) > 128:
+        raise ValueError(f"the topic prefix {prefix!r} may not hold MQTT wildcards")
+    return parts.hostname, parts.port or 1883, prefix
 
 
 class MQTTTransport:
@@ -39,10 +59,7 @@ class MQTTTransport:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
-        parts = urlsplit(broker)
-        if parts.scheme != "mqtt" or not parts.hostname:
-            raise ValueError(f"an MQTT broker URL looks like mqtt://host:1883, not {broker!r}")
-        self.prefix = parts.path.strip("/") or "harmonia"
+        host, port, self.prefix = broker_address(broker)
         self.timeout = timeout
         self._token = token
         name = client_id or f"harmonia-probe-{secrets.token_hex(4)}"
@@ -56,7 +73,7 @@ class MQTTTransport:
         self._client.on_subscribe = lambda *args: self._subscribed.set()
         self._client.on_message = self._on_message
         try:
-            self._client.connect(parts.hostname, parts.port or 1883)
+            self._client.connect(host, port)
         except OSError as error:
             raise TransportError(True, f"cannot reach the broker {broker}: {error}") from error
         self._client.loop_start()
@@ -103,27 +120,15 @@ class MQTTTransport:
 
     def _call(self, app: str, call: str, body: dict[str, Any], **extra: Any) -> Any:
         """Publish one request and wait for its reply; the reply's body or a TransportError."""
-        import orjson
-
         request_id = next(self._ids)
+        payload = request_payload(
+            request_id, self._token, call, body, reply_to=self.reply_to, **extra
+        )
+        topic = f"{self.prefix}/{app}/requests"
         arrived: tuple[threading.Event, list[dict[str, Any]]] = (threading.Event(), [])
         with self._lock:
             self._waiting[request_id] = arrived
         try:
-            try:
-                payload = orjson.dumps(
-                    {
-                        "id": request_id,
-                        "reply_to": self.reply_to,
-                        "token": self._token,
-                        "call": call,
-                        "body": body,
-                        **extra,
-                    }
-                )
-            except TypeError as error:
-                raise TransportError(False, f"cannot encode the request: {error}") from error
-            topic = f"{self.prefix}/{app}/requests"
             sent = self._client.publish(topic, payload, qos=1)
             if sent.rc != 0:
                 raise TransportError(True, f"publish to {topic} failed (rc={sent.rc})")
@@ -132,12 +137,4 @@ class MQTTTransport:
         finally:
             with self._lock:
                 self._waiting.pop(request_id, None)
-        reply = arrived[1][0]
-        status = int(reply.get("status", 500))
-        if 200 <= status < 300:
-            return reply.get("body")
-        detail = reply.get("detail")
-        text = detail if isinstance(detail, str) else orjson.dumps(detail).decode()
-        message = f"{call} on {topic}: {status}: {text}"
-        retryable = status >= 500 or status in RETRYABLE_CLIENT_ERRORS
-        raise TransportError(retryable, message, status=status)
+        return reply_body(arrived[1][0], f"{call} on {topic}")

@@ -348,9 +348,11 @@ def create_app(
     clock: Callable[[], float] = time.time,
     data_dir: Path = Path(".harmonia"),
     mqtt_url: str = "",
+    amqp_url: str = "",
 ) -> FastAPI:
     """The ASGI application; ``data_dir`` holds what the dashboard starts (runs, experiments);
-    with ``mqtt_url`` (``mqtt://host:1883``) probes may also report through that broker."""
+    with ``mqtt_url`` (``mqtt://host:1883``) or ``amqp_url`` (``amqp://user:pw@host:5672/``)
+    probes may also report through that broker."""
     server = Server(store, admin_token, clock)
 
     @asynccontextmanager
@@ -361,14 +363,19 @@ def create_app(
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, SWITCH_INTERVAL_S))
         await server.pusher.start()
-        bridge = None
+        bridges: list[Any] = []  # brokers' clients are imported only when asked for
         if mqtt_url:
-            from harmonia.server.mqtt import MQTTBridge  # paho-mqtt only when asked for
+            from harmonia.server.mqtt import MQTTBridge
 
-            bridge = MQTTBridge(server, mqtt_url)
+            bridges.append(MQTTBridge(server, mqtt_url))
+        if amqp_url:
+            from harmonia.server.amqp import AMQPBridge
+
+            bridges.append(AMQPBridge(server, amqp_url))
+        for bridge in bridges:
             await run_in_threadpool(bridge.start)
         yield
-        if bridge is not None:
+        for bridge in bridges:
             await run_in_threadpool(bridge.stop)
         sys.setswitchinterval(interval)
         await server.pusher.close()

@@ -1,58 +1,84 @@
-"""Probes reporting through a real MQTT broker (Mosquitto on 127.0.0.1:1883) to the server's
-bridge: the same answers, actions and errors as over HTTP."""
+"""Probes reporting through real brokers to the server's bridges — MQTT (Mosquitto on
+127.0.0.1:1883) and AMQP (RabbitMQ on 127.0.0.1:5672): the same answers, actions and errors
+as over HTTP. Every test runs once per broker."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from test_server_api import ADMIN, POLICY, auth, register, samples
 
-from harmonia.sdk import MQTTTransport, Probe, TransportError
+from harmonia.sdk import AMQPTransport, MQTTTransport, Probe, Transport, TransportError
+from harmonia.sdk._amqp import broker_queue
 from harmonia.server.app import create_app
 from harmonia.store import Store, sqlite_url
 
-pytest.importorskip("paho.mqtt", reason="paho-mqtt is not installed (pip install harmonia[mqtt])")
+#: kind: (client package, port, URL with a name of this test run's own, so nothing else answers)
+BROKERS = {
+    "mqtt": ("paho.mqtt", 1883, "mqtt://127.0.0.1:1883/harmonia-test-{tag}"),
+    "amqp": ("pika", 5672, "amqp://guest:guest@127.0.0.1:5672/%2F?queue=harmonia-test-{tag}"),
+}
+TRANSPORTS: dict[str, Callable[..., Transport]] = {"mqtt": MQTTTransport, "amqp": AMQPTransport}
 
-BROKER = ("127.0.0.1", 1883)
 
-
-def _broker_down() -> str | None:
+def _unavailable(kind: str) -> str | None:
+    package, port, _ = BROKERS[kind]
     try:
-        socket.create_connection(BROKER, timeout=1).close()
+        importlib.import_module(package)
+    except ImportError:
+        return f"{package} is not installed (pip install harmonia[{kind}])"
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except OSError as error:
-        return f"no MQTT broker on {BROKER[0]}:{BROKER[1]} ({error})"
+        return f"no {kind.upper()} broker on 127.0.0.1:{port} ({error})"
     return None
 
 
-@pytest.fixture
-def broker() -> str:
-    """A broker URL with a topic prefix of this test's own, so that nothing else answers."""
-    reason = _broker_down()
+@pytest.fixture(params=sorted(BROKERS))
+def broker(request: pytest.FixtureRequest) -> Iterator[str]:
+    reason = _unavailable(request.param)
     if reason:
         if os.environ.get("CI"):
-            pytest.fail(f"CI must run the MQTT tests: {reason}")
+            pytest.fail(f"CI must run the broker tests: {reason}")
         pytest.skip(reason)
-    return f"mqtt://{BROKER[0]}:{BROKER[1]}/harmonia-test-{secrets.token_hex(4)}"
+    url = BROKERS[request.param][2].format(tag=secrets.token_hex(4))
+    yield url
+    if request.param == "amqp":  # the bridge's request queue is durable: remove this run's
+        import pika
+
+        address, queue = broker_queue(url)
+        with pika.BlockingConnection(pika.URLParameters(address)) as connection:
+            connection.channel().queue_delete(queue)
+
+
+def connect(broker: str, token: str, **options: Any) -> Any:
+    """The transport for the broker's kind (the URL's scheme)."""
+    return TRANSPORTS[broker.split(":")[0]](broker, token, **options)
 
 
 @pytest.fixture
 def client(tmp_path: Path, broker: str) -> Iterator[TestClient]:
     store = Store(sqlite_url(tmp_path))
-    with TestClient(create_app(store, ADMIN, data_dir=tmp_path, mqtt_url=broker)) as test_client:
+    urls = {f"{broker.split(':')[0]}_url": broker}
+    with TestClient(create_app(store, ADMIN, data_dir=tmp_path, **urls)) as test_client:
         yield test_client
     store.close()
 
 
-def test_telemetry_actions_results_and_versions_over_mqtt(client: TestClient, broker: str) -> None:
+def test_telemetry_actions_results_and_versions_through_a_broker(
+    client: TestClient, broker: str
+) -> None:
     token = register(client)
     client.put("/api/v1/apps/traffic/policy", content=POLICY, headers=auth(token))
-    with MQTTTransport(broker, token) as transport:
+    with connect(broker, token) as transport:
         assert transport.send("traffic", "i-1", samples("lstm", 50, 0.95)) == []
         [action] = transport.send("traffic", "i-1", samples("lstm", 50, 0.3, start=50))
         assert action.kind == "switch_model" and action.model == "linear"
@@ -68,18 +94,16 @@ def test_telemetry_actions_results_and_versions_over_mqtt(client: TestClient, br
     assert [w["count"] for w in windows] == [50, 50]
 
 
-def test_rejections_over_mqtt_are_not_retried_and_name_the_field(
-    client: TestClient, broker: str
-) -> None:
+def test_rejections_are_not_retried_and_name_the_field(client: TestClient, broker: str) -> None:
     token = register(client)
     bad = samples("lstm", 3, 0.9)
     bad[1]["energy_j"] = -1.0
-    with MQTTTransport(broker, token) as transport:
+    with connect(broker, token) as transport:
         with pytest.raises(TransportError) as rejected:
             transport.send("traffic", "i-1", bad)
         assert not rejected.value.retryable and rejected.value.status == 422
         assert "samples[1].energy_j" in rejected.value.message
-    with MQTTTransport(broker, "not-the-token") as stranger:
+    with connect(broker, "not-the-token") as stranger:
         with pytest.raises(TransportError) as refused:
             stranger.send("traffic", "i-1", samples("lstm", 3, 0.9))
         assert refused.value.status == 403 and not refused.value.retryable
@@ -89,7 +113,7 @@ def test_rejections_over_mqtt_are_not_retried_and_name_the_field(
 
 def test_no_bridge_means_a_retryable_timeout(broker: str) -> None:
     with (
-        MQTTTransport(broker, "token", timeout=0.3) as transport,
+        connect(broker, "token", timeout=0.3) as transport,
         pytest.raises(TransportError) as silent,
     ):
         transport.send("traffic", "i-1", samples("lstm", 1, 0.9))
@@ -98,7 +122,7 @@ def test_no_bridge_means_a_retryable_timeout(broker: str) -> None:
 
 def test_a_probe_reports_through_the_broker(client: TestClient, broker: str) -> None:
     token = register(client)
-    with Probe("traffic", MQTTTransport(broker, token), batch_size=40) as probe:
+    with Probe("traffic", connect(broker, token), batch_size=40) as probe:
         for i in range(120):
             probe.record("lstm", version=1, prediction=float(i), target=float(i), ts=float(i))
         assert probe.flush(timeout=10)
