@@ -33,7 +33,24 @@ _LAZY = {
         "PSIDetector",
         "PageHinkleyDetector",
     ],
-    "harmonia.policies": ["build_engine", "dump_policy", "load_policy", "parse_policy_text"],
+    "harmonia.policies": [
+        "build_engine",
+        "dump_policy",
+        "load_policy",
+        "parse_policy_text",
+        "presets",
+    ],
+    "harmonia.sdk": [
+        "AMQPTransport",
+        "ActionMessage",
+        "Effector",
+        "HTTPTransport",
+        "InMemoryTransport",
+        "MQTTTransport",
+        "Probe",
+        "Transport",
+        "TransportError",
+    ],
 }
 _HOME = {name: module for module, names in _LAZY.items() for name in names}
 
