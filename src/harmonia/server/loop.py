@@ -70,6 +70,7 @@ class LiveLoop:
         trusted = TelemetrySample.trusted
         with self.lock:
             knowledge, step, clock = self.knowledge, self.engine.step, self.clock
+            size = self.engine.policy.window.samples
             closed = knowledge.windows_closed
             serving = None
             for row in rows:
@@ -77,6 +78,8 @@ class LiveLoop:
                     self._follow(row)
                     serving = (row["model"], row["model_version"])
                 knowledge.observe(trusted(row))
+                if size is not None and len(knowledge.window) < size:
+                    continue  # a window of samples cannot be due before it is full
                 decided = step(knowledge, clock())
                 if decided:
                     actions.extend(decided)
