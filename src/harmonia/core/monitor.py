@@ -94,10 +94,28 @@ def regression_quality(samples: Sequence[TelemetrySample]) -> tuple[float, float
     return r2_and_mae(pairs[:, 0], pairs[:, 1])
 
 
+def classification_accuracy(samples: Sequence[TelemetrySample]) -> float:
+    """Share of the samples with a target whose predicted class equals it (NaN if none has).
+
+    Predictions and targets are class indices carried as numbers, so equality is exact.
+    """
+    pairs = [
+        (s.prediction, s.target)
+        for s in samples
+        if s.prediction is not None and s.target is not None
+    ]
+    if not pairs:
+        return math.nan
+    return sum(1 for predicted, actual in pairs if predicted == actual) / len(pairs)
+
+
 def window_quality(samples: Sequence[TelemetrySample], quality: str) -> float:
-    """The objective's quality: R² from predictions and targets, else a metric's mean."""
+    """The objective's quality: R² from predictions and targets, classification accuracy
+    (``accuracy``) from predicted and true classes, else a metric's mean."""
     if quality == "r2":
         return regression_quality(samples)[0]
+    if quality == "accuracy":
+        return classification_accuracy(samples)
     return aggregate(metric_values(samples, quality), "mean")
 
 
@@ -115,10 +133,15 @@ def summarize(
     objective = policy.objective
     signals: dict[str, float] = {"count": float(len(samples))}
 
-    r2, mae = regression_quality(samples)
-    if not math.isnan(mae):
-        signals["r2"], signals["mae"] = r2, mae
-    quality = r2 if objective.quality == "r2" else window_quality(samples, objective.quality)
+    if objective.quality == "accuracy":
+        # a classifier: predictions and targets are classes, for which R² means nothing
+        quality = classification_accuracy(samples)
+        signals["accuracy"] = quality
+    else:
+        r2, mae = regression_quality(samples)
+        if not math.isnan(mae):
+            signals["r2"], signals["mae"] = r2, mae
+        quality = r2 if objective.quality == "r2" else window_quality(samples, objective.quality)
     energy = aggregate(metric_values(samples, "energy_j"), "mean")
     signals["quality"] = quality
     signals["energy_j"] = energy
@@ -163,6 +186,7 @@ __all__ = [
     "AGGREGATES",
     "WindowSummary",
     "aggregate",
+    "classification_accuracy",
     "metric_values",
     "r2_and_mae",
     "regression_quality",

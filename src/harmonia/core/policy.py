@@ -119,7 +119,8 @@ class Weights(BaseModel):
 class Objective(BaseModel):
     """What ``score`` means: ``S = w_q·quality + w_e·(1 − E_norm)``, E_norm clamped to [0, 1].
 
-    ``quality`` names a higher-is-better measure: ``r2`` (from predictions and targets), or
+    ``quality`` names a higher-is-better measure: ``r2`` (from predictions and targets),
+    ``accuracy`` (a classifier's: the share of predicted classes equal to the targets), or
     any telemetry metric, whose window mean is used (``confidence``, ``correct``...).
     """
 

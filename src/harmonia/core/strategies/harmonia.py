@@ -17,13 +17,16 @@ What it does differently from HarmonE, and why:
   energy weight, must stay below the score it can win back (``min_score`` − score).
 - **No random exploration.** HarmonE switches to a random model one time in ten to learn
   what the others score. Here every version carries what was measured when it was made —
-  its held-out R² and its energy per inference — so the strategy knows each model's promise
+  its held-out quality (R², accuracy: the metric the objective names) and its energy per
+  inference — so the strategy knows each model's promise
   before serving it, and serves the cheapest model whose promised score is within
   ``tolerance`` of the best promise. Scores seen while serving then decide the remedies.
   (Comparing one serving window with another would mislead: windows differ in difficulty;
   a 200-sample window of traffic covers part of a day, and night windows are harder.)
 - **Evidence has a context.** A score counts for ``evidence_ttl`` windows, and a remedy only
   trusts scores measured in the same drift state (drifted or not) as the window at hand.
+  With ``promise_in_context`` a stored promise counts only where the version's training
+  data resembles the window (a version tuned for fog promises nothing for the night).
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class HarmoniaStrategy:
         retrain_cooldown: int = 10,
         evidence_ttl: int = 30,
         drift_detector: str = "kl",
+        promise_in_context: bool = False,
     ) -> None:
         if tolerance < 0:
             raise ValueError(f"tolerance must be >= 0, got {tolerance}")
@@ -77,6 +81,7 @@ class HarmoniaStrategy:
         self.retrain_cooldown = retrain_cooldown
         self.evidence_ttl = evidence_ttl
         self.drift_detector = drift_detector
+        self.promise_in_context = promise_in_context
 
     @property
     def detectors(self) -> tuple[str, ...]:
@@ -112,9 +117,11 @@ class HarmoniaStrategy:
         }
 
     def _promise(self, situation: Situation, model: str) -> float:
-        """The score a model's stored held-out R² and its energy promise (NaN if unrecorded)."""
-        r2 = situation.version_metric(model, "r2")
-        return score(r2, self._energy(situation, model), situation.policy.objective)
+        """The score that a model's stored held-out quality (the metric the objective names:
+        R², accuracy...) and its energy promise (NaN if unrecorded)."""
+        objective = situation.policy.objective
+        quality = situation.version_metric(model, objective.quality)
+        return score(quality, self._energy(situation, model), objective)
 
     @staticmethod
     def _energy(situation: Situation, model: str) -> float:
@@ -129,7 +136,7 @@ class HarmoniaStrategy:
         """What serving a model costs per inference on a drifting stream: its inference
         energy, plus its measured training energy spread over ``evidence_ttl`` windows
         (the horizon over which a retrain is likely to be needed)."""
-        training = situation.version_metric(model, "training_joules")
+        training = _retrain_joules(situation, model)
         spread = (
             0.0
             if math.isnan(training)
@@ -144,17 +151,21 @@ class HarmoniaStrategy:
         cost = {m: self._cost(situation, m) for m in models}
         promise = {m: self._promise(situation, m) for m in models}
         known = [m for m in models if not math.isnan(promise[m])]
+        if self.promise_in_context:
+            known = [m for m in known if m == active or self._in_context(situation, m)]
         if active not in known:
             return []
         best = max(promise[m] for m in known)
         good = [m for m in known if promise[m] >= best - self.tolerance]
         cheapest = min(good, key=lambda m: (cost[m], models.index(m)))
+        quality = situation.policy.objective.quality
+        held_out = "R²" if quality == "r2" else quality
         if cost[cheapest] >= cost[active]:
             return []
         return [
             planned(
                 ActionKind.SWITCH_MODEL,
-                f"{cheapest} promises a score of {promise[cheapest]:.4f} (held-out R² and "
+                f"{cheapest} promises a score of {promise[cheapest]:.4f} (held-out {held_out} and "
                 f"energy stored with its version), within {self.tolerance} of the best "
                 f"({best:.4f}), for {cost[cheapest]:.3g} J instead of {cost[active]:.3g} J",
                 Trigger(
@@ -163,6 +174,16 @@ class HarmoniaStrategy:
                 model=cheapest,
             )
         ]
+
+    def _in_context(self, situation: Situation, model: str) -> bool:
+        """Whether the current version of ``model`` was trained on data like this window's
+        (its stored promise then applies here); unknown counts as yes."""
+        knowledge = situation.knowledge
+        info = knowledge.version_info(model, knowledge.current_versions.get(model))
+        if info is None:
+            return True
+        distance = situation.divergence(self.drift_detector, info)
+        return math.isnan(distance) or distance <= self.drift_threshold
 
     # -- unhealthy: the cheapest remedy that the evidence supports ---------------------------
     def _remedy(
@@ -228,7 +249,7 @@ class HarmoniaStrategy:
             return f"no drift: {active} is not worse for new data; nothing better is known"
         if self.last_retrain_ is not None and now - self.last_retrain_ <= self.retrain_cooldown:
             return f"a retrain ran {now - self.last_retrain_} windows ago; waiting"
-        joules = situation.version_metric(active, "training_joules")
+        joules = _retrain_joules(situation, active)
         if math.isnan(joules):
             return None
         objective = situation.policy.objective
@@ -242,3 +263,12 @@ class HarmoniaStrategy:
                 f"{self.retrain_cooldown} windows, more than the {gain:.3f} it can win back"
             )
         return None
+
+
+def _retrain_joules(situation: Situation, model: str) -> float:
+    """What retraining ``model`` costs: ``retrain_joules`` where the system measured it (a
+    fine-tune costs less than training from scratch), else the version's training energy."""
+    measured = situation.version_metric(model, "retrain_joules")
+    if not math.isnan(measured):
+        return measured
+    return situation.version_metric(model, "training_joules")
