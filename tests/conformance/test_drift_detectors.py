@@ -29,6 +29,7 @@ from harmonia.drift import (
     LuminanceDetector,
     PageHinkleyDetector,
     PSIDetector,
+    SharpnessDetector,
 )
 from support import textured_images
 
@@ -71,6 +72,15 @@ def image_data() -> Data:
     )
 
 
+@cache
+def blurred_image_data() -> Data:
+    from scipy.ndimage import gaussian_filter
+
+    data = image_data()
+    blurred = gaussian_filter(textured_images(2), (0, 1.5, 1.5))
+    return Data(data.reference, data.same, blurred, data.empty, data.with_nan)
+
+
 @dataclass(frozen=True)
 class Case:
     cls: type[Any]
@@ -78,8 +88,11 @@ class Case:
     params: dict[str, Any]  # valid, non-default values for the constructor check
     invalid: dict[str, Any]  # one parameter value the constructor must reject
     image: bool = False
+    blur: bool = False  # shifted by blurring, not darkening
 
     def data(self) -> Data:
+        if self.blur:
+            return blurred_image_data()
         return image_data() if self.image else scalar_data()
 
     def __str__(self) -> str:
@@ -110,6 +123,7 @@ CASES = [
         {"bins": 1},
         image=True,
     ),
+    Case(SharpnessDetector, "sharpness", {"threshold": 0.3}, {"threshold": 0.0}, blur=True),
 ]
 
 each_detector = pytest.mark.parametrize("case", CASES, ids=str)

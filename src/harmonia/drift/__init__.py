@@ -14,6 +14,7 @@ from harmonia.drift.histogram import (
 )
 from harmonia.drift.ks import KSDetector
 from harmonia.drift.luminance import LuminanceDetector
+from harmonia.drift.sharpness import SharpnessDetector
 from harmonia.drift.streaming import ADWINDetector, PageHinkleyDetector
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "LuminanceDetector",
     "PSIDetector",
     "PageHinkleyDetector",
+    "SharpnessDetector",
     "kl_divergence",
 ]
