@@ -36,8 +36,7 @@ def approach(
     return ApproachResult(
         approach=name,
         energy_j_per_inference=energy,
-        r2=r2,
-        mae=1.0 - r2,
+        metrics={"r2": r2, "mae": 1.0 - r2},
         inference_ms=0.1,
         switches=sum(1 for a in actions or [] if a.kind == "switch_model"),
         retrains=sum(1 for a in actions or [] if a.kind == "retrain"),

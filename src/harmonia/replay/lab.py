@@ -1,5 +1,5 @@
 """The replay lab's front door: prepare the models, run the approaches in parallel, write
-results and plots. The CLI and the benchmark call `run_lab`.
+results and plots. The CLI and the benchmarks call `run_lab`, for any reference system.
 """
 
 from __future__ import annotations
@@ -9,26 +9,15 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from harmonia.energy import EnergyMeter, auto_meter
 from harmonia.registry import ModelRegistry
-from harmonia.replay.approaches import MODELS, ORACLE, WINDOW
+from harmonia.replay.approaches import ORACLE
 from harmonia.replay.plots import write_plots
 from harmonia.replay.results import ApproachResult, ReplayResult
 from harmonia.replay.runner import run_approach, run_oracle
-from harmonia.systems.traffic.data import (
-    LOOKBACK,
-    TEST,
-    TEST_NO_DRIFT,
-    TRAIN,
-    drift_regions,
-    load_flow,
-    shipped,
-)
-from harmonia.systems.traffic.models import Menu
-from harmonia.systems.traffic.system import TrafficSystem
+from harmonia.replay.systems import spec_for
 
 #: called with (what, done, total) as work completes
 Progress = Callable[[str, int, int], None]
@@ -42,9 +31,9 @@ class LabRun:
     files: list[Path]
 
 
-def registry_for(data_dir: Path, menu: Menu) -> ModelRegistry:
-    """The registry of one menu's traffic models, under the data directory."""
-    return ModelRegistry(data_dir / "registry" / f"traffic-{menu}")
+def registry_for(data_dir: Path, menu: str, system: str = "traffic") -> ModelRegistry:
+    """The registry of a system's models (of one menu, for traffic), under the data directory."""
+    return spec_for(system).registry_for(data_dir, menu)
 
 
 def _quiet_torch() -> None:
@@ -55,28 +44,34 @@ def _quiet_torch() -> None:
     torch.set_num_threads(1)
 
 
-def _worker(name: str, series: np.ndarray, root: str, menu: Menu, seed: int) -> ApproachResult:
+def _worker(name: str, data: Any, root: str, menu: str, seed: int, system: str) -> ApproachResult:
     _quiet_torch()
     meter, _ = auto_meter()
-    return run_approach(name, series, ModelRegistry(root), menu, meter, seed=seed)
+    return run_approach(name, data, ModelRegistry(root), menu, meter, system=system, seed=seed)
 
 
 def prepare(
-    data_dir: Path, menu: Menu, meter: EnergyMeter, progress: Callable[[str], None] | None = None
+    data_dir: Path,
+    menu: str,
+    meter: EnergyMeter,
+    progress: Callable[[str], None] | None = None,
+    *,
+    system: str = "traffic",
 ) -> ModelRegistry:
-    """The menu's registry, with version 1 of every model trained on first use."""
+    """The system's registry, with version 1 of every model trained on first use."""
     _quiet_torch()
-    registry = registry_for(data_dir, menu)
-    system = TrafficSystem(registry, menu, meter, models=MODELS)
-    system.ensure_trained(load_flow(shipped(TRAIN)), progress)
+    spec = spec_for(system)
+    registry = spec.registry_for(data_dir, menu)
+    spec.prepare(registry, menu, meter, progress)
     return registry
 
 
 def run_lab(
     approaches: list[str],
     *,
-    menu: Menu = "harmonia",
-    data: Path | None = None,
+    system: str = "traffic",
+    menu: str = "harmonia",
+    data: Any = None,
     out: Path,
     seed: int = 0,
     data_dir: Path = Path(".harmonia"),
@@ -84,14 +79,15 @@ def run_lab(
     progress: Progress | None = None,
     notes: Callable[[str], None] | None = None,
 ) -> LabRun:
-    """Replay ``approaches`` on ``data`` (default: the shipped drifted test stream)."""
-    series_path = data or shipped(TEST)
-    series = load_flow(series_path)
+    """Replay ``approaches`` on ``data``: for traffic a flow CSV (default: the shipped drifted
+    test stream), for vision a scenario or scenario file (default: the shipped scenario)."""
+    spec = spec_for(system)
+    stream = spec.stream(data)
     meter, skipped = auto_meter()
     for note in skipped:
         if notes:
             notes(f"energy: skipped {note}")
-    registry = prepare(data_dir, menu, meter, notes)
+    registry = prepare(data_dir, menu, meter, notes, system=system)
     names = [n for n in approaches if n != ORACLE]
     workers = max(1, min(workers or os.cpu_count() or 1, len(names) or 1))
     total = len(names) + 1
@@ -99,14 +95,16 @@ def run_lab(
     results: dict[str, ApproachResult] = {}
     if workers == 1:
         for name in names:
-            results[name] = run_approach(name, series, registry, menu, meter, seed=seed)
+            results[name] = run_approach(
+                name, stream, registry, menu, meter, system=system, seed=seed
+            )
             done += 1
             if progress:
                 progress(name, done, total)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {
-                pool.submit(_worker, name, series, str(registry.root), menu, seed): name
+                pool.submit(_worker, name, stream, str(registry.root), menu, seed, system): name
                 for name in names
             }
             for future in as_completed(futures):
@@ -114,28 +112,27 @@ def run_lab(
                 done += 1
                 if progress:
                     progress(futures[future], done, total)
-    oracle_result, frontier = run_oracle(series, registry, menu, meter)
+    oracle_result, frontier = run_oracle(stream, registry, menu, meter, system=system)
     if progress:
         progress(ORACLE, total, total)
     ordered = [results[n] for n in names]
     if ORACLE in approaches:
         ordered.append(oracle_result)
-    regions: list[tuple[int, int]] = []
-    if data is None:
-        clean = load_flow(shipped(TEST_NO_DRIFT))
-        regions = [(max(0, a - LOOKBACK), b - LOOKBACK) for a, b in drift_regions(series, clean)]
+    objective_quality = spec.settings.objective.get("quality", "r2")
     result = ReplayResult(
-        system="traffic",
+        system=system,
         menu=menu,
         seed=seed,
-        data=str(series_path),
-        samples=len(series) - LOOKBACK,
-        models=MODELS,
-        window=WINDOW,
+        data=stream.source,
+        samples=len(stream),
+        models=spec.settings.models,
+        window=spec.settings.window,
         approaches=ordered,
         frontier=frontier,
-        drift_regions=regions,
-        energy_per_model=TrafficSystem(registry, menu, meter, models=MODELS).energy_per_inference(),
+        drift_regions=stream.regions,
+        energy_per_model=spec.open(registry, menu, meter, seed).energy_per_inference(),
+        quality_metric=spec.quality(objective_quality).metric,
+        drift_conditions=stream.conditions,
     )
     files = result.write(out) + write_plots(result, out)
     return LabRun(result, files)

@@ -1,7 +1,8 @@
 """Plots of a replay: the energy/quality trade-off of every approach, and what each one served.
 
 Two views answer the two questions a comparison raises. ``tradeoff`` puts every approach on the
-R²-versus-energy plane next to the hindsight oracle's Pareto frontier, so which approach dominates
+quality-versus-energy plane (R² for traffic, accuracy for vision) next to the hindsight
+oracle's Pareto frontier, so which approach dominates
 is visible at a glance (top-left wins). ``timeline`` shows, for every adaptive approach, which
 model was in service over the stream, where the stream drifts and where retrains and version
 reuses happened, so the numbers of the trade-off can be explained.
@@ -334,6 +335,30 @@ def _energy_mj(approach: ApproachResult) -> float:
     return approach.energy_j_per_inference * 1e3
 
 
+#: how each quality metric is written on axes and in hover text
+QUALITY_LABELS = {"r2": "R²", "mae": "MAE", "accuracy": "Accuracy", "confidence": "confidence"}
+
+
+def quality_axis_title(result: ReplayResult) -> str:
+    """The y axis of the trade-off: the result's headline quality metric.
+
+    >>> from harmonia.replay.results import ReplayResult
+    >>> quality_axis_title(ReplayResult("vision", "-", 0, "s", 9, [], 50, [],
+    ...     quality_metric="accuracy"))
+    'Accuracy over the whole stream — higher is better'
+    """
+    label = QUALITY_LABELS.get(result.quality_metric, result.quality_metric)
+    return f"{label} over the whole stream — higher is better"
+
+
+def metrics_text(approach: ApproachResult) -> str:
+    """An approach's quality metrics for hover text, e.g. ``R²: 0.9000, MAE: 12.5``."""
+    return ", ".join(
+        f"{QUALITY_LABELS.get(name, name)}: {value:.4f}" if name != "mae" else f"MAE: {value:.4g}"
+        for name, value in approach.metrics.items()
+    )
+
+
 def _energy_axis_title(log: bool) -> str:
     scale = ", log scale" if log else ""
     return f"Energy per inference (mJ{scale}) — lower is better"
@@ -346,9 +371,9 @@ def tradeoff_png(result: ReplayResult, path: Path) -> dict[str, str]:
     from matplotlib.lines import Line2D
 
     styles = approach_styles(a.approach for a in result.approaches)
-    points = {a.approach: (_energy_mj(a), a.r2) for a in result.approaches}
+    points = {a.approach: (_energy_mj(a), a.quality) for a in result.approaches}
     best = pareto_optimal(points)
-    frontier = [(e * 1e3, r2) for e, r2 in result.frontier]
+    frontier = [(e * 1e3, q) for e, q in result.frontier]
     log = use_log_scale([*(p[0] for p in points.values()), *(p[0] for p in frontier)])
 
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
@@ -403,7 +428,7 @@ def tradeoff_png(result: ReplayResult, path: Path) -> dict[str, str]:
     ax.grid(True, color="#DDDDDD", linewidth=0.6, zorder=0)
     ax.set_axisbelow(True)
     ax.set_xlabel(_energy_axis_title(log))
-    ax.set_ylabel("R² over the whole stream — higher is better")
+    ax.set_ylabel(quality_axis_title(result))
     ax.set_title(title(result, "Quality vs energy (top-left is better)"))
     frontier_handles, _ = ax.get_legend_handles_labels()
     fig.legend(
@@ -457,9 +482,9 @@ def tradeoff_figure(result: ReplayResult, positions: dict[str, str] | None = Non
     import plotly.graph_objects as go
 
     styles = approach_styles(a.approach for a in result.approaches)
-    points = {a.approach: (_energy_mj(a), a.r2) for a in result.approaches}
+    points = {a.approach: (_energy_mj(a), a.quality) for a in result.approaches}
     best = pareto_optimal(points)
-    frontier = [(e * 1e3, r2) for e, r2 in result.frontier]
+    frontier = [(e * 1e3, q) for e, q in result.frontier]
     log = use_log_scale([*(p[0] for p in points.values()), *(p[0] for p in frontier)])
     positions = positions or {}
 
@@ -474,7 +499,9 @@ def tradeoff_figure(result: ReplayResult, positions: dict[str, str] | None = Non
                 line={"color": OKABE_ITO["black"], "dash": "dash", "width": 1.2},
                 marker={"size": 6, "color": "white", "line": {"color": "black", "width": 1}},
                 opacity=0.7,
-                hovertemplate="oracle frontier<br>%{x:.4g} mJ<br>R² %{y:.4f}<extra></extra>",
+                hovertemplate="oracle frontier<br>%{x:.4g} mJ<br>"
+                + QUALITY_LABELS.get(result.quality_metric, result.quality_metric)
+                + " %{y:.4f}<extra></extra>",
             )
         )
     for approach in sorted(result.approaches, key=lambda a: styles[a.approach].emphasis != "muted"):
@@ -504,7 +531,7 @@ def tradeoff_figure(result: ReplayResult, positions: dict[str, str] | None = Non
                             f"<b>{html.escape(name)}</b>"
                             + (" (Pareto-optimal)" if name in best else ""),
                             f"energy: {points[name][0]:.4g} mJ per inference",
-                            f"R²: {approach.r2:.4f}, MAE: {approach.mae:.4g}",
+                            metrics_text(approach),
                             f"inference: {approach.inference_ms:.3g} ms",
                             f"switches {approach.switches}, retrains {approach.retrains}, "
                             f"reuses {approach.reuses}",
@@ -519,7 +546,7 @@ def tradeoff_figure(result: ReplayResult, positions: dict[str, str] | None = Non
         title=title(result, "Quality vs energy (top-left is better)"),
         template="plotly_white",
         xaxis={"title": _energy_axis_title(log), "type": "log" if log else "linear"},
-        yaxis={"title": "R² over the whole stream — higher is better"},
+        yaxis={"title": quality_axis_title(result)},
         legend={"title": "approach"},
         width=None,
         height=600,

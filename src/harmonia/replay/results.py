@@ -1,4 +1,9 @@
-"""What a replay produces: one row per approach, its timeline, and the oracle frontier."""
+"""What a replay produces: one row per approach, its timeline, and the oracle frontier.
+
+One result type serves every system: the quality metrics of a row are named (``r2`` and
+``mae`` for the traffic forecaster, ``accuracy`` and ``confidence`` for the vision
+classifier), and `ReplayResult.quality_metric` says which one the comparison is about.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: columns of results.csv, in order
-CSV_COLUMNS = (
-    "approach",
-    "energy_j_per_inference",
-    "r2",
-    "mae",
-    "inference_ms",
-    "switches",
-    "retrains",
-    "reuses",
-    "energy_source",
-    "objective",
-)
+#: columns of results.csv around the quality metrics, in order
+_LEADING = ("approach", "energy_j_per_inference")
+_TRAILING = ("inference_ms", "switches", "retrains", "reuses", "energy_source", "objective")
+#: quality metrics of each kind of task, the headline first
+REGRESSION_METRICS = ("r2", "mae")
+CLASSIFICATION_METRICS = ("accuracy", "confidence")
+
+
+def csv_columns(metrics: tuple[str, ...] = REGRESSION_METRICS) -> tuple[str, ...]:
+    """Columns of results.csv for results with these quality metrics.
+
+    >>> csv_columns(("accuracy", "confidence"))[:4]
+    ('approach', 'energy_j_per_inference', 'accuracy', 'confidence')
+    """
+    return (*_LEADING, *metrics, *_TRAILING)
+
+
+#: columns of the traffic system's results.csv
+CSV_COLUMNS = csv_columns(REGRESSION_METRICS)
 
 
 @dataclass(frozen=True)
@@ -46,12 +57,13 @@ class Timeline:
 
 @dataclass
 class ApproachResult:
-    """One approach over the whole stream. ``objective`` is the mean window score."""
+    """One approach over the whole stream. ``objective`` is the mean window score;
+    ``metrics`` its quality over the stream, the headline first (``r2`` then ``mae``, or
+    ``accuracy`` then ``confidence``)."""
 
     approach: str
     energy_j_per_inference: float
-    r2: float
-    mae: float
+    metrics: dict[str, float]
     inference_ms: float
     switches: int
     retrains: int
@@ -61,8 +73,32 @@ class ApproachResult:
     seconds: float = 0.0
     timeline: Timeline = field(default_factory=Timeline, repr=False)
 
+    @property
+    def quality(self) -> float:
+        """The headline quality metric (the first of ``metrics``)."""
+        return next(iter(self.metrics.values()), float("nan"))
+
+    @property
+    def r2(self) -> float:
+        """R² over the stream (NaN for a classifier)."""
+        return self.metrics.get("r2", float("nan"))
+
+    @property
+    def mae(self) -> float:
+        """Mean absolute error over the stream (NaN for a classifier)."""
+        return self.metrics.get("mae", float("nan"))
+
+    @property
+    def accuracy(self) -> float:
+        """Classification accuracy over the stream (NaN for a regressor)."""
+        return self.metrics.get("accuracy", float("nan"))
+
     def row(self) -> dict[str, Any]:
-        return {column: getattr(self, column) for column in CSV_COLUMNS}
+        """One line of results.csv: the columns of `csv_columns` for this row's metrics."""
+        row: dict[str, Any] = {column: getattr(self, column) for column in _LEADING}
+        row.update(self.metrics)
+        row.update({column: getattr(self, column) for column in _TRAILING})
+        return row
 
 
 @dataclass
@@ -77,12 +113,24 @@ class ReplayResult:
     models: list[str]
     window: int
     approaches: list[ApproachResult]
-    #: (energy_j_per_inference, r2) of the hindsight oracle for a sweep of quality weights,
+    #: (energy_j_per_inference, headline quality) of the hindsight oracle for a sweep of
+    #: quality weights,
     #: Pareto-optimal points sorted by energy
     frontier: list[tuple[float, float]] = field(default_factory=list)
     #: [start, end) sample ranges where the stream is known to drift
     drift_regions: list[tuple[int, int]] = field(default_factory=list)
     energy_per_model: dict[str, float] = field(default_factory=dict)
+    #: the quality the comparison is about (each row's headline metric): r2 or accuracy
+    quality_metric: str = "r2"
+    #: the condition of each drift region (the vision system's; empty when unnamed)
+    drift_conditions: list[str] = field(default_factory=list)
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The quality metrics of the rows, headline first."""
+        if self.approaches:
+            return tuple(self.approaches[0].metrics)
+        return REGRESSION_METRICS if self.quality_metric == "r2" else CLASSIFICATION_METRICS
 
     def approach(self, name: str) -> ApproachResult:
         return next(a for a in self.approaches if a.approach == name)
@@ -93,7 +141,7 @@ class ReplayResult:
         json_path, csv_path = out / "results.json", out / "results.csv"
         json_path.write_text(json.dumps(asdict(self), indent=1) + "\n")
         with csv_path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=csv_columns(self.metric_names))
             writer.writeheader()
             for result in self.approaches:
                 writer.writerow(result.row())
@@ -106,6 +154,8 @@ class ReplayResult:
         approaches = []
         for item in data.pop("approaches"):
             timeline = item.pop("timeline")
+            if "metrics" not in item:  # written before results named their metrics
+                item["metrics"] = {"r2": item.pop("r2"), "mae": item.pop("mae")}
             actions = [ActionRecord(**a) for a in timeline.pop("actions")]
             approaches.append(
                 ApproachResult(**item, timeline=Timeline(**timeline, actions=actions))

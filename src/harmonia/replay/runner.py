@@ -6,8 +6,12 @@ would send; actions are applied in-process (a retrain really trains, a reuse rea
 archived version). Each approach works on its own fork of the model registry, so all start
 from the same version 1 and none sees another's retrained versions.
 
-Energy per inference is each model's measured figure (see `TrafficSystem`), plus the
-measured energy of every retrain spread over the stream, as HarmonE's evaluation counts it.
+The runner knows no system: a `ReplaySpec` (``harmonia.replay.systems``) says how to open
+one, serve an input and judge predictions; the traffic and vision systems are its two
+implementations.
+
+Energy per inference is each model's measured figure (see the systems), plus the measured
+energy of every retrain spread over the stream, as HarmonE's evaluation counts it.
 """
 
 from __future__ import annotations
@@ -16,35 +20,28 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from harmonia.core.actions import Action, ActionKind
 from harmonia.core.knowledge import Knowledge
-from harmonia.core.monitor import r2_and_mae
 from harmonia.core.telemetry import TelemetrySample
 from harmonia.energy import EnergyMeter
 from harmonia.policies import build_engine
 from harmonia.registry import CURRENT, ModelRegistry
-from harmonia.replay.approaches import MODELS, ORACLE, WINDOW, approach_policy
+from harmonia.replay.approaches import ORACLE, approach_policy
 from harmonia.replay.oracle import frontier, mean_window_score, oracle
 from harmonia.replay.results import ActionRecord, ApproachResult, Timeline
-from harmonia.systems.traffic.data import LOOKBACK, lag_windows
-from harmonia.systems.traffic.models import Menu
-from harmonia.systems.traffic.system import TrafficSystem
+from harmonia.replay.systems import Effector, ReplaySpec, Stream, spec_for
 
-#: event time between two samples: PeMS aggregates flow over 5 minutes
+#: event time between two traffic samples (kept for callers of the traffic-only runner)
 SAMPLE_SECONDS = 300.0
 Progress = Callable[[str, int, int], None]
 
 
-def _apply(
-    action: Action,
-    system: TrafficSystem,
-    knowledge: Knowledge,
-    observed: np.ndarray,
-) -> float:
-    """Carry out one action as the traffic system's effector; return the energy it cost."""
+def _apply(action: Action, system: Effector, knowledge: Knowledge, observed: Any) -> float:
+    """Carry out one action as the system's effector; return the energy it cost."""
     model = action.model or knowledge.active_model
     if action.kind is ActionKind.SWITCH_MODEL:
         system.switch(model)
@@ -60,57 +57,70 @@ def _apply(
     return 0.0
 
 
+def _as_stream(spec: ReplaySpec, data: Any) -> Stream:
+    return data if isinstance(data, Stream) else spec.stream(data)
+
+
 def run_approach(
     name: str,
-    series: np.ndarray,
+    data: Any,
     base: ModelRegistry,
-    menu: Menu,
+    menu: str,
     meter: EnergyMeter,
     *,
+    system: str = "traffic",
     seed: int = 0,
     progress: Progress | None = None,
     keep_registry: Path | None = None,
 ) -> ApproachResult:
-    """Replay one approach over ``series`` (raw flow values) and measure what it achieves.
+    """Replay one approach over ``data`` (a `Stream`, or what the system's spec turns into
+    one: raw flow values for traffic, a scenario for vision) and measure what it achieves.
 
     The approach's registry (with every version it trained) is a temporary fork, or is kept
     at ``keep_registry`` for inspection.
     """
-    policy = approach_policy(name)
-    inputs, targets = lag_windows(series)
-    rows = inputs.tolist()
-    count = len(targets)
+    spec = spec_for(system)
+    policy = approach_policy(name, system)
+    quality = spec.quality(policy.objective.quality)
+    stream = _as_stream(spec, data)
+    count = len(stream)
+    targets = stream.targets
     with tempfile.TemporaryDirectory(prefix=f"harmonia-{name}-") as scratch:
         registry = base.fork(keep_registry or Path(scratch) / "registry")
-        for kind in MODELS:  # every approach starts from version 1, whatever ran live since
+        for kind in spec.settings.models:  # every approach starts from version 1
             registry.set_alias(kind, CURRENT, 1, reason=f"replay of {name} starts from v1")
-        system = TrafficSystem(registry, menu, meter, seed=seed, models=MODELS)
-        energy = system.energy_per_inference()
+        managed = spec.open(registry, menu, meter, seed)
+        serve = spec.serve(managed)
+        energy = managed.energy_per_inference()
         engine = build_engine(policy, seed=seed)
-        knowledge = system.knowledge(policy.models, policy.start_model)
+        knowledge = managed.knowledge(policy.models, policy.start_model)
         predictions = np.empty(count)
+        confidences = np.zeros(count)
         latency = np.empty(count)
         energies = np.empty(count)
         timeline = Timeline()
         training_joules = 0.0
+        drift_values = stream.drift_values.tolist()
         started = time.perf_counter()
-        for i, (row, target) in enumerate(zip(rows, targets.tolist(), strict=True)):
-            active = system.active
+        for i, (x, target) in enumerate(zip(stream.inputs, targets.tolist(), strict=True)):
+            active = managed.active
             t0 = time.perf_counter()
-            prediction = system.predict(row)
+            prediction, metrics = serve(x)
             latency[i] = time.perf_counter() - t0
             predictions[i] = prediction
+            if metrics:
+                confidences[i] = metrics.get("confidence", 0.0)
             energies[i] = energy[active]
             version = knowledge.active_version or 1
             timeline.models.append(active)
             timeline.versions.append(version)
-            ts = (i + LOOKBACK) * SAMPLE_SECONDS
+            ts = stream.first_ts + i * stream.sample_seconds
             # Every field comes from this loop, typed above: no need to validate again.
             knowledge.observe(
                 TelemetrySample.trusted(
                     {
-                        "app": "traffic",
-                        "service": "forecast",
+                        "app": spec.app,
+                        "service": spec.service,
                         "instance": "replay",
                         "model": active,
                         "model_version": version,
@@ -120,8 +130,8 @@ def run_approach(
                         "energy_source": meter.source,
                         "prediction": prediction,
                         "target": target,
-                        "drift_value": target,
-                        "metrics": {},
+                        "drift_value": drift_values[i],
+                        "metrics": metrics,
                         "input_summary": None,
                     }
                 )
@@ -129,8 +139,7 @@ def run_approach(
             for action in engine.step(knowledge, ts):
                 if action.kind is ActionKind.NONE:
                     continue
-                observed = series[: i + LOOKBACK + 1]
-                training_joules += _apply(action, system, knowledge, observed)
+                training_joules += _apply(action, managed, knowledge, stream.observed(i))
                 timeline.actions.append(
                     ActionRecord(
                         i,
@@ -144,26 +153,38 @@ def run_approach(
             if progress and (i % 500 == 0 or i == count - 1):
                 progress(name, i + 1, count)
         seconds = time.perf_counter() - started
-    r2, mae = r2_and_mae(predictions, targets)
+    judged = _judged(spec, predictions, confidences)
     kinds = [a.kind for a in timeline.actions]
+    window = spec.settings.window
     return ApproachResult(
         approach=name,
         energy_j_per_inference=float(energies.mean() + training_joules / count),
-        r2=r2,
-        mae=mae,
+        metrics=quality.overall(judged, targets),
         inference_ms=float(latency.mean() * 1e3),
         switches=kinds.count(ActionKind.SWITCH_MODEL.value),
         retrains=kinds.count(ActionKind.RETRAIN.value),
         reuses=kinds.count(ActionKind.REUSE_VERSION.value),
         energy_source=meter.source,
-        objective=mean_window_score(predictions, targets, energies, policy.objective, WINDOW),
+        objective=mean_window_score(judged, targets, energies, policy.objective, window, quality),
         seconds=seconds,
         timeline=timeline,
     )
 
 
+def _judged(spec: ReplaySpec, predictions: np.ndarray, confidences: np.ndarray) -> np.ndarray:
+    """Predictions as the system's `Quality` reads them: values, or (class, confidence) rows."""
+    if spec.settings.objective.get("quality", "r2") == "r2":
+        return predictions
+    return np.column_stack([predictions, confidences])
+
+
 def run_oracle(
-    series: np.ndarray, base: ModelRegistry, menu: Menu, meter: EnergyMeter
+    data: Any,
+    base: ModelRegistry,
+    menu: str,
+    meter: EnergyMeter,
+    *,
+    system: str = "traffic",
 ) -> tuple[ApproachResult, list[tuple[float, float]]]:
     """The oracle over version 1 of every model, and its energy–accuracy frontier.
 
@@ -171,20 +192,21 @@ def run_oracle(
     exactly the single-model baselines' predictions.
     """
     started = time.perf_counter()
-    system = TrafficSystem(base, menu, meter, models=MODELS)
-    inputs, targets = lag_windows(series)
-    rows = inputs.tolist()
-    predictions = {}
-    for kind in MODELS:
-        predict = system.model(kind, 1).predict
-        predictions[kind] = np.asarray([predict(row) for row in rows])
-    energy = system.energy_per_inference()
-    objective = approach_policy("harmonia").objective
-    choice = oracle(predictions, targets, energy, objective, WINDOW)
-    latency = {kind: base.get(kind, 1).metrics.get("latency_ms", float("nan")) for kind in MODELS}
+    spec = spec_for(system)
+    models = spec.settings.models
+    window = spec.settings.window
+    stream = _as_stream(spec, data)
+    managed = spec.open(base, menu, meter, 0)
+    targets = stream.targets
+    predictions = {kind: spec.predictions(managed, kind, stream) for kind in models}
+    energy = managed.energy_per_inference()
+    objective = approach_policy("harmonia", system).objective
+    quality = spec.quality(objective.quality)
+    choice = oracle(predictions, targets, energy, objective, window, quality)
+    latency = {kind: base.get(kind, 1).metrics.get("latency_ms", float("nan")) for kind in models}
     switches = [
         ActionRecord(
-            index=k * WINDOW - 1,
+            index=k * window - 1,
             kind=ActionKind.SWITCH_MODEL.value,
             model=after,
             version=1,
@@ -199,8 +221,7 @@ def run_oracle(
     result = ApproachResult(
         approach=ORACLE,
         energy_j_per_inference=choice.energy_j_per_inference,
-        r2=choice.r2,
-        mae=choice.mae,
+        metrics=choice.metrics,
         inference_ms=float(np.mean([latency[m] for m in choice.per_sample])),
         switches=len(switches),
         retrains=0,
@@ -212,4 +233,4 @@ def run_oracle(
             models=choice.per_sample, versions=[1] * len(choice.per_sample), actions=switches
         ),
     )
-    return result, frontier(predictions, targets, energy, objective, WINDOW)
+    return result, frontier(predictions, targets, energy, objective, window, quality=quality)
