@@ -22,3 +22,16 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def base_registry(data_dir: Path) -> ModelRegistry:
     return ModelRegistry(data_dir / "registry" / "traffic-harmonia")
+
+
+@pytest.fixture(scope="session")
+def vision_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory whose vision registry holds version 1 of every model."""
+    root = tmp_path_factory.mktemp("harmonia-vision-data")
+    prepare(root, "harmonia", auto_meter()[0], system="vision")
+    return root
+
+
+@pytest.fixture(scope="session")
+def vision_registry(vision_data_dir: Path) -> ModelRegistry:
+    return ModelRegistry(vision_data_dir / "registry" / "vision")

@@ -1,0 +1,113 @@
+"""The vision system run live against a Harmonia server, as an ordinary sdk user.
+
+It classifies the scenario's images one at a time (optionally paced to ``rate`` per second),
+reports each through a `harmonia.sdk.Probe` (class, confidence, whether it was correct, the
+image's mean luminance), and lets an `Effector` carry out the server's actions: switch,
+retrain for the drift in the recent images, reuse a version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harmonia.energy import auto_meter
+from harmonia.registry import ModelRegistry
+from harmonia.sdk import ActionMessage, Effector, HTTPTransport, Probe
+from harmonia.systems.vision.data import mean_luminance
+from harmonia.systems.vision.models import MODEL_KINDS
+from harmonia.systems.vision.scenario import Scenario
+from harmonia.systems.vision.system import VisionSystem
+
+
+@dataclass
+class LiveRun:
+    """What a live run did: images served and the actions carried out."""
+
+    served: int = 0
+    applied: list[str] = field(default_factory=list)
+
+
+def vision_effector(
+    system: VisionSystem, observed: Callable[[], np.ndarray], run: LiveRun
+) -> Effector:
+    """Handlers that carry out the server's actions on ``system``."""
+    effector = Effector()
+
+    def switch(action: ActionMessage) -> str:
+        system.switch(action.model or system.active)
+        run.applied.append(f"switch_model {system.active}")
+        return f"serving {system.active}"
+
+    def retrain(action: ActionMessage) -> str:
+        done = system.retrain(action.model or system.active, observed(), reason=action.reason)
+        version = done.version
+        run.applied.append(f"retrain {version.model} v{version.version}")
+        return (
+            f"tuned {version.model} v{version.version} for {done.diagnosis.condition} "
+            f"in {done.seconds:.2f} s"
+        )
+
+    def reuse(action: ActionMessage) -> str:
+        if action.model is None or action.version is None:
+            raise ValueError("reuse_version needs a model and a version")
+        system.reuse(action.model, action.version, reason=action.reason)
+        run.applied.append(f"reuse_version {action.model} v{action.version}")
+        return f"serving {action.model} v{action.version}"
+
+    effector.on("switch_model", switch)
+    effector.on("retrain", retrain)
+    effector.on("reuse_version", reuse)
+    return effector
+
+
+def run_live(
+    server: str,
+    app: str,
+    token: str,
+    scenario: Scenario,
+    *,
+    data_dir: Path,
+    rate: float | None = None,
+    start_model: str = "large",
+    instance: str = "vision-1",
+    labels: bool = True,
+    stop: Callable[[LiveRun], bool] | None = None,
+) -> LiveRun:
+    """Serve the scenario's images live, reporting to ``server``; ``labels`` sends the true
+    class with each (as a labelled replay would); stop early when ``stop(run)`` says so."""
+    meter, _ = auto_meter()
+    system = VisionSystem(
+        ModelRegistry(data_dir / "registry" / "vision"), meter, models=MODEL_KINDS
+    )
+    system.ensure_trained()
+    system.switch(start_model)
+    run = LiveRun()
+    images, truth = scenario.stream()
+    luminance = mean_luminance(images).tolist()
+    effector = vision_effector(system, lambda: images[: run.served], run)
+    transport = HTTPTransport(server, token)
+    with Probe(app, transport, instance=instance, service="classify", effector=effector) as probe:
+        started = time.perf_counter()
+        for i in range(len(images)):
+            with probe.measure(system.active, system.serving_version) as sample:
+                label, confidence = system.predict(images[i])
+                sample.prediction = float(label)
+                sample.drift_value = luminance[i]
+                sample.metrics["confidence"] = confidence
+                if labels:
+                    sample.target = float(truth[i])
+                    sample.metrics["correct"] = float(label == truth[i])
+            run.served = i + 1
+            if stop is not None and stop(run):
+                break
+            if rate:
+                delay = started + run.served / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+    transport.close()
+    return run

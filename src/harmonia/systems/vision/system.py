@@ -1,0 +1,270 @@
+"""The vision system as a managed system: serve the classifier in service, carry out actions.
+
+Its models live in a `ModelRegistry` like the traffic system's: version 1 of each is trained
+on first use; a retrain fine-tunes the model in service on the labelled training images
+*transformed to look like the recent stream* (the drift a `ConditionMonitor` names in the
+recent images, at the strength it estimates), and stores a new version with that condition
+and the fingerprint of the images it was tuned on, so that `reuse_version` brings it back
+when the condition returns. Labels never come from the stream: the camera has none.
+
+Each sample reports its class (``prediction``), the ``confidence`` of it, whether it was
+``correct`` (when a label arrives) and the image's mean luminance (``drift_value``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from harmonia.core.knowledge import Knowledge, fingerprint
+from harmonia.energy import EnergyMeter
+from harmonia.registry import CURRENT, ModelRegistry, ModelVersion
+from harmonia.systems.vision.conditions import ConditionMonitor, Diagnosis
+from harmonia.systems.vision.data import (
+    VALIDATION_SHARE,
+    Images,
+    jitter,
+    load_split,
+    mean_luminance,
+    reference_images,
+)
+from harmonia.systems.vision.models import MODEL_KINDS, VisionModel, fine_tune, train
+from harmonia.systems.vision.scenario import STRENGTH_RANGE, apply
+
+#: predictions timed per model when measuring its energy per inference
+CALIBRATION_CALLS = 600
+#: recent images a retrain looks at to name the drift (one decision window: older images
+#: may predate the drift, and a mixed window would misjudge its strength)
+RETRAIN_WINDOW = 50
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """What a retrain produced, what it cost, and the drift it was tuned for."""
+
+    version: ModelVersion
+    joules: float
+    seconds: float
+    diagnosis: Diagnosis
+
+
+def measure_inference(
+    model: VisionModel, meter: EnergyMeter, images: Images, calls: int = CALIBRATION_CALLS
+) -> tuple[float, float]:
+    """Joules and seconds per prediction, measured over ``calls`` one-image predictions."""
+    predict = model.predict
+    with meter.measure() as measurement:
+        for i in range(calls):
+            predict(images[i % len(images)])
+    reading = measurement.reading
+    assert reading is not None
+    return reading.joules / calls, reading.seconds / calls
+
+
+class VisionSystem:
+    """The managed camera classifier, in-process: one model serves at a time."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        meter: EnergyMeter,
+        *,
+        seed: int = 0,
+        retrain_window: int = RETRAIN_WINDOW,
+        models: Sequence[str] = MODEL_KINDS,
+    ) -> None:
+        self.registry = registry
+        self.meter = meter
+        self.seed = seed
+        self.retrain_window = retrain_window
+        self.models = list(models)
+        self._loaded: dict[tuple[str, int], VisionModel] = {}
+        self._serving: VisionModel | None = None
+        self._serving_version: int | None = None
+        self._monitor: ConditionMonitor | None = None
+        self.active = self.models[-1]
+
+    # -- data the system holds ---------------------------------------------------------------
+    @staticmethod
+    def _parts() -> tuple[Images, np.ndarray, Images, np.ndarray]:
+        """Training images and labels (first 80 %) and validation ones (last 20 %)."""
+        split = load_split()
+        cut = int(len(split.train_images) * (1 - VALIDATION_SHARE))
+        images, labels = split.train_images, split.train_labels
+        return images[:cut], labels[:cut], images[cut:], labels[cut:]
+
+    @property
+    def monitor(self) -> ConditionMonitor:
+        """Names the drift of recent images against the clean training images."""
+        if self._monitor is None:
+            self._monitor = ConditionMonitor(reference_images(), seed=self.seed)
+        return self._monitor
+
+    # -- setting up ---------------------------------------------------------------------------
+    def ensure_trained(self, progress: Callable[[str], None] | None = None) -> None:
+        """Train and register version 1 of every model that has none yet (first use).
+
+        Version 1 trains on the first 80 % of the training images; its accuracy and mean
+        confidence on the other 20 % are stored as its expected quality, with its energy
+        per inference, its training energy, and the measured energy of one fine-tune
+        (``retrain_joules``: what a retrain will cost, which a strategy prices).
+        """
+        images, labels, val_images, val_labels = self._parts()
+        rng = np.random.default_rng(self.seed)
+        for kind in self.models:
+            if self.registry.latest(kind) is not None:
+                continue
+            if progress:
+                progress(f"training {kind} (vision)")
+            with self.meter.measure() as measurement:
+                model = train(kind, images, labels, seed=0)
+            cost = measurement.reading
+            assert cost is not None
+            joules, seconds = measure_inference(model, self.meter, val_images)
+            predicted, confidence = model.predict_many(jitter(val_images, rng))
+            with self.meter.measure() as tuning:
+                fine_tune(model, images, labels, "clean", seed=1)
+            retrain = tuning.reading
+            assert retrain is not None
+            version = self.registry.register(
+                kind,
+                model.save,
+                fingerprint=fingerprint(mean_luminance(reference_images())),
+                metrics={
+                    "accuracy": float(np.mean(predicted == val_labels)),
+                    "confidence": float(confidence.mean()),
+                    "energy_j_per_inference": joules,
+                    "latency_ms": seconds * 1e3,
+                    "training_joules": cost.joules,
+                    "training_seconds": cost.seconds,
+                    "retrain_joules": retrain.joules,
+                },
+                params={**model.params, "condition": "clean"},
+                training={"rows": len(images), "source": "sklearn digits", "seed": 0},
+            )
+            self.registry.set_alias(kind, CURRENT, version.version, reason="first training")
+
+    def energy_per_inference(self) -> dict[str, float]:
+        """Measured joules per prediction of each model (version 1's calibration); a
+        fine-tuned version keeps its architecture, so it costs what version 1 costs."""
+        return {
+            kind: self.registry.get(kind, 1).metrics["energy_j_per_inference"]
+            for kind in self.models
+        }
+
+    def knowledge(self, models: Sequence[str], active: str) -> Knowledge:
+        """The engine's view of the stored versions, with ``active`` in service."""
+        knowledge = Knowledge(models, active)
+        for kind in models:
+            for version in self.registry.versions(kind):
+                knowledge.add_version(version.info())
+            current = self.registry.alias(kind, CURRENT)
+            if current is not None:
+                knowledge.current_versions[kind] = current.version
+        self.switch(active)
+        return knowledge
+
+    # -- serving ------------------------------------------------------------------------------
+    def model(self, kind: str, version: int | None = None) -> VisionModel:
+        """A loaded model: the given version, or the one the ``current`` alias names."""
+        if version is None:
+            current = self.registry.alias(kind, CURRENT)
+            if current is None:
+                raise LookupError(f"{kind} has no current version; train it first")
+            version = current.version
+        key = (kind, version)
+        if key not in self._loaded:
+            self._loaded[key] = VisionModel.load(self.registry.get(kind, version).path)
+        return self._loaded[key]
+
+    def predict(self, image: np.ndarray) -> tuple[int, float]:
+        """The class of one image and its confidence, by the model in service."""
+        return self._load_serving().predict(image)
+
+    @property
+    def serving_version(self) -> int:
+        """The version of the model in service."""
+        self._load_serving()
+        assert self._serving_version is not None
+        return self._serving_version
+
+    def _load_serving(self) -> VisionModel:
+        if self._serving is None:
+            current = self.registry.alias(self.active, CURRENT)
+            if current is None:
+                raise LookupError(f"{self.active} has no current version; train it first")
+            self._serving = self.model(self.active, current.version)
+            self._serving_version = current.version
+        return self._serving
+
+    # -- effector ---------------------------------------------------------------------------
+    def switch(self, kind: str) -> None:
+        """Serve ``kind`` (at its current version) from the next image on."""
+        if kind not in self.models:
+            raise ValueError(f"unknown model {kind!r}; known: {', '.join(self.models)}")
+        self.active = kind
+        self._serving = None
+
+    def reuse(self, kind: str, version: int, reason: str = "") -> None:
+        """Serve an archived version again, loaded from its own artifacts."""
+        self.registry.get(kind, version)  # raises if it does not exist
+        self.registry.set_alias(kind, CURRENT, version, reason=reason or "reuse_version")
+        self.switch(kind)
+
+    def augmented(self, diagnosis: Diagnosis) -> tuple[Images, np.ndarray]:
+        """The labelled training images as they would look under the diagnosed drift."""
+        images, labels, _, _ = self._parts()
+        if diagnosis.condition not in STRENGTH_RANGE:
+            return images, labels
+        rng = np.random.default_rng(self.seed + 7)
+        return apply(diagnosis.condition, images, diagnosis.strength, rng), labels
+
+    def retrain(self, kind: str, recent: Images, reason: str = "") -> Retrained:
+        """Fine-tune ``kind`` for the drift the recent images show; serve the new version."""
+        if len(recent) < 10:
+            raise ValueError("retraining needs at least 10 recent images to name the drift")
+        window = np.asarray(recent[-self.retrain_window :], dtype=np.float32)
+        previous = self.model(kind)
+        started_on = self.registry.alias(kind, CURRENT)
+        with self.meter.measure() as measurement:
+            diagnosis = self.monitor.diagnose(window)
+            images, labels = self.augmented(diagnosis)
+            model = fine_tune(previous, images, labels, diagnosis.condition, seed=self.seed)
+        reading = measurement.reading
+        assert reading is not None
+        _, _, val_images, val_labels = self._parts()
+        if diagnosis.condition in STRENGTH_RANGE:
+            rng = np.random.default_rng(self.seed + 11)
+            val_images = apply(diagnosis.condition, val_images, diagnosis.strength, rng)
+        predicted, confidence = model.predict_many(val_images)
+        v1 = self.registry.get(kind, 1).metrics
+        version = self.registry.register(
+            kind,
+            model.save,
+            fingerprint=fingerprint(mean_luminance(images)),
+            metrics={
+                "accuracy": float(np.mean(predicted == val_labels)),
+                "confidence": float(confidence.mean()),
+                "energy_j_per_inference": v1["energy_j_per_inference"],
+                "training_joules": reading.joules,
+                "training_seconds": reading.seconds,
+                "retrain_joules": reading.joules,
+            },
+            params={
+                **model.params,
+                "condition": diagnosis.condition,
+                "strength": diagnosis.strength,
+                "from_version": started_on.version if started_on else None,
+            },
+            training={
+                "rows": len(images),
+                "source": f"training images under {diagnosis.condition}",
+                "seed": self.seed,
+            },
+        )
+        self._loaded[(kind, version.version)] = model
+        self.registry.set_alias(kind, CURRENT, version.version, reason=reason or "retrain")
+        self.switch(kind)
+        return Retrained(version, reading.joules, reading.seconds, diagnosis)
