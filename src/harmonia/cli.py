@@ -65,7 +65,7 @@ def policy_show(
     typer.echo(dump_policy(policy, fmt), nl=False)
 
 
-SYSTEMS = ("traffic",)
+SYSTEMS = ("traffic", "vision")
 
 
 def _require_system(console: Console, system: str) -> None:
@@ -213,12 +213,15 @@ def _live_demo(console: Console, policy_file: Path, out: Path) -> None:
     store.close()
 
 
+_METRIC_HEADERS = {"r2": "R²", "mae": "MAE", "accuracy": "accuracy", "confidence": "confidence"}
+
+
 def _results_table(result: ReplayResult) -> Table:
+    names = result.metric_names
     table = Table(
         "approach",
         "energy/inf (mJ)",
-        "R²",
-        "MAE",
+        *(_METRIC_HEADERS.get(name, name) for name in names),
         "inference (ms)",
         "switches",
         "retrains",
@@ -229,8 +232,12 @@ def _results_table(result: ReplayResult) -> Table:
         table.add_row(
             row.approach,
             f"{row.energy_j_per_inference * 1e3:.4f}",
-            f"{row.r2:.4f}",
-            f"{row.mae:.2f}",
+            *(
+                f"{row.metrics.get(name, float('nan')):.2f}"
+                if name == "mae"
+                else f"{row.metrics.get(name, float('nan')):.4f}"
+                for name in names
+            ),
             f"{row.inference_ms:.4f}",
             str(row.switches),
             str(row.retrains),
@@ -241,14 +248,25 @@ def _results_table(result: ReplayResult) -> Table:
 
 @app.command()
 def replay(
-    system: Annotated[str, typer.Argument(help="the reference system to replay: traffic")],
+    system: Annotated[
+        str, typer.Argument(help="the reference system to replay: traffic or vision")
+    ],
     approaches: Annotated[
         str, typer.Option(help="'all' or a comma-separated list of approaches")
     ] = "all",
     out: Annotated[Path, typer.Option(help="folder for results and plots")] = Path("build/replay"),
-    menu: Annotated[str, typer.Option(help="model menu: harmonia or harmone")] = "harmonia",
+    menu: Annotated[
+        str, typer.Option(help="traffic's model menu: harmonia or harmone")
+    ] = "harmonia",
     data: Annotated[
-        Path | None, typer.Option(help="CSV with a 'flow' column (default: the drifted test)")
+        Path | None,
+        typer.Option(
+            help="traffic: CSV with a 'flow' column (default: the drifted test); "
+            "vision: a scenario file (default: the shipped scenarios/default.yaml)"
+        ),
+    ] = None,
+    samples: Annotated[
+        int | None, typer.Option(help="replay only the first N samples (a short run)")
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of every random choice")] = 0,
     workers: Annotated[int | None, typer.Option(help="parallel processes (default: cores)")] = None,
@@ -257,18 +275,30 @@ def replay(
     from harmonia.replay.approaches import parse_approaches
     from harmonia.replay.lab import run_lab
     from harmonia.settings import Settings
-    from harmonia.systems.traffic.data import DataError, load_flow
+    from harmonia.systems.traffic.data import LOOKBACK, DataError, load_flow
+    from harmonia.systems.vision.scenario import ScenarioError, load_scenario
 
     console = _console()
     _require_system(console, system)
     if menu not in ("harmonia", "harmone"):
         console.print(f"error: unknown menu {menu!r}; choose harmonia or harmone", markup=False)
         raise typer.Exit(EXIT_INVALID)
+    if samples is not None and samples < 1:
+        console.print(f"error: --samples must be at least 1, got {samples}", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+    stream_data: Any = data
     try:
-        names = parse_approaches(approaches)
-        if data is not None:
-            load_flow(data)  # fail before any training, with the file's own error
-    except (ValueError, DataError) as error:
+        names = parse_approaches(approaches, system)
+        # fail before any training, with the file's own error
+        if system == "vision":
+            scenario = load_scenario(data)
+            stream_data = scenario.shortened(samples) if samples else scenario
+        elif data is not None or samples is not None:
+            from harmonia.systems.traffic.data import TEST, shipped
+
+            series = load_flow(data or shipped(TEST))
+            stream_data = data if samples is None else series[: samples + LOOKBACK]
+    except (ValueError, DataError, ScenarioError) as error:
         console.print(f"error: {error}", markup=False)
         raise typer.Exit(EXIT_INVALID) from None
 
@@ -286,8 +316,9 @@ def replay(
 
         run = run_lab(
             names,
-            menu=menu,  # type: ignore[arg-type]
-            data=data,
+            system=system,
+            menu=menu,
+            data=stream_data,
             out=out,
             seed=seed,
             data_dir=Settings().data_dir,
@@ -322,12 +353,25 @@ def serve(
         console.print(f"admin token: {token}", markup=False)
     bind_host, bind_port = host or settings.host, port or settings.port
     console.print(f"serving on http://{bind_host}:{bind_port} ({store.engine.url})", markup=False)
-    uvicorn.run(create_app(store, token), host=bind_host, port=bind_port, log_level="warning")
+    uvicorn.run(
+        create_app(
+            store,
+            token,
+            data_dir=settings.data_dir,
+            mqtt_url=settings.mqtt_url,
+            amqp_url=settings.amqp_url,
+        ),
+        host=bind_host,
+        port=bind_port,
+        log_level="warning",
+    )
 
 
 @app.command()
 def run(
-    system: Annotated[str, typer.Argument(help="the reference system to run live: traffic")],
+    system: Annotated[
+        str, typer.Argument(help="the reference system to run live: traffic or vision")
+    ],
     server: Annotated[
         str, typer.Option(help="the Harmonia server's URL")
     ] = "http://127.0.0.1:8000",
@@ -338,7 +382,12 @@ def run(
     rate: Annotated[
         float | None, typer.Option(help="observations per second (default: max)")
     ] = None,
-    menu: Annotated[str, typer.Option(help="model menu: harmonia or harmone")] = "harmonia",
+    menu: Annotated[
+        str, typer.Option(help="traffic's model menu: harmonia or harmone")
+    ] = "harmonia",
+    scenario: Annotated[
+        Path | None, typer.Option(help="vision: a scenario file (default: the shipped one)")
+    ] = None,
 ) -> None:
     """Run a reference system live, reporting to a Harmonia server and obeying its actions."""
     from harmonia.settings import Settings
@@ -350,6 +399,20 @@ def run(
     if not token:
         console.print("error: give --token or HARMONIA_APP_TOKEN (from registration)", markup=False)
         raise typer.Exit(EXIT_INVALID)
+    if system == "vision":
+        from harmonia.systems.vision.live import run_live as run_vision
+        from harmonia.systems.vision.scenario import ScenarioError, load_scenario
+
+        try:
+            images = load_scenario(scenario)
+        except ScenarioError as error:
+            console.print(f"error: {error}", markup=False)
+            raise typer.Exit(EXIT_INVALID) from None
+        seen = run_vision(server, app_name, token, images, data_dir=Settings().data_dir, rate=rate)
+        console.print(f"served {seen.served} images; actions applied: {len(seen.applied)}")
+        for applied in seen.applied:
+            console.print(f"  {applied}", markup=False)
+        return
     done = run_live(
         server,
         app_name,
