@@ -105,7 +105,7 @@ class Runs:
         command = ["replay", system, "--approaches", names, "--out", str(out)]
         if limit is not None:
             _check(100 <= limit <= 1_000_000, "limit must be 100 to 1000000 samples")
-            command += ["--limit", str(limit)]
+            command += ["--samples", str(limit)]  # the replay command calls it --samples
         return self._start("experiment", system, None, command, {}, out)
 
     def stop(self, run_id: int) -> Run:
