@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from harmonia.core.errors import PolicyError
-from harmonia.policies import parse_policy_text, presets
+from harmonia.policies import dump_policy, parse_policy_text, presets
 from harmonia.server.runs import SAFE, SYSTEMS, RunError, Runs
 from harmonia.store import App, Conflict, NotFound, StoreError
 
@@ -113,10 +113,12 @@ def add_dashboard_routes(
                 "valid": False,
                 "issues": [{"field": i.path, "reason": i.reason} for i in error.issues],
             }
+        # the same policy as YAML and as JSON: the editor converts and downloads with these
         return {
             "valid": True,
             "issues": [],
             "policy": policy.model_dump(mode="json", exclude_none=True),
+            "text": {"yaml": dump_policy(policy), "json": dump_policy(policy, "json")},
         }
 
     # -- overview -------------------------------------------------------------------------
