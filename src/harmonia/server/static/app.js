@@ -1,0 +1,1146 @@
+// Harmonia's dashboard: one page, hash routes, plain DOM and Plotly (served by the server from
+// the plotly wheel). No build step: this file is what the browser runs.
+
+const API = "/api/v1";
+const TOKEN_KEY = "harmonia.token";
+const NEXT_KEY = "harmonia.next";
+// Okabe–Ito: distinguishable with every common colour-vision deficiency.
+const OI = {
+  blue: "#0072B2", orange: "#E69F00", green: "#009E73", vermillion: "#D55E00",
+  purple: "#CC79A7", sky: "#56B4E9", yellow: "#F0E442", black: "#000000",
+};
+const SERIES = [OI.blue, OI.orange, OI.green, OI.vermillion, OI.purple, OI.sky, OI.black];
+// Kinds of adaptation differ in symbol as well as colour.
+const KIND_STYLE = {
+  switch_model: { color: OI.vermillion, symbol: "triangle-down", label: "switch" },
+  retrain: { color: OI.purple, symbol: "square", label: "retrain" },
+  reuse_version: { color: OI.green, symbol: "diamond", label: "reuse" },
+};
+/** A decision that changed nothing ("none": held by cooldown, already best) is recorded too. */
+const changes = (action) => action.kind !== "none";
+const RANGES = [
+  ["300", "Last 5 minutes"], ["900", "Last 15 minutes"], ["3600", "Last hour"],
+  ["21600", "Last 6 hours"], ["86400", "Last 24 hours"], ["all", "All time"], ["custom", "Custom…"],
+];
+const PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+
+const shell = document.getElementById("main");
+// Each page renders into its own container: a page still loading when the user moves on
+// writes into a detached element, never into the next page.
+let main = shell;
+const state = { token: sessionStorage.getItem(TOKEN_KEY), leave: [] };
+
+// -- small helpers --------------------------------------------------------------------------
+
+/** An element: h("button", {class: "primary", onclick: f}, "Save"). */
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = value;
+    else if (key === "value") el.value = value;
+    else el.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+class ApiError extends Error {
+  constructor(status, detail) {
+    super(describe(detail));
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+/** A 4xx body's detail as text: a string, or the API's list of {field, reason}. */
+function describe(detail) {
+  if (Array.isArray(detail)) return detail.map((i) => (i.field ? `${i.field}: ${i.reason}` : i.reason)).join("; ");
+  return typeof detail === "string" ? detail : JSON.stringify(detail);
+}
+
+async function api(path, { method = "GET", json, text, blob = false } = {}) {
+  const headers = {};
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  let body;
+  if (json !== undefined) {
+    body = JSON.stringify(json);
+    headers["Content-Type"] = "application/json";
+  } else if (text !== undefined) {
+    body = text;
+    headers["Content-Type"] = "text/plain; charset=utf-8";
+  }
+  const reply = await fetch(API + path, { method, headers, body });
+  if (!reply.ok) {
+    let detail = reply.statusText;
+    try {
+      detail = (await reply.json()).detail;
+    } catch {
+      /* not JSON: keep the status text */
+    }
+    throw new ApiError(reply.status, detail);
+  }
+  return blob ? reply.blob() : reply.json();
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== "") q.set(k, v);
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+let toastTimer;
+/** Say something in the live region (screen readers hear it) and show it briefly. */
+function announce(message, error = false) {
+  const box = document.getElementById("status");
+  box.textContent = message;
+  box.className = `toast shown${error ? " error" : ""}`;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (box.className = "toast"), error ? 8000 : 4000);
+}
+
+function fail(error) {
+  if (error instanceof ApiError && error.status === 401) {
+    announce("That needs the admin token: log in first.", true);
+  } else {
+    announce(`Error: ${error.message}`, true);
+  }
+  console.error(error);
+}
+
+/** Writes need the admin token: send the user to log in, and back here after. */
+function needLogin(what) {
+  if (state.token) return false;
+  sessionStorage.setItem(NEXT_KEY, location.hash || "#/");
+  announce(`Log in with the admin token to ${what}.`, true);
+  location.hash = "#/login";
+  return true;
+}
+
+function num(value, digits = 3) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "—";
+  if (typeof value !== "number") return String(value);
+  if (value !== 0 && Math.abs(value) < 10 ** -digits) return value.toExponential(2);
+  return value.toFixed(digits).replace(/\.?0+$/, "") || "0";
+}
+const mJ = (joules) => (joules === null || joules === undefined ? "—" : `${num(joules * 1000, 3)} mJ`);
+/** Live systems stamp unix seconds; a replay may stamp sample indices. */
+const isEpoch = (ts) => ts > 1e9;
+const toX = (ts) => (isEpoch(ts) ? new Date(ts * 1000) : ts);
+function when(ts) {
+  if (ts === null || ts === undefined) return "—";
+  return isEpoch(ts) ? new Date(ts * 1000).toLocaleString() : `t=${num(ts, 1)}`;
+}
+function clock(ts) {
+  return isEpoch(ts) ? new Date(ts * 1000).toLocaleTimeString() : `t=${num(ts, 1)}`;
+}
+function ago(ts) {
+  const s = Date.now() / 1000 - ts;
+  if (s < 60) return `${Math.max(0, Math.round(s))} s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  return `${Math.round(s / 3600)} h ago`;
+}
+function badge(text, tone) {
+  return h("span", { class: `badge ${tone}` }, text);
+}
+const STATUS_TONE = { applied: "ok", finished: "ok", running: "info", delivered: "info", pending: "warn", failed: "bad", stopped: "neutral" };
+
+function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = h("a", { href: url, download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** Run ``fn`` at most once per ``ms``, trailing call kept (SSE can arrive in bursts). */
+function throttle(fn, ms) {
+  let timer = null;
+  let pending = false;
+  return () => {
+    if (timer) {
+      pending = true;
+      return;
+    }
+    fn();
+    timer = setTimeout(function tick() {
+      timer = null;
+      if (pending) {
+        pending = false;
+        fn();
+        timer = setTimeout(tick, ms);
+      }
+    }, ms);
+  };
+}
+
+/** Append to the page, skipping the nulls of optional parts. */
+function mount(...nodes) {
+  main.append(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
+}
+
+function onLeave(fn) {
+  state.leave.push(fn);
+}
+function every(ms, fn) {
+  const id = setInterval(fn, ms);
+  onLeave(() => clearInterval(id));
+}
+
+function layout(title, yTitle, extra = {}) {
+  return {
+    title: { text: title, font: { size: 14 }, x: 0.01, xanchor: "left" },
+    margin: { l: 60, r: 20, t: 34, b: 36 },
+    height: 270,
+    font: { family: "system-ui, sans-serif", size: 12, color: "#1b1f24" },
+    paper_bgcolor: "#fff",
+    plot_bgcolor: "#fff",
+    xaxis: { gridcolor: "#e5e8ec", automargin: true },
+    yaxis: { title: { text: yTitle }, gridcolor: "#e5e8ec", zeroline: false, automargin: true },
+    legend: { orientation: "h", y: 1.02, yanchor: "bottom", x: 1, xanchor: "right" },
+    hovermode: "closest",
+    hoverlabel: { align: "left" },
+    ...extra,
+  };
+}
+
+function chartBox(id, caption, wide = false) {
+  return h("figure", { class: wide ? "wide" : "" },
+    h("div", { class: "chart", id, role: "img", "aria-label": caption }),
+    h("figcaption", {}, caption));
+}
+
+function plot(id, data, lay) {
+  const el = document.getElementById(id);
+  if (!el || !window.Plotly) return;
+  Plotly.react(el, data, lay, PLOT_CONFIG);
+}
+
+// -- policy reading: what the charts draw as thresholds --------------------------------------
+
+const CONDITION = /([a-z_][\w.]*(?:\([\w.]+\))?)\s*(<=|>=|<|>)\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)/gi;
+
+/** Every "key op number" comparison in the policy's boundaries. */
+function comparisons(policy) {
+  const out = [];
+  for (const boundary of policy?.boundaries || []) {
+    for (const m of String(boundary.when).matchAll(CONDITION)) {
+      out.push({ key: m[1], op: m[2], value: Number(m[3]), when: boundary.when, then: boundary.then });
+    }
+  }
+  return out;
+}
+
+/** The metric the policy adapts on (its first switching boundary's, else the score), with the
+ * thresholds to draw on it. */
+function mainMetric(policy) {
+  const found = comparisons(policy);
+  const switching = found.find((c) => c.then === "switch_model" && !c.key.startsWith("drift."));
+  const key = switching ? switching.key : "score";
+  const lines = found.filter((c) => c.key === key).map((c) => ({ value: c.value, label: `${c.when} → ${c.then}` }));
+  const minScore = policy?.options?.min_score;
+  if (key === "score" && typeof minScore === "number") {
+    lines.push({ value: minScore, label: `${policy.strategy}: min_score ${minScore}` });
+  }
+  return { key, lines };
+}
+
+function driftLines(policy) {
+  const lines = comparisons(policy)
+    .filter((c) => c.key.startsWith("drift."))
+    .map((c) => ({ value: c.value, label: `${c.when} → ${c.then}` }));
+  const threshold = policy?.options?.drift_threshold;
+  if (typeof threshold === "number") lines.push({ value: threshold, label: `${policy.strategy}: drift_threshold ${threshold}` });
+  return lines;
+}
+
+function thresholdShapes(lines) {
+  return lines.map((line, i) => ({
+    type: "line", xref: "paper", x0: 0, x1: 1, y0: line.value, y1: line.value,
+    line: { color: i ? OI.purple : OI.vermillion, width: 2, dash: i ? "dot" : "dash" },
+  }));
+}
+function thresholdNotes(lines) {
+  return lines.map((line, i) => ({
+    xref: "paper", x: 1, y: line.value, xanchor: "right", yanchor: "bottom", showarrow: false,
+    text: line.label, font: { size: 11, color: i ? "#7a3d63" : "#9b3a00" }, bgcolor: "#ffffffcc",
+  }));
+}
+
+// -- session ---------------------------------------------------------------------------------
+
+function renderSession() {
+  const box = document.getElementById("session");
+  if (state.token) {
+    box.replaceChildren(
+      badge("admin", "ok"),
+      h("button", { type: "button", id: "logout", onclick: () => {
+        sessionStorage.removeItem(TOKEN_KEY);
+        state.token = null;
+        renderSession();
+        announce("Logged out.");
+        route();
+      } }, "Log out"));
+  } else {
+    box.replaceChildren(h("a", { href: "#/login", id: "login-link" }, "Log in"));
+  }
+}
+
+async function loginPage() {
+  const input = h("input", { id: "token", type: "password", name: "token", autocomplete: "current-password", required: true, "aria-describedby": "token-hint token-error" });
+  const error = h("p", { id: "token-error", class: "error-text", role: "alert" });
+  const form = h("form", { class: "card", style: "max-width: 28rem", onsubmit: async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const token = input.value.trim();
+    const reply = await fetch(`${API}/auth`, { headers: { Authorization: `Bearer ${token}` } });
+    if (!reply.ok) {
+      input.setAttribute("aria-invalid", "true");
+      error.textContent = "That is not the admin token.";
+      input.focus();
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    state.token = token;
+    renderSession();
+    announce("Logged in: you can now change policies and start systems.");
+    const next = sessionStorage.getItem(NEXT_KEY);
+    sessionStorage.removeItem(NEXT_KEY);
+    location.hash = next && next !== "#/login" ? next : "#/";
+  } },
+  h("div", { class: "field" },
+    h("label", { for: "token" }, "Admin token"),
+    input,
+    h("p", { id: "token-hint", class: "hint" }, "The server prints it at start, or reads HARMONIA_ADMIN_TOKEN. It is kept in this tab only.")),
+  error,
+  h("button", { class: "primary", type: "submit" }, "Log in"));
+  mount(h("h1", {}, "Log in"), h("p", {}, "Anyone may watch; changing a policy or starting a system needs the admin token."), form);
+  input.focus();
+}
+
+// -- systems overview -------------------------------------------------------------------------
+
+async function overviewPage() {
+  mount(h("h1", {}, "Systems"),
+    h("p", { class: "muted" }, "Every registered application: what serves now, how well, at what energy cost, and what the policy says about it."));
+  const holder = h("div", { class: "table-wrap" });
+  const empty = h("p", { hidden: true }, "No application is registered yet. ", h("a", { href: "#/run" }, "Start a reference system"), " or register one with the API.");
+  mount(empty, holder);
+
+  async function refresh() {
+    const apps = await api("/overview");
+    // the latest adaptation of each: what changed and why, at a glance
+    const latest = await Promise.all(apps.map((app) =>
+      api(`/apps/${encodeURIComponent(app.name)}/actions?limit=20`).then((a) => a.find(changes)).catch(() => null)));
+    empty.hidden = apps.length > 0;
+    holder.hidden = apps.length === 0;
+    const rows = apps.map((app, index) => {
+      const last = latest[index];
+      const s = app.window?.signals || {};
+      const drift = Object.entries(app.drift || {}).map(([name, d]) =>
+        h("div", {}, `${name} ${num(d.value, 3)} `, d.drifted ? badge("drifted", "warn") : badge("ok", "ok")));
+      const violations = app.violations.length
+        ? app.violations.map((v) => h("div", {}, badge("violated", "bad"), " ", h("code", {}, v)))
+        : [badge("none", "ok")];
+      const link = `#/app/${encodeURIComponent(app.name)}`;
+      return h("tr", { "data-app": app.name },
+        h("th", { scope: "row" }, h("a", { href: link }, app.name), app.running.length ? [" ", badge("running", "info")] : null,
+          h("div", { class: "hint" }, h("a", { href: `${link}/history`, "aria-label": `${app.name} history` }, "history"), " · ",
+            h("a", { href: `#/policies/${encodeURIComponent(app.name)}`, "aria-label": `${app.name} policy` }, "policy"))),
+        h("td", {}, app.strategy || h("span", { class: "muted" }, "no policy")),
+        h("td", {}, app.model ? `${app.model} v${app.version ?? "?"}` : "—"),
+        h("td", { class: "num" }, num(s.score)),
+        h("td", { class: "num" }, app.quality ? `${app.quality} ${num(s.quality)}` : "—"),
+        h("td", { class: "num" }, mJ(s.energy_j)),
+        h("td", { class: "num" }, s["p95(latency_ms)"] === undefined ? "—" : `${num(s["p95(latency_ms)"], 2)} ms`),
+        h("td", {}, drift.length ? drift : "—"),
+        h("td", {}, violations),
+        h("td", { class: "num" }, `${app.actions.switch_model} / ${app.actions.retrain} / ${app.actions.reuse_version}`,
+          app.open_actions ? h("div", {}, badge(`${app.open_actions} open`, "warn")) : null),
+        h("td", { class: "latest-cell" }, last
+          ? [h("strong", {}, `${last.kind}${last.model ? ` → ${last.model}` : ""}`), ` ${isEpoch(last.ts) ? ago(last.ts) : ""}`,
+            h("div", {}, "because ", h("code", {}, last.trigger), explainValues(last)),
+            h("div", { class: "hint" }, last.reason)]
+          : h("span", { class: "muted" }, "none yet")));
+    });
+    holder.replaceChildren(h("table", { id: "overview" },
+      h("caption", { class: "muted", style: "text-align:left;padding:.4rem .55rem" }, `${apps.length} application(s), refreshed ${new Date().toLocaleTimeString()}`),
+      h("thead", {}, h("tr", {}, ["Application", "Strategy", "Model in service", "Score", "Quality", "Energy / inference",
+        "p95 latency", "Drift", "Open violations", "Switch / retrain / reuse", "Latest adaptation"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows)));
+  }
+  await refresh();
+  every(3000, () => refresh().catch(() => {}));
+}
+
+// -- time range ------------------------------------------------------------------------------
+
+/** A range picker: relative ranges follow live events, custom ones are fixed. */
+function rangePicker(onChange, initial = "900") {
+  const select = h("select", { id: "range" }, RANGES.map(([v, label]) => h("option", { value: v }, label)));
+  select.value = initial;
+  const from = h("input", { id: "range-from", type: "datetime-local", step: 1 });
+  const to = h("input", { id: "range-to", type: "datetime-local", step: 1 });
+  const custom = h("div", { class: "row", hidden: true },
+    h("div", { class: "field" }, h("label", { for: "range-from" }, "From"), from),
+    h("div", { class: "field" }, h("label", { for: "range-to" }, "To (empty: now, following live)"), to),
+    h("button", { type: "button", onclick: () => onChange() }, "Show range"));
+  select.addEventListener("change", () => {
+    custom.hidden = select.value !== "custom";
+    if (select.value === "custom" && !from.value) {
+      const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+      from.value = local(new Date(Date.now() - 3600_000));
+    }
+    if (select.value !== "custom") onChange();
+  });
+  const el = h("fieldset", { class: "range" }, h("legend", {}, "Time range"),
+    h("div", { class: "row" }, h("div", { class: "field" }, h("label", { for: "range" }, "Show"), select), custom));
+  return {
+    el,
+    /** {start, end, live}: seconds; end null means "now, and keep following". */
+    get() {
+      if (select.value === "all") return { start: null, end: null, live: true };
+      if (select.value === "custom") {
+        const start = from.value ? new Date(from.value).getTime() / 1000 : null;
+        const end = to.value ? new Date(to.value).getTime() / 1000 : null;
+        return { start, end, live: end === null };
+      }
+      return { start: Date.now() / 1000 - Number(select.value), end: null, live: true, span: Number(select.value) };
+    },
+  };
+}
+
+/** Windows in [start, end), oldest first, paging back past the API's 1000 per call. */
+async function fetchWindows(name, start, end, pages = 5) {
+  let out = [];
+  let upper = end;
+  for (let i = 0; i < pages; i++) {
+    const batch = await api(`/apps/${encodeURIComponent(name)}/windows${query({ start, end: upper, limit: 1000 })}`);
+    out = batch.concat(out);
+    if (batch.length < 1000) break;
+    upper = batch[0].end;
+  }
+  return out;
+}
+
+function appNav(name, current) {
+  const base = `#/app/${encodeURIComponent(name)}`;
+  const link = (href, label, key) => h("a", { href, "aria-current": current === key ? "page" : null }, label);
+  return h("nav", { class: "subnav", "aria-label": "Application" },
+    link(base, "Live", "live"), link(`${base}/history`, "Adaptation history", "history"),
+    link(`#/policies/${encodeURIComponent(name)}`, "Policy", "policy"));
+}
+
+function actionHover(a) {
+  const values = Object.entries(a.values || {}).map(([k, v]) => `${k} = ${num(v, 4)}`).join("<br>");
+  const target = a.model ? ` → ${a.model}${a.version ? ` v${a.version}` : ""}` : "";
+  return `<b>${a.kind}${target}</b> (${a.status})<br>who: ${a.strategy}<br>why: ${escapeHtml(a.reason)}` +
+    `<br>boundary: ${escapeHtml(a.trigger)}${values ? `<br>${values}` : ""}<br>${when(a.ts)}`;
+}
+/** " (quality = 0.71)": the values the trigger names, else the first few the action read. */
+function explainValues(action) {
+  const values = Object.entries(action.values || {});
+  const named = values.filter(([k]) => action.trigger.includes(k));
+  const shown = (named.length ? named : values.slice(0, 3)).map(([k, v]) => `${k} = ${num(v, 4)}`);
+  return shown.length ? ` (${shown.join(", ")})` : "";
+}
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+}
+
+/** Traces and shapes that mark each adaptation on a time chart. */
+function actionMarks(actions, windows, key) {
+  const traces = [];
+  for (const [kind, style] of Object.entries(KIND_STYLE)) {
+    const mine = actions.filter((a) => a.kind === kind);
+    if (!mine.length) continue;
+    traces.push({
+      type: "scatter", mode: "markers", name: style.label,
+      x: mine.map((a) => toX(a.ts)),
+      y: mine.map((a) => {
+        if (typeof a.values?.[key] === "number") return a.values[key];
+        const before = windows.filter((w) => w.end <= a.ts + 1e-6).at(-1);
+        return before?.signals?.[key] ?? null;
+      }),
+      marker: { symbol: style.symbol, size: 13, color: style.color, line: { color: "#000", width: 1 } },
+      hovertext: mine.map(actionHover), hoverinfo: "text",
+    });
+  }
+  const shapes = actions.filter((a) => KIND_STYLE[a.kind]).map((a) => ({
+    type: "line", xref: "x", yref: "paper", x0: toX(a.ts), x1: toX(a.ts), y0: 0, y1: 1,
+    line: { color: KIND_STYLE[a.kind].color, width: 1, dash: "dot" },
+  }));
+  return { traces, shapes };
+}
+
+/** One trace per model: the chart shows which model served each window by colour and name;
+ * a thin grey line under them keeps the series continuous across switches. */
+function perModel(windows, key, models, extra = {}) {
+  const x = windows.map((w) => toX(w.end));
+  const all = { type: "scatter", mode: "lines", x, y: windows.map((w) => w.signals[key] ?? null), showlegend: false, hoverinfo: "skip", line: { color: "#b8c0c8", width: 1 } };
+  const traces = models.map((model, i) => {
+    const mine = windows.map((w) => (w.model === model ? w.signals[key] ?? null : null));
+    return {
+      type: "scatter", mode: "lines+markers", name: model, connectgaps: false,
+      x: windows.map((w) => toX(w.end)), y: mine,
+      line: { color: SERIES[i % SERIES.length], width: 2 }, marker: { size: 7 },
+      hovertemplate: `${model}: %{y:.4f}<extra></extra>`, ...extra,
+    };
+  }).filter((t) => t.y.some((v) => v !== null));
+  return traces.length ? [all, ...traces] : [];
+}
+
+// -- live view -------------------------------------------------------------------------------
+
+async function livePage(name) {
+  const enc = encodeURIComponent(name);
+  const data = { windows: [], actions: [], policy: null, status: null };
+  const cards = h("dl", { class: "cards", id: "status-cards" });
+  const latest = h("div", { class: "card latest", id: "latest-action", "aria-live": "polite" }, "No adaptation yet in this range.");
+  const liveBadge = h("span", { class: "live", id: "live-state" }, badge("connecting…", "neutral"));
+  const range = rangePicker(() => load().catch(fail));
+  const downloads = h("fieldset", {}, h("legend", {}, "Telemetry of this range"),
+    h("div", { class: "row" },
+      h("button", { type: "button", id: "download-csv", onclick: () => download("csv") }, "Download CSV"),
+      h("button", { type: "button", id: "download-parquet", onclick: () => download("parquet") }, "Download Parquet")));
+  mount(
+    h("h1", {}, name, " ", liveBadge), appNav(name, "live"), cards,
+    h("div", { class: "toolbar" }, range.el, downloads), latest,
+    h("div", { class: "charts" },
+      chartBox("chart-main", "The policy's main metric per window, coloured by the model that served it; dashed: the threshold; markers: adaptations (hover for who, what and why).", true),
+      chartBox("chart-energy", "Energy per inference (mJ) per window."),
+      chartBox("chart-latency", "Latency percentiles (ms) per window."),
+      chartBox("chart-drift", "Drift statistics per window against the model's training data; dashed: the drift threshold."),
+      chartBox("chart-share", "Share of time each model served in this range.")));
+
+  async function download(format) {
+    if (needLogin("download telemetry")) return;
+    const { start, end } = range.get();
+    try {
+      const blob = await api(`/apps/${enc}/telemetry.${format}${query({ start, end })}`, { blob: true });
+      saveBlob(blob, `${name}-telemetry.${format}`);
+      announce(`Telemetry downloaded as ${format.toUpperCase()}.`);
+    } catch (error) {
+      fail(error);
+    }
+  }
+
+  async function refreshStatus() {
+    const [status, policy] = await Promise.all([
+      api(`/apps/${enc}/status`),
+      api(`/apps/${enc}/policy`).then((p) => p.document).catch(() => null),
+    ]);
+    data.status = status;
+    data.policy = policy;
+    const s = status.window?.signals || {};
+    const stat = (label, value, id) => h("div", { class: "stat" }, h("dt", {}, label), h("dd", { id }, value));
+    const drift = Object.entries(status.drift).map(([k, d]) => `${k} ${num(d.value)}${d.drifted ? " (drifted)" : ""}`).join(", ");
+    cards.replaceChildren(
+      stat("Model in service", status.model ? `${status.model} v${status.version ?? "?"}` : "—", "stat-model"),
+      stat("Strategy", `${status.strategy || "—"}${status.policy_version ? ` (policy v${status.policy_version})` : ""}`, "stat-strategy"),
+      stat("Score", num(s.score), "stat-score"),
+      stat(`Quality${status.quality ? ` (${status.quality})` : ""}`, num(s.quality), "stat-quality"),
+      stat("Energy / inference", mJ(s.energy_j), "stat-energy"),
+      stat("Drift", drift || "—", "stat-drift"),
+      stat("Open violations", status.violations.length ? status.violations.join("; ") : "none", "stat-violations"),
+      stat("Switches", String(status.actions.switch_model), "count-switch"),
+      stat("Retrains", String(status.actions.retrain), "count-retrain"),
+      stat("Reuses", String(status.actions.reuse_version), "count-reuse"),
+      stat("Running", status.running.length ? `run ${status.running.join(", ")}` : "no", "stat-running"));
+  }
+
+  async function load() {
+    const { start, end } = range.get();
+    const [windows, actions] = await Promise.all([
+      fetchWindows(name, start, end),
+      api(`/apps/${enc}/actions${query({ start, end, limit: 1000 })}`),
+    ]);
+    data.windows = windows;
+    data.actions = actions.reverse(); // oldest first, like the windows
+    render();
+  }
+
+  function trim() {
+    // a relative range slides with the clock; what falls off the left is dropped
+    const r = range.get();
+    if (r.span) {
+      const start = Date.now() / 1000 - r.span;
+      data.windows = data.windows.filter((w) => w.end >= start);
+      data.actions = data.actions.filter((a) => a.ts >= start);
+    }
+  }
+
+  function render() {
+    const { windows, actions, policy } = data;
+    const models = [...new Set([...(data.status?.models || []), ...windows.map((w) => w.model)])];
+    const metric = mainMetric(policy);
+    const marks = actionMarks(actions, windows, metric.key);
+    plot("chart-main", [...perModel(windows, metric.key, models), ...marks.traces],
+      layout(`${metric.key} over time`, metric.key, {
+        shapes: [...thresholdShapes(metric.lines), ...marks.shapes], annotations: thresholdNotes(metric.lines), height: 330,
+      }));
+    const energy = windows.map((w) => ({ ...w, signals: { mj: w.signals.energy_j == null ? null : w.signals.energy_j * 1000 } }));
+    plot("chart-energy", perModel(energy, "mj", models), layout("Energy per inference", "mJ"));
+    const pcts = ["p50", "p95", "p99"].filter((p) => windows.some((w) => w.signals[`${p}(latency_ms)`] != null));
+    plot("chart-latency", pcts.map((p, i) => ({
+      type: "scatter", mode: "lines", name: p, x: windows.map((w) => toX(w.end)), y: windows.map((w) => w.signals[`${p}(latency_ms)`] ?? null),
+      line: { color: [OI.sky, OI.blue, OI.black][i], dash: ["solid", "dash", "dot"][i] },
+    })), layout("Latency percentiles", "ms"));
+    const driftKeys = [...new Set(windows.flatMap((w) => Object.keys(w.signals).filter((k) => k.startsWith("drift."))))];
+    const dLines = driftLines(policy);
+    plot("chart-drift", driftKeys.map((k, i) => ({
+      type: "scatter", mode: "lines+markers", name: k, marker: { size: 4 }, x: windows.map((w) => toX(w.end)), y: windows.map((w) => w.signals[k] ?? null),
+      line: { color: [OI.orange, OI.green, OI.purple, OI.sky][i % 4], dash: ["solid", "dash", "dot", "dashdot"][i % 4] },
+    })), layout("Drift", "statistic", { shapes: thresholdShapes(dLines), annotations: thresholdNotes(dLines) }));
+    const seconds = {};
+    for (const w of windows) seconds[w.model] = (seconds[w.model] || 0) + Math.max(w.end - w.start, 0);
+    const total = Object.values(seconds).reduce((a, b) => a + b, 0) || 1;
+    const used = models.filter((m) => seconds[m]);
+    plot("chart-share", [{
+      type: "bar", orientation: "h", y: used, x: used.map((m) => (100 * seconds[m]) / total),
+      marker: { color: used.map((m) => SERIES[models.indexOf(m) % SERIES.length]) },
+      text: used.map((m) => `${num((100 * seconds[m]) / total, 1)} %`), textposition: "auto",
+      hovertemplate: "%{y}: %{x:.1f} % of the time<extra></extra>",
+    }], layout("Time share of each model", "", { xaxis: { title: { text: "% of time" }, range: [0, 100] }, yaxis: { automargin: true } }));
+    const last = actions.filter(changes).at(-1);
+    if (last) {
+      latest.replaceChildren(h("strong", {}, "Latest adaptation: "),
+        `${clock(last.ts)} — ${last.kind}${last.model ? ` → ${last.model}` : ""} by ${last.strategy}, because `,
+        h("code", {}, last.trigger), explainValues(last), ". ",
+        h("span", { class: "muted" }, last.reason), " ", badge(last.status, STATUS_TONE[last.status] || "neutral"), " ",
+        h("a", { href: `#/app/${enc}/history` }, "All adaptations"));
+    } else {
+      latest.textContent = "No adaptation yet in this range.";
+    }
+    document.getElementById("chart-main")?.setAttribute("data-points", String(windows.length));
+  }
+
+  await refreshStatus();
+  await load();
+
+  if (!main.isConnected) return; // left while loading: open no stream
+  const soon = throttle(() => { trim(); render(); }, 1000);
+  const statusSoon = throttle(() => refreshStatus().catch(() => {}), 2000);
+  // Actions change status after delivery (pending → applied): reread the open ones now and then.
+  const reread = throttle(async () => {
+    const r = range.get();
+    if (!r.live || !data.actions.some((a) => a.status === "pending" || a.status === "delivered")) return;
+    const fresh = await api(`/apps/${enc}/actions${query({ start: r.start, limit: 1000 })}`).catch(() => null);
+    if (fresh) {
+      data.actions = fresh.reverse();
+      soon();
+    }
+  }, 3000);
+  const events = new EventSource(`${API}/apps/${enc}/stream`);
+  events.onopen = () => liveBadge.replaceChildren(badge("● live", "ok"));
+  events.onerror = () => liveBadge.replaceChildren(badge("reconnecting…", "warn"));
+  events.addEventListener("window", (event) => {
+    if (!range.get().live) return;
+    data.windows.push(JSON.parse(event.data));
+    soon();
+    statusSoon();
+    reread();
+  });
+  events.addEventListener("action", (event) => {
+    if (!range.get().live) return;
+    const action = JSON.parse(event.data);
+    data.actions.push(action);
+    if (changes(action)) announce(`${name}: ${action.kind}${action.model ? ` → ${action.model}` : ""} (${action.trigger})`);
+    soon();
+    statusSoon();
+  });
+  onLeave(() => events.close());
+  every(10_000, () => refreshStatus().then(soon).catch(() => {}));
+}
+
+// -- adaptation history ----------------------------------------------------------------------
+
+async function historyPage(name) {
+  const enc = encodeURIComponent(name);
+  const statusSelect = h("select", { id: "status-filter" }, ["", "pending", "delivered", "applied", "failed"].map((s) => h("option", { value: s }, s || "any")));
+  const range = rangePicker(() => load().catch(fail), "all");
+  const holder = h("div", { class: "table-wrap" });
+  const detail = h("section", { id: "action-detail", "aria-live": "polite" });
+  const noops = h("input", { type: "checkbox", id: "show-noops" });
+  statusSelect.addEventListener("change", () => load().catch(fail));
+  noops.addEventListener("change", () => load().catch(fail));
+  mount(h("h1", {}, `${name}: adaptation history`), appNav(name, "history"),
+    h("div", { class: "toolbar" }, range.el,
+      h("div", { class: "field" }, h("label", { for: "status-filter" }, "Outcome"), statusSelect),
+      h("div", { class: "row", style: "align-items: center; gap: .35rem" }, noops,
+        h("label", { for: "show-noops" }, "Also decisions that changed nothing")),
+      h("button", { type: "button", onclick: () => load().catch(fail) }, "Refresh")),
+    detail, holder);
+  let policy = null;
+  let actions = [];
+  const appModels = (await api(`/apps/${enc}`)).models;
+
+  async function load() {
+    const { start, end } = range.get();
+    [actions, policy] = await Promise.all([
+      api(`/apps/${enc}/actions${query({ start, end, status: statusSelect.value, limit: 1000 })}`),
+      api(`/apps/${enc}/policy`).then((p) => p.document).catch(() => null),
+    ]);
+    if (!noops.checked) actions = actions.filter(changes);
+    const rows = actions.map((a, i) => h("tr", { "data-action": a.id },
+      h("td", {}, when(a.ts)),
+      h("td", {}, h("strong", {}, a.kind), a.model ? ` → ${a.model}${a.version ? ` v${a.version}` : ""}` : ""),
+      h("td", {}, h("code", { class: "trigger" }, a.trigger)),
+      h("td", {}, h("ul", { class: "values" }, Object.entries(a.values || {}).map(([k, v]) => h("li", {}, `${k} = ${num(v, 4)}`)))),
+      h("td", {}, h("div", {}, a.reason), h("div", { class: "hint" }, `by ${a.strategy}`)),
+      h("td", {}, badge(a.status, STATUS_TONE[a.status] || "neutral"), a.detail ? h("div", { class: "hint" }, a.detail) : null),
+      h("td", {}, h("button", { type: "button", class: "before-after nowrap", onclick: () => show(i) }, "Before / after"))));
+    holder.replaceChildren(actions.length
+      ? h("table", { id: "history" },
+        h("thead", {}, h("tr", {}, ["When", "Action", "Boundary that fired", "Values read", "Why (who)", "Outcome", ""].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, rows))
+      : h("p", { style: "padding: .75rem" }, "No adaptation in this range."));
+  }
+
+  async function show(index) {
+    const a = actions[index];
+    holder.querySelectorAll("tr.selected").forEach((tr) => tr.classList.remove("selected"));
+    holder.querySelector(`tr[data-action="${a.id}"]`)?.classList.add("selected");
+    const before = await api(`/apps/${enc}/windows${query({ end: a.ts + 1e-6, limit: 15 })}`);
+    const spans = before.map((w) => w.end - w.start).filter((s) => s > 0).sort((x, y) => x - y);
+    const span = spans[Math.floor(spans.length / 2)] || 1;
+    const after = (await api(`/apps/${enc}/windows${query({ start: a.ts + 1e-6, end: a.ts + span * 20, limit: 1000 })}`)).slice(0, 15);
+    const windows = [...before, ...after];
+    const models = [...new Set([...appModels, ...windows.map((w) => w.model)])];
+    const metric = mainMetric(policy);
+    const mean = (ws, key) => {
+      const xs = ws.map((w) => w.signals[key]).filter((v) => typeof v === "number");
+      return xs.length ? xs.reduce((p, q) => p + q, 0) / xs.length : null;
+    };
+    const marker = [{ type: "line", xref: "x", yref: "paper", x0: toX(a.ts), x1: toX(a.ts), y0: 0, y1: 1, line: { color: OI.vermillion, width: 2, dash: "dash" } }];
+    const note = [{ x: toX(a.ts), xref: "x", y: 0.02, yref: "paper", xanchor: "left", yanchor: "bottom", text: ` ${a.kind}${a.model ? ` → ${a.model}` : ""}`, showarrow: false, bgcolor: "#ffffffcc", font: { color: "#9b3a00" } }];
+    detail.replaceChildren(
+      h("h2", { tabindex: "-1", id: "detail-heading" }, `Before and after: ${a.kind}${a.model ? ` → ${a.model}` : ""} at ${when(a.ts)}`),
+      h("p", {}, "Boundary ", h("code", {}, a.trigger), ` fired; ${a.reason}. Outcome: `, badge(a.status, STATUS_TONE[a.status] || "neutral"), a.detail ? ` ${a.detail}` : ""),
+      h("div", { class: "table-wrap", style: "max-width: 40rem; margin-bottom: .75rem" }, h("table", { id: "before-after" },
+        h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", { class: "num" }, `before (${before.length} windows)`), h("th", { class: "num" }, `after (${after.length} windows)`))),
+        h("tbody", {}, [metric.key, "quality", "energy_j", "p95(latency_ms)"].filter((k, i, all) => all.indexOf(k) === i).map((k) =>
+          h("tr", {}, h("th", { scope: "row" }, k === "energy_j" ? "energy / inference" : k),
+            h("td", { class: "num" }, k === "energy_j" ? mJ(mean(before, k)) : num(mean(before, k), 4)),
+            h("td", { class: "num" }, k === "energy_j" ? mJ(mean(after, k)) : num(mean(after, k), 4))))))),
+      h("div", { class: "charts" }, chartBox("chart-before-after", `${metric.key} around the adaptation`), chartBox("chart-before-after-energy", "Energy per inference around the adaptation")));
+    plot("chart-before-after", perModel(windows, metric.key, models),
+      layout(`${metric.key} before / after`, metric.key, { shapes: [...thresholdShapes(metric.lines), ...marker], annotations: [...thresholdNotes(metric.lines), ...note] }));
+    const energy = windows.map((w) => ({ ...w, signals: { mj: w.signals.energy_j == null ? null : w.signals.energy_j * 1000 } }));
+    plot("chart-before-after-energy", perModel(energy, "mj", models), layout("Energy per inference before / after", "mJ", { shapes: marker, annotations: note }));
+    document.getElementById("detail-heading").focus();
+  }
+
+  await load();
+}
+
+// -- policies --------------------------------------------------------------------------------
+
+/** The editor line of a field path such as ``boundaries[1].when`` (0-based), or null. */
+function fieldLine(text, path) {
+  const lines = text.split("\n");
+  const parts = path.match(/[^.[\]]+/g) || [];
+  let from = 0;
+  let skip = 0;
+  let found = null;
+  for (const part of parts) {
+    if (/^\d+$/.test(part)) {
+      skip = Number(part);
+      continue;
+    }
+    const key = new RegExp(`^\\s*(-\\s*)?"?${part.replace(/[^\w]/g, "\\$&")}"?\\s*:`);
+    let seen = -1;
+    for (let i = from; i < lines.length; i++) {
+      if (key.test(lines[i]) && ++seen === skip) {
+        found = i;
+        break;
+      }
+    }
+    if (seen < skip) return found;
+    from = found + 1;
+    skip = 0;
+  }
+  return found;
+}
+
+async function policiesPage(selected) {
+  const [apps, presetList] = await Promise.all([api("/apps"), api("/presets")]);
+  const appName = selected || apps[0]?.name || "";
+  const appSelect = h("select", { id: "policy-app" }, apps.map((a) => h("option", { value: a.name }, a.name)));
+  appSelect.value = appName;
+  appSelect.addEventListener("change", () => (location.hash = `#/policies/${encodeURIComponent(appSelect.value)}`));
+  const presetSelect = h("select", { id: "preset" },
+    ["traffic", "vision", "other"].map((system) => {
+      const mine = presetList.filter((p) => (p.system === system) || (system === "other" && !["traffic", "vision"].includes(p.system)));
+      return mine.length ? h("optgroup", { label: system }, mine.map((p) => h("option", { value: p.name }, `${p.name} (${p.strategy}${p.harmonica ? ", Harmonica" : ""})`))) : null;
+    }));
+  const editor = h("textarea", { id: "policy-text", class: "policy", spellcheck: "false", autocapitalize: "off", "aria-describedby": "policy-issues" });
+  const issues = h("div", { id: "policy-issues", "aria-live": "polite" });
+  const version = h("p", { id: "policy-version", class: "muted" });
+  const upload = h("input", { id: "policy-upload", type: "file", accept: ".yaml,.yml,.json,application/json,text/yaml" });
+  let lastValid = null;
+
+  mount(h("h1", {}, "Policies"),
+    apps.length ? null : h("p", {}, "No application yet: you can still validate a policy and download it."),
+    h("div", { class: "toolbar" },
+      apps.length ? h("div", { class: "field" }, h("label", { for: "policy-app" }, "Application"), appSelect) : null,
+      h("div", { class: "field" }, h("label", { for: "preset" }, "Start from a preset"), presetSelect),
+      h("button", { type: "button", id: "load-preset", onclick: loadPreset }, "Load preset"),
+      h("div", { class: "field" }, h("label", { for: "policy-upload" }, "Upload YAML or JSON"), upload)),
+    version,
+    h("div", { class: "editor-grid" },
+      h("div", { class: "field" }, h("label", { for: "policy-text" }, "Policy (YAML or JSON)"), editor,
+        h("div", { class: "row", style: "margin-top: .5rem" },
+          h("button", { type: "button", id: "validate", onclick: () => validate(true) }, "Validate"),
+          h("button", { type: "button", id: "save-policy", class: "primary", onclick: save, disabled: !apps.length }, "Save as new version and apply"),
+          h("button", { type: "button", id: "download-yaml", onclick: () => downloadAs("yaml") }, "Download YAML"),
+          h("button", { type: "button", id: "download-json", onclick: () => downloadAs("json") }, "Download JSON"))),
+      h("section", { "aria-labelledby": "issues-heading" }, h("h2", { id: "issues-heading", style: "margin-top:0" }, "Validation"), issues,
+        h("p", { class: "hint" }, "Validation runs as you type. Saving stores a new version and puts it in force at once in the running application."))));
+
+  function showIssues(result) {
+    const text = editor.value;
+    if (result.valid) {
+      editor.removeAttribute("aria-invalid");
+      const p = result.policy;
+      issues.replaceChildren(h("div", { class: "valid", id: "policy-valid" },
+        h("strong", {}, "Valid. "), `Strategy ${p.strategy}, models ${p.models.join(", ")}, window ${p.window.samples ? `${p.window.samples} samples` : `${p.window.seconds} s`}.`,
+        p.boundaries?.length ? h("ul", {}, p.boundaries.map((b) => h("li", {}, h("code", {}, b.when), ` → ${b.then}`))) : h("div", {}, "No boundaries: the strategy's own rules decide.")));
+      return;
+    }
+    editor.setAttribute("aria-invalid", "true");
+    issues.replaceChildren(h("ul", { class: "issues", id: "issue-list" }, result.issues.map((issue) => {
+      const line = issue.field ? fieldLine(text, issue.field) : null;
+      return h("li", { "data-field": issue.field },
+        h("code", {}, issue.field || "(document)"), `: ${issue.reason}`,
+        line === null ? null : [" ", h("button", { type: "button", class: "goto", onclick: () => gotoLine(line) }, `line ${line + 1}`)]);
+    })));
+  }
+
+  function gotoLine(line) {
+    const lines = editor.value.split("\n");
+    const start = lines.slice(0, line).reduce((n, l) => n + l.length + 1, 0);
+    editor.focus();
+    editor.setSelectionRange(start, start + lines[line].length);
+    const height = parseFloat(getComputedStyle(editor).lineHeight) || 20;
+    editor.scrollTop = Math.max(0, (line - 3) * height);
+  }
+
+  async function validate(say = false) {
+    const result = await api("/policy/validate", { method: "POST", text: editor.value });
+    lastValid = result.valid ? result : null;
+    showIssues(result);
+    if (say) announce(result.valid ? "The policy is valid." : `${result.issues.length} problem(s) in the policy.`, !result.valid);
+    return result;
+  }
+
+  /** Presets name a system; a policy must name the application it governs. */
+  function forApp(text) {
+    if (!appName) return text;
+    if (/^system:/m.test(text)) return text.replace(/^system:.*$/m, `system: ${appName}`);
+    return text;
+  }
+
+  async function loadPreset() {
+    const preset = presetList.find((p) => p.name === presetSelect.value);
+    if (!preset) return;
+    editor.value = forApp(preset.text);
+    version.textContent = `Preset ${preset.name}: not saved yet.`;
+    await validate(true);
+  }
+
+  async function save() {
+    if (needLogin("save a policy")) return;
+    const result = await validate();
+    if (!result.valid) {
+      announce("Fix the problems shown next to the editor first.", true);
+      return;
+    }
+    try {
+      const stored = await api(`/apps/${encodeURIComponent(appName)}/policy`, { method: "PUT", text: editor.value });
+      version.textContent = `Saved as version ${stored.version} of ${appName}'s policy: in force now.`;
+      announce(`Policy version ${stored.version} applied to ${appName}.`);
+    } catch (error) {
+      if (error.status === 422 && Array.isArray(error.detail)) showIssues({ valid: false, issues: error.detail });
+      fail(error);
+    }
+  }
+
+  async function downloadAs(format) {
+    const result = await validate();
+    if (!result.valid) {
+      announce("Only a valid policy can be converted: fix the problems first.", true);
+      return;
+    }
+    const type = format === "json" ? "application/json" : "application/yaml";
+    const name = result.policy.policy || "policy";
+    saveBlob(new Blob([result.text[format]], { type }), `${name}.${format}`);
+  }
+
+  upload.addEventListener("change", async () => {
+    const file = upload.files[0];
+    if (!file) return;
+    editor.value = forApp(await file.text());
+    version.textContent = `Uploaded ${file.name}: not saved yet.`;
+    await validate(true);
+  });
+
+  let typing;
+  editor.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => validate().catch(() => {}), 500);
+  });
+
+  if (appName) {
+    try {
+      const current = await api(`/apps/${encodeURIComponent(appName)}/policy`);
+      const shown = await api("/policy/validate", { method: "POST", text: JSON.stringify(current.document) });
+      editor.value = shown.valid ? shown.text.yaml : JSON.stringify(current.document, null, 2);
+      version.textContent = `Version ${current.version} of ${appName}'s policy, in force since ${when(current.created)}.`;
+    } catch (error) {
+      if (error.status !== 404) throw error;
+      version.textContent = `${appName} has no policy yet: start from a preset.`;
+      const preset = presetList.find((p) => appName.startsWith(p.system) && p.name.endsWith("-live")) || presetList[0];
+      if (preset) {
+        presetSelect.value = preset.name;
+        editor.value = forApp(preset.text);
+      }
+    }
+  } else if (presetList.length) {
+    editor.value = presetList.find((p) => p.name === "traffic-live")?.text || presetList[0].text;
+  }
+  await validate();
+}
+
+// -- run a reference system ------------------------------------------------------------------
+
+async function runPage() {
+  const [systems, presetList] = await Promise.all([api("/systems"), api("/presets")]);
+  const systemSelect = h("select", { id: "run-system" }, Object.keys(systems).map((s) => h("option", { value: s }, s)));
+  const approach = h("select", { id: "run-approach" });
+  const appInput = h("input", { id: "run-app", pattern: "[a-z0-9][a-z0-9_\\-]{0,63}", required: true });
+  const rate = h("input", { id: "run-rate", type: "number", min: "0.1", max: "100000", step: "any", value: "20" });
+  const note = h("p", { id: "approach-note", class: "hint" });
+  const startButton = h("button", { type: "submit", class: "primary", id: "start-run" }, "Start");
+  const holder = h("div", { id: "runs" });
+
+  function fill() {
+    const system = systemSelect.value;
+    const mine = presetList.filter((p) => p.system === system && !p.harmonica);
+    approach.replaceChildren(...mine.map((p) => h("option", { value: p.name }, `${p.name} (${p.strategy})`)));
+    const preferred = mine.find((p) => p.name === `${system}-live`);
+    if (preferred) approach.value = preferred.name;
+    appInput.value = `${system}-live`;
+    startButton.disabled = mine.length === 0;
+    note.textContent = mine.length
+      ? `Models: ${systems[system].join(", ")}. The approach is the policy put in force before the system starts.`
+      : `No policy preset for ${system} ships with this server yet, so it cannot be started from here.`;
+  }
+  systemSelect.addEventListener("change", fill);
+  fill();
+
+  const form = h("form", { class: "card", id: "run-form", onsubmit: async (event) => {
+    event.preventDefault();
+    if (needLogin("start a system")) return;
+    startButton.disabled = true;
+    try {
+      const run = await api("/runs", { method: "POST", json: { system: systemSelect.value, app: appInput.value, preset: approach.value, rate: Number(rate.value) || null } });
+      announce(`Started run ${run.id}: ${run.system} as ${run.app}.`);
+      await refresh();
+    } catch (error) {
+      fail(error);
+    } finally {
+      startButton.disabled = false;
+    }
+  } },
+  h("div", { class: "row" },
+    h("div", { class: "field" }, h("label", { for: "run-system" }, "Reference system"), systemSelect),
+    h("div", { class: "field" }, h("label", { for: "run-approach" }, "Approach (policy preset)"), approach),
+    h("div", { class: "field" }, h("label", { for: "run-app" }, "Application name"), appInput),
+    h("div", { class: "field" }, h("label", { for: "run-rate" }, "Rate (observations / s)"), rate),
+    startButton),
+  note);
+  mount(h("h1", {}, "Run a reference system"),
+    h("p", { class: "muted" }, "Start a reference system live against this server with an approach of your choice, watch it adapt, stop it when done."),
+    state.token ? null : h("p", {}, badge("read-only", "warn"), " ", h("a", { href: "#/login" }, "Log in"), " to start or stop systems."),
+    form, h("h2", {}, "Runs"), holder);
+
+  async function stop(run) {
+    if (needLogin("stop a system")) return;
+    try {
+      await api(`/runs/${run.id}`, { method: "DELETE" });
+      announce(`Stopped run ${run.id}.`);
+      await refresh();
+    } catch (error) {
+      fail(error);
+    }
+  }
+
+  async function refresh() {
+    const runs = await api("/runs");
+    holder.replaceChildren(runs.length ? h("div", { class: "table-wrap" }, h("table", { id: "run-table" },
+      h("thead", {}, h("tr", {}, ["Run", "System", "Application", "Status", "Started", "Ended", "Log", ""].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, runs.slice().reverse().map((run) => h("tr", { "data-run": run.id },
+        h("td", {}, `#${run.id}`), h("td", {}, run.system),
+        h("td", {}, run.app ? h("a", { href: `#/app/${encodeURIComponent(run.app)}` }, run.app) : "—"),
+        h("td", {}, badge(run.status, STATUS_TONE[run.status] || "neutral"), run.exit_code !== null && run.status !== "stopped" ? h("div", { class: "hint" }, `exit ${run.exit_code}`) : null),
+        h("td", {}, when(run.started)), h("td", {}, when(run.ended)),
+        h("td", {}, run.log_tail ? h("details", {}, h("summary", {}, "log"), h("pre", { class: "log" }, run.log_tail)) : "—"),
+        h("td", {}, run.status === "running" ? h("button", { type: "button", class: "danger stop-run", onclick: () => stop(run) }, `Stop #${run.id}`) : null))))))
+      : h("p", { class: "muted" }, "Nothing started from this server yet."));
+  }
+  await refresh();
+  // keep an open <details> open: skip the refresh while the user reads a log
+  every(2000, () => holder.querySelector("details[open]") || refresh().catch(() => {}));
+}
+
+// -- experiments -----------------------------------------------------------------------------
+
+async function experimentsPage(id) {
+  const systems = await api("/systems");
+  const systemSelect = h("select", { id: "exp-system" }, Object.keys(systems).map((s) => h("option", { value: s }, s)));
+  const approaches = h("input", { id: "exp-approaches", value: "all", "aria-describedby": "exp-hint" });
+  const limit = h("input", { id: "exp-limit", type: "number", min: "100", max: "1000000", placeholder: "whole stream" });
+  const list = h("div", { id: "experiment-list" });
+  const view = h("section", { id: "experiment-view" });
+  mount(h("h1", {}, "Experiments"),
+    h("p", { class: "muted" }, "Replay-lab results: every approach on the same recorded stream, energy against accuracy, with the hindsight oracle's frontier."),
+    h("form", { class: "card", onsubmit: async (event) => {
+      event.preventDefault();
+      if (needLogin("run an experiment")) return;
+      try {
+        const names = approaches.value.split(",").map((s) => s.trim()).filter(Boolean);
+        const started = await api("/experiments", { method: "POST", json: { system: systemSelect.value, approaches: names, limit: limit.value ? Number(limit.value) : null } });
+        announce(`Experiment ${started.id} started.`);
+        await refresh();
+      } catch (error) {
+        fail(error);
+      }
+    } },
+    h("div", { class: "row" },
+      h("div", { class: "field" }, h("label", { for: "exp-system" }, "System"), systemSelect),
+      h("div", { class: "field" }, h("label", { for: "exp-approaches" }, "Approaches"), approaches),
+      h("div", { class: "field" }, h("label", { for: "exp-limit" }, "Samples (optional)"), limit),
+      h("button", { type: "submit", class: "primary", id: "start-experiment" }, "Run replay")),
+    h("p", { id: "exp-hint", class: "hint" }, "'all', or names separated by commas: harmonia, harmone, switch, switch+retrain, single-<model>, single-<model>+retrain, oracle.")),
+    h("h2", {}, "Results"), list, view);
+
+  async function refresh() {
+    const items = await api("/experiments");
+    list.replaceChildren(items.length ? h("ul", {}, items.map((item) => h("li", {},
+      item.status === "finished"
+        ? h("a", { href: `#/experiments/${encodeURIComponent(item.id)}`, "aria-current": item.id === id ? "page" : null }, item.id)
+        : h("span", {}, item.id),
+      " ", badge(item.status, STATUS_TONE[item.status] || "neutral"),
+      item.run?.status === "failed" ? h("details", {}, h("summary", {}, "log"), h("pre", { class: "log" }, item.run.log_tail)) : null)))
+      : h("p", { class: "muted" }, "No experiment yet: run one above, or with `harmonia replay <system> --out <data dir>/experiments/<name>`."));
+    return items;
+  }
+  const items = await refresh();
+  every(3000, () => refresh().catch(() => {}));
+  const open = id || items.find((i) => i.status === "finished")?.id;
+  if (open) await showExperiment(view, open);
+}
+
+async function showExperiment(view, id) {
+  const result = await api(`/experiments/${encodeURIComponent(id)}`);
+  const metric = result.quality_metric || "r2";
+  const rows = result.approaches.map((a) => ({ ...a, metrics: a.metrics || { r2: a.r2, mae: a.mae } }));
+  const names = Object.keys(rows[0]?.metrics || { [metric]: 0 });
+  rows.sort((x, y) => (y.metrics[metric] ?? -Infinity) - (x.metrics[metric] ?? -Infinity));
+  // the best of each column is marked in words as well as weight
+  const best = {
+    energy: Math.min(...rows.map((r) => r.energy_j_per_inference)),
+    quality: Math.max(...rows.map((r) => r.metrics[metric] ?? -Infinity)),
+  };
+  view.replaceChildren(
+    h("h2", {}, `${id}`),
+    h("p", { class: "muted" }, `${result.system} (${result.menu} menu), ${result.samples} samples, windows of ${result.window}; quality is ${metric}.`),
+    h("div", { class: "table-wrap" }, h("table", { id: "experiment-table" },
+      h("thead", {}, h("tr", {}, [h("th", { scope: "col" }, "Approach"), h("th", { class: "num", scope: "col" }, "Energy / inference"),
+        ...names.map((n) => h("th", { class: "num", scope: "col" }, n)),
+        ...["Inference ms", "Switches", "Retrains", "Reuses", "Mean score"].map((c) => h("th", { class: "num", scope: "col" }, c))])),
+      h("tbody", {}, rows.map((r) => h("tr", {},
+        h("th", { scope: "row" }, r.approach),
+        h("td", { class: "num" }, r.energy_j_per_inference === best.energy ? h("strong", {}, `${mJ(r.energy_j_per_inference)} (least)`) : mJ(r.energy_j_per_inference)),
+        ...names.map((n) => h("td", { class: "num" }, n === metric && r.metrics[n] === best.quality ? h("strong", {}, `${num(r.metrics[n], 4)} (best)`) : num(r.metrics[n], 4))),
+        h("td", { class: "num" }, num(r.inference_ms, 3)), h("td", { class: "num" }, r.switches), h("td", { class: "num" }, r.retrains),
+        h("td", { class: "num" }, r.reuses), h("td", { class: "num" }, num(r.objective, 4))))))),
+    h("div", { class: "charts", style: "margin-top: .75rem" }, chartBox("chart-frontier", `Energy per inference against ${metric}; the line is the hindsight oracle's frontier (what any approach could at best reach).`, true)));
+  const frontier = (result.frontier || []).slice().sort((p, q) => p[0] - q[0]);
+  const symbols = ["circle", "square", "diamond", "triangle-up", "triangle-down", "cross", "x", "star", "hexagon", "pentagon", "hourglass", "bowtie"];
+  plot("chart-frontier", [
+    {
+      type: "scatter", mode: "lines+markers", name: "oracle frontier", x: frontier.map((p) => p[0] * 1000), y: frontier.map((p) => p[1]),
+      line: { color: OI.black, dash: "dash", shape: "hv" }, marker: { size: 5, color: OI.black },
+      hovertemplate: "oracle: %{x:.4f} mJ, %{y:.4f}<extra></extra>",
+    },
+    ...rows.map((r, i) => ({
+      type: "scatter", mode: "markers+text", name: r.approach, x: [r.energy_j_per_inference * 1000], y: [r.metrics[metric]],
+      text: [r.approach], textposition: "top center", textfont: { size: 11 },
+      marker: { size: 12, color: SERIES[i % SERIES.length], symbol: symbols[i % symbols.length], line: { color: "#000", width: 1 } },
+      hovertemplate: `${r.approach}: %{x:.4f} mJ, ${metric} %{y:.4f}<br>switches ${r.switches}, retrains ${r.retrains}, reuses ${r.reuses}<extra></extra>`,
+    })),
+  ], layout("Energy–accuracy", metric, { height: 480, xaxis: { title: { text: "energy per inference (mJ)" }, gridcolor: "#e5e8ec" }, legend: { orientation: "v", x: 1.02, y: 1 } }));
+}
+
+// -- routing ---------------------------------------------------------------------------------
+
+const ROUTES = [
+  [/^#\/login$/, loginPage, "Log in", null],
+  [/^#\/app\/([^/]+)\/history$/, historyPage, "History", "overview"],
+  [/^#\/app\/([^/]+)$/, livePage, "Live", "overview"],
+  [/^#\/policies(?:\/([^/]+))?$/, policiesPage, "Policies", "policies"],
+  [/^#\/run$/, runPage, "Run", "run"],
+  [/^#\/experiments(?:\/([^/]+))?$/, experimentsPage, "Experiments", "experiments"],
+  [/^(?:#\/?)?$/, overviewPage, "Systems", "overview"],
+];
+
+let generation = 0;
+async function route() {
+  for (const fn of state.leave.splice(0)) fn();
+  for (const el of shell.querySelectorAll(".js-plotly-plot")) Plotly.purge(el);
+  const mine = ++generation;
+  main = h("div", { class: "page" });
+  shell.replaceChildren(main);
+  const hash = location.hash || "#/";
+  const match = ROUTES.map(([re, page, title, nav]) => [hash.match(re), page, title, nav]).find(([m]) => m);
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    link.toggleAttribute("aria-current", false);
+    if (match && link.dataset.nav === match[3]) link.setAttribute("aria-current", "page");
+  }
+  if (!match) {
+    mount(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the systems")));
+    return;
+  }
+  const [m, page, title] = match;
+  const args = m.slice(1).map((a) => (a === undefined ? undefined : decodeURIComponent(a)));
+  document.title = `${args[0] ? `${args[0]} · ` : ""}${title} · Harmonia`;
+  shell.dataset.page = page.name;
+  shell.removeAttribute("data-ready");
+  try {
+    await page(...args);
+  } catch (error) {
+    if (mine === generation) {
+      mount(h("p", { class: "error-text", role: "alert" }, `Could not load this page: ${error.message}`));
+    }
+    console.error(error);
+  }
+  // tests wait for this: the page of this route has its data
+  if (mine === generation) shell.dataset.ready = hash;
+}
+
+window.addEventListener("hashchange", () => {
+  route();
+  shell.focus({ preventScroll: true });
+});
+renderSession();
+route();
