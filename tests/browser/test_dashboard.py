@@ -1,0 +1,235 @@
+"""The dashboard in headless Chromium against a real server and a live traffic system.
+
+The tests of this module share one server, one browser tab and one live run, and follow a
+user's session in order: log in, start the traffic system from the Run page, watch it, steer
+its policy, read the history, download telemetry, compare replayed approaches, stop the
+system. Each page is saved as a screenshot under build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+APP = "traffic-live"
+#: observations per second of the live run: a 200-sample window closes about every second
+RATE = 200
+
+
+def goto(page: Any, route: str) -> None:
+    """Open a route and wait until its page has loaded its data."""
+    page.evaluate("route => { location.hash = route }", route)
+    page.wait_for_function(
+        "route => document.querySelector('#main').dataset.ready === route", arg=route
+    )
+
+
+@pytest.fixture(scope="module")
+def shot(screenshots: Path) -> Any:
+    def save(page: Any, name: str) -> None:
+        page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+
+    return save
+
+
+def login(page: Any, server: Any) -> None:
+    if page.evaluate("() => sessionStorage.getItem('harmonia.token')") == server.admin:
+        return
+    page.goto(f"{server.url}/#/login")
+    page.get_by_label("Admin token").fill(server.admin)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_selector("#logout")
+
+
+@pytest.fixture(scope="module")
+def live(page: Any, server: Any, shot: Any) -> dict[str, Any]:
+    """The traffic system, started from the Run page as a user would."""
+    login(page, server)
+    goto(page, "#/run")
+    page.select_option("#run-system", "traffic")
+    assert page.input_value("#run-approach") == "traffic-live"
+    page.fill("#run-app", APP)
+    page.fill("#run-rate", str(RATE))
+    page.get_by_role("button", name="Start").click()
+    row = page.locator("#run-table tbody tr").first
+    row.get_by_text("running").wait_for()
+    runs = server.api("GET", "/runs")
+    assert [(r["app"], r["status"]) for r in runs] == [(APP, "running")]
+    shot(page, "run")
+    return runs[0]
+
+
+def test_login_needs_the_admin_token(page: Any, server: Any, shot: Any) -> None:
+    page.goto(f"{server.url}/#/run")
+    page.wait_for_selector("#main[data-ready='#/run']")
+    # logged out, a write sends the user to log in
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_url(re.compile(r"#/login$"))
+    page.get_by_label("Admin token").fill("not-the-token")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text("That is not the admin token.").wait_for()
+    assert page.get_attribute("#token", "aria-invalid") == "true"
+    shot(page, "login")
+    page.get_by_label("Admin token").fill(server.admin)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_selector("#logout")
+    page.wait_for_url(re.compile(r"#/run$"))  # back where the user was going
+
+
+def test_a_system_started_from_the_page_reports_live(
+    page: Any, server: Any, live: dict[str, Any], shot: Any
+) -> None:
+    goto(page, "#/")
+    row = page.locator(f"#overview tr[data-app='{APP}']")
+    row.wait_for()
+    # the overview fills in as windows close (it polls): energy appears with the first window
+    row.get_by_text(re.compile(r"\d mJ")).wait_for()
+    assert "harmonia" in row.inner_text()
+    assert "running" in row.inner_text()
+    shot(page, "overview")
+
+
+def test_live_chart_grows_without_reloading(
+    page: Any, server: Any, live: dict[str, Any], shot: Any
+) -> None:
+    goto(page, f"#/app/{APP}")
+    page.get_by_text("● live").wait_for()
+    page.evaluate("() => { window.sameDocument = true }")
+    page.wait_for_function("() => Number(document.querySelector('#chart-main').dataset.points) > 0")
+    before = int(page.get_attribute("#chart-main", "data-points"))
+    traces = page.evaluate("() => document.querySelector('#chart-main').data.length")
+    assert traces >= 1
+    page.wait_for_function(
+        "n => Number(document.querySelector('#chart-main').dataset.points) >= n + 2", arg=before
+    )
+    assert page.evaluate("() => window.sameDocument") is True  # updated in place, not reloaded
+    # the other charts are drawn too: energy, latency percentiles, drift, time share
+    for chart in ("chart-energy", "chart-latency", "chart-drift", "chart-share"):
+        assert page.evaluate(f"() => document.querySelector('#{chart}').data.length") >= 1, chart
+    assert page.inner_text("#stat-model").startswith(("linear", "svm", "lstm"))
+    shot(page, "live")
+
+
+def test_an_edited_threshold_is_followed_by_the_next_adaptation(
+    page: Any, server: Any, live: dict[str, Any], shot: Any
+) -> None:
+    goto(page, f"#/policies/{APP}")
+    # start from the switching preset, with a boundary that cannot fire
+    page.select_option("#preset", "traffic-switch")
+    page.get_by_role("button", name="Load preset").click()
+    text = page.input_value("#policy-text")
+    assert f"system: {APP}" in text  # the preset now governs this application
+    text = text.replace("quality < 0.8 or mae > 60", "quality < -50").replace(
+        "drift.psi > 0.2", "drift.psi > 1000"
+    )
+    page.fill("#policy-text", text)
+    page.get_by_role("button", name="Save as new version and apply").click()
+    page.get_by_text(re.compile(r"Saved as version \d+")).wait_for()
+    assert server.api("GET", f"/apps/{APP}/policy")["document"]["strategy"] == "switch"
+
+    # a bad edit is refused, and the field is named next to the editor
+    page.fill("#policy-text", text.replace("then: switch_model", "then: teleport"))
+    page.get_by_role("button", name="Validate").click()
+    issue = page.locator("#issue-list li[data-field='boundaries[0].then']")
+    issue.wait_for()
+    assert page.get_attribute("#policy-text", "aria-invalid") == "true"
+    assert issue.get_by_role("button", name=re.compile(r"line \d+")).is_visible()
+    shot(page, "policies-invalid")
+
+    # the threshold raised so that it fires: the next adaptation follows it
+    page.fill("#policy-text", text.replace("quality < -50", "quality < 2"))
+    page.get_by_role("button", name="Validate").click()
+    page.wait_for_selector("#policy-valid")
+    page.get_by_role("button", name="Save as new version and apply").click()
+    page.get_by_text(re.compile(r"Saved as version \d+")).wait_for()
+    shot(page, "policies")
+
+    goto(page, f"#/app/{APP}")
+    page.locator("#latest-action").get_by_text("quality < 2").wait_for(timeout=30_000)
+    actions = server.api("GET", f"/apps/{APP}/actions")
+    followed = [a for a in actions if a["trigger"] == "quality < 2"]
+    assert followed and followed[-1]["kind"] == "switch_model"
+    assert followed[-1]["values"]["quality"] < 2
+    assert not [a for a in actions if "-50" in a["trigger"]]
+    # the threshold line of the new policy is drawn on the main chart
+    page.wait_for_function(
+        "() => (document.querySelector('#chart-main').layout.annotations || [])"
+        ".some(a => a.text.includes('quality < 2'))"
+    )
+    shot(page, "live-adapting")
+
+
+def test_history_lists_the_boundary_values_and_before_after(
+    page: Any, server: Any, live: dict[str, Any], shot: Any
+) -> None:
+    goto(page, f"#/app/{APP}/history")
+    row = page.locator("#history tbody tr", has_text="quality < 2").last
+    row.wait_for()
+    assert "switch_model" in row.inner_text()
+    assert re.search(r"quality = -?\d", row.inner_text())  # the value the boundary read
+    row.get_by_role("button", name="Before / after").click()
+    page.wait_for_function("() => document.querySelector('#chart-before-after')?.data?.length > 0")
+    assert "before" in page.inner_text("#before-after")
+    shot(page, "history")
+
+
+def test_telemetry_downloads_as_csv_and_parquet(
+    page: Any, server: Any, live: dict[str, Any], shot: Any, tmp_path: Path
+) -> None:
+    goto(page, f"#/app/{APP}")
+    page.select_option("#range", "all")
+    with page.expect_download() as csv_download:
+        page.get_by_role("button", name="Download CSV").click()
+    path = tmp_path / "telemetry.csv"
+    csv_download.value.save_as(path)
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert len(rows) > 200
+    assert {"ts", "model", "energy_j", "latency_ms"} <= set(rows[0])
+    assert {r["model"] for r in rows} <= {"linear", "svm", "lstm"}
+
+    with page.expect_download() as parquet_download:
+        page.get_by_role("button", name="Download Parquet").click()
+    path = tmp_path / "telemetry.parquet"
+    parquet_download.value.save_as(path)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    assert table.num_rows >= len(rows)
+    assert "energy_j" in table.column_names
+
+
+def test_experiments_run_from_the_page_and_compare_approaches(
+    page: Any, server: Any, shot: Any
+) -> None:
+    login(page, server)
+    goto(page, "#/experiments")
+    page.fill("#exp-approaches", "single-linear,switch,harmonia,oracle")
+    page.fill("#exp-limit", "1000")
+    page.get_by_role("button", name="Run replay").click()
+    link = page.locator("#experiment-list a").first
+    link.wait_for(timeout=90_000)  # a link appears once results.json is written
+    link.click()
+    page.wait_for_selector("#experiment-table")
+    page.wait_for_function("() => document.querySelector('#chart-frontier')?.data?.length > 0")
+    table = page.inner_text("#experiment-table")
+    for approach in ("single-linear", "switch", "harmonia", "oracle"):
+        assert approach in table
+    names = page.evaluate("() => document.querySelector('#chart-frontier').data.map(t => t.name)")
+    assert names[0] == "oracle frontier" and "harmonia" in names
+    shot(page, "experiments")
+
+
+def test_the_system_stops_from_the_page(
+    page: Any, server: Any, live: dict[str, Any], shot: Any
+) -> None:
+    goto(page, "#/run")
+    page.get_by_role("button", name=f"Stop #{live['id']}").click()
+    page.locator(f"#run-table tr[data-run='{live['id']}']").get_by_text("stopped").wait_for()
+    assert server.api("GET", "/runs")[0]["status"] == "stopped"
+    shot(page, "run-stopped")
+    assert not page.errors, page.errors  # no uncaught error in the page all along
