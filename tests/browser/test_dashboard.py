@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def test_login_needs_the_admin_token(page: Any, server: Any, shot: Any) -> None:
     assert page.get_attribute("#token", "aria-invalid") == "true"
     shot(page, "login")
     page.get_by_label("Admin token").fill(server.admin)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Admin token").press("Enter")  # the keyboard is enough
     page.wait_for_selector("#logout")
     page.wait_for_url(re.compile(r"#/run$"))  # back where the user was going
 
@@ -116,7 +117,7 @@ def test_live_chart_grows_without_reloading(
 
 
 def test_an_edited_threshold_is_followed_by_the_next_adaptation(
-    page: Any, server: Any, live: dict[str, Any], shot: Any
+    page: Any, server: Any, live: dict[str, Any], shot: Any, tmp_path: Path
 ) -> None:
     goto(page, f"#/policies/{APP}")
     # start from the switching preset, with a boundary that cannot fire
@@ -148,6 +149,16 @@ def test_an_edited_threshold_is_followed_by_the_next_adaptation(
     page.get_by_role("button", name="Save as new version and apply").click()
     page.get_by_text(re.compile(r"Saved as version \d+")).wait_for()
     shot(page, "policies")
+
+    # the policy round-trips through a JSON file: download, then upload into the editor
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download JSON").click()
+    saved = tmp_path / "policy.json"
+    download.value.save_as(saved)
+    assert json.loads(saved.read_text())["boundaries"][0]["when"] == "quality < 2"
+    page.set_input_files("#policy-upload", str(saved))
+    page.wait_for_function("() => document.querySelector('#policy-text').value.startsWith('{')")
+    page.wait_for_selector("#policy-valid")
 
     goto(page, f"#/app/{APP}")
     page.locator("#latest-action").get_by_text("quality < 2").wait_for(timeout=30_000)
@@ -182,7 +193,17 @@ def test_telemetry_downloads_as_csv_and_parquet(
     page: Any, server: Any, live: dict[str, Any], shot: Any, tmp_path: Path
 ) -> None:
     goto(page, f"#/app/{APP}")
-    page.select_option("#range", "all")
+    # a custom range, from an hour ago to an hour ahead (local time, as the inputs take it)
+    start, end = page.evaluate(
+        """() => [-3600e3, 3600e3].map(d => {
+            const t = new Date(Date.now() + d);
+            return new Date(t - t.getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
+        })"""
+    )
+    page.select_option("#range", "custom")
+    page.fill("#range-from", start)
+    page.fill("#range-to", end)
+    page.get_by_role("button", name="Show range").click()
     with page.expect_download() as csv_download:
         page.get_by_role("button", name="Download CSV").click()
     path = tmp_path / "telemetry.csv"
