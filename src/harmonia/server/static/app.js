@@ -18,6 +18,9 @@ const KIND_STYLE = {
 };
 /** A decision that changed nothing ("none": held by cooldown, already best) is recorded too. */
 const changes = (action) => action.kind !== "none";
+/** Where an action belongs on a time axis: the end of the window it was decided on (its own
+ * ts is the server's clock at ingestion, a batch later than the samples' clock). */
+const at = (action) => action.context?.window_end ?? action.ts;
 const RANGES = [
   ["300", "Last 5 minutes"], ["900", "Last 15 minutes"], ["3600", "Last hour"],
   ["21600", "Last 6 hours"], ["86400", "Last 24 hours"], ["all", "All time"], ["custom", "Custom…"],
@@ -464,10 +467,10 @@ function actionMarks(actions, windows, key) {
     if (!mine.length) continue;
     traces.push({
       type: "scatter", mode: "markers", name: style.label,
-      x: mine.map((a) => toX(a.ts)),
+      x: mine.map((a) => toX(at(a))),
       y: mine.map((a) => {
         if (typeof a.values?.[key] === "number") return a.values[key];
-        const before = windows.filter((w) => w.end <= a.ts + 1e-6).at(-1);
+        const before = windows.filter((w) => w.end <= at(a) + 1e-6).at(-1);
         return before?.signals?.[key] ?? null;
       }),
       marker: { symbol: style.symbol, size: 13, color: style.color, line: { color: "#000", width: 1 } },
@@ -475,7 +478,7 @@ function actionMarks(actions, windows, key) {
     });
   }
   const shapes = actions.filter((a) => KIND_STYLE[a.kind]).map((a) => ({
-    type: "line", xref: "x", yref: "paper", x0: toX(a.ts), x1: toX(a.ts), y0: 0, y1: 1,
+    type: "line", xref: "x", yref: "paper", x0: toX(at(a)), x1: toX(at(a)), y0: 0, y1: 1,
     line: { color: KIND_STYLE[a.kind].color, width: 1, dash: "dot" },
   }));
   return { traces, shapes };
@@ -709,10 +712,10 @@ async function historyPage(name) {
     const a = actions[index];
     holder.querySelectorAll("tr.selected").forEach((tr) => tr.classList.remove("selected"));
     holder.querySelector(`tr[data-action="${a.id}"]`)?.classList.add("selected");
-    const before = await api(`/apps/${enc}/windows${query({ end: a.ts + 1e-6, limit: 15 })}`);
+    const before = await api(`/apps/${enc}/windows${query({ end: at(a) + 1e-6, limit: 15 })}`);
     const spans = before.map((w) => w.end - w.start).filter((s) => s > 0).sort((x, y) => x - y);
     const span = spans[Math.floor(spans.length / 2)] || 1;
-    const after = (await api(`/apps/${enc}/windows${query({ start: a.ts + 1e-6, end: a.ts + span * 20, limit: 1000 })}`)).slice(0, 15);
+    const after = (await api(`/apps/${enc}/windows${query({ start: at(a) + 1e-6, end: at(a) + span * 20, limit: 1000 })}`)).slice(0, 15);
     const windows = [...before, ...after];
     const models = [...new Set([...appModels, ...windows.map((w) => w.model)])];
     const metric = mainMetric(policy);
@@ -720,8 +723,8 @@ async function historyPage(name) {
       const xs = ws.map((w) => w.signals[key]).filter((v) => typeof v === "number");
       return xs.length ? xs.reduce((p, q) => p + q, 0) / xs.length : null;
     };
-    const marker = [{ type: "line", xref: "x", yref: "paper", x0: toX(a.ts), x1: toX(a.ts), y0: 0, y1: 1, line: { color: OI.vermillion, width: 2, dash: "dash" } }];
-    const note = [{ x: toX(a.ts), xref: "x", y: 0.02, yref: "paper", xanchor: "left", yanchor: "bottom", text: ` ${a.kind}${a.model ? ` → ${a.model}` : ""}`, showarrow: false, bgcolor: "#ffffffcc", font: { color: "#9b3a00" } }];
+    const marker = [{ type: "line", xref: "x", yref: "paper", x0: toX(at(a)), x1: toX(at(a)), y0: 0, y1: 1, line: { color: OI.vermillion, width: 2, dash: "dash" } }];
+    const note = [{ x: toX(at(a)), xref: "x", y: 0.02, yref: "paper", xanchor: "left", yanchor: "bottom", text: ` ${a.kind}${a.model ? ` → ${a.model}` : ""}`, showarrow: false, bgcolor: "#ffffffcc", font: { color: "#9b3a00" } }];
     detail.replaceChildren(
       h("h2", { tabindex: "-1", id: "detail-heading" }, `Before and after: ${a.kind}${a.model ? ` → ${a.model}` : ""} at ${when(a.ts)}`),
       h("p", {}, "Boundary ", h("code", {}, a.trigger), ` fired; ${a.reason}. Outcome: `, badge(a.status, STATUS_TONE[a.status] || "neutral"), a.detail ? ` ${a.detail}` : ""),
