@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -19,9 +20,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -78,6 +79,21 @@ def batches(count: int, size: int, seed: int) -> list[bytes]:
     return out
 
 
+def post_batches(
+    base: str, token: str, count: int, size: int, seed: int, ready: Any, done: Any
+) -> None:
+    """One client: build ``count`` batches, wait for the others, post them, report how many
+    samples it sent on ``done``."""
+    bodies = batches(count, size, seed)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    ready.wait()
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for body in bodies:
+            reply = client.post("/api/v1/apps/bench/telemetry", content=body, headers=headers)
+            reply.raise_for_status()
+    done.put(count * size)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=200_000)
@@ -115,30 +131,29 @@ def main() -> None:
                 "/api/v1/apps/bench/policy", content=POLICY, headers=admin
             ).raise_for_status()
 
+        # Each client is its own process, as separate clients are: threads of one process
+        # would share its GIL and measure the client, not the server.
         per_client = args.samples // args.batch // args.clients
-        bodies = [batches(per_client, args.batch, seed) for seed in range(args.clients)]
-        sent = [0] * args.clients
-        rss_before = rss_kb(server.pid)
-        rss_peak = [rss_before]
-
-        def post(index: int) -> None:
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-            with httpx.Client(base_url=base, timeout=30) as client:
-                for body in bodies[index]:
-                    client.post(
-                        "/api/v1/apps/bench/telemetry", content=body, headers=headers
-                    ).raise_for_status()
-                    sent[index] += args.batch
-                    if index == 0 and sent[0] % (args.batch * 20) == 0:
-                        rss_peak[0] = max(rss_peak[0], rss_kb(server.pid))
-
-        threads = [threading.Thread(target=post, args=(i,)) for i in range(args.clients)]
+        ready = multiprocessing.Barrier(args.clients + 1)
+        done: multiprocessing.Queue[int] = multiprocessing.Queue()
+        clients = [
+            multiprocessing.Process(
+                target=post_batches,
+                args=(base, token, per_client, args.batch, seed, ready, done),
+            )
+            for seed in range(args.clients)
+        ]
+        for client_process in clients:
+            client_process.start()
+        ready.wait()  # every client has built its batches: the clock starts now
         started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        rss_before = rss_kb(server.pid)
+        rss_peak = rss_before
+        while any(c.is_alive() for c in clients):
+            rss_peak = max(rss_peak, rss_kb(server.pid))
+            time.sleep(0.2)
         seconds = time.perf_counter() - started
+        sent = [done.get(timeout=5) for _ in clients]
         rss_after = rss_kb(server.pid)
     finally:
         server.terminate()
@@ -157,7 +172,7 @@ def main() -> None:
         "clients": args.clients,
         "server_rss_kb": {
             "before": rss_before,
-            "peak": max(rss_peak[0], rss_after),
+            "peak": max(rss_peak, rss_after),
             "after": rss_after,
         },
     }
