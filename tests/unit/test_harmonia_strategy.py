@@ -111,8 +111,38 @@ def test_retrains_are_spaced_by_the_cooldown() -> None:
     ]
 
 
+def test_a_low_score_that_persists_allows_a_retrain_without_drift() -> None:
+    harness = Harness(HarmoniaStrategy(patience=2), active="lstm")
+    first = harness.window(quality=0.5, energy_j=0.001, drift_kl=0.1)[0].decision
+    assert first.kind is ActionKind.NONE and "no drift" in first.reason
+    second = harness.window(quality=0.5, energy_j=0.001, drift_kl=0.1)[0].decision
+    assert second.kind is ActionKind.RETRAIN and "stayed low 2 windows" in second.reason
+    # A healthy window in between starts the count again.
+    harness = Harness(HarmoniaStrategy(patience=2), active="lstm")
+    harness.window(quality=0.5, energy_j=0.001, drift_kl=0.1)
+    assert harness.window(quality=0.95, energy_j=0.001, drift_kl=0.1) == []
+    [again] = harness.window(quality=0.5, energy_j=0.001, drift_kl=0.1)
+    assert again.decision.kind is ActionKind.NONE
+
+
+def test_a_longer_payback_horizon_makes_a_retrain_worth_it() -> None:
+    # The 40 J retrain refused above (over the 10-window cooldown) pays back over 100 windows:
+    # 0.05 · 4 mJ / 25 mJ = 0.008 of score, less than the 0.03 it can win back.
+    harness = Harness(HarmoniaStrategy(payback_windows=100), active="lstm")
+    stored(harness, lstm={"training_joules": 40.0})
+    [plan] = harness.window(quality=0.75, energy_j=0.001, drift_kl=3.0)
+    assert plan.decision.kind is ActionKind.RETRAIN
+
+
 @pytest.mark.parametrize(
-    ("param", "value"), [("tolerance", -1), ("retrain_cooldown", 0), ("evidence_ttl", 0)]
+    ("param", "value"),
+    [
+        ("tolerance", -1),
+        ("retrain_cooldown", 0),
+        ("evidence_ttl", 0),
+        ("patience", 0),
+        ("payback_windows", 0),
+    ],
 )
 def test_invalid_parameters_are_named(param: str, value: int) -> None:
     with pytest.raises(ValueError, match=param):

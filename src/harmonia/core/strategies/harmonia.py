@@ -15,6 +15,8 @@ What it does differently from HarmonE, and why:
   weights and energy range; the same rate prices a retrain: its measured energy, spread over
   ``retrain_cooldown`` windows of inferences and normalised by the energy range, times the
   energy weight, must stay below the score it can win back (``min_score`` − score).
+  ``payback_windows`` sets a longer horizon where versions serve longer than the cooldown
+  (and return: a version tuned for a condition is reused when the condition comes back).
 - **No random exploration.** HarmonE switches to a random model one time in ten to learn
   what the others score. Here every version carries what was measured when it was made —
   its held-out quality (R², accuracy: the metric the objective names) and its energy per
@@ -23,6 +25,9 @@ What it does differently from HarmonE, and why:
   ``tolerance`` of the best promise. Scores seen while serving then decide the remedies.
   (Comparing one serving window with another would mislead: windows differ in difficulty;
   a 200-sample window of traffic covers part of a day, and night windows are harder.)
+- **A low score that persists is drift too.** The watched signal cannot see every change
+  (blur leaves an image's luminance as it was). With ``patience`` set, a score below
+  ``min_score`` for that many windows in a row allows a retrain even without drift.
 - **Evidence has a context.** A score counts for ``evidence_ttl`` windows, and a remedy only
   trusts scores measured in the same drift state (drifted or not) as the window at hand.
   With ``promise_in_context`` a stored promise counts only where the version's training
@@ -67,6 +72,8 @@ class HarmoniaStrategy:
         evidence_ttl: int = 30,
         drift_detector: str = "kl",
         promise_in_context: bool = False,
+        patience: int | None = None,
+        payback_windows: int | None = None,
     ) -> None:
         if tolerance < 0:
             raise ValueError(f"tolerance must be >= 0, got {tolerance}")
@@ -74,6 +81,10 @@ class HarmoniaStrategy:
             raise ValueError(f"retrain_cooldown must be >= 1 window, got {retrain_cooldown}")
         if evidence_ttl < 1:
             raise ValueError(f"evidence_ttl must be >= 1 window, got {evidence_ttl}")
+        if payback_windows is not None and payback_windows < 1:
+            raise ValueError(f"payback_windows must be >= 1 (or unset), got {payback_windows}")
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be >= 1 window (or unset), got {patience}")
         self.min_score = min_score
         self.tolerance = tolerance
         self.drift_threshold = drift_threshold
@@ -82,6 +93,8 @@ class HarmoniaStrategy:
         self.evidence_ttl = evidence_ttl
         self.drift_detector = drift_detector
         self.promise_in_context = promise_in_context
+        self.patience = patience
+        self.payback_windows = payback_windows
 
     @property
     def detectors(self) -> tuple[str, ...]:
@@ -91,6 +104,7 @@ class HarmoniaStrategy:
         if not hasattr(self, "evidence_"):
             self.evidence_: dict[str, _Evidence] = {}
             self.last_retrain_: int | None = None
+            self.low_streak_ = 0
 
     def decide(self, situation: Situation) -> list[Planned]:
         self._state()
@@ -104,7 +118,9 @@ class HarmoniaStrategy:
         drifted = not math.isnan(drift) and drift > self.drift_threshold
         self.evidence_[active] = _Evidence(window_score, now, drifted)
         if window_score < self.min_score:
+            self.low_streak_ += 1
             return self._remedy(situation, window_score, drift, drifted)
+        self.low_streak_ = 0
         return self._economise(situation, window_score)
 
     # -- what is known ----------------------------------------------------------------------
@@ -233,8 +249,9 @@ class HarmoniaStrategy:
         return [
             planned(
                 ActionKind.RETRAIN,
-                f"retrain {active} on recent data: it drifted and no archived version or "
-                "other model does better",
+                f"retrain {active} on recent data: "
+                + ("it drifted" if drifted else f"its score stayed low {self.low_streak_} windows")
+                + " and no archived version or other model does better",
                 trigger,
                 model=active,
             )
@@ -245,7 +262,8 @@ class HarmoniaStrategy:
     ) -> str | None:
         """None if a retrain is due; otherwise why not."""
         active = situation.active_model
-        if not drifted:
+        persistent = self.patience is not None and self.low_streak_ >= self.patience
+        if not drifted and not persistent:
             return f"no drift: {active} is not worse for new data; nothing better is known"
         if self.last_retrain_ is not None and now - self.last_retrain_ <= self.retrain_cooldown:
             return f"a retrain ran {now - self.last_retrain_} windows ago; waiting"
@@ -254,13 +272,14 @@ class HarmoniaStrategy:
             return None
         objective = situation.policy.objective
         low, high = objective.energy_range_j
-        spread = joules / (situation.summary.count * self.retrain_cooldown)
+        horizon = self.payback_windows or self.retrain_cooldown
+        spread = joules / (situation.summary.count * horizon)
         price = objective.weights.energy * spread / (high - low)
         gain = self.min_score - window_score
         if price > gain:
             return (
                 f"a retrain of {active} costs {joules:.3g} J: worth {price:.3f} in score over "
-                f"{self.retrain_cooldown} windows, more than the {gain:.3f} it can win back"
+                f"{horizon} windows, more than the {gain:.3f} it can win back"
             )
         return None
 
