@@ -95,15 +95,10 @@ def chromium() -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Path:
-    """A data directory whose traffic registry holds version 1 of every model, so that a
-    live run started from the page serves at once instead of training first."""
-    from harmonia.energy import auto_meter
-    from harmonia.replay.lab import prepare
-
-    root = tmp_path_factory.mktemp("browser-trained")
-    prepare(root, "harmonia", auto_meter()[0])
-    return root
+def trained(chromium: Path, data_dir: Path) -> Path:
+    """The session's trained traffic registry (tests/conftest.py), so that a live run
+    started from the page serves at once instead of training first."""
+    return data_dir
 
 
 @pytest.fixture(scope="module")

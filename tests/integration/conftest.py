@@ -12,14 +12,6 @@ from harmonia.replay.lab import prepare
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory whose harmonia-menu registry holds version 1 of every model."""
-    root = tmp_path_factory.mktemp("harmonia-data")
-    prepare(root, "harmonia", auto_meter()[0])
-    return root
-
-
-@pytest.fixture(scope="session")
 def base_registry(data_dir: Path) -> ModelRegistry:
     return ModelRegistry(data_dir / "registry" / "traffic-harmonia")
 

@@ -105,3 +105,21 @@ def test_finished_experiments_are_listed_and_read(client: TestClient, tmp_path: 
     assert client.get("/api/v1/experiments/traffic-1").json()["system"] == "traffic"
     assert client.get("/api/v1/experiments/..").status_code == 404
     assert client.get("/api/v1/experiments/missing").status_code == 404
+
+
+def test_policy_versions_and_the_latest_adaptation_are_listed(client: TestClient) -> None:
+    token = register(client)
+    client.put("/api/v1/apps/traffic/policy", content=POLICY, headers=auth(token))
+    client.put(
+        "/api/v1/apps/traffic/policy",
+        content=POLICY.replace("quality < 0.8", "quality < 0.9"),
+        headers=auth(token),
+    )
+    versions = client.get("/api/v1/apps/traffic/policies").json()
+    assert [v["version"] for v in versions] == [1, 2]
+    assert versions[1]["document"]["boundaries"][0]["when"] == "quality < 0.9"
+    for start, r2 in ((0, 0.95), (50, 0.3)):
+        body = {"samples": samples("lstm", 50, r2, start=start)}
+        client.post("/api/v1/apps/traffic/telemetry", json=body, headers=auth(token))
+    latest = client.get("/api/v1/apps/traffic/status").json()["latest_action"]
+    assert latest["kind"] == "switch_model" and latest["trigger"] == "quality < 0.9"

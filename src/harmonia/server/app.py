@@ -44,6 +44,7 @@ from harmonia.store import (
     Conflict,
     NotFound,
     Store,
+    StoredAction,
     StoredPolicy,
     StoredVersion,
     StoreError,
@@ -188,9 +189,9 @@ class Server:
         self._apps: dict[str, App] = {}
         self._tokens: dict[str, str] = {}
         self._lock = threading.Lock()
-        self.pusher = Pusher(store)
-        self.counters = Counters()
         self.events = Broadcaster()
+        self.pusher = Pusher(store, on_finish=self.action_changed)
+        self.counters = Counters()
 
     def app(self, name: str) -> App:
         cached = self._apps.get(name)
@@ -269,7 +270,12 @@ class Server:
             raise HTTPException(404, str(error)) from None
         except Conflict as error:
             raise HTTPException(409, str(error)) from None
+        self.action_changed(app, action)
         return {"id": action.id, "status": action.status}
+
+    def action_changed(self, app: App, action: StoredAction) -> None:
+        """An action moved on in its lifecycle: the event stream says so."""
+        self.events.publish(app.name, "action", action.__dict__)
 
     def describe_version(
         self, app: App, model: str, version: int, description: VersionIn
@@ -447,6 +453,17 @@ def create_app(
                 422, [{"field": i.path, "reason": i.reason} for i in error.issues]
             ) from None
         return {"app": app.name, "version": stored.version}
+
+    @api.get(f"{API}/apps/{{name}}/policies")
+    def policy_versions(name: str) -> list[dict[str, Any]]:
+        """Every version of the app's policy, oldest first; the last is in force."""
+        try:
+            stored = store.policies(server.app(name))
+        except NotFound as error:
+            raise HTTPException(404, str(error)) from None
+        return [
+            {"version": p.version, "document": p.document, "created": p.created} for p in stored
+        ]
 
     @api.get(f"{API}/apps/{{name}}/policy")
     def get_policy(name: str) -> dict[str, Any]:

@@ -143,6 +143,9 @@ def add_dashboard_routes(
                 n for by in counts.values() for s, n in by.items() if s in ("pending", "delivered")
             ),
             "running": [r.id for r in runs.all() if r.app == app.name and r.status == "running"],
+            "latest_action": next(
+                (a.__dict__ for a in store.actions(app, limit=5) if a.kind != "none"), None
+            ),
         }
         if loop is None:
             return view

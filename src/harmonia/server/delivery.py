@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +39,16 @@ class Pusher:
     """
 
     def __init__(
-        self, store: Store, *, attempts: int = 5, backoff: float = 0.05, timeout: float = 2.0
+        self,
+        store: Store,
+        *,
+        attempts: int = 5,
+        backoff: float = 0.05,
+        timeout: float = 2.0,
+        on_finish: Callable[[App, StoredAction], None] | None = None,
     ) -> None:
         self.store = store
+        self.on_finish = on_finish
         self.attempts = attempts
         self.backoff = backoff
         self.timeout = timeout
@@ -144,6 +152,9 @@ class Pusher:
 
     async def _finish(self, app: App, action: StoredAction, status: str, reason: str) -> None:
         try:
-            await asyncio.to_thread(self.store.finish_action, app, action.id, status, reason)
+            done = await asyncio.to_thread(self.store.finish_action, app, action.id, status, reason)
         except Exception:
             logger.exception("recording the outcome of action %s failed", action.id)
+            return
+        if self.on_finish is not None:
+            self.on_finish(app, done)

@@ -282,6 +282,14 @@ class Store:
             )
         return StoredPolicy(app.name, version, document, created)
 
+    def policies(self, app: App) -> list[StoredPolicy]:
+        """Every version of the app's policy, oldest first (the last is in force)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(PolicyRow).where(PolicyRow.app_id == app.id).order_by(PolicyRow.version)
+            ).all()
+        return [StoredPolicy(app.name, r.version, r.document, r.created) for r in rows]
+
     def policy(self, app: App, version: int | None = None) -> StoredPolicy | None:
         query = select(PolicyRow).where(PolicyRow.app_id == app.id)
         query = (
