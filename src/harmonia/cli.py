@@ -16,14 +16,13 @@ from rich.table import Table
 
 from harmonia.core.errors import EnergyMeterUnavailable, PolicyError
 from harmonia.energy import auto_meter, get_meter
-from harmonia.policies import dump_policy, load_policy
+from harmonia.policies import PRESETS, dump_policy, load_policy
 from harmonia.replay.results import ReplayResult
 
 app = typer.Typer(help="Harmonia: keep ML services accurate and frugal.", no_args_is_help=True)
 policy_app = typer.Typer(help="Validate and inspect policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policies"
 EXIT_INVALID = 2
 
 
@@ -120,21 +119,25 @@ def energy(
 
 @app.command()
 def demo(
-    examples: Annotated[Path, typer.Option(help="folder of example policies")] = EXAMPLES,
-    out: Annotated[Path, typer.Option(help="folder for the replay's results")] = Path("build/demo"),
+    out: Annotated[Path, typer.Option(help="folder for the demo's results")] = Path("build/demo"),
+    seconds: Annotated[
+        float | None, typer.Option(help="stop after this long (default: at Ctrl-C)")
+    ] = None,
+    rate: Annotated[float, typer.Option(help="live observations per second")] = 200.0,
     seed: int = 0,
 ) -> None:
-    """What Harmonia can do so far: validate the example policies, read energy, and replay
-    every adaptation approach over the PeMS traffic stream, with results and plots.
+    """Harmonia end to end: validate the preset policies, read energy, replay every approach
+    over the drifted PeMS stream, then serve the dashboard with the traffic system running
+    live under the `harmonia` strategy, printing each adaptation and why as it happens.
     """
     console = _console()
-    console.rule("1. example policies")
-    files = sorted(p for p in examples.rglob("*") if p.suffix in {".yaml", ".yml", ".json"})
+    console.rule("1. preset policies")
+    files = sorted(p for p in PRESETS.rglob("*") if p.suffix in {".yaml", ".yml", ".json"})
     for file in files:
         try:
             policy = load_policy(file)
             console.print(
-                f"ok  {file.relative_to(examples)}  ({policy.strategy}, {policy.window})",
+                f"ok  {file.relative_to(PRESETS)}  ({policy.strategy}, {policy.window})",
                 markup=False,
             )
         except PolicyError as error:
@@ -145,22 +148,35 @@ def demo(
     energy(backend="auto", seconds=0.3)
 
     console.rule("3. the replay lab: every approach on the drifted PeMS stream")
+    live = out / "live"
+    shutil.rmtree(live, ignore_errors=True)
+    results = live / "experiments" / "traffic-demo"  # where the dashboard finds experiments
     replay(
-        "traffic", approaches="all", out=out, menu="harmonia", data=None, seed=seed, workers=None
+        "traffic",
+        approaches="all",
+        out=results,
+        menu="harmonia",
+        data=None,
+        seed=seed,
+        workers=None,
+        samples=None,
     )
     console.print(
-        f"open {out / 'tradeoff.html'} and {out / 'timeline.html'} to see who wins and why",
+        f"open {results / 'tradeoff.html'} and {results / 'timeline.html'} to see who wins "
+        "and why, or the Experiments page of the dashboard",
         markup=False,
     )
 
-    console.rule("4. live: a server, the traffic system as an sdk user, drift on the way")
-    _live_demo(console, examples / "traffic-live.yaml", out)
+    console.rule("4. live: the server, its dashboard, the traffic system as an sdk user")
+    _live_demo(console, live, seconds, rate)
 
 
-def _live_demo(console: Console, policy_file: Path, out: Path) -> None:
-    """Start a server on a free loopback port, run the traffic system live against it
-    through the first drift region, and show what the server decided and why."""
+def _live_demo(console: Console, live: Path, seconds: float | None, rate: float) -> None:
+    """Serve the dashboard and run the traffic system live through the server's own runs
+    (as the dashboard's Run page does); print each adaptation as it is decided."""
     import secrets
+    import socket
+    import time
 
     import httpx
 
@@ -168,48 +184,55 @@ def _live_demo(console: Console, policy_file: Path, out: Path) -> None:
     from harmonia.server.background import BackgroundServer
     from harmonia.settings import Settings
     from harmonia.store import Store, sqlite_url
-    from harmonia.systems.traffic.data import TEST, load_flow, shipped
-    from harmonia.systems.traffic.live import run_live
 
-    admin = secrets.token_urlsafe(16)
-    store = Store(sqlite_url(out / "live"))
+    settings = Settings()
+    admin = settings.admin_token or secrets.token_urlsafe(16)
     # The live system retrains into its own copy of the trained models, not the lab's.
-    live_data = out / "live" / "data"
-    shutil.rmtree(live_data, ignore_errors=True)
-    registry_for(Settings().data_dir, "harmonia").fork(live_data / "registry" / "traffic-harmonia")
-    with BackgroundServer(store, admin) as url:
-        console.print(f"server on {url} (API docs at {url}/docs)", markup=False)
+    registry_for(settings.data_dir, "harmonia").fork(live / "registry" / "traffic-harmonia")
+    store = Store(sqlite_url(live))
+    port = settings.port
+    with socket.socket() as probe:
+        if probe.connect_ex((settings.host, port)) == 0:
+            port = 0  # taken: any free port
+    with BackgroundServer(store, admin, settings.host, port, data_dir=live) as url:
         headers = {"Authorization": f"Bearer {admin}"}
-        name = f"traffic-{secrets.token_hex(3)}"
-        reply = httpx.post(
-            f"{url}/api/v1/apps",
-            json={"name": name, "owner": "demo", "models": ["linear", "svm", "lstm"]},
+        started = httpx.post(
+            f"{url}/api/v1/runs",
+            json={
+                "system": "traffic",
+                "app": "traffic-live",
+                "preset": "traffic-live",
+                "rate": rate,
+            },
             headers=headers,
+            timeout=30,
         )
-        reply.raise_for_status()
-        text = policy_file.read_text().replace("system: traffic", f"system: {name}")
-        httpx.put(
-            f"{url}/api/v1/apps/{name}/policy", content=text, headers=headers
-        ).raise_for_status()
-        done = run_live(
-            url,
-            name,
-            reply.json()["token"],
-            load_flow(shipped(TEST))[2400:6400],
-            data_dir=live_data,
+        started.raise_for_status()
+        console.print(
+            f"dashboard: {url}/#/app/traffic-live   admin token: {admin}\n"
+            f"API docs: {url}/docs   (Ctrl-C stops)",
+            markup=False,
         )
-        console.print(f"served {done.served} observations live", markup=False)
-        table = Table("id", "action", "status", "why", "fired by")
-        for item in reversed(httpx.get(f"{url}/api/v1/apps/{name}/actions").json()):
-            target = (item["model"] or "") + (f" v{item['version']}" if item["version"] else "")
-            table.add_row(
-                str(item["id"]),
-                f"{item['kind']} {target}",
-                item["status"],
-                item["reason"],
-                item["trigger"],
-            )
-        console.print(table)
+        seen: set[int] = set()
+        deadline = None if seconds is None else time.monotonic() + seconds
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(1.0)
+                actions = httpx.get(f"{url}/api/v1/apps/traffic-live/actions?limit=20").json()
+                for item in reversed(actions):
+                    if item["id"] in seen or item["kind"] == "none":
+                        continue
+                    seen.add(item["id"])
+                    target = (item["model"] or "") + (
+                        f" v{item['version']}" if item["version"] else ""
+                    )
+                    console.print(
+                        f"{item['kind']} {target}: {item['reason']}  [fired by {item['trigger']}]",
+                        markup=False,
+                    )
+        except KeyboardInterrupt:
+            pass
+        httpx.delete(f"{url}/api/v1/runs/{started.json()['id']}", headers=headers, timeout=30)
     store.close()
 
 

@@ -7,9 +7,9 @@ drift detectors (already fitted on the reference) to pass in.
 from __future__ import annotations
 
 import math
-from operator import attrgetter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np

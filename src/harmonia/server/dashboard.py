@@ -56,7 +56,7 @@ def add_dashboard_routes(
     data_dir: Path,
 ) -> Runs:
     """Add the dashboard's routes to ``api``; returns the run registry (closed at shutdown)."""
-    runs = Runs(data_dir / "runs")
+    runs = Runs(data_dir / "runs", data_dir)
     experiments = data_dir / "experiments"
     store = server.store
     Admin = Depends(admin)

@@ -72,8 +72,11 @@ class Run:
 class Runs:
     """The processes started through the API, kept while the server lives."""
 
-    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, root: Path, data_dir: Path, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.root = root
+        self.data_dir = data_dir
         self.clock = clock
         self._runs: dict[int, Run] = {}
         self._ids = itertools.count(1)
@@ -159,7 +162,13 @@ class Runs:
                 full,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **env, "COLUMNS": "120"},
+                # the children keep their models in the server's data directory
+                env={
+                    **os.environ,
+                    **env,
+                    "HARMONIA_DATA_DIR": str(self.data_dir),
+                    "COLUMNS": "120",
+                },
                 start_new_session=True,
             )
         run = Run(run_id, kind, system, app, full, log, out, self.clock(), process=process)
