@@ -4,6 +4,7 @@ sdk user, drift in the stream, and the server's action applied and recorded."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -206,3 +207,41 @@ def test_event_stream_carries_telemetry_windows_and_actions(server: ServerProces
     transport.close()
     listener.join(timeout=10)
     assert "telemetry" in events and "window" in events and "action" in events, events
+
+
+def test_the_vision_system_live_describes_its_versions_and_adapts(
+    server: ServerProcess, vision_data_dir: Path, tmp_path: Path
+) -> None:
+    from harmonia.policies import presets
+    from harmonia.systems.vision.live import run_live as run_vision
+    from harmonia.systems.vision.scenario import Drift, Scenario
+
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    reply = httpx.post(
+        f"{server.url}/api/v1/apps",
+        json={"name": "vision", "owner": "tests", "models": ["small", "medium", "large"]},
+        headers=admin,
+    )
+    reply.raise_for_status()
+    httpx.put(
+        f"{server.url}/api/v1/apps/vision/policy", content=presets()["vision-live"], headers=admin
+    ).raise_for_status()
+    # the live system retrains into its own copy of the session's trained models
+    live = tmp_path / "vision-live"
+    shutil.copytree(vision_data_dir / "registry", live / "registry")
+    scenario = Scenario(400, (Drift("dark", 150, 400, 0.8),))
+    run = run_vision(server.url, "vision", reply.json()["token"], scenario, data_dir=live)
+    assert run.served == 400
+    windows = httpx.get(f"{server.url}/api/v1/apps/vision/windows").json()
+    assert len(windows) == 8 and all("accuracy" in w["signals"] for w in windows)
+    actions = httpx.get(f"{server.url}/api/v1/apps/vision/actions").json()
+    applied = [a for a in actions if a["kind"] != "none" and a["status"] == "applied"]
+    kinds = [a["kind"] for a in applied]
+    assert "retrain" in kinds or "reuse_version" in kinds, applied  # the dark stretch answered
+    # An action is not decided again while the system has yet to apply it: two switches in
+    # a row to the same model could only be such a duplicate.
+    switches = [a["model"] for a in reversed(applied) if a["kind"] == "switch_model"]
+    assert all(a != b for a, b in zip(switches, switches[1:], strict=False)), switches
+    models = httpx.get(f"{server.url}/api/v1/apps/vision/models").json()
+    described = {(m["model"], v["version"]) for m in models for v in m["versions"]}
+    assert {("small", 1), ("medium", 1), ("large", 1)} <= described

@@ -274,8 +274,13 @@ class Server:
         return {"id": action.id, "status": action.status}
 
     def action_changed(self, app: App, action: StoredAction) -> None:
-        """An action moved on in its lifecycle: the event stream says so."""
+        """An action moved on in its lifecycle: the event stream says so, and a failed one
+        may be decided again."""
         self.events.publish(app.name, "action", action.__dict__)
+        if action.status == "failed":
+            loop = self._loops.get(app.name)
+            if loop is not None:
+                loop.action_failed()
 
     def describe_version(
         self, app: App, model: str, version: int, description: VersionIn

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harmonia.core.actions import Action
+from harmonia.core.actions import Action, ActionKind
 from harmonia.core.engine import Engine
 from harmonia.core.knowledge import Knowledge, VersionInfo
 from harmonia.core.monitor import WindowSummary
@@ -42,6 +42,10 @@ class LiveLoop:
         self.lock = threading.Lock()
         self.engine: Engine = build_engine(policy, seed=seed)
         self.knowledge: Knowledge = self.engine.new_knowledge()
+        #: the last action decided, and what was serving then (see `_new`)
+        self._in_flight: (
+            tuple[tuple[ActionKind, str | None, int | None], tuple[str, int | None]] | None
+        ) = None
 
     @property
     def policy(self) -> Policy:
@@ -80,13 +84,32 @@ class LiveLoop:
                 knowledge.observe(trusted(row))
                 if size is not None and len(knowledge.window) < size:
                     continue  # a window of samples cannot be due before it is full
-                decided = step(knowledge, clock())
+                decided = [a for a in step(knowledge, clock()) if self._new(a)]
                 if decided:
                     actions.extend(decided)
                     serving = None
             new = min(knowledge.windows_closed - closed, len(knowledge.summaries))
             windows = list(knowledge.summaries)[len(knowledge.summaries) - new :]
         return Ingested(actions, windows)
+
+    def _new(self, action: Action) -> bool:
+        """False for a repeat of the action still on its way: until the telemetry shows the
+        system serving something else, deciding it again would only queue a duplicate
+        (windows close faster than a system applies an action, a retrain above all)."""
+        if action.kind is ActionKind.NONE:
+            return True
+        knowledge = self.knowledge
+        key = (action.kind, action.model, action.version)
+        serving = (knowledge.active_model, knowledge.active_version)
+        if self._in_flight == (key, serving):
+            return False
+        self._in_flight = (key, serving)
+        return True
+
+    def action_failed(self) -> None:
+        """The system could not carry out an action: deciding it again is allowed."""
+        with self.lock:
+            self._in_flight = None
 
     def describe_version(self, info: VersionInfo) -> None:
         """What the managed system says about one of its versions (quality, energy, the

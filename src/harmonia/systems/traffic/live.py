@@ -18,22 +18,10 @@ import numpy as np
 from harmonia.energy import auto_meter
 from harmonia.registry import ModelRegistry, ModelVersion
 from harmonia.sdk import ActionMessage, Effector, HTTPTransport, Probe
+from harmonia.systems.describe import describe_registry, describe_version
 from harmonia.systems.traffic.data import LOOKBACK, TRAIN, lag_windows, load_flow, shipped
 from harmonia.systems.traffic.models import MODEL_KINDS, Menu
 from harmonia.systems.traffic.system import TrafficSystem
-
-
-def describe_version(probe: Probe, version: ModelVersion) -> None:
-    """Tell the server what a stored version is: its training data's fingerprint, held-out
-    quality, energy per inference and training cost (what its strategy weighs for reuse)."""
-    details = {
-        key: value
-        for key, value in version.info().metadata.items()
-        if isinstance(value, int | float | str | bool)
-    }
-    probe.describe_version(
-        version.model, version.version, fingerprint=version.fingerprint, details=details
-    )
 
 
 @dataclass
@@ -106,9 +94,7 @@ def run_live(
     probe.effector = traffic_effector(
         system, lambda: series[: run.served + LOOKBACK], run, partial(describe_version, probe)
     )
-    for kind in MODEL_KINDS:
-        for version in registry.versions(kind):
-            describe_version(probe, version)
+    describe_registry(probe, registry, MODEL_KINDS)
     with probe:
         started = time.perf_counter()
         for i, (row, target) in enumerate(zip(rows, truth, strict=True)):

@@ -11,13 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from harmonia.energy import auto_meter
-from harmonia.registry import ModelRegistry
+from harmonia.registry import ModelRegistry, ModelVersion
 from harmonia.sdk import ActionMessage, Effector, HTTPTransport, Probe
+from harmonia.systems.describe import describe_registry, describe_version
 from harmonia.systems.vision.data import mean_luminance
 from harmonia.systems.vision.models import MODEL_KINDS
 from harmonia.systems.vision.scenario import Scenario
@@ -33,9 +35,13 @@ class LiveRun:
 
 
 def vision_effector(
-    system: VisionSystem, observed: Callable[[], np.ndarray], run: LiveRun
+    system: VisionSystem,
+    observed: Callable[[], np.ndarray],
+    run: LiveRun,
+    describe: Callable[[ModelVersion], None] | None = None,
 ) -> Effector:
-    """Handlers that carry out the server's actions on ``system``."""
+    """Handlers that carry out the server's actions on ``system``; a retrained version is
+    passed to ``describe`` (to tell the server about it)."""
     effector = Effector()
 
     def switch(action: ActionMessage) -> str:
@@ -46,6 +52,8 @@ def vision_effector(
     def retrain(action: ActionMessage) -> str:
         done = system.retrain(action.model or system.active, observed(), reason=action.reason)
         version = done.version
+        if describe is not None:
+            describe(version)
         run.applied.append(f"retrain {version.model} v{version.version}")
         return (
             f"tuned {version.model} v{version.version} for {done.diagnosis.condition} "
@@ -81,17 +89,20 @@ def run_live(
     """Serve the scenario's images live, reporting to ``server``; ``labels`` sends the true
     class with each (as a labelled replay would); stop early when ``stop(run)`` says so."""
     meter, _ = auto_meter()
-    system = VisionSystem(
-        ModelRegistry(data_dir / "registry" / "vision"), meter, models=MODEL_KINDS
-    )
+    registry = ModelRegistry(data_dir / "registry" / "vision")
+    system = VisionSystem(registry, meter, models=MODEL_KINDS)
     system.ensure_trained()
     system.switch(start_model)
     run = LiveRun()
     images, truth = scenario.stream()
     luminance = mean_luminance(images).tolist()
-    effector = vision_effector(system, lambda: images[: run.served], run)
     transport = HTTPTransport(server, token)
-    with Probe(app, transport, instance=instance, service="classify", effector=effector) as probe:
+    probe = Probe(app, transport, instance=instance, service="classify")
+    probe.effector = vision_effector(
+        system, lambda: images[: run.served], run, partial(describe_version, probe)
+    )
+    describe_registry(probe, registry, MODEL_KINDS)
+    with probe:
         started = time.perf_counter()
         for i in range(len(images)):
             with probe.measure(system.active, system.serving_version) as sample:
