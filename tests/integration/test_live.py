@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -241,7 +242,7 @@ def test_the_vision_system_live_describes_its_versions_and_adapts(
     # An action is not decided again while the system has yet to apply it: two switches in
     # a row to the same model could only be such a duplicate.
     switches = [a["model"] for a in reversed(applied) if a["kind"] == "switch_model"]
-    assert all(a != b for a, b in zip(switches, switches[1:], strict=False)), switches
+    assert all(a != b for a, b in pairwise(switches)), switches
     models = httpx.get(f"{server.url}/api/v1/apps/vision/models").json()
     described = {(m["model"], v["version"]) for m in models for v in m["versions"]}
     assert {("small", 1), ("medium", 1), ("large", 1)} <= described
