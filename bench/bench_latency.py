@@ -61,7 +61,7 @@ class Effector:
     """Queues the time each pushed action arrives (perf_counter, same machine)."""
 
     def __init__(self) -> None:
-        self.arrivals: queue.Queue[float] = queue.Queue()
+        self.arrivals: queue.Queue[tuple[float, str]] = queue.Queue()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -70,8 +70,8 @@ class Effector:
 
             def do_POST(self) -> None:
                 arrived = time.perf_counter()
-                self.rfile.read(int(self.headers["Content-Length"]))
-                outer.arrivals.put(arrived)
+                action = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.arrivals.put((arrived, action["model"]))
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -149,9 +149,9 @@ def main() -> None:
                 f"/api/v1/apps/{name}/policy", content=policy, headers=admin
             ).raise_for_status()
 
-        def probe_body(i: int) -> bytes:
+        def probe_body(i: int, model: str) -> bytes:
             sample = {
-                "model": "lstm",
+                "model": model,
                 "model_version": 1,
                 "ts": float(i),
                 "metrics": {"error": 1.0},
@@ -167,15 +167,21 @@ def main() -> None:
                 "Content-Type": "application/json",
             }
             latencies = []
+            # The probe applies each action: its next sample reports the model switched to
+            # (the server decides an action once, not again while it is still on its way).
+            model = "lstm"
             for i in range(args.probes):
+                body = probe_body(i, model)
                 started = time.perf_counter()
-                connection.request("POST", f"/api/v1/apps/{mode}/telemetry", probe_body(i), headers)
+                connection.request("POST", f"/api/v1/apps/{mode}/telemetry", body, headers)
                 reply = orjson.loads(connection.getresponse().read())
                 if mode == "pull":
                     assert reply["actions"], "a violating batch must carry its action"
                     latencies.append(time.perf_counter() - started)
+                    model = reply["actions"][0]["model"]
                 else:
-                    latencies.append(effector.arrivals.get(timeout=5) - started)
+                    arrived, model = effector.arrivals.get(timeout=5)
+                    latencies.append(arrived - started)
                 time.sleep(0.005)
             connection.close()
             ms = [x * 1e3 for x in latencies]
