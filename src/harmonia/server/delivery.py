@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 
+from harmonia.server.effector_client import EffectorClient, EffectorUnreachable
 from harmonia.store import App, Store, StoredAction
 
 logger = logging.getLogger("harmonia.server.delivery")
@@ -53,7 +53,6 @@ class Pusher:
         self.backoff = backoff
         self.timeout = timeout
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
         self._queues: dict[str, asyncio.Queue[_Job | None]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._pending = 0
@@ -62,15 +61,12 @@ class Pusher:
     async def start(self) -> None:
         """Bind to the running event loop (the server's lifespan calls this)."""
         self._loop = asyncio.get_running_loop()
-        self._client = httpx.AsyncClient(timeout=self.timeout)
 
     async def close(self) -> None:
         """Let every worker finish what it holds, then stop."""
         for jobs in self._queues.values():
             jobs.put_nowait(None)
         await asyncio.gather(*self._workers, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
 
     def submit(self, app: App, actions: list[StoredAction]) -> None:
         """Queue actions for pushing; callable from the event loop or any thread."""
@@ -104,48 +100,46 @@ class Pusher:
             queue.put_nowait(job)
 
     async def _run(self, jobs: asyncio.Queue[_Job | None]) -> None:
+        client = EffectorClient(self.timeout)
         while (job := await jobs.get()) is not None:
             try:
-                await self._push(job)
+                await self._push(client, job)
             except Exception:  # one bad job must not stop delivery
                 logger.exception("pushing an action failed unexpectedly")
             finally:
                 with self._idle:
                     self._pending -= 1
                     self._idle.notify_all()
+        await client.close()
 
-    async def _push(self, job: _Job) -> None:
+    async def _push(self, client: EffectorClient, job: _Job) -> None:
         app, action = job.app, job.action
-        assert app.effector_url is not None and self._client is not None
+        assert app.effector_url is not None
         body = orjson.dumps(action.message())
         error = ""
         for attempt in range(self.attempts):
             if attempt:
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                reply = await self._client.post(
-                    app.effector_url, content=body, headers={"Content-Type": "application/json"}
-                )
-            except httpx.HTTPError as exc:
-                error = f"effector unreachable: {exc.__class__.__name__}: {exc}"
+                status, answer = await client.post(app.effector_url, body)
+            except EffectorUnreachable as exc:
+                error = f"effector unreachable: {exc}"
                 continue
-            if reply.status_code >= 500:
-                error = f"effector answered {reply.status_code}"
+            if status >= 500:
+                error = f"effector answered {status}"
                 continue
-            if reply.status_code >= 400:
-                await self._finish(
-                    app, action, "failed", f"effector refused it: {reply.status_code}"
-                )
+            if status >= 400:
+                await self._finish(app, action, "failed", f"effector refused it: {status}")
                 return
-            await self._settle(app, action, reply)
+            await self._settle(app, action, answer)
             return
         await self._finish(app, action, "failed", f"{error} (after {self.attempts} attempts)")
 
-    async def _settle(self, app: App, action: StoredAction, reply: httpx.Response) -> None:
+    async def _settle(self, app: App, action: StoredAction, body: bytes) -> None:
         await asyncio.to_thread(self.store.mark_delivered, app, action.id)
         try:
-            answer: Any = reply.json()
-        except ValueError:
+            answer: Any = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return
         if isinstance(answer, dict) and answer.get("status") in ("applied", "failed"):
             await self._finish(app, action, answer["status"], str(answer.get("reason", ""))[:2000])
