@@ -9,62 +9,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from harmonia.energy import auto_meter
-from harmonia.registry import ModelRegistry, ModelVersion
-from harmonia.sdk import ActionMessage, Effector, HTTPTransport, Probe
-from harmonia.systems.describe import describe_registry, describe_version
+from harmonia.registry import ModelRegistry
+from harmonia.sdk import HTTPTransport, Probe
+from harmonia.systems.live import LiveRun, describe_registry, describe_version, system_effector
 from harmonia.systems.traffic.data import LOOKBACK, TRAIN, lag_windows, load_flow, shipped
 from harmonia.systems.traffic.models import MODEL_KINDS, Menu
 from harmonia.systems.traffic.system import TrafficSystem
-
-
-@dataclass
-class LiveRun:
-    """What a live run did: samples served and the actions carried out."""
-
-    served: int = 0
-    applied: list[str] = field(default_factory=list)
-
-
-def traffic_effector(
-    system: TrafficSystem,
-    observed: Callable[[], np.ndarray],
-    run: LiveRun,
-    describe: Callable[[ModelVersion], None] | None = None,
-) -> Effector:
-    """Handlers that carry out the server's actions on ``system``; a retrained version is
-    passed to ``describe`` (to tell the server about it)."""
-    effector = Effector()
-
-    def switch(action: ActionMessage) -> str:
-        system.switch(action.model or system.active)
-        run.applied.append(f"switch_model {system.active}")
-        return f"serving {system.active}"
-
-    def retrain(action: ActionMessage) -> str:
-        done = system.retrain(action.model or system.active, observed(), reason=action.reason)
-        if describe is not None:
-            describe(done.version)
-        run.applied.append(f"retrain {done.version.model} v{done.version.version}")
-        return f"trained {done.version.model} v{done.version.version} in {done.seconds:.2f} s"
-
-    def reuse(action: ActionMessage) -> str:
-        if action.model is None or action.version is None:
-            raise ValueError("reuse_version needs a model and a version")
-        system.reuse(action.model, action.version, reason=action.reason)
-        run.applied.append(f"reuse_version {action.model} v{action.version}")
-        return f"serving {action.model} v{action.version}"
-
-    effector.on("switch_model", switch)
-    effector.on("retrain", retrain)
-    effector.on("reuse_version", reuse)
-    return effector
 
 
 def run_live(
@@ -91,7 +47,7 @@ def run_live(
     rows, truth = inputs.tolist(), targets.tolist()
     transport = HTTPTransport(server, token)
     probe = Probe(app, transport, instance=instance, service="forecast")
-    probe.effector = traffic_effector(
+    probe.effector = system_effector(
         system, lambda: series[: run.served + LOOKBACK], run, partial(describe_version, probe)
     )
     describe_registry(probe, registry, MODEL_KINDS)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harmonia.core.knowledge import Knowledge, fingerprint
+from harmonia.core.knowledge import fingerprint
 from harmonia.energy import EnergyMeter
 from harmonia.registry import CURRENT, ModelRegistry, ModelVersion
+from harmonia.systems.serving import ServedModels
 from harmonia.systems.traffic.data import LOOKBACK, lag_windows
 from harmonia.systems.traffic.models import MODEL_KINDS, Menu, TrafficModel, holdout_r2, train
 
@@ -53,7 +54,7 @@ class Retrained:
     seconds: float
 
 
-class TrafficSystem:
+class TrafficSystem(ServedModels[TrafficModel]):
     """The managed traffic service, in-process: one model serves at a time."""
 
     def __init__(
@@ -66,16 +67,11 @@ class TrafficSystem:
         retrain_window: int = RETRAIN_WINDOW,
         models: Sequence[str] = MODEL_KINDS,
     ) -> None:
-        self.registry = registry
+        super().__init__(registry, models, TrafficModel.load)
         self.menu = menu
         self.meter = meter
         self.seed = seed
         self.retrain_window = retrain_window
-        self.models = list(models)
-        self._loaded: dict[tuple[str, int], TrafficModel] = {}
-        self._serving: TrafficModel | None = None
-        self._serving_version: int | None = None
-        self.active = self.models[-1]
 
     # -- setting up ---------------------------------------------------------------------
     def ensure_trained(
@@ -121,64 +117,12 @@ class TrafficSystem:
             for kind in self.models
         }
 
-    def knowledge(self, models: Sequence[str], active: str) -> Knowledge:
-        """The engine's view of the stored versions, with ``active`` in service."""
-        knowledge = Knowledge(models, active)
-        for kind in models:
-            for version in self.registry.versions(kind):
-                knowledge.add_version(version.info())
-            current = self.registry.alias(kind, CURRENT)
-            if current is not None:
-                knowledge.current_versions[kind] = current.version
-        self.switch(active)
-        return knowledge
-
     # -- serving ------------------------------------------------------------------------
-    def model(self, kind: str, version: int | None = None) -> TrafficModel:
-        """A loaded model: the given version, or the one the ``current`` alias names."""
-        if version is None:
-            current = self.registry.alias(kind, CURRENT)
-            if current is None:
-                raise LookupError(f"{kind} has no current version; train it first")
-            version = current.version
-        key = (kind, version)
-        if key not in self._loaded:
-            self._loaded[key] = TrafficModel.load(self.registry.get(kind, version).path)
-        return self._loaded[key]
-
     def predict(self, window: Sequence[float]) -> float:
         """The model in service's forecast; it is kept loaded, so serving reads no file."""
         return self._load_serving().predict(window)
 
-    @property
-    def serving_version(self) -> int:
-        """The version of the model in service."""
-        self._load_serving()
-        assert self._serving_version is not None
-        return self._serving_version
-
-    def _load_serving(self) -> TrafficModel:
-        if self._serving is None:
-            current = self.registry.alias(self.active, CURRENT)
-            if current is None:
-                raise LookupError(f"{self.active} has no current version; train it first")
-            self._serving = self.model(self.active, current.version)
-            self._serving_version = current.version
-        return self._serving
-
-    # -- effector -----------------------------------------------------------------------
-    def switch(self, kind: str) -> None:
-        if kind not in self.models:
-            raise ValueError(f"unknown model {kind!r}; known: {', '.join(self.models)}")
-        self.active = kind
-        self._serving = None
-
-    def reuse(self, kind: str, version: int, reason: str = "") -> None:
-        """Serve an archived version again, loaded from its own artifacts."""
-        self.registry.get(kind, version)  # raises if it does not exist
-        self.registry.set_alias(kind, CURRENT, version, reason=reason or "reuse_version")
-        self.switch(kind)
-
+    # -- effector (switch and reuse: `ServedModels`) -----------------------------------------
     def retrain(self, kind: str, recent: np.ndarray, reason: str = "") -> Retrained:
         """Fit ``kind`` on the most recent observations and serve the new version."""
         if len(recent) <= LOOKBACK + 10:
@@ -201,7 +145,7 @@ class TrafficSystem:
             params={**model.params, "menu": self.menu},
             training={"rows": len(data), "source": "recent stream", "seed": self.seed},
         )
-        self._loaded[(kind, version.version)] = model
+        self._keep(kind, version.version, model)
         self.registry.set_alias(kind, CURRENT, version.version, reason=reason or "retrain")
         self.switch(kind)
         return Retrained(version, reading.joules, reading.seconds)

@@ -10,67 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-
 from harmonia.energy import auto_meter
-from harmonia.registry import ModelRegistry, ModelVersion
-from harmonia.sdk import ActionMessage, Effector, HTTPTransport, Probe
-from harmonia.systems.describe import describe_registry, describe_version
+from harmonia.registry import ModelRegistry
+from harmonia.sdk import HTTPTransport, Probe
+from harmonia.systems.live import LiveRun, describe_registry, describe_version, system_effector
 from harmonia.systems.vision.data import mean_luminance
 from harmonia.systems.vision.models import MODEL_KINDS
 from harmonia.systems.vision.scenario import Scenario
 from harmonia.systems.vision.system import VisionSystem
-
-
-@dataclass
-class LiveRun:
-    """What a live run did: images served and the actions carried out."""
-
-    served: int = 0
-    applied: list[str] = field(default_factory=list)
-
-
-def vision_effector(
-    system: VisionSystem,
-    observed: Callable[[], np.ndarray],
-    run: LiveRun,
-    describe: Callable[[ModelVersion], None] | None = None,
-) -> Effector:
-    """Handlers that carry out the server's actions on ``system``; a retrained version is
-    passed to ``describe`` (to tell the server about it)."""
-    effector = Effector()
-
-    def switch(action: ActionMessage) -> str:
-        system.switch(action.model or system.active)
-        run.applied.append(f"switch_model {system.active}")
-        return f"serving {system.active}"
-
-    def retrain(action: ActionMessage) -> str:
-        done = system.retrain(action.model or system.active, observed(), reason=action.reason)
-        version = done.version
-        if describe is not None:
-            describe(version)
-        run.applied.append(f"retrain {version.model} v{version.version}")
-        return (
-            f"tuned {version.model} v{version.version} for {done.diagnosis.condition} "
-            f"in {done.seconds:.2f} s"
-        )
-
-    def reuse(action: ActionMessage) -> str:
-        if action.model is None or action.version is None:
-            raise ValueError("reuse_version needs a model and a version")
-        system.reuse(action.model, action.version, reason=action.reason)
-        run.applied.append(f"reuse_version {action.model} v{action.version}")
-        return f"serving {action.model} v{action.version}"
-
-    effector.on("switch_model", switch)
-    effector.on("retrain", retrain)
-    effector.on("reuse_version", reuse)
-    return effector
 
 
 def run_live(
@@ -98,8 +48,12 @@ def run_live(
     luminance = mean_luminance(images).tolist()
     transport = HTTPTransport(server, token)
     probe = Probe(app, transport, instance=instance, service="classify")
-    probe.effector = vision_effector(
-        system, lambda: images[: run.served], run, partial(describe_version, probe)
+    probe.effector = system_effector(
+        system,
+        lambda: images[: run.served],
+        run,
+        partial(describe_version, probe),
+        lambda done: f"for {done.diagnosis.condition} in {done.seconds:.2f} s",
     )
     describe_registry(probe, registry, MODEL_KINDS)
     with probe:

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harmonia.core.knowledge import Knowledge, fingerprint
+from harmonia.core.knowledge import fingerprint
 from harmonia.energy import EnergyMeter
 from harmonia.registry import CURRENT, ModelRegistry, ModelVersion
+from harmonia.systems.serving import ServedModels
 from harmonia.systems.vision.conditions import ConditionMonitor, Diagnosis
 from harmonia.systems.vision.data import (
     VALIDATION_SHARE,
@@ -63,7 +64,7 @@ def measure_inference(
     return reading.joules / calls, reading.seconds / calls
 
 
-class VisionSystem:
+class VisionSystem(ServedModels[VisionModel]):
     """The managed camera classifier, in-process: one model serves at a time."""
 
     def __init__(
@@ -75,16 +76,11 @@ class VisionSystem:
         retrain_window: int = RETRAIN_WINDOW,
         models: Sequence[str] = MODEL_KINDS,
     ) -> None:
-        self.registry = registry
+        super().__init__(registry, models, VisionModel.load)
         self.meter = meter
         self.seed = seed
         self.retrain_window = retrain_window
-        self.models = list(models)
-        self._loaded: dict[tuple[str, int], VisionModel] = {}
-        self._serving: VisionModel | None = None
-        self._serving_version: int | None = None
         self._monitor: ConditionMonitor | None = None
-        self.active = self.models[-1]
 
     # -- data the system holds ---------------------------------------------------------------
     @staticmethod
@@ -154,65 +150,12 @@ class VisionSystem:
             for kind in self.models
         }
 
-    def knowledge(self, models: Sequence[str], active: str) -> Knowledge:
-        """The engine's view of the stored versions, with ``active`` in service."""
-        knowledge = Knowledge(models, active)
-        for kind in models:
-            for version in self.registry.versions(kind):
-                knowledge.add_version(version.info())
-            current = self.registry.alias(kind, CURRENT)
-            if current is not None:
-                knowledge.current_versions[kind] = current.version
-        self.switch(active)
-        return knowledge
-
     # -- serving ------------------------------------------------------------------------------
-    def model(self, kind: str, version: int | None = None) -> VisionModel:
-        """A loaded model: the given version, or the one the ``current`` alias names."""
-        if version is None:
-            current = self.registry.alias(kind, CURRENT)
-            if current is None:
-                raise LookupError(f"{kind} has no current version; train it first")
-            version = current.version
-        key = (kind, version)
-        if key not in self._loaded:
-            self._loaded[key] = VisionModel.load(self.registry.get(kind, version).path)
-        return self._loaded[key]
-
     def predict(self, image: np.ndarray) -> tuple[int, float]:
         """The class of one image and its confidence, by the model in service."""
         return self._load_serving().predict(image)
 
-    @property
-    def serving_version(self) -> int:
-        """The version of the model in service."""
-        self._load_serving()
-        assert self._serving_version is not None
-        return self._serving_version
-
-    def _load_serving(self) -> VisionModel:
-        if self._serving is None:
-            current = self.registry.alias(self.active, CURRENT)
-            if current is None:
-                raise LookupError(f"{self.active} has no current version; train it first")
-            self._serving = self.model(self.active, current.version)
-            self._serving_version = current.version
-        return self._serving
-
-    # -- effector ---------------------------------------------------------------------------
-    def switch(self, kind: str) -> None:
-        """Serve ``kind`` (at its current version) from the next image on."""
-        if kind not in self.models:
-            raise ValueError(f"unknown model {kind!r}; known: {', '.join(self.models)}")
-        self.active = kind
-        self._serving = None
-
-    def reuse(self, kind: str, version: int, reason: str = "") -> None:
-        """Serve an archived version again, loaded from its own artifacts."""
-        self.registry.get(kind, version)  # raises if it does not exist
-        self.registry.set_alias(kind, CURRENT, version, reason=reason or "reuse_version")
-        self.switch(kind)
-
+    # -- effector (switch and reuse: `ServedModels`) -----------------------------------------
     def augmented(self, diagnosis: Diagnosis) -> tuple[Images, np.ndarray]:
         """The labelled training images as they would look under the diagnosed drift."""
         images, labels, _, _ = self._parts()
@@ -264,7 +207,7 @@ class VisionSystem:
                 "seed": self.seed,
             },
         )
-        self._loaded[(kind, version.version)] = model
+        self._keep(kind, version.version, model)
         self.registry.set_alias(kind, CURRENT, version.version, reason=reason or "retrain")
         self.switch(kind)
         return Retrained(version, reading.joules, reading.seconds, diagnosis)
