@@ -16,8 +16,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from harmonia.sdk._envelope import reply_body, request_payload
-from harmonia.sdk._messages import ActionMessage, actions_from_reply
+from harmonia.sdk._envelope import BrokerTransport, reply_body, request_payload
 from harmonia.sdk._transport import TransportError
 
 DEFAULT_QUEUE = "harmonia.requests"
@@ -40,7 +39,7 @@ def broker_queue(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=rest)), queue
 
 
-class AMQPTransport:
+class AMQPTransport(BrokerTransport):
     """Sends telemetry, action results and version descriptions through an AMQP broker.
 
     ``broker`` is ``amqp://user:password@host:5672/vhost``, optionally with
@@ -66,28 +65,10 @@ class AMQPTransport:
         self.reply_to: str = declared.method.queue
         self._channel.basic_consume(self.reply_to, self._on_reply, auto_ack=True)
 
-    def send(self, app: str, instance: str, samples: list[dict[str, Any]]) -> list[ActionMessage]:
-        body = self._call(app, "telemetry", {"instance": instance, "samples": samples})
-        return actions_from_reply(body)
-
-    def report(self, app: str, action_id: int, status: str, reason: str) -> None:
-        self._call(app, "result", {"status": status, "reason": reason}, action_id=action_id)
-
-    def describe_version(
-        self, app: str, model: str, version: int, description: dict[str, Any]
-    ) -> None:
-        self._call(app, "version", description, model=model, version=version)
-
     def close(self) -> None:
         with self._lock:
             if self._connection.is_open:
                 self._connection.close()
-
-    def __enter__(self) -> AMQPTransport:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _on_reply(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
         import orjson

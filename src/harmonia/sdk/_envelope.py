@@ -4,10 +4,41 @@ status code (see `harmonia.server.messaging` for the server's side)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from harmonia.sdk._http import RETRYABLE_CLIENT_ERRORS
+from harmonia.sdk._messages import ActionMessage, actions_from_reply
 from harmonia.sdk._transport import TransportError
+
+
+class BrokerTransport:
+    """The `Transport` calls as requests through a broker; a subclass says how one request
+    travels and its reply comes back (`_call`) and how the connection closes."""
+
+    def send(self, app: str, instance: str, samples: list[dict[str, Any]]) -> list[ActionMessage]:
+        body = self._call(app, "telemetry", {"instance": instance, "samples": samples})
+        return actions_from_reply(body)
+
+    def report(self, app: str, action_id: int, status: str, reason: str) -> None:
+        self._call(app, "result", {"status": status, "reason": reason}, action_id=action_id)
+
+    def describe_version(
+        self, app: str, model: str, version: int, description: dict[str, Any]
+    ) -> None:
+        self._call(app, "version", description, model=model, version=version)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _call(self, app: str, call: str, body: dict[str, Any], **extra: Any) -> Any:
+        """Send one request and wait for its reply: the reply's body or a TransportError."""
+        raise NotImplementedError
 
 
 def request_payload(request_id: int | str, token: str, call: str, body: Any, **extra: Any) -> bytes:

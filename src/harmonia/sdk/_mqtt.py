@@ -14,8 +14,7 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from harmonia.sdk._envelope import reply_body, request_payload
-from harmonia.sdk._messages import ActionMessage, actions_from_reply
+from harmonia.sdk._envelope import BrokerTransport, reply_body, request_payload
 from harmonia.sdk._transport import TransportError
 
 DEFAULT_PREFIX = "harmonia"
@@ -39,7 +38,7 @@ def broker_address(url: str) -> tuple[str, int, str]:
     return parts.hostname, parts.port or 1883, prefix
 
 
-class MQTTTransport:
+class MQTTTransport(BrokerTransport):
     """Sends telemetry, action results and version descriptions through an MQTT broker.
 
     ``broker`` is ``mqtt://host:port`` or ``mqtt://host:port/prefix`` (the topic prefix the
@@ -81,27 +80,9 @@ class MQTTTransport:
             self.close()
             raise TransportError(True, f"the broker {broker} did not confirm the subscription")
 
-    def send(self, app: str, instance: str, samples: list[dict[str, Any]]) -> list[ActionMessage]:
-        body = self._call(app, "telemetry", {"instance": instance, "samples": samples})
-        return actions_from_reply(body)
-
-    def report(self, app: str, action_id: int, status: str, reason: str) -> None:
-        self._call(app, "result", {"status": status, "reason": reason}, action_id=action_id)
-
-    def describe_version(
-        self, app: str, model: str, version: int, description: dict[str, Any]
-    ) -> None:
-        self._call(app, "version", description, model=model, version=version)
-
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
-
-    def __enter__(self) -> MQTTTransport:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         client.subscribe(self.reply_to, qos=1)
