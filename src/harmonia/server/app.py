@@ -209,12 +209,16 @@ class Server:
             return True
         return False
 
-    def authorize(self, name: str, token: str | None) -> App:
-        """The app, if ``token`` is its own or the admin's; else a 401, 403 or 404."""
+    def known(self, name: str) -> App:
+        """The registered app named ``name``, or a 404 that says so."""
         try:
-            app = self.app(name)
+            return self.app(name)
         except NotFound as error:
             raise HTTPException(404, str(error)) from None
+
+    def authorize(self, name: str, token: str | None) -> App:
+        """The app, if ``token`` is its own or the admin's; else a 401, 403 or 404."""
+        app = self.known(name)
         if token is None:
             raise HTTPException(401, "missing token: send Authorization: Bearer <token>")
         if not (secrets.compare_digest(token, self.admin_token) or self.app_token(name, token)):
@@ -415,6 +419,11 @@ def create_app(
         return server.authorize(name, _bearer(authorization))
 
     AppAuth = Annotated[App, Depends(app_or_admin)]
+
+    async def known_app(name: str) -> App:
+        return server.known(name)
+
+    KnownApp = Annotated[App, Depends(known_app)]
     runs = add_dashboard_routes(api, server, admin, data_dir)
 
     @api.get("/healthz")
@@ -442,11 +451,8 @@ def create_app(
         return [_app_view(a) for a in store.apps()]
 
     @api.get(f"{API}/apps/{{name}}")
-    def app_detail(name: str) -> dict[str, Any]:
-        try:
-            return _app_view(server.app(name))
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
+    def app_detail(app: KnownApp) -> dict[str, Any]:
+        return _app_view(app)
 
     @api.put(f"{API}/apps/{{name}}/policy", status_code=201)
     async def put_policy(app: AppAuth, request: Request) -> dict[str, Any]:
@@ -460,24 +466,18 @@ def create_app(
         return {"app": app.name, "version": stored.version}
 
     @api.get(f"{API}/apps/{{name}}/policies")
-    def policy_versions(name: str) -> list[dict[str, Any]]:
+    def policy_versions(app: KnownApp) -> list[dict[str, Any]]:
         """Every version of the app's policy, oldest first; the last is in force."""
-        try:
-            stored = store.policies(server.app(name))
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
         return [
-            {"version": p.version, "document": p.document, "created": p.created} for p in stored
+            {"version": p.version, "document": p.document, "created": p.created}
+            for p in store.policies(app)
         ]
 
     @api.get(f"{API}/apps/{{name}}/policy")
-    def get_policy(name: str) -> dict[str, Any]:
-        try:
-            stored = store.policy(server.app(name))
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
+    def get_policy(app: KnownApp) -> dict[str, Any]:
+        stored = store.policy(app)
         if stored is None:
-            raise HTTPException(404, f"{name!r} has no policy yet")
+            raise HTTPException(404, f"{app.name!r} has no policy yet")
         return {"version": stored.version, "document": stored.document, "created": stored.created}
 
     @api.post(f"{API}/apps/{{name}}/telemetry")
@@ -496,7 +496,7 @@ def create_app(
 
     @api.get(f"{API}/apps/{{name}}/actions")
     def actions(
-        name: str,
+        app: KnownApp,
         status: str | None = None,
         start: float | None = None,
         end: float | None = None,
@@ -505,22 +505,17 @@ def create_app(
         """Adaptation events, newest first: each action with the boundary that fired it
         (``trigger``), the values it read, the strategy's reasoning and its outcome."""
         try:
-            found = store.actions(server.app(name), status, _limit(limit), start, end)
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
+            found = store.actions(app, status, _limit(limit), start, end)
         except StoreError as error:
             raise HTTPException(422, [{"field": "status", "reason": str(error)}]) from None
         return [a.__dict__ for a in found]
 
     @api.get(f"{API}/apps/{{name}}/windows")
     def windows(
-        name: str, start: float | None = None, end: float | None = None, limit: int = 100
+        app: KnownApp, start: float | None = None, end: float | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         """Closed windows ending in [start, end), oldest first (the latest ``limit``)."""
-        try:
-            return store.windows(server.app(name), start, end, _limit(limit))
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
+        return store.windows(app, start, end, _limit(limit))
 
     @api.put(f"{API}/apps/{{name}}/models/{{model}}/versions/{{version}}", status_code=201)
     def put_version(app: AppAuth, model: str, version: int, body: VersionIn) -> dict[str, Any]:
@@ -529,13 +524,9 @@ def create_app(
         return server.describe_version(app, model, version, body)
 
     @api.get(f"{API}/apps/{{name}}/models")
-    def models(name: str) -> list[dict[str, Any]]:
+    def models(app: KnownApp) -> list[dict[str, Any]]:
         """Each model the app can serve: the versions it described, which one is current,
         whether it is in service, and what it achieved in the windows it served."""
-        try:
-            app = server.app(name)
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
         described = store.versions(app)
         loop = server.loop(app)
         out = []
@@ -573,13 +564,9 @@ def create_app(
         )
 
     @api.get(f"{API}/apps/{{name}}/stream")
-    async def stream(name: str) -> Any:
-        try:
-            server.app(name)
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
+    async def stream(app: KnownApp) -> Any:
         return StreamingResponse(
-            server.events.subscribe(name),
+            server.events.subscribe(app.name),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -185,10 +185,7 @@ def add_dashboard_routes(
 
     @api.get(f"{API}/apps/{{name}}/status")
     def app_status(name: str) -> dict[str, Any]:
-        try:
-            return status(server.app(name))
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
+        return status(server.known(name))
 
     # -- runs -----------------------------------------------------------------------------
     @api.get(f"{API}/systems")
