@@ -35,6 +35,7 @@ from harmonia.server.loop import Ingested, LiveLoop
 from harmonia.server.observe import (
     Broadcaster,
     Counters,
+    finite_or_none,
     prometheus,
     telemetry_csv,
     telemetry_parquet,
@@ -622,17 +623,12 @@ def _window_view(summary: WindowSummary) -> dict[str, Any]:
         "model": summary.model,
         "version": summary.version,
         "count": summary.count,
-        "signals": {k: _finite_or_none(v) for k, v in summary.signals.items()},
+        "signals": {k: finite_or_none(v) for k, v in summary.signals.items()},
     }
 
 
 def _finite_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: _finite_or_none(v) for k, v in row.items()}
-
-
-def _finite_or_none(value: Any) -> Any:
-    """JSON has no NaN: an unknown number is null."""
-    return None if isinstance(value, float) and value != value else value
+    return {k: finite_or_none(v) for k, v in row.items()}
 
 
 def _action_row(action: Action) -> dict[str, Any]:
@@ -645,5 +641,5 @@ def _action_row(action: Action) -> dict[str, Any]:
         "reason": action.reason[:2000],
         "trigger": action.trigger[:500],
         "values": action.values,
-        "context": {k: _finite_or_none(v) for k, v in action.context.items()},
+        "context": {k: finite_or_none(v) for k, v in action.context.items()},
     }

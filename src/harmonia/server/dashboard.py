@@ -5,7 +5,6 @@ replay-lab experiments. Writes need the admin token, as everywhere else.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from importlib import resources
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harmonia.core.errors import PolicyError
 from harmonia.policies import dump_policy, parse_policy_text, presets
+from harmonia.server.observe import finite_or_none
 from harmonia.server.runs import SAFE, SYSTEMS, RunError, Runs
 from harmonia.store import App, Conflict, NotFound, StoreError
 
@@ -163,11 +163,11 @@ def add_dashboard_routes(
             view["window"] = {
                 "end": summary.end,
                 "count": summary.count,
-                "signals": {k: _finite(v) for k, v in signals.items()},
+                "signals": {k: finite_or_none(v) for k, v in signals.items()},
             }
             view["drift"] = {
                 k.removeprefix("drift."): {
-                    "value": _finite(v),
+                    "value": finite_or_none(v),
                     "drifted": bool(summary.drift_details.get(k[6:], {}).get("drifted", False)),
                 }
                 for k, v in signals.items()
@@ -275,10 +275,6 @@ def _apply_preset(server: Any, app: App, preset: str) -> None:
 
 def _issue(field: str, reason: str) -> dict[str, str]:
     return {"field": field, "reason": reason}
-
-
-def _finite(value: float) -> float | None:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 __all__ = ["add_dashboard_routes", "plotly_js"]

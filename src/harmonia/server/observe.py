@@ -186,3 +186,8 @@ class Broadcaster:
         finally:
             with self._lock:
                 self._subscribers.remove(entry)
+
+
+def finite_or_none(value: Any) -> Any:
+    """JSON has no NaN: an unknown number is null."""
+    return None if isinstance(value, float) and value != value else value
