@@ -383,6 +383,7 @@ def serve(
             data_dir=settings.data_dir,
             mqtt_url=settings.mqtt_url,
             amqp_url=settings.amqp_url,
+            guards=settings.guards(),
         ),
         host=bind_host,
         port=bind_port,

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from harmonia.bounded import DocumentTooComplex, load_yaml
 from harmonia.core.engine import Engine
 from harmonia.core.errors import Issue, PolicyError, UnknownPluginError
 from harmonia.core.harmonica import convert_harmonica, is_harmonica_policy
@@ -34,9 +35,12 @@ def presets() -> dict[str, str]:
 
 
 def parse_policy_text(text: str, source: str | None = None) -> Policy:
-    """A policy from YAML or JSON text (JSON is YAML), converted if it is Harmonica's."""
+    """A policy from YAML or JSON text (JSON is YAML), converted if it is Harmonica's.
+    Parsed within bounds (`harmonia.bounded`): size, depth, node count, no aliases."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text, max_bytes=MAX_POLICY_BYTES)
+    except DocumentTooComplex as error:
+        raise PolicyError([Issue("", f"refused: {error}")], source) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

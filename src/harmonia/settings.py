@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from harmonia.server.app import Guards
 
 
 class Settings(BaseSettings):
@@ -25,3 +29,24 @@ class Settings(BaseSettings):
     mqtt_url: str = ""
     #: an AMQP broker to take telemetry from (``amqp://guest:guest@host:5672/``); empty: none
     amqp_url: str = ""
+    #: web origins allowed to call the server from a browser (CORS, preflight included),
+    #: comma-separated (``http://localhost:3000,https://ops.example``); also the only
+    #: origins whose pages reach Harmonica's token-less routes. Empty: none.
+    cors_origins: str = ""
+    #: let effector and tactic URLs be link-local or cloud-metadata addresses (off: an
+    #: application could otherwise make the server call ``169.254.169.254``)
+    allow_link_local_targets: bool = False
+    #: how far ahead of the server's clock a sample's timestamp may be (seconds); later
+    #: samples are refused with 422
+    max_clock_skew_s: float = 300.0
+
+    def guards(self) -> Guards:
+        """The server's guards as these settings relax them."""
+        from harmonia.server.app import Guards
+
+        origins = tuple(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
+        return Guards(
+            cors_origins=origins,
+            allow_link_local_targets=self.allow_link_local_targets,
+            max_clock_skew_s=self.max_clock_skew_s,
+        )

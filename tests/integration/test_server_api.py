@@ -314,4 +314,4 @@ def test_bad_version_descriptions_name_the_field(client: TestClient) -> None:
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["field"] == "fingerprint[1]"
     zero = client.put("/api/v1/apps/traffic/models/svm/versions/0", json={}, headers=auth(token))
-    assert zero.status_code == 422 and "1 or more" in zero.text
+    assert zero.status_code == 422 and zero.json()["detail"][0]["field"] == "path.version"

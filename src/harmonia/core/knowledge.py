@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 
 from harmonia.core.actions import Action, ActionKind
 from harmonia.core.monitor import WindowSummary
-from harmonia.core.policy import Window
+from harmonia.core.policy import MAX_WINDOW_SAMPLES, Window
 from harmonia.core.telemetry import TelemetrySample
 
 FINGERPRINT_SIZE = 256
@@ -168,6 +168,8 @@ class Knowledge:
         if window.samples is not None:
             return len(self.window) >= window.samples
         assert window.seconds is not None
+        if len(self.window) >= MAX_WINDOW_SAMPLES:
+            return True
         return self.window_started is not None and now - self.window_started >= window.seconds
 
     def take_window(self, window: Window) -> list[TelemetrySample]:

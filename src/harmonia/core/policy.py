@@ -64,13 +64,19 @@ def _count_or_duration(value: Any, unit: str, count: re.Pattern[str], example: s
     return value
 
 
+MAX_WINDOW_SAMPLES = 100_000
+"""The most samples one window holds: a time window closes early when it is this full, so
+its memory is bounded whatever the rate (or the timestamps) of the telemetry."""
+
+
 class Window(BaseModel):
-    """How much telemetry one decision looks at: a count of samples or a duration."""
+    """How much telemetry one decision looks at: a count of samples or a duration (a time
+    window also closes once it holds `MAX_WINDOW_SAMPLES`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    samples: int | None = Field(default=None, ge=1)
-    seconds: float | None = Field(default=None, gt=0)
+    samples: int | None = Field(default=None, ge=1, le=MAX_WINDOW_SAMPLES)
+    seconds: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
 
     @model_validator(mode="before")
     @classmethod

@@ -4,22 +4,35 @@ Writes need a token: the admin token, or the application's own for its telemetry
 action results. Every 4xx body is JSON that names what is wrong. Bodies are size-limited.
 """
 
+import logging
+import re
 import secrets
 import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NotRequired
 
 import orjson
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    with_config,
+)
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typing_extensions import TypedDict
 
 from harmonia.core.actions import Action
@@ -27,19 +40,63 @@ from harmonia.core.errors import Issue, PolicyError
 from harmonia.core.knowledge import VersionInfo
 from harmonia.core.monitor import WindowSummary
 from harmonia.core.policy import Policy
-from harmonia.policies import check_plugins, parse_policy_text
+from harmonia.policies import MAX_POLICY_BYTES, check_plugins, parse_policy_text
 from harmonia.server.dashboard import add_dashboard_routes
-from harmonia.server.delivery import Pusher
+from harmonia.server.delivery import Outbox, Pusher
+from harmonia.server.errors import (
+    DOMAIN_ERRORS,
+    Forbidden,
+    Invalid,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+    status_of,
+)
+from harmonia.server.fields import (
+    APP_NAME_PATTERN,
+    ActionId,
+    AppName,
+    Detail,
+    Finite,
+    Label,
+    Name,
+    NonNegative,
+    Reason,
+    ShortText,
+    Version,
+    VersionPath,
+)
 from harmonia.server.harmonica import add_harmonica_routes
 from harmonia.server.loop import Ingested, LiveLoop
 from harmonia.server.observe import (
     Broadcaster,
     Counters,
+    TooManySubscribers,
     finite_or_none,
     prometheus,
     telemetry_csv,
     telemetry_parquet,
 )
+from harmonia.server.schemas import (
+    POLICY_BODY,
+    ActionOut,
+    ActionResultOut,
+    AppOut,
+    HealthOut,
+    ModelOut,
+    PolicyOut,
+    PolicyStoredOut,
+    RegisteredAppOut,
+    TelemetryOut,
+    VersionOut,
+    WindowOut,
+    add_components,
+    components_of,
+    errors,
+    raw_body,
+    text_reply,
+)
+from harmonia.server.targets import TargetRefused, check_target, check_url_shape
 from harmonia.store import (
     App,
     Conflict,
@@ -52,32 +109,67 @@ from harmonia.store import (
     hash_token,
 )
 
+logger = logging.getLogger("harmonia.server")
+
 API = "/api/v1"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_BATCH = 10_000
 #: telemetry bodies up to this size are ingested on the event loop (about 30 samples)
 INLINE_BODY_BYTES = 8 * 1024
 SWITCH_INTERVAL_S = 0.001
+#: a push still pending when the server starts is pushed again if decided this recently
+STALE_PUSH_SECONDS = 600.0
+APP_NAME = re.compile(APP_NAME_PATTERN)
+BATCH_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
 class BodyLimit:
-    """Refuse a body whose declared length is over ``limit`` before reading it (pure ASGI:
-    Starlette's ``BaseHTTPMiddleware`` would cost about a millisecond per request)."""
+    """Refuse a body over ``limit`` bytes with 413: at once when its declared length is over,
+    and, for a body streamed without one (chunked), as soon as the bytes received pass it
+    (pure ASGI: Starlette's ``BaseHTTPMiddleware`` would cost about a millisecond per
+    request)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for key, value in scope["headers"]:
-                if key == b"content-length" and value.isdigit() and int(value) > self.limit:
-                    reply = JSONResponse(
-                        {"detail": f"request body over {self.limit} bytes"}, status_code=413
-                    )
-                    await reply(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise TooLarge(f"request body over {self.limit} bytes")
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except TooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        reply = JSONResponse({"detail": f"request body over {self.limit} bytes"}, status_code=413)
+        # the client may still be sending: tell it this connection ends here
+        reply.headers["Connection"] = "close"
+        await reply(scope, receive, send)
 
 
 class JSONBody(Response):
@@ -90,22 +182,23 @@ class JSONBody(Response):
 # -- request bodies ----------------------------------------------------------------------------
 class ServiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=128)
-    instances: list[str] = Field(default_factory=list)
+    name: Name
+    instances: list[Name] = Field(default_factory=list, max_length=1000)
 
 
 class AppIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64)
-    owner: str = Field(min_length=1, max_length=128)
-    models: list[str] = Field(min_length=1)
-    services: list[ServiceIn] = Field(default_factory=list)
-    effector_url: str | None = Field(default=None, pattern=r"^https?://", max_length=512)
+    name: AppName
+    owner: ShortText
+    models: list[Name] = Field(min_length=1, max_length=100)
+    services: list[ServiceIn] = Field(default_factory=list, max_length=100)
+    effector_url: str | None = Field(default=None, max_length=512)
 
-
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Name = Annotated[str, Field(min_length=1, max_length=128)]
+    @field_validator("effector_url")
+    @classmethod
+    def _target(cls, url: str | None) -> str | None:
+        # the link-local rule needs the server's settings: `Server.register` checks it
+        return None if url is None else check_url_shape(url)
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -119,14 +212,14 @@ class SampleIn(TypedDict):
     model: Name
     ts: Finite
     service: NotRequired[Name]
-    model_version: NotRequired[Annotated[int, Field(ge=1)] | None]
+    model_version: NotRequired[Version | None]
     latency_ms: NotRequired[NonNegative | None]
     energy_j: NotRequired[NonNegative | None]
-    energy_source: NotRequired[Annotated[str, Field(max_length=32)] | None]
+    energy_source: NotRequired[Label | None]
     prediction: NotRequired[Finite | None]
     target: NotRequired[Finite | None]
     drift_value: NotRequired[Finite | None]
-    metrics: NotRequired[dict[str, Finite]]
+    metrics: NotRequired[Annotated[dict[Name, Finite], Field(max_length=100)]]
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -151,19 +244,33 @@ SAMPLE_DEFAULTS: dict[str, Any] = {
 class VersionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     fingerprint: list[Finite] = Field(default_factory=list, max_length=4096)
-    details: dict[Name, Finite | bool | Annotated[str, Field(max_length=500)] | None] = Field(
-        default_factory=dict, max_length=100
-    )
+    details: dict[Name, Finite | bool | Detail | None] = Field(default_factory=dict, max_length=100)
     created: Finite | None = None
 
 
 class ResultIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["applied", "failed"]
-    reason: str = Field(default="", max_length=2000)
+    reason: Reason = ""
 
 
 BATCH = TypeAdapter(BatchIn)
+#: a batch as the OpenAPI schema shows it (the route validates the raw body itself)
+BATCH_EXAMPLE = {
+    "instance": "edge-1",
+    "samples": [
+        {
+            "model": "lstm",
+            "model_version": 1,
+            "ts": 1767225600.0,
+            "latency_ms": 2.1,
+            "energy_j": 0.004,
+            "energy_source": "estimate",
+            "prediction": 101.5,
+            "target": 99.0,
+        }
+    ],
+}
 
 
 def field_errors(error: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
@@ -179,56 +286,128 @@ def field_errors(error: ValidationError | RequestValidationError) -> list[dict[s
     return out
 
 
+@dataclass(frozen=True)
+class Guards:
+    """What the operator allows beyond the safe defaults (from `harmonia.settings.Settings`)."""
+
+    #: origins whose pages may call the server from a browser (CORS), and reach Harmonica's
+    #: routes without a token from loopback; empty: none
+    cors_origins: tuple[str, ...] = ()
+    #: whether effector and tactic URLs may be link-local or cloud-metadata addresses
+    allow_link_local_targets: bool = False
+    #: how far ahead of the server's clock a sample's ``ts`` may be, in seconds
+    max_clock_skew_s: float = 300.0
+    #: event-stream subscribers at once, per application and in all
+    max_subscribers_per_app: int = 20
+    max_subscribers: int = 200
+
+
 class Server:
     """State shared by the routes: the store, the live loops and the admin token."""
 
-    def __init__(self, store: Store, admin_token: str, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        store: Store,
+        admin_token: str,
+        clock: Callable[[], float] = time.time,
+        guards: Guards | None = None,
+    ):
         self.store = store
         self.admin_token = admin_token
         self.clock = clock
+        self.guards = guards or Guards()
         self._loops: dict[str, LiveLoop] = {}
         self._apps: dict[str, App] = {}
         self._tokens: dict[str, str] = {}
+        #: tokens the server issued to the runs it started, by app (hashes; in memory only)
+        self._run_tokens: dict[str, set[str]] = {}
         self._lock = threading.Lock()
-        self.events = Broadcaster()
-        self.pusher = Pusher(store, on_finish=self.action_changed)
+        self.events = Broadcaster(
+            per_app=self.guards.max_subscribers_per_app, total=self.guards.max_subscribers
+        )
+        self.outbox = Outbox(allow_link_local=self.guards.allow_link_local_targets)
+        self.pusher = Pusher(store, self.outbox, on_finish=self.action_changed)
         self.counters = Counters()
 
     def app(self, name: str) -> App:
         cached = self._apps.get(name)
         if cached is None:
+            if not APP_NAME.match(name):  # never reaches the database (NUL, huge names)
+                raise NotFound(f"no application named {name[:64]!r}")
             cached = self._apps[name] = self.store.app(name)
         return cached
 
     def app_token(self, name: str, token: str) -> bool:
         """Whether ``token`` is the app's; a verified token is remembered (as its hash)."""
         digest = hash_token(token)
-        if self._tokens.get(name) == digest:
+        if self._tokens.get(name) == digest or digest in self._run_tokens.get(name, ()):
             return True
         if self.store.check_token(name, token):
             self._tokens[name] = digest
             return True
         return False
 
+    def issue_run_token(self, name: str) -> str:
+        """A token valid for app ``name`` only, for a run this server starts (never the admin
+        token: a run's requests could be sent anywhere its URL points)."""
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._run_tokens.setdefault(name, set()).add(hash_token(token))
+        return token
+
     def known(self, name: str) -> App:
-        """The registered app named ``name``, or a 404 that says so."""
-        try:
-            return self.app(name)
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
+        """The registered app named ``name``; `NotFound` says so."""
+        return self.app(name)
 
     def authorize(self, name: str, token: str | None) -> App:
-        """The app, if ``token`` is its own or the admin's; else a 401, 403 or 404."""
+        """The app, if ``token`` is its own or the admin's; else `Unauthorized`, `Forbidden`
+        or `NotFound`."""
         app = self.known(name)
         if token is None:
-            raise HTTPException(401, "missing token: send Authorization: Bearer <token>")
+            raise Unauthorized("missing token: send Authorization: Bearer <token>")
         if not (secrets.compare_digest(token, self.admin_token) or self.app_token(name, token)):
-            raise HTTPException(403, f"this token is not valid for {name!r}")
+            raise Forbidden(f"this token is not valid for {name!r}")
         return app
 
-    def ingest(self, app: App, body: bytes | dict[str, Any]) -> dict[str, Any]:
+    def register(self, body: AppIn) -> dict[str, Any]:
+        """Register an application; its token is shown once, in the reply."""
+        if body.effector_url is not None:
+            try:
+                check_target(
+                    body.effector_url, allow_link_local=self.guards.allow_link_local_targets
+                )
+            except TargetRefused as error:
+                raise Invalid([{"field": "effector_url", "reason": str(error)}]) from None
+        try:
+            app, token = self.store.create_app(
+                body.name,
+                body.owner,
+                body.models,
+                [s.model_dump() for s in body.services],
+                body.effector_url,
+            )
+        except Conflict:
+            raise
+        except StoreError as error:
+            raise Invalid([{"field": "name", "reason": str(error)}]) from None
+        return {"id": app.id, "name": app.name, "token": token}
+
+    def ingest(
+        self, app: App, body: bytes | dict[str, Any], key: str | None = None
+    ) -> dict[str, Any]:
         """Validate the whole batch, let the loop decide, then store the batch, the decisions
-        and the delivery in one transaction (one commit per request)."""
+        and the delivery in one transaction (one commit per request).
+
+        A batch whose idempotency ``key`` was stored already gets the reply it got then, and
+        nothing is stored or decided again. If the store fails, the loop forgets everything
+        the batch taught it (it is rebuilt from the store): a decision exists only once
+        stored, and nothing the store refused can poison later batches.
+        """
+        if key is not None:
+            key = _batch_key(key)
+            replayed = self.store.batch_reply(app, key)
+            if replayed is not None:
+                return replayed
         try:
             batch = (
                 BATCH.validate_json(body)
@@ -237,20 +416,31 @@ class Server:
             )
         except ValidationError as error:
             self.counters.rejected_batch(app.name)
-            raise HTTPException(422, field_errors(error)) from None
+            raise Invalid(field_errors(error)) from None
+        samples = batch["samples"]
+        self._check_clock(app, samples)
         instance = batch.get("instance", "default")
         extra = {"app": app.name, "instance": instance, "input_summary": None}
-        rows = [{**SAMPLE_DEFAULTS, **sample, **extra} for sample in batch["samples"]]
+        rows = [{**SAMPLE_DEFAULTS, **sample, **extra} for sample in samples]
         loop = self.loop(app)
         decided = loop.ingest(rows) if loop is not None else Ingested([], [])
         windows = [_window_view(w) for w in decided.windows]
-        accepted, stored, delivered = self.store.ingest(
-            app,
-            rows,
-            [_action_row(a) for a in decided.actions],
-            pull=not app.effector_url,
-            windows=windows,
-        )
+        try:
+            accepted, stored, delivered = self.store.ingest(
+                app,
+                rows,
+                [_action_row(a) for a in decided.actions],
+                pull=not app.effector_url,
+                windows=windows,
+                key=key,
+            )
+        except Conflict:  # the same key, stored meanwhile by a concurrent retry
+            self.forget_loop(app)
+            assert key is not None
+            return self.store.batch_reply(app, key) or {"accepted": 0, "actions": []}
+        except Exception:
+            self.forget_loop(app)
+            raise
         self.counters.ingested(app.name, accepted)
         self.events.publish(
             app.name,
@@ -267,14 +457,31 @@ class Server:
                 self.pusher.submit(app, stored)
         return {"accepted": accepted, "actions": [a.message() for a in delivered]}
 
+    def _check_clock(self, app: App, samples: list[SampleIn]) -> None:
+        """Refuse samples stamped too far ahead of the server's clock: a time window would
+        wait for that moment to close, deciding nothing meanwhile."""
+        latest = self.clock() + self.guards.max_clock_skew_s
+        ahead = [
+            {
+                "field": f"samples[{i}].ts",
+                "reason": f"is {s['ts'] - latest + self.guards.max_clock_skew_s:.0f} s ahead "
+                f"of the server's clock (at most {self.guards.max_clock_skew_s:.0f} s allowed)",
+            }
+            for i, s in enumerate(samples)
+            if s["ts"] > latest
+        ]
+        if ahead:
+            self.counters.rejected_batch(app.name)
+            raise Invalid(ahead[:20])
+
+    def forget_loop(self, app: App) -> None:
+        """Drop the app's live loop; the next request rebuilds it from the store."""
+        with self._lock:
+            self._loops.pop(app.name, None)
+
     def finish_action(self, app: App, action_id: int, result: ResultIn) -> dict[str, Any]:
         """What the managed system did with an action: applied or failed, and why."""
-        try:
-            action = self.store.finish_action(app, action_id, result.status, result.reason)
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
-        except Conflict as error:
-            raise HTTPException(409, str(error)) from None
+        action = self.store.finish_action(app, action_id, result.status, result.reason)
         self.action_changed(app, action)
         return {"id": action.id, "status": action.status}
 
@@ -286,6 +493,27 @@ class Server:
             loop = self._loops.get(app.name)
             if loop is not None:
                 loop.action_failed()
+
+    def resume_pushes(self, *, stale_after: float = STALE_PUSH_SECONDS) -> None:
+        """After a restart: push again what was pending for push applications (it may have
+        been in flight when the server stopped), or fail it if it is too old to matter."""
+        now = self.clock()
+        for app in self.store.apps():
+            if not app.effector_url:
+                continue
+            pending = sorted(self.store.actions(app, "pending"), key=lambda a: a.id)
+            fresh = [a for a in pending if now - a.ts <= stale_after]
+            for action in pending:
+                if action not in fresh:
+                    done = self.store.finish_action(
+                        app,
+                        action.id,
+                        "failed",
+                        f"the server restarted {now - action.ts:.0f} s after deciding it; "
+                        "too old to push now",
+                    )
+                    self.action_changed(app, done)
+            self.pusher.submit(app, fresh)
 
     def describe_version(
         self, app: App, model: str, version: int, description: VersionIn
@@ -301,7 +529,7 @@ class Server:
                 created=description.created,
             )
         except StoreError as error:
-            raise HTTPException(422, [{"field": "model", "reason": str(error)}]) from None
+            raise Invalid([{"field": "model", "reason": str(error)}]) from None
         loop = self.loop(app)
         if loop is not None:
             loop.describe_version(_version_info(stored))
@@ -319,10 +547,21 @@ class Server:
             return loop
 
     def _new_loop(self, app: App, policy: Policy) -> LiveLoop:
-        """A loop that knows the versions the app described before (e.g. before a restart)."""
+        """A loop rebuilt from the store (after a restart, or after a failed write): the
+        versions the app described, what it served last, the action still on its way."""
         loop = LiveLoop(app.name, policy, clock=self.clock)
         for version in self.store.versions(app):
             loop.describe_version(_version_info(version))
+        open_actions = [
+            a
+            for status in ("pending", "delivered")
+            for a in self.store.actions(app, status, limit=1)
+        ]
+        latest = max(open_actions, key=lambda a: a.id) if open_actions else None
+        loop.restore(
+            self.store.last_served(app),
+            None if latest is None else (latest.kind, latest.model, latest.version),
+        )
         return loop
 
     def apply_policy(self, app: App, text: str) -> StoredPolicy:
@@ -365,11 +604,12 @@ def create_app(
     data_dir: Path = Path(".harmonia"),
     mqtt_url: str = "",
     amqp_url: str = "",
+    guards: Guards | None = None,
 ) -> FastAPI:
     """The ASGI application; ``data_dir`` holds what the dashboard starts (runs, experiments);
     with ``mqtt_url`` (``mqtt://host:1883``) or ``amqp_url`` (``amqp://user:pw@host:5672/``)
-    probes may also report through that broker."""
-    server = Server(store, admin_token, clock)
+    probes may also report through that broker; ``guards`` relax the safe defaults."""
+    server = Server(store, admin_token, clock, guards)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -378,7 +618,8 @@ def create_app(
         # behind a big batch in the pool. 1 ms keeps that wait short, at little cost.
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, SWITCH_INTERVAL_S))
-        await server.pusher.start()
+        await server.outbox.start()
+        await run_in_threadpool(server.resume_pushes)
         bridges: list[Any] = []  # brokers' clients are imported only when asked for
         if mqtt_url:
             from harmonia.server.mqtt import MQTTBridge
@@ -394,26 +635,45 @@ def create_app(
         for bridge in bridges:
             await run_in_threadpool(bridge.stop)
         sys.setswitchinterval(interval)
-        await server.pusher.close()
+        await server.outbox.close()
         await run_in_threadpool(runs.close)
-        harmonica.client.close()
 
     api = FastAPI(
         title="Harmonia", version="0.1.0", default_response_class=JSONBody, lifespan=lifespan
     )
     api.state.server = server
-    harmonica = add_harmonica_routes(api, store, admin_token)
+    add_components(api, components_of(BATCH, "BatchIn"))
+    add_harmonica_routes(api, server)
 
     api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    if server.guards.cors_origins:
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(server.guards.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
 
     @api.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": field_errors(error)}, status_code=422)
 
+    async def domain_error(_: Request, error: Exception) -> JSONResponse:
+        status, detail = status_of(error)
+        return JSONResponse({"detail": detail}, status_code=status)
+
+    for kind in DOMAIN_ERRORS:
+        api.add_exception_handler(kind, domain_error)
+
+    @api.exception_handler(OperationalError)
+    async def database_down(_: Request, error: OperationalError) -> JSONResponse:
+        logger.error("the database failed: %s", error)
+        return JSONResponse({"detail": "the database is unavailable; retry"}, status_code=503)
+
     def admin(authorization: Annotated[str | None, Header()] = None) -> None:
         token = _bearer(authorization)
         if token is None or not secrets.compare_digest(token, server.admin_token):
-            raise HTTPException(401, "this needs the admin token: Authorization: Bearer <token>")
+            raise Unauthorized("this needs the admin token: Authorization: Bearer <token>")
 
     async def app_or_admin(name: str, authorization: Annotated[str | None, Header()] = None) -> App:
         # async: no thread-pool hop for a check that is a dictionary lookup once cached
@@ -427,46 +687,46 @@ def create_app(
     KnownApp = Annotated[App, Depends(known_app)]
     runs = add_dashboard_routes(api, server, admin, data_dir)
 
-    @api.get("/healthz")
-    def health() -> dict[str, str]:
+    @api.get("/healthz", response_model=HealthOut)
+    async def health() -> dict[str, str]:
+        # async: answered on the event loop, never queued behind the thread pool
         return {"status": "ok"}
 
-    @api.post(f"{API}/apps", status_code=201, dependencies=[Depends(admin)])
+    @api.post(
+        f"{API}/apps",
+        status_code=201,
+        dependencies=[Depends(admin)],
+        response_model=RegisteredAppOut,
+        responses=errors(401, 409, 413, 422, 503),
+    )
     def register(body: AppIn) -> dict[str, Any]:
-        try:
-            app, token = store.create_app(
-                body.name,
-                body.owner,
-                body.models,
-                [s.model_dump() for s in body.services],
-                body.effector_url,
-            )
-        except Conflict as error:
-            raise HTTPException(409, str(error)) from None
-        except StoreError as error:
-            raise HTTPException(422, [{"field": "name", "reason": str(error)}]) from None
-        return {"id": app.id, "name": app.name, "token": token}
+        return server.register(body)
 
-    @api.get(f"{API}/apps")
+    @api.get(f"{API}/apps", response_model=list[AppOut], responses=errors(503))
     def apps() -> list[dict[str, Any]]:
         return [_app_view(a) for a in store.apps()]
 
-    @api.get(f"{API}/apps/{{name}}")
+    @api.get(f"{API}/apps/{{name}}", response_model=AppOut, responses=errors(404, 422, 503))
     def app_detail(app: KnownApp) -> dict[str, Any]:
         return _app_view(app)
 
-    @api.put(f"{API}/apps/{{name}}/policy", status_code=201)
+    @api.put(
+        f"{API}/apps/{{name}}/policy",
+        status_code=201,
+        response_model=PolicyStoredOut,
+        responses=errors(401, 403, 404, 413, 422, 503),
+        openapi_extra=POLICY_BODY,
+    )
     async def put_policy(app: AppAuth, request: Request) -> dict[str, Any]:
-        text = (await request.body()).decode("utf-8", errors="replace")
-        try:
-            stored = await run_in_threadpool(server.apply_policy, app, text)
-        except PolicyError as error:
-            raise HTTPException(
-                422, [{"field": i.path, "reason": i.reason} for i in error.issues]
-            ) from None
+        text = await read_text(request, MAX_POLICY_BYTES)
+        stored = await run_in_threadpool(server.apply_policy, app, text)
         return {"app": app.name, "version": stored.version}
 
-    @api.get(f"{API}/apps/{{name}}/policies")
+    @api.get(
+        f"{API}/apps/{{name}}/policies",
+        response_model=list[PolicyOut],
+        responses=errors(404, 422, 503),
+    )
     def policy_versions(app: KnownApp) -> list[dict[str, Any]]:
         """Every version of the app's policy, oldest first; the last is in force."""
         return [
@@ -474,28 +734,51 @@ def create_app(
             for p in store.policies(app)
         ]
 
-    @api.get(f"{API}/apps/{{name}}/policy")
+    @api.get(
+        f"{API}/apps/{{name}}/policy", response_model=PolicyOut, responses=errors(404, 422, 503)
+    )
     def get_policy(app: KnownApp) -> dict[str, Any]:
         stored = store.policy(app)
         if stored is None:
-            raise HTTPException(404, f"{app.name!r} has no policy yet")
+            raise NotFound(f"{app.name!r} has no policy yet")
         return {"version": stored.version, "document": stored.document, "created": stored.created}
 
-    @api.post(f"{API}/apps/{{name}}/telemetry")
-    async def telemetry(app: AppAuth, request: Request) -> dict[str, Any]:
+    @api.post(
+        f"{API}/apps/{{name}}/telemetry",
+        # documented, not validated: this is the ingestion path, and its reply is built here
+        response_model=None,
+        responses={
+            200: {"model": TelemetryOut, "description": "Stored; the actions to carry out"},
+            **errors(401, 403, 404, 413, 422, 503),
+        },
+        openapi_extra=raw_body("BatchIn", BATCH_EXAMPLE),
+    )
+    async def telemetry(
+        app: AppAuth,
+        request: Request,
+        idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    ) -> dict[str, Any]:
         body = await request.body()
         if len(body) <= INLINE_BODY_BYTES:
             # A small batch (a probe flushing a few samples, a violation to act on) costs
             # less than the two thread wake-ups of the pool's hop: handle it here.
-            return server.ingest(app, body)
+            return server.ingest(app, body, idempotency_key)
         # A big batch runs in the thread pool, so the event loop keeps accepting meanwhile.
-        return await run_in_threadpool(server.ingest, app, body)
+        return await run_in_threadpool(server.ingest, app, body, idempotency_key)
 
-    @api.post(f"{API}/apps/{{name}}/actions/{{action_id}}/result")
-    def action_result(app: AppAuth, action_id: int, body: ResultIn) -> dict[str, Any]:
+    @api.post(
+        f"{API}/apps/{{name}}/actions/{{action_id}}/result",
+        response_model=ActionResultOut,
+        responses=errors(401, 403, 404, 409, 413, 422, 503),
+    )
+    def action_result(app: AppAuth, action_id: ActionId, body: ResultIn) -> dict[str, Any]:
         return server.finish_action(app, action_id, body)
 
-    @api.get(f"{API}/apps/{{name}}/actions")
+    @api.get(
+        f"{API}/apps/{{name}}/actions",
+        response_model=list[ActionOut],
+        responses=errors(404, 422, 503),
+    )
     def actions(
         app: KnownApp,
         status: str | None = None,
@@ -508,23 +791,38 @@ def create_app(
         try:
             found = store.actions(app, status, _limit(limit), start, end)
         except StoreError as error:
-            raise HTTPException(422, [{"field": "status", "reason": str(error)}]) from None
+            raise Invalid([{"field": "status", "reason": str(error)}]) from None
         return [a.__dict__ for a in found]
 
-    @api.get(f"{API}/apps/{{name}}/windows")
+    @api.get(
+        f"{API}/apps/{{name}}/windows",
+        response_model=list[WindowOut],
+        responses=errors(404, 422, 503),
+    )
     def windows(
         app: KnownApp, start: float | None = None, end: float | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         """Closed windows ending in [start, end), oldest first (the latest ``limit``)."""
         return store.windows(app, start, end, _limit(limit))
 
-    @api.put(f"{API}/apps/{{name}}/models/{{model}}/versions/{{version}}", status_code=201)
-    def put_version(app: AppAuth, model: str, version: int, body: VersionIn) -> dict[str, Any]:
+    @api.put(
+        f"{API}/apps/{{name}}/models/{{model}}/versions/{{version}}",
+        status_code=201,
+        response_model=VersionOut,
+        responses=errors(401, 403, 404, 413, 422, 503),
+    )
+    def put_version(
+        app: AppAuth, model: str, version: VersionPath, body: VersionIn
+    ) -> dict[str, Any]:
         """The managed system describes one of its model versions (held-out quality, energy
         per inference, training cost, the fingerprint of its training data)."""
         return server.describe_version(app, model, version, body)
 
-    @api.get(f"{API}/apps/{{name}}/models")
+    @api.get(
+        f"{API}/apps/{{name}}/models",
+        response_model=list[ModelOut],
+        responses=errors(404, 422, 503),
+    )
     def models(app: KnownApp) -> list[dict[str, Any]]:
         """Each model the app can serve: the versions it described, which one is current,
         whether it is in service, and what it achieved in the windows it served."""
@@ -548,7 +846,14 @@ def create_app(
             out.append(view)
         return out
 
-    @api.get(f"{API}/apps/{{name}}/telemetry.csv")
+    @api.get(
+        f"{API}/apps/{{name}}/telemetry.csv",
+        response_class=StreamingResponse,
+        responses={
+            200: text_reply("text/csv", "The samples in [start, end), oldest first"),
+            **errors(401, 403, 404, 422, 503),
+        },
+    )
     def export_csv(app: AppAuth, start: float | None = None, end: float | None = None) -> Any:
         return StreamingResponse(
             telemetry_csv(store.telemetry(app, start, end)),
@@ -556,7 +861,16 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="{app.name}-telemetry.csv"'},
         )
 
-    @api.get(f"{API}/apps/{{name}}/telemetry.parquet")
+    @api.get(
+        f"{API}/apps/{{name}}/telemetry.parquet",
+        response_class=Response,
+        responses={
+            200: text_reply(
+                "application/vnd.apache.parquet", "The samples in [start, end)", binary=True
+            ),
+            **errors(401, 403, 404, 422, 503),
+        },
+    )
     def export_parquet(app: AppAuth, start: float | None = None, end: float | None = None) -> Any:
         return Response(
             telemetry_parquet(store.telemetry(app, start, end)),
@@ -564,15 +878,35 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="{app.name}-telemetry.parquet"'},
         )
 
-    @api.get(f"{API}/apps/{{name}}/stream")
-    async def stream(app: KnownApp) -> Any:
+    @api.get(
+        f"{API}/apps/{{name}}/stream",
+        response_class=StreamingResponse,
+        responses={
+            200: text_reply("text/event-stream", "Events: telemetry, window, action"),
+            **errors(401, 403, 404, 422, 503),
+        },
+    )
+    async def stream(app: AppAuth) -> Any:
+        """Server-sent events of the app: raw telemetry among them, so it needs the app's or
+        the admin token, like the export."""
+        try:
+            subscription = server.events.subscribe(app.name)
+        except TooManySubscribers as error:
+            raise Unavailable(str(error)) from None
         return StreamingResponse(
-            server.events.subscribe(app.name),
+            server.events.stream(subscription),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @api.get("/metrics")
+    @api.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: text_reply("text/plain; version=0.0.4", "Prometheus text format"),
+            **errors(503),
+        },
+    )
     def metrics() -> Response:
         gauges = {}
         for app in store.apps():
@@ -582,6 +916,17 @@ def create_app(
         return Response(prometheus(server.counters, gauges), media_type="text/plain; version=0.0.4")
 
     return api
+
+
+async def read_text(request: Request, limit: int) -> str:
+    """The body as text, refused with `TooLarge` as soon as it passes ``limit`` bytes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 def _app_view(app: App) -> dict[str, Any]:
@@ -594,6 +939,19 @@ def _app_view(app: App) -> dict[str, Any]:
         "effector_url": app.effector_url,
         "created": app.created,
     }
+
+
+def _batch_key(key: str) -> str:
+    if not BATCH_KEY.match(key):
+        raise Invalid(
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "reason": "use 1-128 letters, digits, '_', '.', ':', '-'",
+                }
+            ]
+        )
+    return key
 
 
 def _limit(limit: int) -> int:

@@ -15,11 +15,23 @@ import orjson
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from harmonia.core.errors import PolicyError
-from harmonia.policies import dump_policy, parse_policy_text, presets
+from harmonia.policies import MAX_POLICY_BYTES, dump_policy, parse_policy_text, presets
 from harmonia.server.observe import finite_or_none
 from harmonia.server.runs import SAFE, SYSTEMS, RunError, Runs
+from harmonia.server.schemas import (
+    EXPERIMENT_RESULTS,
+    POLICY_BODY,
+    AdminOut,
+    AppStatusOut,
+    ExperimentOut,
+    PolicyCheckOut,
+    PresetOut,
+    RunOut,
+    errors,
+)
 from harmonia.store import App, Conflict, NotFound, StoreError
 
 API = "/api/v1"
@@ -79,12 +91,14 @@ def add_dashboard_routes(
         return FileResponse(path, media_type=MEDIA_TYPES[path.suffix])
 
     # -- login, presets, validation ---------------------------------------------------------
-    @api.get(f"{API}/auth", dependencies=[Admin])
+    @api.get(
+        f"{API}/auth", dependencies=[Admin], response_model=AdminOut, responses=errors(401, 422)
+    )
     def auth() -> dict[str, bool]:
         """200 with the admin token, 401 without: how the dashboard checks a login."""
         return {"admin": True}
 
-    @api.get(f"{API}/presets")
+    @api.get(f"{API}/presets", response_model=list[PresetOut])
     def preset_list() -> list[dict[str, Any]]:
         """The shipped example policies, as text (comments kept), with what they govern."""
         out = []
@@ -102,10 +116,22 @@ def add_dashboard_routes(
             )
         return out
 
-    @api.post(f"{API}/policy/validate")
+    @api.post(
+        f"{API}/policy/validate",
+        response_model=PolicyCheckOut,
+        response_model_exclude_unset=True,  # no policy nor text where it is invalid
+        responses=errors(413, 422),
+        openapi_extra=POLICY_BODY,
+    )
     async def validate(request: Request) -> dict[str, Any]:
-        """Validate a policy without storing it: every issue with its field path."""
-        text = (await request.body()).decode("utf-8", errors="replace")
+        """Validate a policy without storing it: every issue with its field path. Parsed off
+        the event loop, within bounds (anyone may call this)."""
+        from harmonia.server.app import read_text
+
+        text = await read_text(request, MAX_POLICY_BYTES)
+        return await run_in_threadpool(_validate, text)
+
+    def _validate(text: str) -> dict[str, Any]:
         try:
             policy = parse_policy_text(text, "request body")
         except PolicyError as error:
@@ -178,35 +204,45 @@ def add_dashboard_routes(
             ]
         return view
 
-    @api.get(f"{API}/overview")
+    @api.get(f"{API}/overview", response_model=list[AppStatusOut], responses=errors(503))
     def overview() -> list[dict[str, Any]]:
         """Every application as the systems overview shows it."""
         return [status(app) for app in store.apps()]
 
-    @api.get(f"{API}/apps/{{name}}/status")
+    @api.get(
+        f"{API}/apps/{{name}}/status",
+        response_model=AppStatusOut,
+        responses=errors(404, 422, 503),
+    )
     def app_status(name: str) -> dict[str, Any]:
         return status(server.known(name))
 
     # -- runs -----------------------------------------------------------------------------
-    @api.get(f"{API}/systems")
+    @api.get(f"{API}/systems", response_model=dict[str, list[str]])
     def systems() -> dict[str, list[str]]:
         """The reference systems a run or an experiment can start, with their models."""
         return SYSTEMS
 
-    @api.get(f"{API}/runs")
+    @api.get(f"{API}/runs", response_model=list[RunOut])
     def run_list() -> list[dict[str, Any]]:
         return [r.view() for r in runs.all() if r.kind == "system"]
 
-    @api.post(f"{API}/runs", status_code=201, dependencies=[Admin])
+    @api.post(
+        f"{API}/runs",
+        status_code=201,
+        dependencies=[Admin],
+        response_model=RunOut,
+        responses=errors(401, 409, 413, 422, 503),
+    )
     def start_run(body: RunIn, request: Request) -> dict[str, Any]:
         """Start a reference system live; its app is registered (and its policy set from a
         preset) first when needed. The system reports through the sdk like any other."""
         if body.system not in SYSTEMS:
             raise HTTPException(422, [_issue("system", f"one of {', '.join(SYSTEMS)}")])
         name = body.app or f"{body.system}-live"
-        token = server.admin_token
         try:
             app = server.app(name)
+            token = server.issue_run_token(app.name)
         except NotFound:
             try:
                 app, token = store.create_app(name, "dashboard", SYSTEMS[body.system])
@@ -215,14 +251,17 @@ def add_dashboard_routes(
         if body.preset is not None or store.policy(app) is None:
             _apply_preset(server, app, body.preset or f"{body.system}-live")
         try:
-            run = runs.start_system(
-                body.system, str(request.base_url).rstrip("/"), app.name, token, body.rate
-            )
+            run = runs.start_system(body.system, _own_url(request), app.name, token, body.rate)
         except RunError as error:
             raise HTTPException(409, str(error)) from None
         return run.view()
 
-    @api.delete(f"{API}/runs/{{run_id}}", dependencies=[Admin])
+    @api.delete(
+        f"{API}/runs/{{run_id}}",
+        dependencies=[Admin],
+        response_model=RunOut,
+        responses=errors(401, 404, 422),
+    )
     def stop_run(run_id: int) -> dict[str, Any]:
         try:
             return runs.stop(run_id).view()
@@ -230,7 +269,7 @@ def add_dashboard_routes(
             raise HTTPException(404, str(error)) from None
 
     # -- experiments ----------------------------------------------------------------------
-    @api.get(f"{API}/experiments")
+    @api.get(f"{API}/experiments", response_model=list[ExperimentOut])
     def experiment_list() -> list[dict[str, Any]]:
         """Finished replay-lab results under the data directory, and experiments running."""
         running = {r.out.name: r for r in runs.all() if r.kind == "experiment" and r.out}
@@ -243,7 +282,13 @@ def add_dashboard_routes(
             out.insert(0, {"id": name, "status": run.status, "run": run.view()})
         return out
 
-    @api.post(f"{API}/experiments", status_code=201, dependencies=[Admin])
+    @api.post(
+        f"{API}/experiments",
+        status_code=201,
+        dependencies=[Admin],
+        response_model=ExperimentOut,
+        responses=errors(401, 413, 422),
+    )
     def start_experiment(body: ExperimentIn) -> dict[str, Any]:
         try:
             run = runs.start_experiment(body.system, body.approaches, body.limit, experiments)
@@ -251,7 +296,11 @@ def add_dashboard_routes(
             raise HTTPException(422, [_issue("approaches", str(error))]) from None
         return {"id": run.out.name if run.out else None, "status": run.status, "run": run.view()}
 
-    @api.get(f"{API}/experiments/{{experiment}}")
+    @api.get(
+        f"{API}/experiments/{{experiment}}",
+        response_class=Response,
+        responses={200: EXPERIMENT_RESULTS, **errors(404, 422)},
+    )
     def experiment(experiment: str) -> Response:
         """An experiment's ``results.json`` (approaches, frontier, timelines)."""
         results = experiments / experiment / "results.json"
@@ -260,6 +309,18 @@ def add_dashboard_routes(
         return Response(results.read_bytes(), media_type="application/json")
 
     return runs
+
+
+def _own_url(request: Request) -> str:
+    """The address this request reached, from the socket, not from the Host header (which
+    the client chooses: a run must not follow it to another host)."""
+    server = request.scope.get("server")
+    if not server:
+        raise HTTPException(500, "the server's own address is unknown")
+    host, port = server[0], server[1]
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _apply_preset(server: Any, app: App, preset: str) -> None:

@@ -12,49 +12,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from harmonia.server.effector_client import EffectorClient, EffectorUnreachable
+from harmonia.server.targets import TargetRefused
 from harmonia.store import App, Store, StoredAction
 
 logger = logging.getLogger("harmonia.server.delivery")
 
-
-@dataclass(frozen=True)
-class _Job:
-    app: App
-    action: StoredAction
+#: jobs waiting per destination; beyond it a job is refused (`Job.drop`), never waited for
+QUEUE_LIMIT = 1000
 
 
-class Pusher:
-    """Pushes each application's actions in the order they were decided.
+class Job(Protocol):
+    """One outgoing call, run in order with the others of its queue."""
 
-    It runs on the server's event loop, one worker task per application: an action decided
-    on the loop goes out without a thread wake-up in between (the latency users wait on), and
-    an effector that is down delays only its own application's actions.
+    def run(self, client: EffectorClient) -> Awaitable[None]: ...
+
+    def drop(self, reason: str) -> Awaitable[None]:
+        """The job will not run (its queue is full, or the server is closing)."""
+        ...
+
+
+class Outbox:
+    """Calls the server makes to URLs of its users, off the request path.
+
+    It runs on the server's event loop, one worker task per queue (an application's
+    effector, a Harmonica policy's tactics): a call decided on the loop goes out without a
+    thread wake-up in between, and a destination that is down or never answers delays only
+    its own queue, whose length is bounded.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        attempts: int = 5,
-        backoff: float = 0.05,
-        timeout: float = 2.0,
-        on_finish: Callable[[App, StoredAction], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.on_finish = on_finish
-        self.attempts = attempts
-        self.backoff = backoff
+    def __init__(self, *, timeout: float = 2.0, allow_link_local: bool = False) -> None:
         self.timeout = timeout
+        self.allow_link_local = allow_link_local
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queues: dict[str, asyncio.Queue[_Job | None]] = {}
+        self._queues: dict[str, asyncio.Queue[Job | None]] = {}
         self._workers: list[asyncio.Task[None]] = []
+        self._dropping: set[asyncio.Task[None]] = set()
         self._pending = 0
         self._idle = threading.Condition()
 
@@ -65,16 +64,15 @@ class Pusher:
     async def close(self) -> None:
         """Let every worker finish what it holds, then stop."""
         for jobs in self._queues.values():
-            jobs.put_nowait(None)
+            await jobs.put(None)  # after what it holds: waits while the queue is full
         await asyncio.gather(*self._workers, return_exceptions=True)
 
-    def submit(self, app: App, actions: list[StoredAction]) -> None:
-        """Queue actions for pushing; callable from the event loop or any thread."""
-        jobs = [_Job(app, a) for a in actions if a.kind != "none"]
+    def submit(self, queue: str, jobs: list[Job]) -> None:
+        """Queue ``jobs`` on ``queue``; callable from the event loop or any thread."""
         if not jobs:
             return
         if self._loop is None:
-            raise RuntimeError("Pusher.start() must run on the server's event loop first")
+            raise RuntimeError("Outbox.start() must run on the server's event loop first")
         with self._idle:
             self._pending += len(jobs)
         try:
@@ -82,69 +80,124 @@ class Pusher:
         except RuntimeError:
             on_loop = False
         if on_loop:
-            self._enqueue(jobs)
+            self._enqueue(queue, jobs)
         else:
-            self._loop.call_soon_threadsafe(self._enqueue, jobs)
+            self._loop.call_soon_threadsafe(self._enqueue, queue, jobs)
 
     def join(self, timeout: float = 30.0) -> bool:
-        """Wait (from another thread) until every submitted action was pushed or given up."""
+        """Wait (from another thread) until every submitted job ran or was dropped."""
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
-    def _enqueue(self, jobs: list[_Job]) -> None:
+    def _enqueue(self, name: str, jobs: list[Job]) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = asyncio.Queue(QUEUE_LIMIT)
+            self._workers.append(loop.create_task(self._run(queue)))
         for job in jobs:
-            queue = self._queues.get(job.app.name)
-            if queue is None:
-                queue = self._queues[job.app.name] = asyncio.Queue()
-                self._workers.append(asyncio.get_running_loop().create_task(self._run(queue)))
-            queue.put_nowait(job)
-
-    async def _run(self, jobs: asyncio.Queue[_Job | None]) -> None:
-        client = EffectorClient(self.timeout)
-        while (job := await jobs.get()) is not None:
             try:
-                await self._push(client, job)
-            except Exception:  # one bad job must not stop delivery
-                logger.exception("pushing an action failed unexpectedly")
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
+                queue.put_nowait(job)
+            except asyncio.QueueFull:
+                task = loop.create_task(self._settle(job.drop(f"{QUEUE_LIMIT} calls wait")))
+                self._dropping.add(task)
+                task.add_done_callback(self._dropping.discard)
+
+    async def _settle(self, done: Awaitable[None]) -> None:
+        try:
+            await done
+        except Exception:
+            logger.exception("settling an outgoing call failed")
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+
+    async def _run(self, jobs: asyncio.Queue[Job | None]) -> None:
+        client = EffectorClient(self.timeout, allow_link_local=self.allow_link_local)
+        while (job := await jobs.get()) is not None:
+            await self._settle(job.run(client))
         await client.close()
 
-    async def _push(self, client: EffectorClient, job: _Job) -> None:
-        app, action = job.app, job.action
+
+@dataclass(frozen=True)
+class ActionPush:
+    """POST one action to its application's effector URL, retried with backoff."""
+
+    pusher: Pusher
+    app: App
+    action: StoredAction
+
+    async def run(self, client: EffectorClient) -> None:
+        pusher, app, action = self.pusher, self.app, self.action
         assert app.effector_url is not None
         body = orjson.dumps(action.message())
         error = ""
-        for attempt in range(self.attempts):
+        for attempt in range(pusher.attempts):
             if attempt:
-                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+                await asyncio.sleep(pusher.backoff * 2 ** (attempt - 1))
             try:
                 status, answer = await client.post(app.effector_url, body)
             except EffectorUnreachable as exc:
                 error = f"effector unreachable: {exc}"
                 continue
+            except TargetRefused as exc:
+                await pusher.finish(app, action, "failed", f"effector URL refused: {exc}")
+                return
             if status >= 500:
                 error = f"effector answered {status}"
                 continue
             if status >= 400:
-                await self._finish(app, action, "failed", f"effector refused it: {status}")
+                await pusher.finish(app, action, "failed", f"effector refused it: {status}")
                 return
-            await self._settle(app, action, answer)
+            await pusher.settle(app, action, answer)
             return
-        await self._finish(app, action, "failed", f"{error} (after {self.attempts} attempts)")
+        await pusher.finish(app, action, "failed", f"{error} (after {pusher.attempts} attempts)")
 
-    async def _settle(self, app: App, action: StoredAction, body: bytes) -> None:
+    async def drop(self, reason: str) -> None:
+        await self.pusher.finish(self.app, self.action, "failed", f"not pushed: {reason}")
+
+
+class Pusher:
+    """Pushes each application's actions in the order they were decided, through the
+    server's `Outbox` (one queue per application)."""
+
+    def __init__(
+        self,
+        store: Store,
+        outbox: Outbox,
+        *,
+        attempts: int = 5,
+        backoff: float = 0.05,
+        on_finish: Callable[[App, StoredAction], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.on_finish = on_finish
+        self.attempts = attempts
+        self.backoff = backoff
+
+    def submit(self, app: App, actions: list[StoredAction]) -> None:
+        """Queue actions for pushing; callable from the event loop or any thread."""
+        jobs: list[Job] = [ActionPush(self, app, a) for a in actions if a.kind != "none"]
+        self.outbox.submit(f"effector:{app.name}", jobs)
+
+    def join(self, timeout: float = 30.0) -> bool:
+        return self.outbox.join(timeout)
+
+    async def settle(self, app: App, action: StoredAction, body: bytes) -> None:
         await asyncio.to_thread(self.store.mark_delivered, app, action.id)
         try:
             answer: Any = orjson.loads(body)
         except orjson.JSONDecodeError:
             return
         if isinstance(answer, dict) and answer.get("status") in ("applied", "failed"):
-            await self._finish(app, action, answer["status"], str(answer.get("reason", ""))[:2000])
+            await self.finish(app, action, answer["status"], str(answer.get("reason", ""))[:2000])
 
-    async def _finish(self, app: App, action: StoredAction, status: str, reason: str) -> None:
+    async def finish(self, app: App, action: StoredAction, status: str, reason: str) -> None:
         try:
             done = await asyncio.to_thread(self.store.finish_action, app, action.id, status, reason)
         except Exception:

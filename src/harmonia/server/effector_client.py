@@ -15,6 +15,10 @@ from urllib.parse import urlsplit
 
 import h11
 
+from harmonia.server.targets import resolve_allowed
+
+#: the most of an effector's reply that is read (its status is what matters)
+MAX_REPLY_BYTES = 1024 * 1024
 Origin = tuple[str, str, int]
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter, h11.Connection]
 
@@ -24,10 +28,15 @@ class EffectorUnreachable(Exception):
 
 
 class EffectorClient:
-    """POSTs bodies to effector URLs; one instance per sender (it is not shared by tasks)."""
+    """POSTs bodies to effector URLs; one instance per sender (it is not shared by tasks).
 
-    def __init__(self, timeout: float = 2.0) -> None:
+    Each new connection goes to an address checked when it is made (`resolve_allowed`):
+    `harmonia.server.targets.TargetRefused` is raised for one the server must not call.
+    """
+
+    def __init__(self, timeout: float = 2.0, *, allow_link_local: bool = False) -> None:
         self.timeout = timeout
+        self.allow_link_local = allow_link_local
         self._connections: dict[
             Origin, tuple[asyncio.StreamReader, asyncio.StreamWriter, h11.Connection]
         ] = {}
@@ -81,6 +90,8 @@ class EffectorClient:
                 status = event.status_code
             elif isinstance(event, h11.Data):
                 chunks.append(bytes(event.data))
+                if sum(map(len, chunks)) > MAX_REPLY_BYTES:
+                    raise ConnectionError(f"the reply is over {MAX_REPLY_BYTES} bytes")
             elif isinstance(event, h11.EndOfMessage):
                 break
             elif isinstance(event, h11.ConnectionClosed):
@@ -97,7 +108,10 @@ class EffectorClient:
             return known
         scheme, host, port = origin
         context = ssl.create_default_context() if scheme == "https" else None
-        reader, writer = await asyncio.open_connection(host, port, ssl=context)
+        address = await resolve_allowed(host, port, allow_link_local=self.allow_link_local)
+        reader, writer = await asyncio.open_connection(
+            address, port, ssl=context, server_hostname=host if context else None
+        )
         sock = writer.get_extra_info("socket")
         if sock is not None:  # headers and body go out in one write, but replies are small
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

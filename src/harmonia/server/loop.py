@@ -111,6 +111,25 @@ class LiveLoop:
         with self.lock:
             self._in_flight = None
 
+    def restore(
+        self,
+        served: tuple[str, int | None] | None,
+        in_flight: tuple[str, str | None, int | None] | None,
+    ) -> None:
+        """Take up where the store left off: ``served`` is the model and version of the last
+        stored sample, ``in_flight`` the kind, model and version of the latest action not yet
+        applied (so that a rebuilt loop does not queue it again)."""
+        with self.lock:
+            if served is not None:
+                self._follow({"model": served[0], "model_version": served[1]})
+            if in_flight is not None:
+                kind, model, version = in_flight
+                knowledge = self.knowledge
+                self._in_flight = (
+                    (ActionKind(kind), model, version),
+                    (knowledge.active_model, knowledge.active_version),
+                )
+
     def describe_version(self, info: VersionInfo) -> None:
         """What the managed system says about one of its versions (quality, energy, the
         fingerprint of its training data): strategies read it to choose reuse or switch."""

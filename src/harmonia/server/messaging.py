@@ -17,10 +17,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harmonia.server.app import ResultIn, Server, VersionIn, field_errors
+from harmonia.server.errors import DOMAIN_ERRORS, Invalid, status_of
+from harmonia.server.fields import INT32_MAX
 
 logger = logging.getLogger("harmonia.server.messaging")
 
@@ -35,9 +36,10 @@ class RequestIn(BaseModel):
     token: str = Field(default="", max_length=256)
     call: Literal["telemetry", "result", "version"]
     body: dict[str, Any]
-    action_id: int | None = None
+    action_id: int | None = Field(default=None, ge=1, le=INT32_MAX)
     model: str | None = Field(default=None, max_length=128)
-    version: int | None = None
+    version: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    idempotency_key: str | None = Field(default=None, max_length=128)
 
 
 def answer(server: Server, app_name: str, request: RequestIn) -> dict[str, Any]:
@@ -46,8 +48,9 @@ def answer(server: Server, app_name: str, request: RequestIn) -> dict[str, Any]:
     try:
         reply["body"] = _call(server, app_name, request)
         reply["status"] = 200
-    except HTTPException as error:
-        reply.update(status=error.status_code, detail=error.detail)
+    except DOMAIN_ERRORS as error:
+        status, detail = status_of(error)
+        reply.update(status=status, detail=detail)
     except ValidationError as error:
         reply.update(status=422, detail=field_errors(error))
     except Exception:
@@ -59,12 +62,12 @@ def answer(server: Server, app_name: str, request: RequestIn) -> dict[str, Any]:
 def _call(server: Server, app_name: str, request: RequestIn) -> dict[str, Any]:
     app = server.authorize(app_name, request.token or None)
     if request.call == "telemetry":
-        return server.ingest(app, request.body)
+        return server.ingest(app, request.body, request.idempotency_key)
     if request.call == "result":
         if request.action_id is None:
-            raise HTTPException(422, [{"field": "action_id", "reason": "is required"}])
+            raise Invalid([{"field": "action_id", "reason": "is required"}])
         return server.finish_action(app, request.action_id, ResultIn.model_validate(request.body))
     if request.model is None or request.version is None:
-        raise HTTPException(422, [{"field": "model", "reason": "model and version needed"}])
+        raise Invalid([{"field": "model", "reason": "model and version needed"}])
     description = VersionIn.model_validate(request.body)
     return server.describe_version(app, request.model, request.version, description)

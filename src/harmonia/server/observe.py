@@ -145,47 +145,105 @@ def prometheus(counters: Counters, gauges: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+class TooManySubscribers(Exception):
+    """The event stream's subscriber cap is reached."""
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One subscriber's queue; `Broadcaster` closes it when the reader falls behind."""
+
+    app: str
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[bytes | None]
+    dropped: bool = False
+
+
 class Broadcaster:
     """Fan-out of events to server-sent-event subscribers, from any thread.
 
-    Each subscriber has a bounded queue: a slow reader loses the oldest events rather than
-    holding the server back.
+    Subscribers are capped (per application and in all): each costs the ingestion path a
+    little. Each has a bounded queue, and a reader that lets it fill up is dropped (its
+    stream ends; a browser's EventSource reconnects), never waited for. One wake-up of the
+    event loop per event, whatever the number of subscribers.
     """
 
-    def __init__(self, limit: int = 1000) -> None:
+    def __init__(self, limit: int = 1000, *, per_app: int = 20, total: int = 200) -> None:
         self.limit = limit
+        self.per_app = per_app
+        self.total = total
         self._lock = threading.Lock()
-        self._subscribers: list[tuple[str, asyncio.AbstractEventLoop, asyncio.Queue[bytes]]] = []
+        self._subscribers: dict[str, list[Subscription]] = {}
+
+    def subscribe(self, app: str) -> Subscription:
+        """Register a subscriber of ``app``'s events; `TooManySubscribers` at the cap."""
+        with self._lock:
+            mine = self._subscribers.setdefault(app, [])
+            everyone = sum(len(subs) for subs in self._subscribers.values())
+            if len(mine) >= self.per_app or everyone >= self.total:
+                raise TooManySubscribers(
+                    f"the event stream has its {self.per_app} subscribers per application "
+                    f"({self.total} in all); try again later"
+                )
+            subscription = Subscription(app, asyncio.get_running_loop(), asyncio.Queue(self.limit))
+            mine.append(subscription)
+        return subscription
 
     def publish(self, app: str, event: str, data: dict[str, Any]) -> None:
         with self._lock:
-            targets = [(loop, q) for a, loop, q in self._subscribers if a == app]
+            targets = list(self._subscribers.get(app, ()))
         if not targets:
             return  # nobody listens: nothing to serialise (this sits on the ingestion path)
         message = f"event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
-        for loop, queue in targets:
-            loop.call_soon_threadsafe(self._offer, queue, message)
+        loop = targets[0].loop  # one server, one event loop
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._offer(targets, message)
+        else:
+            loop.call_soon_threadsafe(self._offer, targets, message)
 
-    def _offer(self, queue: "asyncio.Queue[bytes]", message: bytes) -> None:
-        if queue.full():
-            queue.get_nowait()
-        queue.put_nowait(message)
+    def _offer(self, targets: list[Subscription], message: bytes) -> None:
+        for subscription in targets:
+            if subscription.dropped:
+                continue
+            if subscription.queue.qsize() >= self.limit - 1:
+                # the reader is too slow: end its stream rather than hold events for it
+                subscription.dropped = True
+                subscription.queue.put_nowait(None)
+                self._remove(subscription)
+            else:
+                subscription.queue.put_nowait(message)
 
-    async def subscribe(self, app: str, heartbeat: float = 15.0) -> AsyncIterator[bytes]:
-        queue: asyncio.Queue[bytes] = asyncio.Queue(self.limit)
-        entry = (app, asyncio.get_running_loop(), queue)
+    def _remove(self, subscription: Subscription) -> None:
         with self._lock:
-            self._subscribers.append(entry)
+            subs = self._subscribers.get(subscription.app, [])
+            if subscription in subs:
+                subs.remove(subscription)
+
+    async def stream(
+        self, subscription: Subscription, heartbeat: float = 15.0
+    ) -> AsyncIterator[bytes]:
+        """The subscriber's events as server-sent-event bytes, until it is dropped."""
         try:
             yield b": connected\n\n"
             while True:
                 try:
-                    yield await asyncio.wait_for(queue.get(), heartbeat)
+                    message = await asyncio.wait_for(subscription.queue.get(), heartbeat)
                 except TimeoutError:
                     yield b": keep-alive\n\n"
+                    continue
+                if message is None:
+                    return
+                yield message
         finally:
-            with self._lock:
-                self._subscribers.remove(entry)
+            self._remove(subscription)
+
+    def count(self) -> int:
+        with self._lock:
+            return sum(len(subs) for subs in self._subscribers.values())
 
 
 def finite_or_none(value: Any) -> Any:

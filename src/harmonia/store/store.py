@@ -35,11 +35,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from harmonia.core.errors import HarmoniaError
 from harmonia.store.tables import (
     ActionRow,
     AppRow,
+    BatchKeyRow,
     HarmonicaPolicyRow,
     HarmonicaRecordRow,
     ModelVersionRow,
@@ -67,6 +69,10 @@ TELEMETRY_COLUMNS = (
     "metrics",
 )
 ACTION_STATUSES = ("pending", "delivered", "applied", "failed")
+#: how long a batch's idempotency key is remembered (a retry comes within minutes)
+BATCH_KEY_SECONDS = 24 * 3600
+#: keyed batches stored between two purges of expired keys
+BATCH_KEY_PURGE_EVERY = 1000
 
 
 class StoreError(HarmoniaError):
@@ -172,6 +178,7 @@ class Store:
             url, json_serializer=lambda value: orjson.dumps(value).decode()
         )
         self._write_lock: threading.Lock | None = None
+        self._keyed = 0
         self._closing = threading.Event()
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -317,19 +324,62 @@ class Store:
         *,
         pull: bool,
         windows: Sequence[dict[str, Any]] = (),
+        key: str | None = None,
     ) -> tuple[int, list[StoredAction], list[StoredAction]]:
         """A telemetry batch, the windows it closed, the decisions it triggered and (for pull
         delivery) the actions its reply carries — in one transaction, one commit per request.
+        With an idempotency ``key``, the reply is kept under it (`batch_reply`); a key stored
+        already raises `Conflict` and stores nothing.
 
         Returns (samples stored, actions recorded, actions delivered).
         """
-        with self._tx() as tx:
-            accepted = _insert_telemetry(tx, app, rows)
-            if windows:
-                tx.execute(_INSERT_WINDOW, [{**w, "app_id": app.id} for w in windows])
-            stored = _add_actions(tx, app, actions)
-            delivered = _deliver_pending(tx, app, self.clock()) if pull else []
+        try:
+            with self._tx() as tx:
+                accepted = _insert_telemetry(tx, app, rows)
+                if windows:
+                    tx.execute(_INSERT_WINDOW, [{**w, "app_id": app.id} for w in windows])
+                stored = _add_actions(tx, app, actions)
+                delivered = _deliver_pending(tx, app, self.clock()) if pull else []
+                if key is not None:
+                    self._keep_reply(tx, app, key, accepted, delivered)
+        except IntegrityError as error:
+            if key is not None and self.batch_reply(app, key) is not None:
+                raise Conflict(f"batch {key!r} is stored already") from None
+            raise error
         return accepted, stored, delivered
+
+    def _keep_reply(
+        self, tx: Any, app: App, key: str, accepted: int, delivered: list[StoredAction]
+    ) -> None:
+        now = self.clock()
+        reply = {"accepted": accepted, "actions": [a.message() for a in delivered]}
+        tx.execute(
+            _INSERT_BATCH_KEY, {"app_id": app.id, "key": key, "created": now, "reply": reply}
+        )
+        self._keyed += 1
+        if self._keyed % BATCH_KEY_PURGE_EVERY == 0:
+            tx.execute(delete(BatchKeyRow).where(BatchKeyRow.created < now - BATCH_KEY_SECONDS))
+
+    def batch_reply(self, app: App, key: str) -> dict[str, Any] | None:
+        """The reply a batch stored under idempotency ``key`` got, or None."""
+        with self.engine.connect() as connection:
+            reply = connection.scalar(
+                select(BatchKeyRow.reply).where(
+                    BatchKeyRow.app_id == app.id, BatchKeyRow.key == key
+                )
+            )
+        return None if reply is None else dict(reply)
+
+    def last_served(self, app: App) -> tuple[str, int | None] | None:
+        """The model and version of the app's latest stored sample (what was serving)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(TelemetryRow.model, TelemetryRow.model_version)
+                .where(TelemetryRow.app_id == app.id)
+                .order_by(TelemetryRow.id.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else (row.model, row.model_version)
 
     def count_telemetry(self, app: App) -> int:
         with self.engine.connect() as connection:
@@ -612,6 +662,7 @@ def _insert_telemetry(tx: Any, app: App, rows: Sequence[dict[str, Any]]) -> int:
 # rebuilt with ``.values(**row)`` per call spends most of a small request computing that key.
 _INSERT_ACTION = insert(ActionRow).returning(ActionRow.id)
 _INSERT_WINDOW = insert(WindowRow)
+_INSERT_BATCH_KEY = insert(BatchKeyRow)
 WINDOW_COLUMNS = ("start", "end", "model", "version", "count", "signals")
 _DELIVER_PENDING = (
     update(ActionRow)

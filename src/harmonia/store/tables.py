@@ -142,3 +142,20 @@ class HarmonicaRecordRow(Base):
     kind: Mapped[str] = mapped_column(String(16))  # "telemetry" or "intervention"
     ts: Mapped[float] = mapped_column(Float)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class BatchKeyRow(Base):
+    """The idempotency key of a stored telemetry batch and the reply it got, so that a retry
+    of the same batch (its reply was lost) is answered without storing it again."""
+
+    __tablename__ = "batch_keys"
+    __table_args__ = (
+        UniqueConstraint("app_id", "key", name="uq_batch_keys_app_key"),
+        Index("ix_batch_keys_created", "created"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(128))
+    created: Mapped[float] = mapped_column(Float)
+    reply: Mapped[dict[str, Any]] = mapped_column(JSON)
