@@ -179,7 +179,12 @@ def test_event_stream_carries_telemetry_windows_and_actions(server: ServerProces
     events: list[str] = []
 
     def listen() -> None:
-        with httpx.stream("GET", f"{server.url}/api/v1/apps/traffic/stream", timeout=10) as reply:
+        with httpx.stream(
+            "GET",
+            f"{server.url}/api/v1/apps/traffic/stream",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ) as reply:
             for line in reply.iter_lines():
                 if line.startswith("event: "):
                     events.append(line.removeprefix("event: "))

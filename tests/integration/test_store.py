@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from databases import POSTGRES_ADMIN, require_postgres
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from harmonia.store import Conflict, NotFound, Store, StoreError, sqlite_url
 from harmonia.store.tables import Base
 
-POSTGRES = os.environ.get(
-    "HARMONIA_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-def _postgres_available() -> str | None:
-    try:
-        with create_engine(POSTGRES).connect() as connection:
-            connection.execute(text("select 1"))
-    except OperationalError as error:
-        return f"no PostgreSQL at {POSTGRES}: {str(error).splitlines()[0]}"
-    return None
+POSTGRES = POSTGRES_ADMIN
 
 
 def _reset_postgres() -> None:
@@ -40,11 +29,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
         instance = Store(sqlite_url(tmp_path))
     else:
-        reason = _postgres_available()
-        if reason:
-            if os.environ.get("CI"):
-                pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
-            pytest.skip(reason)
+        require_postgres()
         _reset_postgres()
         instance = Store(POSTGRES)
     yield instance

@@ -113,6 +113,8 @@ logger = logging.getLogger("harmonia.server")
 
 API = "/api/v1"
 MAX_BODY_BYTES = 8 * 1024 * 1024
+#: any other body: policies, registrations, descriptions, Harmonica's messages
+MAX_DOCUMENT_BYTES = MAX_POLICY_BYTES
 MAX_BATCH = 10_000
 #: telemetry bodies up to this size are ingested on the event loop (about 30 samples)
 INLINE_BODY_BYTES = 8 * 1024
@@ -124,22 +126,28 @@ BATCH_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
 class BodyLimit:
-    """Refuse a body over ``limit`` bytes with 413: at once when its declared length is over,
-    and, for a body streamed without one (chunked), as soon as the bytes received pass it
-    (pure ASGI: Starlette's ``BaseHTTPMiddleware`` would cost about a millisecond per
-    request)."""
+    """Refuse a body over its limit with 413: at once when its declared length is over, and,
+    for a body streamed without one (chunked), as soon as the bytes received pass it (pure
+    ASGI: Starlette's ``BaseHTTPMiddleware`` would cost about a millisecond per request).
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    Telemetry batches may be ``limit`` bytes; every other body ``document_limit``: FastAPI
+    parses a typed route's JSON body on the event loop, before checking any token.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, document_limit: int) -> None:
         self.app = app
         self.limit = limit
+        self.document_limit = document_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path: str = scope["path"]
+        limit = self.limit if path.endswith("/telemetry") else self.document_limit
         for key, value in scope["headers"]:
-            if key == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(scope, receive, send)
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
+                await _refuse(limit, scope, receive, send)
                 return
         received = 0
         started = False
@@ -149,8 +157,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise TooLarge(f"request body over {self.limit} bytes")
+                if received > limit:
+                    raise TooLarge(f"request body over {limit} bytes")
             return message
 
         async def watched(message: Message) -> None:
@@ -163,16 +171,22 @@ class BodyLimit:
         except TooLarge:
             if started:
                 raise
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        reply = JSONResponse({"detail": f"request body over {self.limit} bytes"}, status_code=413)
-        # the client may still be sending: tell it this connection ends here
-        reply.headers["Connection"] = "close"
-        await reply(scope, receive, send)
+            await _refuse(limit, scope, receive, send)
 
 
-class JSONBody(Response):
+async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+    reply = JSONResponse(
+        {"detail": f"request body over {limit} bytes"},
+        status_code=413,
+        headers={"Connection": "close"},  # the client may still be sending: it ends here
+    )
+    await reply(scope, receive, send)
+
+
+class JSONBody(JSONResponse):
+    """JSON written by orjson. A `JSONResponse` so that FastAPI documents each route's reply
+    with its model (it shows any other response class as a string)."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
@@ -446,6 +460,7 @@ class Server:
             app.name,
             "telemetry",
             {"instance": instance, "count": accepted, "last": _finite_row(rows[-1])},
+            raw=True,
         )
         for window in windows[-10:]:
             self.events.publish(app.name, "window", window)
@@ -645,7 +660,7 @@ def create_app(
     add_components(api, components_of(BATCH, "BatchIn"))
     add_harmonica_routes(api, server)
 
-    api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, document_limit=MAX_DOCUMENT_BYTES)
     if server.guards.cors_origins:
         api.add_middleware(
             CORSMiddleware,
@@ -660,7 +675,9 @@ def create_app(
 
     async def domain_error(_: Request, error: Exception) -> JSONResponse:
         status, detail = status_of(error)
-        return JSONResponse({"detail": detail}, status_code=status)
+        # over the size limit: the client may still be sending; this connection ends here
+        headers = {"Connection": "close"} if status == 413 else None
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
     for kind in DOMAIN_ERRORS:
         api.add_exception_handler(kind, domain_error)
@@ -697,7 +714,7 @@ def create_app(
         status_code=201,
         dependencies=[Depends(admin)],
         response_model=RegisteredAppOut,
-        responses=errors(401, 409, 413, 422, 503),
+        responses=errors(400, 401, 409, 413, 422, 503),
     )
     def register(body: AppIn) -> dict[str, Any]:
         return server.register(body)
@@ -718,7 +735,8 @@ def create_app(
         openapi_extra=POLICY_BODY,
     )
     async def put_policy(app: AppAuth, request: Request) -> dict[str, Any]:
-        text = await read_text(request, MAX_POLICY_BYTES)
+        # the body limit applies (`BodyLimit`); parsing is bounded and off the event loop
+        text = (await request.body()).decode("utf-8", errors="replace")
         stored = await run_in_threadpool(server.apply_policy, app, text)
         return {"app": app.name, "version": stored.version}
 
@@ -757,19 +775,21 @@ def create_app(
         app: AppAuth,
         request: Request,
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
-    ) -> dict[str, Any]:
+    ) -> JSONBody:
+        # The reply goes out as a response, straight through orjson: FastAPI would pass a
+        # returned dict through `jsonable_encoder` (15-100 µs a reply).
         body = await request.body()
         if len(body) <= INLINE_BODY_BYTES:
             # A small batch (a probe flushing a few samples, a violation to act on) costs
             # less than the two thread wake-ups of the pool's hop: handle it here.
-            return server.ingest(app, body, idempotency_key)
+            return JSONBody(server.ingest(app, body, idempotency_key))
         # A big batch runs in the thread pool, so the event loop keeps accepting meanwhile.
-        return await run_in_threadpool(server.ingest, app, body, idempotency_key)
+        return JSONBody(await run_in_threadpool(server.ingest, app, body, idempotency_key))
 
     @api.post(
         f"{API}/apps/{{name}}/actions/{{action_id}}/result",
         response_model=ActionResultOut,
-        responses=errors(401, 403, 404, 409, 413, 422, 503),
+        responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
     )
     def action_result(app: AppAuth, action_id: ActionId, body: ResultIn) -> dict[str, Any]:
         return server.finish_action(app, action_id, body)
@@ -809,7 +829,7 @@ def create_app(
         f"{API}/apps/{{name}}/models/{{model}}/versions/{{version}}",
         status_code=201,
         response_model=VersionOut,
-        responses=errors(401, 403, 404, 413, 422, 503),
+        responses=errors(400, 401, 403, 404, 413, 422, 503),
     )
     def put_version(
         app: AppAuth, model: str, version: VersionPath, body: VersionIn
@@ -886,11 +906,15 @@ def create_app(
             **errors(401, 403, 404, 422, 503),
         },
     )
-    async def stream(app: AppAuth) -> Any:
-        """Server-sent events of the app: raw telemetry among them, so it needs the app's or
-        the admin token, like the export."""
+    async def stream(app: KnownApp, authorization: Annotated[str | None, Header()] = None) -> Any:
+        """Server-sent events of the app: ``window`` and ``action`` for anyone (what the
+        windows and actions routes show), ``telemetry`` (raw samples) only with the app's or
+        the admin token, like the export. Subscribers are capped; a slow one is dropped."""
+        token = _bearer(authorization)
+        if token is not None:
+            server.authorize(app.name, token)  # a wrong token is refused, not downgraded
         try:
-            subscription = server.events.subscribe(app.name)
+            subscription = server.events.subscribe(app.name, raw=token is not None)
         except TooManySubscribers as error:
             raise Unavailable(str(error)) from None
         return StreamingResponse(
@@ -916,17 +940,6 @@ def create_app(
         return Response(prometheus(server.counters, gauges), media_type="text/plain; version=0.0.4")
 
     return api
-
-
-async def read_text(request: Request, limit: int) -> str:
-    """The body as text, refused with `TooLarge` as soon as it passes ``limit`` bytes."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"request body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 def _app_view(app: App) -> dict[str, Any]:

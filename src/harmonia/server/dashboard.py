@@ -18,12 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from harmonia.core.errors import PolicyError
-from harmonia.policies import MAX_POLICY_BYTES, dump_policy, parse_policy_text, presets
+from harmonia.policies import dump_policy, parse_policy_text, presets
 from harmonia.server.observe import finite_or_none
 from harmonia.server.runs import SAFE, SYSTEMS, RunError, Runs
 from harmonia.server.schemas import (
     EXPERIMENT_RESULTS,
-    POLICY_BODY,
+    POLICY_CHECK_BODY,
     AdminOut,
     AppStatusOut,
     ExperimentOut,
@@ -121,14 +121,12 @@ def add_dashboard_routes(
         response_model=PolicyCheckOut,
         response_model_exclude_unset=True,  # no policy nor text where it is invalid
         responses=errors(413, 422),
-        openapi_extra=POLICY_BODY,
+        openapi_extra=POLICY_CHECK_BODY,
     )
     async def validate(request: Request) -> dict[str, Any]:
         """Validate a policy without storing it: every issue with its field path. Parsed off
         the event loop, within bounds (anyone may call this)."""
-        from harmonia.server.app import read_text
-
-        text = await read_text(request, MAX_POLICY_BYTES)
+        text = (await request.body()).decode("utf-8", errors="replace")  # the body limit applies
         return await run_in_threadpool(_validate, text)
 
     def _validate(text: str) -> dict[str, Any]:
@@ -232,7 +230,7 @@ def add_dashboard_routes(
         status_code=201,
         dependencies=[Admin],
         response_model=RunOut,
-        responses=errors(401, 409, 413, 422, 503),
+        responses=errors(400, 401, 409, 413, 422, 503),
     )
     def start_run(body: RunIn, request: Request) -> dict[str, Any]:
         """Start a reference system live; its app is registered (and its policy set from a
@@ -287,7 +285,7 @@ def add_dashboard_routes(
         status_code=201,
         dependencies=[Admin],
         response_model=ExperimentOut,
-        responses=errors(401, 413, 422),
+        responses=errors(400, 401, 413, 422),
     )
     def start_experiment(body: ExperimentIn) -> dict[str, Any]:
         try:

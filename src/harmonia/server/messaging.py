@@ -5,6 +5,7 @@ HTTP route would give, so a probe sees the same answers whatever carries them.
 A request::
 
     {"id": 7, "token": "...", "call": "telemetry" | "result" | "version", "body": {...},
+     "idempotency_key": "..." (telemetry, optional),
      "action_id": 3 (result), "model": "svm", "version": 2 (version),
      "app": "traffic" and "reply_to": "..." where the broker does not carry them}
 

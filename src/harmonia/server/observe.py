@@ -156,6 +156,8 @@ class Subscription:
     app: str
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[bytes | None]
+    #: whether it may see raw telemetry (it showed the app's or the admin token)
+    raw: bool = False
     dropped: bool = False
 
 
@@ -175,8 +177,9 @@ class Broadcaster:
         self._lock = threading.Lock()
         self._subscribers: dict[str, list[Subscription]] = {}
 
-    def subscribe(self, app: str) -> Subscription:
-        """Register a subscriber of ``app``'s events; `TooManySubscribers` at the cap."""
+    def subscribe(self, app: str, *, raw: bool = False) -> Subscription:
+        """Register a subscriber of ``app``'s events (with ``raw``, its telemetry samples
+        too); `TooManySubscribers` at the cap."""
         with self._lock:
             mine = self._subscribers.setdefault(app, [])
             everyone = sum(len(subs) for subs in self._subscribers.values())
@@ -185,13 +188,16 @@ class Broadcaster:
                     f"the event stream has its {self.per_app} subscribers per application "
                     f"({self.total} in all); try again later"
                 )
-            subscription = Subscription(app, asyncio.get_running_loop(), asyncio.Queue(self.limit))
+            queue: asyncio.Queue[bytes | None] = asyncio.Queue(self.limit)
+            subscription = Subscription(app, asyncio.get_running_loop(), queue, raw)
             mine.append(subscription)
         return subscription
 
-    def publish(self, app: str, event: str, data: dict[str, Any]) -> None:
+    def publish(self, app: str, event: str, data: dict[str, Any], *, raw: bool = False) -> None:
+        """Send an event to ``app``'s subscribers; a ``raw`` one (telemetry samples, which
+        the export guards with a token too) only to those who showed a token."""
         with self._lock:
-            targets = list(self._subscribers.get(app, ()))
+            targets = [s for s in self._subscribers.get(app, ()) if s.raw or not raw]
         if not targets:
             return  # nobody listens: nothing to serialise (this sits on the ingestion path)
         message = f"event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
