@@ -144,6 +144,18 @@ def test_send_posts_the_batch_with_the_token(
     ]
 
 
+def test_a_batch_is_named_by_its_idempotency_key(
+    server: RecordingServer, transport: HTTPTransport
+) -> None:
+    transport.send("traffic", "edge-1", [SAMPLE], idempotency_key="9f2c.batch:7_a-1")
+    transport.send("traffic", "edge-1", [SAMPLE])
+    transport.report("traffic", 12, "applied", "")
+    keyed, unkeyed, report = (r.headers for r in server.requests)
+    assert keyed["Idempotency-Key"] == "9f2c.batch:7_a-1"
+    assert keyed["Authorization"] == f"Bearer {TOKEN}"  # beside, not instead of, the others
+    assert "Idempotency-Key" not in unkeyed and "Idempotency-Key" not in report
+
+
 def test_report_posts_the_result(server: RecordingServer, transport: HTTPTransport) -> None:
     transport.report("traffic", 12, "failed", "no handler for switch_model")
     (request,) = server.requests
@@ -270,6 +282,8 @@ def test_a_probe_over_http_end_to_end(server: RecordingServer, transport: HTTPTr
     telemetry = server.telemetry()
     assert len(telemetry) == 3  # 503, retried batch, rejected batch
     assert telemetry[0].body == telemetry[1].body
+    keys = [r.headers["Idempotency-Key"] for r in telemetry]
+    assert keys[0] == keys[1] != keys[2]  # a retry is the same batch, the next one is not
     assert [s["prediction"] for s in telemetry[1].body["samples"]] == [0.0, 1.0, 2.0]
     assert telemetry[1].body["instance"] == "edge-1"
     results = {r.path: r.body for r in server.requests if r.path.endswith("/result")}

@@ -410,7 +410,7 @@ def test_a_handler_may_flush_without_deadlocking(server: FakeServer) -> None:
 
 def test_retryable_failures_are_retried_and_nothing_is_lost(server: FakeServer) -> None:
     server.failures = [TransportError(True, "connection refused"), TransportError(True, "503")]
-    with probe_for(server.transport(), max_attempts=5) as probe:
+    with probe_for(server.transport()) as probe:
         for i in range(5):
             probe.record("svm", prediction=float(i))
         assert probe.flush(timeout=WAIT)
@@ -437,7 +437,7 @@ def test_a_batch_is_dropped_after_max_attempts(
     server: FakeServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     server.failures = [TransportError(True, "503")] * 3
-    with probe_for(server.transport(), max_attempts=3) as probe:
+    with pytest.warns(DeprecationWarning), probe_for(server.transport(), max_attempts=3) as probe:
         for _ in range(4):
             probe.record("svm")
         assert probe.flush(timeout=WAIT)

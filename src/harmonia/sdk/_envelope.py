@@ -15,9 +15,18 @@ class BrokerTransport:
     """The `Transport` calls as requests through a broker; a subclass says how one request
     travels and its reply comes back (`_call`) and how the connection closes."""
 
-    def send(self, app: str, instance: str, samples: list[dict[str, Any]]) -> list[ActionMessage]:
-        body = self._call(app, "telemetry", {"instance": instance, "samples": samples})
-        return actions_from_reply(body)
+    def send(
+        self,
+        app: str,
+        instance: str,
+        samples: list[dict[str, Any]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[ActionMessage]:
+        body = {"instance": instance, "samples": samples}
+        # The key travels in the envelope, beside the token, as HTTP carries it in a header.
+        extra = {} if idempotency_key is None else {"idempotency_key": idempotency_key}
+        return actions_from_reply(self._call(app, "telemetry", body, **extra))
 
     def report(self, app: str, action_id: int, status: str, reason: str) -> None:
         self._call(app, "result", {"status": status, "reason": reason}, action_id=action_id)
@@ -42,7 +51,11 @@ class BrokerTransport:
 
 
 def request_payload(request_id: int | str, token: str, call: str, body: Any, **extra: Any) -> bytes:
-    """The JSON of one request; an unencodable body is a non-retryable `TransportError`."""
+    """The JSON of one request; an unencodable body is a non-retryable `TransportError`.
+
+    >>> request_payload(7, "t", "telemetry", {"samples": []}, idempotency_key="k1")
+    b'{"id":7,"token":"t","call":"telemetry","body":{"samples":[]},"idempotency_key":"k1"}'
+    """
     import orjson
 
     try:

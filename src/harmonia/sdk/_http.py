@@ -22,13 +22,17 @@ logger = logging.getLogger("harmonia.sdk")
 RETRYABLE_CLIENT_ERRORS = frozenset({408, 429})
 """4xx statuses that mean "not now" rather than "never" (timeout, rate limit): retried."""
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+"""The header naming a telemetry batch, the same on each retry, so the server stores it once."""
+
 
 class HTTPTransport:
     """Posts telemetry batches and action results to a Harmonia server.
 
     ``server`` is the base URL (``http://host:port``); ``token`` goes into an
-    ``Authorization: Bearer`` header. Pass ``client`` to reuse an ``httpx.Client`` (its
-    lifetime stays yours); otherwise the transport owns one and `close` closes it.
+    ``Authorization: Bearer`` header, a batch's idempotency key into ``Idempotency-Key``.
+    Pass ``client`` to reuse an ``httpx.Client`` (its lifetime stays yours); otherwise the
+    transport owns one and `close` closes it.
     A 2xx reply is accepted, a 4xx rejects (`TransportError` with ``retryable=False`` and the
     server's ``detail``), except 408/429; 5xx and network errors are retryable.
     """
@@ -49,9 +53,17 @@ class HTTPTransport:
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(timeout=timeout)
 
-    def send(self, app: str, instance: str, samples: list[dict[str, Any]]) -> list[ActionMessage]:
+    def send(
+        self,
+        app: str,
+        instance: str,
+        samples: list[dict[str, Any]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> list[ActionMessage]:
         url = f"{self.server}/api/v1/apps/{quote(app, safe='')}/telemetry"
-        reply = self._request("POST", url, {"instance": instance, "samples": samples})
+        headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key is not None else None
+        reply = self._request("POST", url, {"instance": instance, "samples": samples}, headers)
         return actions_from_reply(reply)
 
     def report(self, app: str, action_id: int, status: str, reason: str) -> None:
@@ -78,8 +90,15 @@ class HTTPTransport:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _request(self, method: str, url: str, payload: dict[str, Any]) -> Any:
-        """Send ``payload`` as JSON; the decoded reply body, or a `TransportError`."""
+    def _request(
+        self,
+        method: str,
+        url: str,
+        payload: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """Send ``payload`` as JSON, with ``headers`` beside the usual ones; the decoded reply
+        body, or a `TransportError`."""
         import httpx
         import orjson
 
@@ -89,7 +108,11 @@ class HTTPTransport:
             raise TransportError(False, f"cannot encode the request body: {error}") from error
         try:
             response = self._client.request(
-                method, url, content=body, headers=self._headers, timeout=self.timeout
+                method,
+                url,
+                content=body,
+                headers=self._headers if headers is None else {**self._headers, **headers},
+                timeout=self.timeout,
             )
         except httpx.HTTPError as error:
             raise TransportError(True, f"{method} {url}: {error!r}") from error

@@ -12,12 +12,16 @@ from dataclasses import dataclass, field, replace
 
 @dataclass
 class ProbeStats:
-    """Counts of samples (``sent``, ``rejected``, ``dropped``), batches and action outcomes.
+    """Counts of samples (``sent``, ``rejected``, ``dropped``, ``spooled``), batches and
+    action outcomes.
 
     ``sent``: samples the server accepted, in ``batches`` replies. ``rejected``: samples in
     batches the server refused (4xx), never retried. ``dropped``: samples lost on this side:
-    evicted from a full buffer, given up on after ``max_attempts`` retryable failures, invalid
-    (non-finite timestamp, negative latency...), or recorded after ``close``.
+    evicted from a full buffer or a full spool, given up on after ``retry_for`` seconds of
+    outage without a spool, left unsent when ``close`` timed out without a spool, invalid
+    (non-finite timestamp, negative latency...), or recorded after ``close``. ``spooled``:
+    samples written to the spool to be sent later (they count as ``sent`` once they are,
+    possibly by the next process to use the spool).
     """
 
     sent: int = 0
@@ -26,6 +30,7 @@ class ProbeStats:
     batches: int = 0
     actions_applied: int = 0
     actions_failed: int = 0
+    spooled: int = 0
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
@@ -39,6 +44,7 @@ class ProbeStats:
         batches: int = 0,
         actions_applied: int = 0,
         actions_failed: int = 0,
+        spooled: int = 0,
     ) -> None:
         """Add to the counters (used by the probe)."""
         with self._lock:
@@ -48,6 +54,7 @@ class ProbeStats:
             self.batches += batches
             self.actions_applied += actions_applied
             self.actions_failed += actions_failed
+            self.spooled += spooled
 
     def snapshot(self) -> ProbeStats:
         """A copy of the counters taken at one instant."""

@@ -9,6 +9,7 @@ so numpy scalars and booleans (``correct=True``) travel as plain JSON numbers.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from harmonia.sdk._buffer import Item
@@ -18,6 +19,22 @@ MAX_NAME = 128
 
 MAX_SOURCE = 32
 """Longest ``energy_source`` label the server stores."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One telemetry batch in wire form, as the sender retries, spools and sends it.
+
+    ``key`` is its idempotency key, the same on every attempt (from memory or from the
+    spool), so the server stores the batch once however often its reply is lost. ``seq``
+    orders batches by when they were formed, so spooled ones are sent oldest first.
+    """
+
+    seq: int
+    app: str
+    instance: str
+    key: str
+    samples: list[dict[str, Any]]
 
 
 def to_wire(item: Item, service: str) -> dict[str, Any]:
