@@ -247,6 +247,8 @@ def test_a_hanging_tactic_endpoint_does_not_hold_the_request(store: Store) -> No
 def test_deeply_nested_bodies_are_refused(store: Store, body: bytes, status: int) -> None:
     with client(store) as harmonica:
         for route in ("/api/telemetry", "/api/policy"):
-            reply = harmonica.post(route, content=body, headers={"Content-Type": "application/json"})
+            reply = harmonica.post(
+                route, content=body, headers={"Content-Type": "application/json"}
+            )
             assert reply.status_code == status, (route, reply.text)
             assert "error" in reply.json()

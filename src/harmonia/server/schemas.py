@@ -1,0 +1,486 @@
+"""What the API answers, as pydantic models, and what it documents that FastAPI cannot infer.
+
+The OpenAPI schema is a contract clients and the fuzz tests (`tests/integration/
+test_api_fuzz.py`) hold the server to, so it must say what is really sent:
+
+- every reply has a model here (``...Out``); routes whose reply costs nothing to validate use
+  it as ``response_model``, the telemetry route only documents it (``responses=``): it is the
+  benchmarked ingestion path and returns its dict as it is;
+- errors have the shape the exception handlers write, ``{"detail": "message"}`` or
+  ``{"detail": [{"field", "reason"}]}`` (`ErrorOut`), not FastAPI's ``HTTPValidationError``,
+  and Harmonica's routes answer ``{"error": ...}`` (`HarmonicaErrorOut`), as Harmonica did;
+- bodies that routes read raw for speed or because they are YAML (telemetry, policies) are
+  documented by hand (`raw_body`, `POLICY_BODY`), with the models they are checked against
+  added to the schema's components (`add_components`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import FastAPI
+from pydantic import BaseModel, Field, TypeAdapter
+
+#: where OpenAPI keeps named schemas; pydantic's ``ref_template`` for them
+COMPONENT_REF = "#/components/schemas/{model}"
+MAX_BODY = "8 MiB"
+
+
+# -- errors -----------------------------------------------------------------------------------
+class FieldError(BaseModel):
+    """One thing wrong with a request: where (``samples[3].energy_j``, ``""`` for the whole
+    body) and why."""
+
+    field: str = Field(examples=["samples[3].energy_j"])
+    reason: str = Field(examples=["Input should be greater than or equal to 0"])
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx of the API: a message, or for an invalid request every field with its
+    reason."""
+
+    detail: str | list[FieldError]
+
+
+class HarmonicaErrorOut(BaseModel):
+    """Harmonica's routes answer errors as Harmonica's server did, under ``error``."""
+
+    error: str | list[FieldError]
+
+
+def _error(description: str, model: Any = ErrorOut) -> dict[str, Any]:
+    return {"model": model, "description": description}
+
+
+#: every error status the API answers, with the shape of its body; routes pick theirs
+ERRORS: dict[int, dict[str, Any]] = {
+    400: _error("The body cannot be read as JSON text (it is not UTF-8)"),
+    401: _error("No token, or not the admin token where the admin's is needed"),
+    403: _error("A token, but neither the application's nor the admin's"),
+    404: _error("Nothing of that name (application, policy, action, run, experiment)"),
+    409: _error("The request conflicts with what is stored (a name taken, an action done)"),
+    413: _error(f"The body is over {MAX_BODY} (refused before it is read) or too complex"),
+    422: _error("The request is invalid: each field with the reason"),
+    503: _error("The database is unreachable: retry later"),
+}
+
+HARMONICA_ERRORS: dict[int, dict[str, Any]] = {
+    400: _error(
+        "Not a JSON object, or an invalid policy (each field with the reason)", HarmonicaErrorOut
+    ),
+    401: _error("From outside loopback without the admin token", HarmonicaErrorOut),
+    # the route's own bound answers in Harmonica's shape; the server's limit on every body
+    # (checked before any route runs) in the API's
+    413: _error("The body is too large or too deeply nested", HarmonicaErrorOut | ErrorOut),
+    404: _error("No policy with that id", HarmonicaErrorOut),
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error replies ``codes``, for a route's ``responses=``.
+
+    Naming 422 also keeps FastAPI from documenting its own ``HTTPValidationError``, which is
+    not what the server sends.
+    """
+    return {code: ERRORS[code] for code in codes}
+
+
+def harmonica_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Harmonica's error replies ``codes``; a 422 (a path parameter FastAPI refuses) comes
+    from the server's own handler, so it keeps the API's shape."""
+    return {
+        code: HARMONICA_ERRORS[code] if code in HARMONICA_ERRORS else ERRORS[code] for code in codes
+    }
+
+
+# -- request bodies read raw ----------------------------------------------------------------
+def add_components(api: FastAPI, schemas: dict[str, dict[str, Any]]) -> None:
+    """Make ``api``'s OpenAPI schema hold ``schemas`` as named components, so that the
+    ``$ref`` of a body documented by hand (`raw_body`) resolves.
+
+    FastAPI only collects the models of parameters it parses itself.
+    """
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:  # generated once, then kept by FastAPI
+            named = generate().setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in schemas.items():
+                named.setdefault(name, schema)
+        return api.openapi_schema or generate()
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+
+def components_of(adapter: TypeAdapter[Any], name: str) -> dict[str, dict[str, Any]]:
+    """``adapter``'s JSON schema as components: ``name`` and each model it refers to."""
+    schema = adapter.json_schema(ref_template=COMPONENT_REF)
+    named: dict[str, dict[str, Any]] = schema.pop("$defs", {})
+    named[name] = schema
+    return named
+
+
+def raw_body(name: str, example: Any) -> dict[str, Any]:
+    """``openapi_extra`` for a JSON body that a route reads raw but checks against the
+    component ``name`` (see `add_components`)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": COMPONENT_REF.format(model=name)},
+                    "example": example,
+                }
+            },
+        }
+    }
+
+
+POLICY_EXAMPLE = """\
+policy: traffic-switch
+system: traffic
+models: [linear, svm, lstm]
+window: 200 samples
+strategy: switch
+boundaries:
+  - when: quality < 0.8
+    then: switch_model
+"""
+
+#: ``openapi_extra`` of the routes that take a policy: YAML or JSON text, Harmonia's format or
+#: Harmonica's, validated by `harmonia.policies.parse_policy_text` (errors name each field)
+POLICY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            "A policy as YAML or JSON (JSON is YAML): Harmonia's format (docs/policies.md) "
+            "or Harmonica's policy JSON, which is converted."
+        ),
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "additionalProperties": True},
+                "example": {
+                    "policy": "traffic-switch",
+                    "system": "traffic",
+                    "models": ["linear", "svm", "lstm"],
+                    "window": "200 samples",
+                    "strategy": "switch",
+                    "boundaries": [{"when": "quality < 0.8", "then": "switch_model"}],
+                },
+            },
+            "application/yaml": {"schema": {"type": "string"}, "example": POLICY_EXAMPLE},
+            "text/plain": {"schema": {"type": "string"}, "example": POLICY_EXAMPLE},
+        },
+    }
+}
+
+#: ``openapi_extra`` of ``POST /api/v1/policy/validate``: any text at all, since telling what
+#: is wrong with it is the route's purpose (the reply is a 200 with the issues)
+POLICY_CHECK_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "description": "Text to check as a policy (YAML or JSON); anything is answered.",
+        "content": {
+            "application/json": {
+                "schema": {},
+                "example": POLICY_BODY["requestBody"]["content"]["application/json"]["example"],
+            },
+            "application/yaml": {"schema": {}, "example": POLICY_EXAMPLE},
+            "text/plain": {"schema": {}, "example": POLICY_EXAMPLE},
+        },
+    }
+}
+
+HARMONICA_POLICY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["policy_id"],
+                    "properties": {
+                        "policy_id": {"type": "string"},
+                        "quality_attribute": {"type": "string"},
+                        "adaptation_boundary": {"type": "object"},
+                        "tactics": {"type": "array", "items": {"type": "object"}},
+                        "secondary_boundaries": {"type": "array", "items": {"type": "object"}},
+                    },
+                    "additionalProperties": True,
+                },
+                "example": {
+                    "policy_id": "reg_harmone_score",
+                    "quality_attribute": "score",
+                    "adaptation_boundary": {
+                        "type": "STATIC_THRESHOLD",
+                        "condition": "LESS_THAN",
+                        "threshold": 0.78,
+                    },
+                    "tactics": [
+                        {
+                            "tactic_id": "execute_mape_plan",
+                            "priority": 1,
+                            "tactic_endpoint": "http://127.0.0.1:9/adaptor/tactic",
+                        }
+                    ],
+                },
+            }
+        },
+    }
+}
+
+HARMONICA_TELEMETRY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "One report: the metrics a policy's quality_attribute may name.",
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "additionalProperties": True},
+                "example": {"score": 0.81, "r2_score": 0.9, "model_used": "lstm"},
+            }
+        },
+    }
+}
+
+
+def text_reply(media_type: str, description: str, *, binary: bool = False) -> dict[str, Any]:
+    """A 200 whose body is not JSON (CSV, Parquet, an event stream, Prometheus text)."""
+    schema: dict[str, Any] = {"type": "string"}
+    if binary:
+        schema["format"] = "binary"
+    return {"description": description, "content": {media_type: {"schema": schema}}}
+
+
+# -- replies -----------------------------------------------------------------------------------
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ServiceOut(BaseModel):
+    name: str
+    instances: list[str]
+
+
+class AppOut(BaseModel):
+    """A registered application (its token is never shown again)."""
+
+    id: int
+    name: str
+    owner: str
+    models: list[str]
+    services: list[ServiceOut]
+    effector_url: str | None
+    created: float
+
+
+class RegisteredAppOut(BaseModel):
+    """The reply to a registration: the only time the application's token is shown."""
+
+    id: int
+    name: str
+    token: str
+
+
+class PolicyOut(BaseModel):
+    """One version of an application's policy, as validated and stored (JSON)."""
+
+    version: int
+    document: dict[str, Any]
+    created: float
+
+
+class PolicyStoredOut(BaseModel):
+    """A policy was stored as ``version`` and is in force."""
+
+    app: str
+    version: int
+
+
+class ActionMessage(BaseModel):
+    """An action as a telemetry reply carries it to the managed system (the sdk's
+    `harmonia.sdk.ActionMessage`)."""
+
+    id: int
+    kind: str = Field(description="switch_model, retrain, reuse_version, or none")
+    model: str | None
+    version: int | None
+    reason: str
+    trigger: str
+    values: dict[str, float]
+
+
+class TelemetryOut(BaseModel):
+    """How many samples were stored, and the actions for the system to carry out (pull)."""
+
+    accepted: int
+    actions: list[ActionMessage]
+
+
+class ActionOut(BaseModel):
+    """An adaptation event: what was decided, why, and what became of it."""
+
+    id: int
+    app_id: int
+    kind: str = Field(description="switch_model, retrain, reuse_version, or none")
+    model: str | None
+    version: int | None
+    ts: float
+    strategy: str
+    reason: str
+    trigger: str = Field(description="the policy boundary that fired")
+    values: dict[str, float]
+    context: dict[str, Any]
+    status: str = Field(description="pending, delivered, applied or failed")
+    delivered_at: float | None
+    finished_at: float | None
+    detail: str
+
+
+class ActionResultOut(BaseModel):
+    id: int
+    status: str
+
+
+class WindowOut(BaseModel):
+    """A closed decision window: its span, what served, and every signal the monitor
+    computed (``null`` where a signal had no value)."""
+
+    start: float
+    end: float
+    model: str
+    version: int | None
+    count: int
+    signals: dict[str, float | None]
+
+
+class VersionOut(BaseModel):
+    """A model version as the managed system described it."""
+
+    model: str
+    version: int
+    created: float
+    details: dict[str, float | bool | str | None]
+    fingerprint_size: int
+
+
+class ProfileOut(BaseModel):
+    """What a model achieved in the windows it served (``null``: not measured yet)."""
+
+    windows: int
+    score: float | None
+    quality: float | None
+    energy_j: float | None
+    latency_ms: float | None
+
+
+class ModelOut(BaseModel):
+    model: str
+    versions: list[VersionOut]
+    in_service: bool
+    current_version: int | None
+    profile: ProfileOut | None
+
+
+# -- the dashboard's replies -----------------------------------------------------------------
+class AdminOut(BaseModel):
+    admin: bool
+
+
+class PresetOut(BaseModel):
+    """A shipped example policy, as text (comments kept), and what it governs."""
+
+    name: str
+    system: str
+    strategy: str
+    models: list[str]
+    harmonica: bool
+    text: str
+
+
+class PolicyTextOut(BaseModel):
+    yaml: str
+    json_text: str = Field(alias="json")
+
+
+class PolicyCheckOut(BaseModel):
+    """A policy checked without storing it: its issues, or the policy and its text in both
+    formats (then only)."""
+
+    valid: bool
+    issues: list[FieldError]
+    policy: dict[str, Any] | None = None
+    text: PolicyTextOut | None = None
+
+
+class WindowSignalsOut(BaseModel):
+    end: float
+    count: int
+    signals: dict[str, float | None]
+
+
+class DriftOut(BaseModel):
+    value: float | None
+    drifted: bool
+
+
+class AppStatusOut(BaseModel):
+    """An application as the dashboard's overview shows it."""
+
+    name: str
+    owner: str
+    models: list[str]
+    policy_version: int | None
+    strategy: str | None
+    quality: str | None
+    model: str | None
+    version: int | None
+    window: WindowSignalsOut | None
+    drift: dict[str, DriftOut]
+    violations: list[str]
+    actions: dict[str, int]
+    open_actions: int
+    running: list[int]
+    latest_action: ActionOut | None
+
+
+class RunOut(BaseModel):
+    """A process the server started: a reference system run live, or an experiment."""
+
+    id: int
+    kind: Literal["system", "experiment"]
+    system: str
+    app: str | None
+    status: str = Field(description="running, finished, failed or stopped")
+    started: float
+    ended: float | None
+    exit_code: int | None
+    out: str | None
+    log_tail: str
+
+
+class ExperimentOut(BaseModel):
+    """A replay-lab experiment: finished (its results can be read) or still running."""
+
+    id: str | None
+    status: str
+    run: RunOut | None
+
+
+#: the 200 of ``GET /api/v1/experiments/{experiment}``: the results file as it was written
+EXPERIMENT_RESULTS: dict[str, Any] = {
+    "description": "The experiment's results.json: approaches, frontier, timelines",
+    "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+}
+
+
+# -- Harmonica's replies ---------------------------------------------------------------------
+class HarmonicaMessageOut(BaseModel):
+    message: str
+
+
+class HarmonicaKnowledgeOut(BaseModel):
+    """A Harmonica policy with the telemetry and interventions recorded under it."""
+
+    policy: dict[str, Any]
+    telemetry_history: list[dict[str, Any]]
+    intervention_history: list[dict[str, Any]]
