@@ -4,6 +4,7 @@ sends changes an application's loop unless it was stored."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from test_server_api import ADMIN, POLICY, auth, samples
 
 from harmonia.server.app import MAX_BODY_BYTES, Guards, create_app
 from harmonia.server.background import BackgroundServer
+from harmonia.server.validation import BIG_BODY_BYTES
 from harmonia.store import Store, sqlite_url
 
 MODELS = ["linear", "svm", "lstm"]
@@ -436,3 +438,41 @@ def test_registration_refuses_junk_naming_the_field(
     reply = client.post("/api/v1/apps", json=body, headers=auth(ADMIN))
     assert reply.status_code == 422, reply.text
     assert reply.json()["detail"][0]["field"] == field
+
+
+def test_a_key_reused_for_another_batch_is_refused(client: TestClient, store: Store) -> None:
+    token = with_policy(client)
+    first = send(client, token, samples("lstm", 5, r2=0.9), **{"Idempotency-Key": "k1"})
+    assert first.status_code == 200
+    other = send(client, token, samples("lstm", 3, r2=0.9, start=5), **{"Idempotency-Key": "k1"})
+    assert other.status_code == 422
+    assert other.json()["detail"][0]["field"] == "Idempotency-Key"
+    assert store.count_telemetry(store.app("traffic")) == 5
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [{"ts": "1767225600"}, {"energy_j": True}, {"latency_ms": "2"}, {"model_version": True}],
+)
+def test_numbers_are_numbers(client: TestClient, sample: dict[str, Any]) -> None:
+    """The schema says number: a string or a boolean is refused, not converted."""
+    token = with_policy(client)
+    row = {**samples("lstm", 1, r2=0.9)[0], **sample}
+    reply = send(client, token, [row])
+    assert reply.status_code == 422
+    assert reply.json()["detail"][0]["field"] == f"samples[0].{next(iter(sample))}"
+
+
+# -- big batches are validated in a worker process (no long hold of the GIL) ----------------------
+def test_a_big_batch_is_validated_aside_with_the_same_answers(
+    client: TestClient, store: Store
+) -> None:
+    token = with_policy(client)
+    rows = samples("lstm", 5000, r2=0.9, metrics={"confidence": 0.5})
+    assert len(json.dumps({"samples": rows})) > BIG_BODY_BYTES
+    assert send(client, token, rows).json()["accepted"] == 5000
+    rows[4321]["energy_j"] = -1.0
+    bad = send(client, token, rows)
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["field"] == "samples[4321].energy_j"
+    assert store.count_telemetry(store.app("traffic")) == 5000

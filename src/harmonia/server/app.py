@@ -5,6 +5,7 @@ action results. Every 4xx body is JSON that names what is wrong. Bodies are size
 """
 
 import gc
+import hashlib
 import logging
 import re
 import secrets
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, Header, Request
@@ -23,18 +24,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
     ValidationError,
-    field_validator,
-    with_config,
 )
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from typing_extensions import TypedDict
 
 from harmonia.core.actions import Action
 from harmonia.core.errors import Issue, PolicyError
@@ -56,15 +50,6 @@ from harmonia.server.errors import (
 from harmonia.server.fields import (
     APP_NAME_PATTERN,
     ActionId,
-    AppName,
-    Detail,
-    Finite,
-    Label,
-    Name,
-    NonNegative,
-    Reason,
-    ShortText,
-    Version,
     VersionPath,
 )
 from harmonia.server.harmonica import add_harmonica_routes
@@ -79,25 +64,34 @@ from harmonia.server.observe import (
     telemetry_parquet,
 )
 from harmonia.server.schemas import (
+    BATCH,
+    BATCH_EXAMPLE,
     POLICY_BODY,
+    SAMPLE_DEFAULTS,
     ActionOut,
     ActionResultOut,
+    AppIn,
     AppOut,
     HealthOut,
     ModelOut,
     PolicyOut,
     PolicyStoredOut,
     RegisteredAppOut,
+    ResultIn,
+    SampleIn,
     TelemetryOut,
+    VersionIn,
     VersionOut,
     WindowOut,
     add_components,
     components_of,
     errors,
+    field_errors,
     raw_body,
     text_reply,
 )
-from harmonia.server.targets import TargetRefused, check_target, check_url_shape
+from harmonia.server.targets import TargetRefused, check_target
+from harmonia.server.validation import BatchInvalid, BatchValidator
 from harmonia.store import (
     App,
     Conflict,
@@ -116,7 +110,6 @@ API = "/api/v1"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 #: any other body: policies, registrations, descriptions, Harmonica's messages
 MAX_DOCUMENT_BYTES = MAX_POLICY_BYTES
-MAX_BATCH = 10_000
 #: telemetry bodies up to this size are ingested on the event loop (about 30 samples)
 INLINE_BODY_BYTES = 8 * 1024
 SWITCH_INTERVAL_S = 0.001
@@ -194,113 +187,6 @@ class JSONBody(JSONResponse):
         return orjson.dumps(content)
 
 
-# -- request bodies ----------------------------------------------------------------------------
-class ServiceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Name
-    instances: list[Name] = Field(default_factory=list, max_length=1000)
-
-
-class AppIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: AppName
-    owner: ShortText
-    models: list[Name] = Field(min_length=1, max_length=100)
-    services: list[ServiceIn] = Field(default_factory=list, max_length=100)
-    effector_url: str | None = Field(default=None, max_length=512)
-
-    @field_validator("effector_url")
-    @classmethod
-    def _target(cls, url: str | None) -> str | None:
-        # the link-local rule needs the server's settings: `Server.register` checks it
-        return None if url is None else check_url_shape(url)
-
-
-@with_config(ConfigDict(extra="forbid"))
-class SampleIn(TypedDict):
-    """One telemetry sample as the sdk sends it (the app and instance come with the batch).
-
-    A TypedDict, not a model: pydantic-core validates it straight from JSON into the dict the
-    store inserts, several times faster than building and dumping a model per sample.
-    """
-
-    model: Name
-    ts: Finite
-    service: NotRequired[Name]
-    model_version: NotRequired[Version | None]
-    latency_ms: NotRequired[NonNegative | None]
-    energy_j: NotRequired[NonNegative | None]
-    energy_source: NotRequired[Label | None]
-    prediction: NotRequired[Finite | None]
-    target: NotRequired[Finite | None]
-    drift_value: NotRequired[Finite | None]
-    metrics: NotRequired[Annotated[dict[Name, Finite], Field(max_length=100)]]
-
-
-@with_config(ConfigDict(extra="forbid"))
-class BatchIn(TypedDict):
-    instance: NotRequired[Name]
-    samples: Annotated[list[SampleIn], Field(min_length=1, max_length=MAX_BATCH)]
-
-
-SAMPLE_DEFAULTS: dict[str, Any] = {
-    "service": "default",
-    "model_version": None,
-    "latency_ms": None,
-    "energy_j": None,
-    "energy_source": None,
-    "prediction": None,
-    "target": None,
-    "drift_value": None,
-    "metrics": {},
-}
-
-
-class VersionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    fingerprint: list[Finite] = Field(default_factory=list, max_length=4096)
-    details: dict[Name, Finite | bool | Detail | None] = Field(default_factory=dict, max_length=100)
-    created: Finite | None = None
-
-
-class ResultIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    status: Literal["applied", "failed"]
-    reason: Reason = ""
-
-
-BATCH = TypeAdapter(BatchIn)
-#: a batch as the OpenAPI schema shows it (the route validates the raw body itself)
-BATCH_EXAMPLE = {
-    "instance": "edge-1",
-    "samples": [
-        {
-            "model": "lstm",
-            "model_version": 1,
-            "ts": 1767225600.0,
-            "latency_ms": 2.1,
-            "energy_j": 0.004,
-            "energy_source": "estimate",
-            "prediction": 101.5,
-            "target": 99.0,
-        }
-    ],
-}
-
-
-def field_errors(error: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
-    """Pydantic's errors as {field, reason}: ``samples[3].energy_j``."""
-    out = []
-    for item in error.errors():
-        path = ""
-        for part in item["loc"]:
-            if part == "body":
-                continue
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        out.append({"field": path, "reason": str(item["msg"]).removeprefix("Value error, ")})
-    return out
-
-
 @dataclass(frozen=True)
 class Guards:
     """What the operator allows beyond the safe defaults (from `harmonia.settings.Settings`)."""
@@ -341,6 +227,7 @@ class Server:
             per_app=self.guards.max_subscribers_per_app, total=self.guards.max_subscribers
         )
         self.outbox = Outbox(allow_link_local=self.guards.allow_link_local_targets)
+        self.validator = BatchValidator()
         self.pusher = Pusher(store, self.outbox, on_finish=self.action_changed)
         self.counters = Counters()
 
@@ -418,20 +305,23 @@ class Server:
         the batch taught it (it is rebuilt from the store): a decision exists only once
         stored, and nothing the store refused can poison later batches.
         """
-        if key is not None:
-            key = _batch_key(key)
-            replayed = self.store.batch_reply(app, key)
+        keyed = None if key is None else (_batch_key(key), _digest(body))
+        if keyed is not None:
+            replayed = self._replayed(app, keyed)
             if replayed is not None:
                 return replayed
         try:
             batch = (
-                BATCH.validate_json(body)
+                self.validator.validate(body)
                 if isinstance(body, bytes)
                 else BATCH.validate_python(body, strict=False)
             )
         except ValidationError as error:
             self.counters.rejected_batch(app.name)
             raise Invalid(field_errors(error)) from None
+        except BatchInvalid as error:
+            self.counters.rejected_batch(app.name)
+            raise Invalid(error.issues) from None
         samples = batch["samples"]
         self._check_clock(app, samples)
         instance = batch.get("instance", "default")
@@ -447,12 +337,12 @@ class Server:
                 [_action_row(a) for a in decided.actions],
                 pull=not app.effector_url,
                 windows=windows,
-                key=key,
+                key=keyed,
             )
         except Conflict:  # the same key, stored meanwhile by a concurrent retry
             self.forget_loop(app)
-            assert key is not None
-            return self.store.batch_reply(app, key) or {"accepted": 0, "actions": []}
+            assert keyed is not None
+            return self._replayed(app, keyed) or {"accepted": 0, "actions": []}
         except Exception:
             self.forget_loop(app)
             raise
@@ -472,6 +362,18 @@ class Server:
             if app.effector_url:
                 self.pusher.submit(app, stored)
         return {"accepted": accepted, "actions": [a.message() for a in delivered]}
+
+    def _replayed(self, app: App, keyed: tuple[str, str]) -> dict[str, Any] | None:
+        """The reply a batch stored under this key got; `Invalid` if the key was used for
+        another batch (a client bug that would otherwise lose this one silently)."""
+        stored = self.store.batch_reply(app, keyed[0])
+        if stored is None:
+            return None
+        digest, reply = stored
+        if digest != keyed[1]:
+            reason = "was used for a different batch; send each batch under a key of its own"
+            raise Invalid([{"field": "Idempotency-Key", "reason": reason}])
+        return reply
 
     def _check_clock(self, app: App, samples: list[SampleIn]) -> None:
         """Refuse samples stamped too far ahead of the server's clock: a time window would
@@ -658,6 +560,7 @@ def create_app(
         sys.setswitchinterval(interval)
         await server.outbox.close()
         await run_in_threadpool(runs.close)
+        server.validator.close()
 
     api = FastAPI(
         title="Harmonia", version="0.1.0", default_response_class=JSONBody, lifespan=lifespan
@@ -958,6 +861,12 @@ def _app_view(app: App) -> dict[str, Any]:
         "effector_url": app.effector_url,
         "created": app.created,
     }
+
+
+def _digest(body: bytes | dict[str, Any]) -> str:
+    """sha256 of a batch as sent (bytes), or of its canonical JSON (a broker's dict)."""
+    data = body if isinstance(body, bytes) else orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _batch_key(key: str) -> str:

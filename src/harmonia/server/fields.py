@@ -23,9 +23,10 @@ NO_NUL = r"^[^\x00]*$"
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
 AppName = Annotated[str, Field(pattern=APP_NAME_PATTERN, max_length=64)]
-Version = Annotated[int, Field(ge=1, le=INT32_MAX)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Numbers are strict: the schema says number, so "2" and true are refused, not converted.
+Version = Annotated[int, Field(ge=1, le=INT32_MAX, strict=True)]
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 # Free text of bounded length, without NUL.
 Label = Annotated[str, Field(max_length=32, pattern=NO_NUL)]
 ShortText = Annotated[str, Field(min_length=1, max_length=128, pattern=NO_NUL)]

@@ -16,14 +16,38 @@ test_api_fuzz.py`) hold the server to, so it must say what is really sent:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from fastapi import FastAPI
-from pydantic import BaseModel, Field, TypeAdapter
+from fastapi.exceptions import RequestValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    with_config,
+)
+from typing_extensions import TypedDict
+
+from harmonia.server.fields import (
+    AppName,
+    Detail,
+    Finite,
+    Label,
+    Name,
+    NonNegative,
+    Reason,
+    ShortText,
+    Version,
+)
+from harmonia.server.targets import check_url_shape
 
 #: where OpenAPI keeps named schemas; pydantic's ``ref_template`` for them
 COMPONENT_REF = "#/components/schemas/{model}"
 MAX_BODY = "8 MiB"
+MAX_BATCH = 10_000
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -484,3 +508,110 @@ class HarmonicaKnowledgeOut(BaseModel):
     policy: dict[str, Any]
     telemetry_history: list[dict[str, Any]]
     intervention_history: list[dict[str, Any]]
+
+
+# -- request bodies: what the routes validate ---------------------------------------------
+class ServiceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    instances: list[Name] = Field(default_factory=list, max_length=1000)
+
+
+class AppIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: AppName
+    owner: ShortText
+    models: list[Name] = Field(min_length=1, max_length=100)
+    services: list[ServiceIn] = Field(default_factory=list, max_length=100)
+    effector_url: str | None = Field(default=None, max_length=512)
+
+    @field_validator("effector_url")
+    @classmethod
+    def _target(cls, url: str | None) -> str | None:
+        # the link-local rule needs the server's settings: `Server.register` checks it
+        return None if url is None else check_url_shape(url)
+
+
+@with_config(ConfigDict(extra="forbid"))
+class SampleIn(TypedDict):
+    """One telemetry sample as the sdk sends it (the app and instance come with the batch).
+
+    A TypedDict, not a model: pydantic-core validates it straight from JSON into the dict the
+    store inserts, several times faster than building and dumping a model per sample.
+    """
+
+    model: Name
+    ts: Finite
+    service: NotRequired[Name]
+    model_version: NotRequired[Version | None]
+    latency_ms: NotRequired[NonNegative | None]
+    energy_j: NotRequired[NonNegative | None]
+    energy_source: NotRequired[Label | None]
+    prediction: NotRequired[Finite | None]
+    target: NotRequired[Finite | None]
+    drift_value: NotRequired[Finite | None]
+    metrics: NotRequired[Annotated[dict[Name, Finite], Field(max_length=100)]]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class BatchIn(TypedDict):
+    instance: NotRequired[Name]
+    samples: Annotated[list[SampleIn], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+SAMPLE_DEFAULTS: dict[str, Any] = {
+    "service": "default",
+    "model_version": None,
+    "latency_ms": None,
+    "energy_j": None,
+    "energy_source": None,
+    "prediction": None,
+    "target": None,
+    "drift_value": None,
+    "metrics": {},
+}
+
+
+class VersionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fingerprint: list[Finite] = Field(default_factory=list, max_length=4096)
+    details: dict[Name, Finite | bool | Detail | None] = Field(default_factory=dict, max_length=100)
+    created: Finite | None = None
+
+
+class ResultIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["applied", "failed"]
+    reason: Reason = ""
+
+
+BATCH = TypeAdapter(BatchIn)
+#: a batch as the OpenAPI schema shows it (the route validates the raw body itself)
+BATCH_EXAMPLE = {
+    "instance": "edge-1",
+    "samples": [
+        {
+            "model": "lstm",
+            "model_version": 1,
+            "ts": 1767225600.0,
+            "latency_ms": 2.1,
+            "energy_j": 0.004,
+            "energy_source": "estimate",
+            "prediction": 101.5,
+            "target": 99.0,
+        }
+    ],
+}
+
+
+def field_errors(error: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors as {field, reason}: ``samples[3].energy_j``."""
+    out = []
+    for item in error.errors():
+        path = ""
+        for part in item["loc"]:
+            if part == "body":
+                continue
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        out.append({"field": path, "reason": str(item["msg"]).removeprefix("Value error, ")})
+    return out

@@ -324,12 +324,12 @@ class Store:
         *,
         pull: bool,
         windows: Sequence[dict[str, Any]] = (),
-        key: str | None = None,
+        key: tuple[str, str] | None = None,
     ) -> tuple[int, list[StoredAction], list[StoredAction]]:
         """A telemetry batch, the windows it closed, the decisions it triggered and (for pull
         delivery) the actions its reply carries — in one transaction, one commit per request.
-        With an idempotency ``key``, the reply is kept under it (`batch_reply`); a key stored
-        already raises `Conflict` and stores nothing.
+        With an idempotency ``key`` (the key and the batch's digest), the reply is kept under
+        it (`batch_reply`); a key stored already raises `Conflict` and stores nothing.
 
         Returns (samples stored, actions recorded, actions delivered).
         """
@@ -343,32 +343,36 @@ class Store:
                 if key is not None:
                     self._keep_reply(tx, app, key, accepted, delivered)
         except IntegrityError as error:
-            if key is not None and self.batch_reply(app, key) is not None:
-                raise Conflict(f"batch {key!r} is stored already") from None
+            if key is not None and self.batch_reply(app, key[0]) is not None:
+                raise Conflict(f"batch {key[0]!r} is stored already") from None
             raise error
         return accepted, stored, delivered
 
     def _keep_reply(
-        self, tx: Any, app: App, key: str, accepted: int, delivered: list[StoredAction]
+        self,
+        tx: Any,
+        app: App,
+        key: tuple[str, str],
+        accepted: int,
+        delivered: list[StoredAction],
     ) -> None:
         now = self.clock()
         reply = {"accepted": accepted, "actions": [a.message() for a in delivered]}
-        tx.execute(
-            _INSERT_BATCH_KEY, {"app_id": app.id, "key": key, "created": now, "reply": reply}
-        )
+        row = {"app_id": app.id, "key": key[0], "digest": key[1], "created": now, "reply": reply}
+        tx.execute(_INSERT_BATCH_KEY, row)
         self._keyed += 1
         if self._keyed % BATCH_KEY_PURGE_EVERY == 0:
             tx.execute(delete(BatchKeyRow).where(BatchKeyRow.created < now - BATCH_KEY_SECONDS))
 
-    def batch_reply(self, app: App, key: str) -> dict[str, Any] | None:
-        """The reply a batch stored under idempotency ``key`` got, or None."""
+    def batch_reply(self, app: App, key: str) -> tuple[str, dict[str, Any]] | None:
+        """The digest of the batch stored under idempotency ``key`` and the reply it got."""
         with self.engine.connect() as connection:
-            reply = connection.scalar(
-                select(BatchKeyRow.reply).where(
+            row = connection.execute(
+                select(BatchKeyRow.digest, BatchKeyRow.reply).where(
                     BatchKeyRow.app_id == app.id, BatchKeyRow.key == key
                 )
-            )
-        return None if reply is None else dict(reply)
+            ).first()
+        return None if row is None else (row.digest, dict(row.reply))
 
     def last_served(self, app: App) -> tuple[str, int | None] | None:
         """The model and version of the app's latest stored sample (what was serving)."""

@@ -157,5 +157,7 @@ class BatchKeyRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(128))
+    #: sha256 of the batch, so that a key reused for another batch is told apart
+    digest: Mapped[str] = mapped_column(String(64))
     created: Mapped[float] = mapped_column(Float)
     reply: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -24,6 +24,7 @@ def upgrade() -> None:
             "app_id", sa.Integer(), sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False
         ),
         sa.Column("key", sa.String(128), nullable=False),
+        sa.Column("digest", sa.String(64), nullable=False),
         sa.Column("created", sa.Float(), nullable=False),
         sa.Column("reply", sa.JSON(), nullable=False),
         sa.UniqueConstraint("app_id", "key", name="uq_batch_keys_app_key"),
