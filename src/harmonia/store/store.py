@@ -313,8 +313,9 @@ class Store:
     # -- telemetry ------------------------------------------------------------------------
     def insert_telemetry(self, app: App, rows: Sequence[dict[str, Any]]) -> int:
         """Store validated samples in one transaction; returns how many."""
+        params = _telemetry_params(app, rows)
         with self._tx() as tx:
-            return _insert_telemetry(tx, app, rows)
+            return _insert_telemetry(tx, params)
 
     def ingest(
         self,
@@ -333,9 +334,10 @@ class Store:
 
         Returns (samples stored, actions recorded, actions delivered).
         """
+        params = _telemetry_params(app, rows)
         try:
             with self._tx() as tx:
-                accepted = _insert_telemetry(tx, app, rows)
+                accepted = _insert_telemetry(tx, params)
                 if windows:
                     tx.execute(_INSERT_WINDOW, [{**w, "app_id": app.id} for w in windows])
                 stored = _add_actions(tx, app, actions)
@@ -628,38 +630,42 @@ class HarmonicaStore:
 _TELEMETRY_INSERT = "INSERT INTO telemetry (app_id, {columns}) VALUES ({markers})"
 
 
-def _insert_telemetry(tx: Any, app: App, rows: Sequence[dict[str, Any]]) -> int:
+def _telemetry_params(app: App, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The driver's parameters for ``rows``, following TELEMETRY_COLUMNS, app_id first.
+    Built before the write transaction opens, so a big batch's Python work does not hold
+    the write lock that every other batch waits on."""
+    dumps = orjson.dumps
+    return [
+        (
+            app.id,
+            row["instance"],
+            row["service"],
+            row["model"],
+            row["model_version"],
+            row["ts"],
+            row["latency_ms"],
+            row["energy_j"],
+            row["energy_source"],
+            row["prediction"],
+            row["target"],
+            row["drift_value"],
+            dumps(row["metrics"]).decode(),
+        )
+        for row in rows
+    ]
+
+
+def _insert_telemetry(tx: Any, params: list[tuple[Any, ...]]) -> int:
     """One ``executemany`` at the driver with tuples: half the time of SQLAlchemy's
     per-row dictionaries (15 → 7 ms per 1,000 rows on SQLite, 46 → 26 ms on PostgreSQL)."""
-    if rows:
+    if params:
         marker = "?" if tx.dialect.paramstyle == "qmark" else "%s"
         statement = _TELEMETRY_INSERT.format(
             columns=", ".join(TELEMETRY_COLUMNS),
             markers=", ".join([marker] * (len(TELEMETRY_COLUMNS) + 1)),
         )
-        dumps = orjson.dumps  # the tuple below follows TELEMETRY_COLUMNS, app_id first
-        tx.exec_driver_sql(
-            statement,
-            [
-                (
-                    app.id,
-                    row["instance"],
-                    row["service"],
-                    row["model"],
-                    row["model_version"],
-                    row["ts"],
-                    row["latency_ms"],
-                    row["energy_j"],
-                    row["energy_source"],
-                    row["prediction"],
-                    row["target"],
-                    row["drift_value"],
-                    dumps(row["metrics"]).decode(),
-                )
-                for row in rows
-            ],
-        )
-    return len(rows)
+        tx.exec_driver_sql(statement, params)
+    return len(params)
 
 
 # Built once: SQLAlchemy caches a statement's compiled form by its cache key, and a statement
