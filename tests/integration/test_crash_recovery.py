@@ -37,9 +37,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from databases import BACKENDS, fresh_postgres
 
 ADMIN = "crash-admin"
 ROUNDS = 5
@@ -58,9 +56,6 @@ boundaries:
   - when: mean(error) > 0.5
     then: switch_model
 """
-POSTGRES = os.environ.get(
-    "HARMONIA_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 #: a server that has not come back by then is broken, not slow
 GIVE_UP_S = 60.0
 
@@ -71,32 +66,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """Empty for SQLite in the data directory; for PostgreSQL, a database of its own, created
-    for the test and dropped after it (the server's tables are never shared with other tests).
-    PostgreSQL is skipped where there is none, but CI must run it."""
+    for the test and dropped after it (skipped where there is none, but CI must run it)."""
     if request.param == "sqlite":
         yield ""
         return
-    try:
-        admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text("select 1"))
-    except OperationalError as error:
-        reason = f"no PostgreSQL at {POSTGRES}: {str(error).splitlines()[0]}"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
-        pytest.skip(reason)
-    name = f"harmonia_crash_{secrets.token_hex(4)}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres() as url:
+        yield url
 
 
 class Server:

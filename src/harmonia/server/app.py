@@ -258,14 +258,10 @@ class Server:
             self._run_tokens.setdefault(name, set()).add(hash_token(token))
         return token
 
-    def known(self, name: str) -> App:
-        """The registered app named ``name``; `NotFound` says so."""
-        return self.app(name)
-
     def authorize(self, name: str, token: str | None) -> App:
         """The app, if ``token`` is its own or the admin's; else `Unauthorized`, `Forbidden`
         or `NotFound`."""
-        app = self.known(name)
+        app = self.app(name)
         if token is None:
             raise Unauthorized("missing token: send Authorization: Bearer <token>")
         if not (secrets.compare_digest(token, self.admin_token) or self.app_token(name, token)):
@@ -289,7 +285,7 @@ class Server:
                 [s.model_dump() for s in body.services],
                 body.effector_url,
             )
-        except Conflict:
+        except Conflict:  # a StoreError too, but a 409, not a 422
             raise
         except StoreError as error:
             raise Invalid([{"field": "name", "reason": str(error)}]) from None
@@ -620,7 +616,7 @@ def create_app(
     AppAuth = Annotated[App, Depends(app_or_admin)]
 
     async def known_app(name: str) -> App:
-        return server.known(name)
+        return server.app(name)
 
     KnownApp = Annotated[App, Depends(known_app)]
     runs = add_dashboard_routes(api, server, admin, data_dir)

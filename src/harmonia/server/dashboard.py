@@ -213,7 +213,7 @@ def add_dashboard_routes(
         responses=errors(404, 422, 503),
     )
     def app_status(name: str) -> dict[str, Any]:
-        return status(server.known(name))
+        return status(server.app(name))
 
     # -- runs -----------------------------------------------------------------------------
     @api.get(f"{API}/systems", response_model=dict[str, list[str]])

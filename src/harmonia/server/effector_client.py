@@ -81,7 +81,7 @@ class EffectorClient:
         data += protocol.send(h11.EndOfMessage()) or b""
         writer.write(data)
         await writer.drain()
-        status, chunks = 0, []
+        status, chunks, size = 0, [], 0
         while True:
             event = protocol.next_event()
             if event is h11.NEED_DATA:
@@ -90,7 +90,8 @@ class EffectorClient:
                 status = event.status_code
             elif isinstance(event, h11.Data):
                 chunks.append(bytes(event.data))
-                if sum(map(len, chunks)) > MAX_REPLY_BYTES:
+                size += len(event.data)
+                if size > MAX_REPLY_BYTES:
                     raise ConnectionError(f"the reply is over {MAX_REPLY_BYTES} bytes")
             elif isinstance(event, h11.EndOfMessage):
                 break

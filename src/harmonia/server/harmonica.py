@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -213,8 +214,6 @@ class TacticCall:
     endpoint: str
 
     async def run(self, client: EffectorClient) -> None:
-        import orjson
-
         payload = {
             "tactic_id": self.record["tactic_id"],
             "trigger_value": self.record["trigger_value"],
