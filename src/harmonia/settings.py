@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from harmonia.server.app import Guards
+    from harmonia.server.service import Guards
 
 
 class Settings(BaseSettings):
@@ -42,7 +42,7 @@ class Settings(BaseSettings):
 
     def guards(self) -> Guards:
         """The server's guards as these settings relax them."""
-        from harmonia.server.app import Guards
+        from harmonia.server.service import Guards
 
         origins = tuple(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
         return Guards(

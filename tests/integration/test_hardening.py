@@ -18,8 +18,9 @@ from fastapi.testclient import TestClient
 from test_push_delivery import Effector
 from test_server_api import ADMIN, POLICY, auth, samples
 
-from harmonia.server.app import MAX_BODY_BYTES, Guards, create_app
+from harmonia.server.app import MAX_BODY_BYTES, create_app
 from harmonia.server.background import BackgroundServer
+from harmonia.server.service import Guards
 from harmonia.server.validation import BIG_BODY_BYTES
 from harmonia.store import Store, sqlite_url
 

@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from test_push_delivery import Effector
 
-from harmonia.server.app import Guards, create_app
+from harmonia.server.app import create_app
+from harmonia.server.service import Guards
 from harmonia.store import Store, sqlite_url
 
 ADMIN = "admin-secret"

@@ -19,8 +19,8 @@ import orjson
 from pydantic import ValidationError
 
 from harmonia.sdk._amqp import broker_queue
-from harmonia.server.app import Server
 from harmonia.server.messaging import RequestIn, answer
+from harmonia.server.service import Server
 
 logger = logging.getLogger("harmonia.server.amqp")
 

@@ -38,7 +38,7 @@ from harmonia.server.targets import TargetRefused, check_target
 from harmonia.store import HarmonicaStore
 
 if TYPE_CHECKING:
-    from harmonia.server.app import Server
+    from harmonia.server.service import Server
 
 LOOPBACK = {"127.0.0.1", "::1"}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}

@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harmonia.server.app import Server
 from harmonia.server.errors import DOMAIN_ERRORS, Invalid, status_of
 from harmonia.server.fields import INT32_MAX
 from harmonia.server.schemas import ResultIn, VersionIn, field_errors
+from harmonia.server.service import Server
 
 logger = logging.getLogger("harmonia.server.messaging")
 

@@ -18,8 +18,8 @@ import orjson
 from pydantic import ValidationError
 
 from harmonia.sdk._mqtt import broker_address
-from harmonia.server.app import Server
 from harmonia.server.messaging import RequestIn, answer
+from harmonia.server.service import Server
 
 logger = logging.getLogger("harmonia.server.mqtt")
 

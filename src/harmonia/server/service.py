@@ -1,0 +1,446 @@
+"""The service layer: what the server does for a request, whatever carried it (HTTP routes,
+broker bridges). It raises domain errors (`harmonia.server.errors`), never HTTP ones."""
+
+import hashlib
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import (
+    ValidationError,
+)
+
+from harmonia.core.actions import Action
+from harmonia.core.errors import Issue, PolicyError
+from harmonia.core.knowledge import VersionInfo
+from harmonia.core.monitor import WindowSummary
+from harmonia.core.policy import Policy
+from harmonia.policies import check_plugins, parse_policy_text
+from harmonia.server.delivery import Outbox, Pusher
+from harmonia.server.errors import (
+    Forbidden,
+    Invalid,
+    Unauthorized,
+)
+from harmonia.server.fields import (
+    APP_NAME_PATTERN,
+)
+from harmonia.server.loop import Ingested, LiveLoop
+from harmonia.server.observe import (
+    Broadcaster,
+    Counters,
+    finite_or_none,
+)
+from harmonia.server.schemas import (
+    BATCH,
+    SAMPLE_DEFAULTS,
+    AppIn,
+    ResultIn,
+    SampleIn,
+    VersionIn,
+    field_errors,
+)
+from harmonia.server.targets import TargetRefused, check_target
+from harmonia.server.validation import BatchInvalid, BatchValidator
+from harmonia.store import (
+    App,
+    Conflict,
+    NotFound,
+    Store,
+    StoredAction,
+    StoredPolicy,
+    StoredVersion,
+    StoreError,
+    hash_token,
+)
+
+#: a push still pending when the server starts is pushed again if decided this recently
+STALE_PUSH_SECONDS = 600.0
+APP_NAME = re.compile(APP_NAME_PATTERN)
+BATCH_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Guards:
+    """What the operator allows beyond the safe defaults (from `harmonia.settings.Settings`)."""
+
+    #: origins whose pages may call the server from a browser (CORS), and reach Harmonica's
+    #: routes without a token from loopback; empty: none
+    cors_origins: tuple[str, ...] = ()
+    #: whether effector and tactic URLs may be link-local or cloud-metadata addresses
+    allow_link_local_targets: bool = False
+    #: how far ahead of the server's clock a sample's ``ts`` may be, in seconds
+    max_clock_skew_s: float = 300.0
+    #: event-stream subscribers at once, per application and in all
+    max_subscribers_per_app: int = 20
+    max_subscribers: int = 200
+
+
+class Server:
+    """State shared by the routes: the store, the live loops and the admin token."""
+
+    def __init__(
+        self,
+        store: Store,
+        admin_token: str,
+        clock: Callable[[], float] = time.time,
+        guards: Guards | None = None,
+    ):
+        self.store = store
+        self.admin_token = admin_token
+        self.clock = clock
+        self.guards = guards or Guards()
+        self._loops: dict[str, LiveLoop] = {}
+        self._apps: dict[str, App] = {}
+        self._tokens: dict[str, str] = {}
+        #: tokens the server issued to the runs it started, by app (hashes; in memory only)
+        self._run_tokens: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+        self.events = Broadcaster(
+            per_app=self.guards.max_subscribers_per_app, total=self.guards.max_subscribers
+        )
+        self.outbox = Outbox(allow_link_local=self.guards.allow_link_local_targets)
+        self.validator = BatchValidator()
+        self.pusher = Pusher(store, self.outbox, on_finish=self.action_changed)
+        self.counters = Counters()
+
+    def app(self, name: str) -> App:
+        cached = self._apps.get(name)
+        if cached is None:
+            if not APP_NAME.match(name):  # never reaches the database (NUL, huge names)
+                raise NotFound(f"no application named {name[:64]!r}")
+            cached = self._apps[name] = self.store.app(name)
+        return cached
+
+    def app_token(self, name: str, token: str) -> bool:
+        """Whether ``token`` is the app's; a verified token is remembered (as its hash)."""
+        digest = hash_token(token)
+        if self._tokens.get(name) == digest or digest in self._run_tokens.get(name, ()):
+            return True
+        if self.store.check_token(name, token):
+            self._tokens[name] = digest
+            return True
+        return False
+
+    def issue_run_token(self, name: str) -> str:
+        """A token valid for app ``name`` only, for a run this server starts (never the admin
+        token: a run's requests could be sent anywhere its URL points)."""
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._run_tokens.setdefault(name, set()).add(hash_token(token))
+        return token
+
+    def authorize(self, name: str, token: str | None) -> App:
+        """The app, if ``token`` is its own or the admin's; else `Unauthorized`, `Forbidden`
+        or `NotFound`."""
+        app = self.app(name)
+        if token is None:
+            raise Unauthorized("missing token: send Authorization: Bearer <token>")
+        if not (secrets.compare_digest(token, self.admin_token) or self.app_token(name, token)):
+            raise Forbidden(f"this token is not valid for {name!r}")
+        return app
+
+    def register(self, body: AppIn) -> dict[str, Any]:
+        """Register an application; its token is shown once, in the reply."""
+        if body.effector_url is not None:
+            try:
+                check_target(
+                    body.effector_url, allow_link_local=self.guards.allow_link_local_targets
+                )
+            except TargetRefused as error:
+                raise Invalid([{"field": "effector_url", "reason": str(error)}]) from None
+        try:
+            app, token = self.store.create_app(
+                body.name,
+                body.owner,
+                body.models,
+                [s.model_dump() for s in body.services],
+                body.effector_url,
+            )
+        except Conflict:  # a StoreError too, but a 409, not a 422
+            raise
+        except StoreError as error:
+            raise Invalid([{"field": "name", "reason": str(error)}]) from None
+        return {"id": app.id, "name": app.name, "token": token}
+
+    def ingest(
+        self, app: App, body: bytes | dict[str, Any], key: str | None = None
+    ) -> dict[str, Any]:
+        """Validate the whole batch, let the loop decide, then store the batch, the decisions
+        and the delivery in one transaction (one commit per request).
+
+        A batch whose idempotency ``key`` was stored already gets the reply it got then, and
+        nothing is stored or decided again. If the store fails, the loop forgets everything
+        the batch taught it (it is rebuilt from the store): a decision exists only once
+        stored, and nothing the store refused can poison later batches.
+        """
+        keyed = None if key is None else (_batch_key(key), _digest(body))
+        if keyed is not None:
+            replayed = self._replayed(app, keyed)
+            if replayed is not None:
+                return replayed
+        try:
+            batch = (
+                self.validator.validate(body)
+                if isinstance(body, bytes)
+                else BATCH.validate_python(body, strict=False)
+            )
+        except ValidationError as error:
+            self.counters.rejected_batch(app.name)
+            raise Invalid(field_errors(error)) from None
+        except BatchInvalid as error:
+            self.counters.rejected_batch(app.name)
+            raise Invalid(error.issues) from None
+        samples = batch["samples"]
+        self._check_clock(app, samples)
+        instance = batch.get("instance", "default")
+        extra = {"app": app.name, "instance": instance, "input_summary": None}
+        rows = [{**SAMPLE_DEFAULTS, **sample, **extra} for sample in samples]
+        loop = self.loop(app)
+        decided = loop.ingest(rows) if loop is not None else Ingested([], [])
+        windows = [_window_view(w) for w in decided.windows]
+        try:
+            accepted, stored, delivered = self.store.ingest(
+                app,
+                rows,
+                [_action_row(a) for a in decided.actions],
+                pull=not app.effector_url,
+                windows=windows,
+                key=keyed,
+            )
+        except Conflict:  # the same key, stored meanwhile by a concurrent retry
+            self.forget_loop(app)
+            assert keyed is not None
+            return self._replayed(app, keyed) or {"accepted": 0, "actions": []}
+        except Exception:
+            self.forget_loop(app)
+            raise
+        self.counters.ingested(app.name, accepted)
+        self.events.publish(
+            app.name,
+            "telemetry",
+            {"instance": instance, "count": accepted, "last": finite_row(rows[-1])},
+            raw=True,
+        )
+        for window in windows[-10:]:
+            self.events.publish(app.name, "window", window)
+        if stored:
+            self.counters.decided(app.name, (a.kind for a in stored))
+            for action in stored:
+                self.events.publish(app.name, "action", action.__dict__)
+            if app.effector_url:
+                self.pusher.submit(app, stored)
+        return {"accepted": accepted, "actions": [a.message() for a in delivered]}
+
+    def _replayed(self, app: App, keyed: tuple[str, str]) -> dict[str, Any] | None:
+        """The reply a batch stored under this key got; `Invalid` if the key was used for
+        another batch (a client bug that would otherwise lose this one silently)."""
+        stored = self.store.batch_reply(app, keyed[0])
+        if stored is None:
+            return None
+        digest, reply = stored
+        if digest != keyed[1]:
+            reason = "was used for a different batch; send each batch under a key of its own"
+            raise Invalid([{"field": "Idempotency-Key", "reason": reason}])
+        return reply
+
+    def _check_clock(self, app: App, samples: list[SampleIn]) -> None:
+        """Refuse samples stamped too far ahead of the server's clock: a time window would
+        wait for that moment to close, deciding nothing meanwhile."""
+        latest = self.clock() + self.guards.max_clock_skew_s
+        ahead = [
+            {
+                "field": f"samples[{i}].ts",
+                "reason": f"is {s['ts'] - latest + self.guards.max_clock_skew_s:.0f} s ahead "
+                f"of the server's clock (at most {self.guards.max_clock_skew_s:.0f} s allowed)",
+            }
+            for i, s in enumerate(samples)
+            if s["ts"] > latest
+        ]
+        if ahead:
+            self.counters.rejected_batch(app.name)
+            raise Invalid(ahead[:20])
+
+    def forget_loop(self, app: App) -> None:
+        """Drop the app's live loop; the next request rebuilds it from the store."""
+        with self._lock:
+            self._loops.pop(app.name, None)
+
+    def finish_action(self, app: App, action_id: int, result: ResultIn) -> dict[str, Any]:
+        """What the managed system did with an action: applied or failed, and why."""
+        action = self.store.finish_action(app, action_id, result.status, result.reason)
+        self.action_changed(app, action)
+        return {"id": action.id, "status": action.status}
+
+    def action_changed(self, app: App, action: StoredAction) -> None:
+        """An action moved on in its lifecycle: the event stream says so, and a failed one
+        may be decided again."""
+        self.events.publish(app.name, "action", action.__dict__)
+        if action.status == "failed":
+            loop = self._loops.get(app.name)
+            if loop is not None:
+                loop.action_failed()
+
+    def resume_pushes(self, *, stale_after: float = STALE_PUSH_SECONDS) -> None:
+        """After a restart: push again what was pending for push applications (it may have
+        been in flight when the server stopped), or fail it if it is too old to matter."""
+        now = self.clock()
+        for app in self.store.apps():
+            if not app.effector_url:
+                continue
+            pending = sorted(self.store.actions(app, "pending"), key=lambda a: a.id)
+            fresh = [a for a in pending if now - a.ts <= stale_after]
+            for action in pending:
+                if action not in fresh:
+                    done = self.store.finish_action(
+                        app,
+                        action.id,
+                        "failed",
+                        f"the server restarted {now - action.ts:.0f} s after deciding it; "
+                        "too old to push now",
+                    )
+                    self.action_changed(app, done)
+            self.pusher.submit(app, fresh)
+
+    def describe_version(
+        self, app: App, model: str, version: int, description: VersionIn
+    ) -> dict[str, Any]:
+        """Store what the system says of a model version and tell its loop."""
+        try:
+            stored = self.store.put_version(
+                app,
+                model,
+                version,
+                fingerprint=description.fingerprint,
+                details=description.details,
+                created=description.created,
+            )
+        except StoreError as error:
+            raise Invalid([{"field": "model", "reason": str(error)}]) from None
+        loop = self.loop(app)
+        if loop is not None:
+            loop.describe_version(_version_info(stored))
+        return version_view(stored)
+
+    def loop(self, app: App) -> LiveLoop | None:
+        with self._lock:
+            loop = self._loops.get(app.name)
+            if loop is None:
+                stored = self.store.policy(app)
+                if stored is None:
+                    return None
+                policy = parse_policy_text(orjson.dumps(stored.document).decode())
+                loop = self._loops[app.name] = self._new_loop(app, policy)
+            return loop
+
+    def _new_loop(self, app: App, policy: Policy) -> LiveLoop:
+        """A loop rebuilt from the store (after a restart, or after a failed write): the
+        versions the app described, what it served last, the action still on its way."""
+        loop = LiveLoop(app.name, policy, clock=self.clock)
+        for version in self.store.versions(app):
+            loop.describe_version(_version_info(version))
+        open_actions = [
+            a
+            for status in ("pending", "delivered")
+            for a in self.store.actions(app, status, limit=1)
+        ]
+        latest = max(open_actions, key=lambda a: a.id) if open_actions else None
+        loop.restore(
+            self.store.last_served(app),
+            None if latest is None else (latest.kind, latest.model, latest.version),
+        )
+        return loop
+
+    def apply_policy(self, app: App, text: str) -> StoredPolicy:
+        """Validate a policy for ``app``, store it as a new version and put it in force;
+        `PolicyError` lists every issue with its field."""
+        policy = parse_policy_text(text, "request body")
+        check_plugins(policy)
+        issues = []
+        if policy.system != app.name:
+            issues.append(Issue("system", f"is {policy.system!r}, not {app.name!r}"))
+        unknown = sorted(set(policy.models) - set(app.models))
+        if unknown:
+            issues.append(Issue("models", f"{app.name} cannot serve {', '.join(unknown)}"))
+        if issues:
+            raise PolicyError(issues)
+        stored = self.store.add_policy(app, policy.model_dump(mode="json", exclude_none=True))
+        self.set_policy(app, policy)
+        return stored
+
+    def set_policy(self, app: App, policy: Policy) -> None:
+        with self._lock:
+            loop = self._loops.get(app.name)
+            if loop is None:
+                self._loops[app.name] = self._new_loop(app, policy)
+            else:
+                loop.replace_policy(policy)
+
+
+def _digest(body: bytes | dict[str, Any]) -> str:
+    """sha256 of a batch as sent (bytes), or of its canonical JSON (a broker's dict)."""
+    data = body if isinstance(body, bytes) else orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _batch_key(key: str) -> str:
+    if not BATCH_KEY.match(key):
+        raise Invalid(
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "reason": "use 1-128 letters, digits, '_', '.', ':', '-'",
+                }
+            ]
+        )
+    return key
+
+
+def _version_info(version: StoredVersion) -> VersionInfo:
+    return VersionInfo(
+        version.model, version.version, version.fingerprint, version.created, version.details
+    )
+
+
+def version_view(version: StoredVersion) -> dict[str, Any]:
+    return {
+        "model": version.model,
+        "version": version.version,
+        "created": version.created,
+        "details": version.details,
+        "fingerprint_size": len(version.fingerprint),
+    }
+
+
+def _window_view(summary: WindowSummary) -> dict[str, Any]:
+    return {
+        "start": summary.start,
+        "end": summary.end,
+        "model": summary.model,
+        "version": summary.version,
+        "count": summary.count,
+        "signals": {k: finite_or_none(v) for k, v in summary.signals.items()},
+    }
+
+
+def finite_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: finite_or_none(v) for k, v in row.items()}
+
+
+def _action_row(action: Action) -> dict[str, Any]:
+    return {
+        "kind": action.kind.value,
+        "model": action.model,
+        "version": action.version,
+        "ts": action.ts,
+        "strategy": action.strategy,
+        "reason": action.reason[:2000],
+        "trigger": action.trigger[:500],
+        "values": action.values,
+        "context": {k: finite_or_none(v) for k, v in action.context.items()},
+    }
