@@ -13,15 +13,21 @@ class TelemetrySample(BaseModel):
 
     ``prediction``/``target`` give regression quality (R², MAE) over a window once ground truth
     arrives; ``metrics`` holds any other per-sample number (``confidence``, ``correct``,
-    ``error``...). ``drift_value`` is the value the drift detectors watch (an input feature or
-    the observed target), and ``input_summary`` an optional vector summary of the input.
+    ``error``...). ``trace_id`` follows one request across the stages of a pipeline (a W3C
+    trace id, 32 hex digits, when the caller has one). ``drift_value`` is the value the drift
+    detectors watch (an input feature or the observed target), and ``input_summary`` an
+    optional vector summary of the input.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     app: str = Field(min_length=1)
+    stage: str | None = Field(default=None, description="filled in from the service if absent")
     service: str = "default"
     instance: str = "default"
+    trace_id: str | None = Field(
+        default=None, description="the request this sample served, the same across stages"
+    )
     model: str = Field(min_length=1)
     model_version: int | None = Field(default=None, ge=1)
     ts: float = Field(description="event time, seconds since the epoch")

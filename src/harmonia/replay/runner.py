@@ -120,8 +120,10 @@ def run_approach(
                 TelemetrySample.trusted(
                     {
                         "app": spec.app,
+                        "stage": None,
                         "service": spec.service,
                         "instance": "replay",
+                        "trace_id": None,
                         "model": active,
                         "model_version": version,
                         "ts": ts,

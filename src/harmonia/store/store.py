@@ -32,11 +32,13 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
+from harmonia.core.application import Application
 from harmonia.core.errors import HarmoniaError
 from harmonia.store.tables import (
     ActionRow,
@@ -44,8 +46,12 @@ from harmonia.store.tables import (
     BatchKeyRow,
     HarmonicaPolicyRow,
     HarmonicaRecordRow,
+    InstanceRow,
     ModelVersionRow,
+    NodeRow,
     PolicyRow,
+    ServiceRow,
+    StageRow,
     TelemetryRow,
     WindowRow,
 )
@@ -55,8 +61,10 @@ logger = logging.getLogger("harmonia.store")
 CHECKPOINT_SECONDS = 0.5
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 TELEMETRY_COLUMNS = (
-    "instance",
+    "stage",
     "service",
+    "instance",
+    "trace_id",
     "model",
     "model_version",
     "ts",
@@ -89,18 +97,48 @@ class Conflict(StoreError):
 
 @dataclass(frozen=True)
 class App:
+    """A registered application with its structure (stages, services, the models each may
+    serve); ``service_ids`` are the database ids that registration replies show."""
+
     id: int
     name: str
     owner: str
     effector_url: str | None
-    models: list[str]
-    services: list[dict[str, Any]]
     created: float
+    structure: Application
+    stage_ids: dict[str, int]
+    service_ids: dict[str, int]
+
+    @property
+    def models(self) -> list[str]:
+        """Every model some service of the app may serve."""
+        return self.structure.models
+
+    @property
+    def services(self) -> list[str]:
+        """The names of the app's services, stage by stage."""
+        return [service.name for service in self.structure.services]
+
+    def effector_url_of(self, service: str) -> str | None:
+        """Where ``service``'s effector listens: its own URL, else the app's."""
+        return self.structure.service(service).effector_url or self.effector_url
+
+
+@dataclass(frozen=True)
+class Instance:
+    """An instance of a service as it registered, with its node and the node's labels."""
+
+    service: str
+    name: str
+    node: str | None
+    labels: dict[str, str]
+    registered: float
 
 
 @dataclass(frozen=True)
 class StoredPolicy:
     app: str
+    service: str
     version: int
     document: dict[str, Any]
     created: float
@@ -115,12 +153,15 @@ class StoredVersion:
     created: float
     fingerprint: tuple[float, ...]
     details: dict[str, Any]
+    service: str = "default"
 
 
 @dataclass(frozen=True)
 class StoredAction:
     id: int
     app_id: int
+    service: str
+    instance: str | None
     kind: str
     model: str | None
     version: int | None
@@ -139,6 +180,8 @@ class StoredAction:
         """The form the sdk receives in a telemetry reply."""
         return {
             "id": self.id,
+            "service": self.service,
+            "instance": self.instance,
             "kind": self.kind,
             "model": self.model,
             "version": self.version,
@@ -226,47 +269,147 @@ class Store:
             yield connection
 
     # -- applications -------------------------------------------------------------------
-    def create_app(
-        self,
-        name: str,
-        owner: str,
-        models: Sequence[str],
-        services: Sequence[dict[str, Any]] = (),
-        effector_url: str | None = None,
-    ) -> tuple[App, str]:
-        """Register an application; returns it and its probe token (shown only once)."""
-        if not NAME.match(name):
+    def create_app(self, structure: Application) -> tuple[App, str]:
+        """Register an application with its stages and services; returns it and its probe
+        token (shown only once)."""
+        if not NAME.match(structure.name):
             raise StoreError(
-                f"name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
+                f"name {structure.name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
                 "starting with a letter or digit"
             )
         token = secrets.token_urlsafe(32)
+        now = self.clock()
         with self._tx() as tx:
-            if tx.scalar(select(AppRow.id).where(AppRow.name == name)) is not None:
-                raise Conflict(f"an application named {name!r} is already registered")
-            tx.execute(
-                insert(AppRow).values(
-                    name=name,
-                    owner=owner,
+            if tx.scalar(select(AppRow.id).where(AppRow.name == structure.name)) is not None:
+                raise Conflict(f"an application named {structure.name!r} is already registered")
+            app_id = tx.execute(
+                insert(AppRow)
+                .values(
+                    name=structure.name,
+                    owner=structure.owner,
                     token_hash=hash_token(token),
-                    effector_url=effector_url,
-                    models=list(models),
-                    services=list(services),
-                    created=self.clock(),
+                    effector_url=structure.effector_url,
+                    created=now,
                 )
-            )
-        return self.app(name), token
+                .returning(AppRow.id)
+            ).scalar_one()
+            position = 0
+            for stage_position, stage in enumerate(structure.stages):
+                stage_id = tx.execute(
+                    insert(StageRow)
+                    .values(
+                        app_id=app_id,
+                        name=stage.name,
+                        position=stage_position,
+                        after=list(stage.after),
+                    )
+                    .returning(StageRow.id)
+                ).scalar_one()
+                for service in stage.services:
+                    service_id = tx.execute(
+                        insert(ServiceRow)
+                        .values(
+                            app_id=app_id,
+                            stage_id=stage_id,
+                            name=service.name,
+                            position=position,
+                            models=list(service.models),
+                            effector_url=service.effector_url,
+                        )
+                        .returning(ServiceRow.id)
+                    ).scalar_one()
+                    position += 1
+                    for instance in service.instances:
+                        tx.execute(
+                            insert(InstanceRow).values(
+                                service_id=service_id, name=instance, registered=now
+                            )
+                        )
+        return self.app(structure.name), token
 
     def app(self, name: str) -> App:
         with self.engine.connect() as connection:
             row = connection.execute(select(AppRow).where(AppRow.name == name)).first()
-        if row is None:
-            raise NotFound(f"no application named {name!r}")
-        return _app(row)
+            if row is None:
+                raise NotFound(f"no application named {name!r}")
+            return _app(connection, row)
 
     def apps(self) -> list[App]:
         with self.engine.connect() as connection:
-            return [_app(r) for r in connection.execute(select(AppRow).order_by(AppRow.name))]
+            rows = connection.execute(select(AppRow).order_by(AppRow.name)).all()
+            return [_app(connection, row) for row in rows]
+
+    # -- instances and nodes ----------------------------------------------------------------
+    def register_instance(
+        self,
+        app: App,
+        service: str,
+        name: str,
+        *,
+        node: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> Instance:
+        """An instance of ``service`` says it runs (on ``node``, whose labels it gives);
+        registering again updates its node. Returns it as stored."""
+        service_id = app.service_ids.get(service)
+        if service_id is None:
+            raise NotFound(
+                f"{app.name} has no service {service!r}; its services: " + ", ".join(app.services)
+            )
+        now = self.clock()
+        with self._tx() as tx:
+            node_id = None
+            if node is not None:
+                node_id = tx.scalar(select(NodeRow.id).where(NodeRow.name == node))
+                if node_id is None:
+                    node_id = tx.execute(
+                        insert(NodeRow)
+                        .values(name=node, labels=dict(labels or {}), updated=now)
+                        .returning(NodeRow.id)
+                    ).scalar_one()
+                elif labels is not None:
+                    tx.execute(
+                        update(NodeRow)
+                        .where(NodeRow.id == node_id)
+                        .values(labels=dict(labels), updated=now)
+                    )
+            found = tx.scalar(
+                select(InstanceRow.id).where(
+                    InstanceRow.service_id == service_id, InstanceRow.name == name
+                )
+            )
+            if found is None:
+                tx.execute(
+                    insert(InstanceRow).values(
+                        service_id=service_id, name=name, node_id=node_id, registered=now
+                    )
+                )
+            elif node_id is not None:
+                tx.execute(
+                    update(InstanceRow).where(InstanceRow.id == found).values(node_id=node_id)
+                )
+        return next(i for i in self.instances(app) if (i.service, i.name) == (service, name))
+
+    def instances(self, app: App) -> list[Instance]:
+        """Every registered instance of the app's services, by service then name."""
+        query = (
+            select(
+                ServiceRow.name.label("service"),
+                InstanceRow.name,
+                NodeRow.name.label("node"),
+                NodeRow.labels,
+                InstanceRow.registered,
+            )
+            .join(ServiceRow, InstanceRow.service_id == ServiceRow.id)
+            .outerjoin(NodeRow, InstanceRow.node_id == NodeRow.id)
+            .where(ServiceRow.app_id == app.id)
+            .order_by(ServiceRow.position, InstanceRow.name)
+        )
+        with self.engine.connect() as connection:
+            return [
+                Instance(r.service, r.name, r.node, dict(r.labels or {}), r.registered)
+                for r in connection.execute(query)
+            ]
 
     def check_token(self, name: str, token: str) -> bool:
         with self.engine.connect() as connection:
@@ -274,31 +417,40 @@ class Store:
         return stored is not None and secrets.compare_digest(stored, hash_token(token))
 
     # -- policies -------------------------------------------------------------------------
-    def add_policy(self, app: App, document: dict[str, Any]) -> StoredPolicy:
-        """Store a new version of the application's policy (already validated)."""
+    def add_policy(self, app: App, service: str, document: dict[str, Any]) -> StoredPolicy:
+        """Store a new version of ``service``'s policy (already validated)."""
         with self._tx() as tx:
             latest = tx.scalar(
-                select(func.max(PolicyRow.version)).where(PolicyRow.app_id == app.id)
+                select(func.max(PolicyRow.version)).where(
+                    PolicyRow.app_id == app.id, PolicyRow.service == service
+                )
             )
             version = (latest or 0) + 1
             created = self.clock()
             tx.execute(
                 insert(PolicyRow).values(
-                    app_id=app.id, version=version, document=document, created=created
+                    app_id=app.id,
+                    service=service,
+                    version=version,
+                    document=document,
+                    created=created,
                 )
             )
-        return StoredPolicy(app.name, version, document, created)
+        return StoredPolicy(app.name, service, version, document, created)
 
-    def policies(self, app: App) -> list[StoredPolicy]:
-        """Every version of the app's policy, oldest first (the last is in force)."""
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(PolicyRow).where(PolicyRow.app_id == app.id).order_by(PolicyRow.version)
-            ).all()
-        return [StoredPolicy(app.name, r.version, r.document, r.created) for r in rows]
-
-    def policy(self, app: App, version: int | None = None) -> StoredPolicy | None:
+    def policies(self, app: App, service: str | None = None) -> list[StoredPolicy]:
+        """Every version of the policies of the app (or of one service), oldest first; the
+        last of a service is in force."""
         query = select(PolicyRow).where(PolicyRow.app_id == app.id)
+        if service is not None:
+            query = query.where(PolicyRow.service == service)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(PolicyRow.version, PolicyRow.id)).all()
+        return [StoredPolicy(app.name, r.service, r.version, r.document, r.created) for r in rows]
+
+    def policy(self, app: App, service: str, version: int | None = None) -> StoredPolicy | None:
+        """A version of ``service``'s policy, by default the one in force."""
+        query = select(PolicyRow).where(PolicyRow.app_id == app.id, PolicyRow.service == service)
         query = (
             query.where(PolicyRow.version == version)
             if version is not None
@@ -306,9 +458,9 @@ class Store:
         )
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
-        return (
-            None if row is None else StoredPolicy(app.name, row.version, row.document, row.created)
-        )
+        if row is None:
+            return None
+        return StoredPolicy(app.name, service, row.version, row.document, row.created)
 
     # -- telemetry ------------------------------------------------------------------------
     def insert_telemetry(self, app: App, rows: Sequence[dict[str, Any]]) -> int:
@@ -323,12 +475,14 @@ class Store:
         rows: Sequence[dict[str, Any]],
         actions: Sequence[dict[str, Any]],
         *,
-        pull: bool,
+        pull: Sequence[str] = (),
+        instance: str | None = None,
         windows: Sequence[dict[str, Any]] = (),
         key: tuple[str, str] | None = None,
     ) -> tuple[int, list[StoredAction], list[StoredAction]]:
-        """A telemetry batch, the windows it closed, the decisions it triggered and (for pull
-        delivery) the actions its reply carries — in one transaction, one commit per request.
+        """A telemetry batch, the windows it closed, the decisions it triggered and the actions
+        its reply carries (pending ones aimed at the ``pull`` services, at every instance or
+        at ``instance``) — in one transaction, one commit per request.
         With an idempotency ``key`` (the key and the batch's digest), the reply is kept under
         it (`batch_reply`); a key stored already raises `Conflict` and stores nothing.
 
@@ -341,7 +495,7 @@ class Store:
                 if windows:
                     tx.execute(_INSERT_WINDOW, [{**w, "app_id": app.id} for w in windows])
                 stored = _add_actions(tx, app, actions)
-                delivered = _deliver_pending(tx, app, self.clock()) if pull else []
+                delivered = _deliver_pending(tx, app, self.clock(), pull, instance) if pull else []
                 if key is not None:
                     self._keep_reply(tx, app, key, accepted, delivered)
         except IntegrityError as error:
@@ -376,12 +530,12 @@ class Store:
             ).first()
         return None if row is None else (row.digest, dict(row.reply))
 
-    def last_served(self, app: App) -> tuple[str, int | None] | None:
-        """The model and version of the app's latest stored sample (what was serving)."""
+    def last_served(self, app: App, service: str) -> tuple[str, int | None] | None:
+        """The model and version of the service's latest stored sample (what was serving)."""
         with self.engine.connect() as connection:
             row = connection.execute(
                 select(TelemetryRow.model, TelemetryRow.model_version)
-                .where(TelemetryRow.app_id == app.id)
+                .where(TelemetryRow.app_id == app.id, TelemetryRow.service == service)
                 .order_by(TelemetryRow.id.desc())
                 .limit(1)
             ).first()
@@ -399,12 +553,21 @@ class Store:
             )
 
     def telemetry(
-        self, app: App, start: float | None = None, end: float | None = None, batch: int = 10_000
+        self,
+        app: App,
+        start: float | None = None,
+        end: float | None = None,
+        batch: int = 10_000,
+        *,
+        service: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Samples in time order, streamed (for export), optionally within [start, end)."""
+        """Samples in time order, streamed (for export), optionally within [start, end) and
+        of one service."""
         query = select(*(getattr(TelemetryRow, c) for c in TELEMETRY_COLUMNS)).where(
             TelemetryRow.app_id == app.id
         )
+        if service is not None:
+            query = query.where(TelemetryRow.service == service)
         if start is not None:
             query = query.where(TelemetryRow.ts >= start)
         if end is not None:
@@ -422,10 +585,13 @@ class Store:
         with self._tx() as tx:
             return _add_actions(tx, app, actions)
 
-    def deliver_pending(self, app: App) -> list[StoredAction]:
-        """Pending actions of the app, marked delivered (pull delivery in a telemetry reply)."""
+    def deliver_pending(
+        self, app: App, services: Sequence[str], instance: str | None = None
+    ) -> list[StoredAction]:
+        """Pending actions aimed at ``services`` (at every instance, or at ``instance``),
+        marked delivered: pull delivery in the reply to a telemetry batch."""
         with self._tx() as tx:
-            return _deliver_pending(tx, app, self.clock())
+            return _deliver_pending(tx, app, self.clock(), services, instance)
 
     def mark_delivered(self, app: App, action_id: int) -> None:
         """A pushed action reached the effector (no-op if it moved on already)."""
@@ -512,11 +678,16 @@ class Store:
         start: float | None = None,
         end: float | None = None,
         limit: int = 1000,
+        *,
+        service: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Closed windows that ended in [start, end), oldest first; the latest ``limit``."""
+        """Closed windows that ended in [start, end), of every service or of one, oldest
+        first; the latest ``limit``."""
         query = select(*(getattr(WindowRow, c) for c in WINDOW_COLUMNS)).where(
             WindowRow.app_id == app.id
         )
+        if service is not None:
+            query = query.where(WindowRow.service == service)
         if start is not None:
             query = query.where(WindowRow.end >= start)
         if end is not None:
@@ -529,6 +700,7 @@ class Store:
     def put_version(
         self,
         app: App,
+        service: str,
         model: str,
         version: int,
         *,
@@ -536,10 +708,11 @@ class Store:
         details: dict[str, Any] | None = None,
         created: float | None = None,
     ) -> StoredVersion:
-        """Record (or replace) what the managed system says about one of its model versions."""
-        if model not in app.models:
+        """Record (or replace) what ``service`` says about one of its model versions."""
+        models = app.structure.service(service).models
+        if model not in models:
             raise StoreError(
-                f"{app.name} cannot serve {model!r}; it serves {', '.join(app.models)}"
+                f"{app.name}/{service} cannot serve {model!r}; it serves " + ", ".join(models)
             )
         if version < 1:
             raise StoreError(f"version must be 1 or more, got {version}")
@@ -549,12 +722,14 @@ class Store:
             self.clock() if created is None else created,
             tuple(fingerprint),
             dict(details or {}),
+            service,
         )
         values = {**stored.__dict__, "app_id": app.id, "fingerprint": list(fingerprint)}
         with self._tx() as tx:
             tx.execute(
                 delete(ModelVersionRow).where(
                     ModelVersionRow.app_id == app.id,
+                    ModelVersionRow.service == service,
                     ModelVersionRow.model == model,
                     ModelVersionRow.version == version,
                 )
@@ -562,16 +737,22 @@ class Store:
             tx.execute(insert(ModelVersionRow).values(**values))
         return stored
 
-    def versions(self, app: App) -> list[StoredVersion]:
-        """Every version the app described, by model then version."""
+    def versions(self, app: App, service: str | None = None) -> list[StoredVersion]:
+        """Every version the app's services (or one service) described, by model and
+        version."""
+        query = select(ModelVersionRow).where(ModelVersionRow.app_id == app.id)
+        if service is not None:
+            query = query.where(ModelVersionRow.service == service)
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(ModelVersionRow)
-                .where(ModelVersionRow.app_id == app.id)
-                .order_by(ModelVersionRow.model, ModelVersionRow.version)
+                query.order_by(
+                    ModelVersionRow.service, ModelVersionRow.model, ModelVersionRow.version
+                )
             ).all()
         return [
-            StoredVersion(r.model, r.version, r.created, tuple(r.fingerprint), dict(r.details))
+            StoredVersion(
+                r.model, r.version, r.created, tuple(r.fingerprint), dict(r.details), r.service
+            )
             for r in rows
         ]
 
@@ -638,8 +819,10 @@ def _telemetry_params(app: App, rows: Sequence[dict[str, Any]]) -> list[tuple[An
     return [
         (
             app.id,
-            row["instance"],
+            row["stage"],
             row["service"],
+            row["instance"],
+            row["trace_id"],
             row["model"],
             row["model_version"],
             row["ts"],
@@ -673,10 +856,15 @@ def _insert_telemetry(tx: Any, params: list[tuple[Any, ...]]) -> int:
 _INSERT_ACTION = insert(ActionRow).returning(ActionRow.id)
 _INSERT_WINDOW = insert(WindowRow)
 _INSERT_BATCH_KEY = insert(BatchKeyRow)
-WINDOW_COLUMNS = ("start", "end", "model", "version", "count", "signals")
+WINDOW_COLUMNS = ("service", "start", "end", "model", "version", "count", "signals")
 _DELIVER_PENDING = (
     update(ActionRow)
-    .where(ActionRow.app_id == bindparam("app"), ActionRow.status == "pending")
+    .where(
+        ActionRow.app_id == bindparam("app"),
+        ActionRow.status == "pending",
+        ActionRow.service.in_(bindparam("services", expanding=True)),
+        or_(ActionRow.instance.is_(None), ActionRow.instance == bindparam("to_instance")),
+    )
     .values(status="delivered", delivered_at=bindparam("now"))
     .returning(*(getattr(ActionRow, name) for name in StoredAction.__dataclass_fields__))
 )
@@ -694,21 +882,57 @@ def _add_actions(tx: Any, app: App, actions: Sequence[dict[str, Any]]) -> list[S
     return stored
 
 
-def _deliver_pending(tx: Any, app: App, now: float) -> list[StoredAction]:
-    """Mark the app's pending actions delivered, in one statement; oldest first."""
-    rows = tx.execute(_DELIVER_PENDING, {"app": app.id, "now": now}).all()
+def _deliver_pending(
+    tx: Any, app: App, now: float, services: Sequence[str], instance: str | None
+) -> list[StoredAction]:
+    """Mark the pending actions aimed at ``services`` (and at every instance or at
+    ``instance``) delivered, in one statement; oldest first."""
+    parameters = {"app": app.id, "now": now, "services": list(services), "to_instance": instance}
+    rows = tx.execute(_DELIVER_PENDING, parameters).all()
     return sorted((_action(r) for r in rows), key=lambda action: action.id)
 
 
-def _app(row: Any) -> App:
+def _app(connection: Connection, row: Any) -> App:
+    """An app with its structure, read from its stages and services (its instances, which
+    come and go, are read apart: `Store.instances`)."""
+    stages = connection.execute(
+        select(StageRow).where(StageRow.app_id == row.id).order_by(StageRow.position)
+    ).all()
+    services = connection.execute(
+        select(ServiceRow).where(ServiceRow.app_id == row.id).order_by(ServiceRow.position)
+    ).all()
+    structure = Application.model_validate(
+        {
+            "name": row.name,
+            "owner": row.owner,
+            "effector_url": row.effector_url,
+            "stages": [
+                {
+                    "name": stage.name,
+                    "after": list(stage.after),
+                    "services": [
+                        {
+                            "name": service.name,
+                            "models": list(service.models),
+                            "effector_url": service.effector_url,
+                        }
+                        for service in services
+                        if service.stage_id == stage.id
+                    ],
+                }
+                for stage in stages
+            ],
+        }
+    )
     return App(
         id=row.id,
         name=row.name,
         owner=row.owner,
         effector_url=row.effector_url,
-        models=list(row.models),
-        services=list(row.services),
         created=row.created,
+        structure=structure,
+        stage_ids={stage.name: stage.id for stage in stages},
+        service_ids={service.name: service.id for service in services},
     )
 
 

@@ -14,7 +14,7 @@ class Base(DeclarativeBase):
 
 
 class AppRow(Base):
-    """A registered application: its services, the models it can serve, its probe token."""
+    """A registered application and its probe token; its structure is in stages and services."""
 
     __tablename__ = "apps"
 
@@ -23,19 +23,74 @@ class AppRow(Base):
     owner: Mapped[str] = mapped_column(String(128))
     token_hash: Mapped[str] = mapped_column(String(64))
     effector_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    models: Mapped[list[str]] = mapped_column(JSON)
-    services: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created: Mapped[float] = mapped_column(Float)
 
 
+class StageRow(Base):
+    """A stage of an application's pipeline; ``after`` names the stages it follows."""
+
+    __tablename__ = "stages"
+    __table_args__ = (UniqueConstraint("app_id", "name", name="uq_stages_app_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    position: Mapped[int] = mapped_column(Integer)
+    after: Mapped[list[str]] = mapped_column(JSON)
+
+
+class ServiceRow(Base):
+    """A service of a stage: the models it may serve and where its effector listens."""
+
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("app_id", "name", name="uq_services_app_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    position: Mapped[int] = mapped_column(Integer)
+    models: Mapped[list[str]] = mapped_column(JSON)
+    effector_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
+
+
+class NodeRow(Base):
+    """A machine that instances run on, with labels (accelerator, site, arch...)."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    updated: Mapped[float] = mapped_column(Float)
+
+
+class InstanceRow(Base):
+    """A running instance of a service, on a node once it said which."""
+
+    __tablename__ = "instances"
+    __table_args__ = (UniqueConstraint("service_id", "name", name="uq_instances_service_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    node_id: Mapped[int | None] = mapped_column(
+        ForeignKey("nodes.id", ondelete="SET NULL"), nullable=True
+    )
+    registered: Mapped[float] = mapped_column(Float)
+
+
 class PolicyRow(Base):
-    """One version of the policy attached to an application; the highest version is in force."""
+    """One version of the policy attached to a service; the highest version is in force."""
 
     __tablename__ = "policies"
-    __table_args__ = (UniqueConstraint("app_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("app_id", "service", "version", name="uq_policies_app_service_version"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    service: Mapped[str] = mapped_column(String(128))
     version: Mapped[int] = mapped_column(Integer)
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
     created: Mapped[float] = mapped_column(Float)
@@ -51,8 +106,10 @@ class TelemetryRow(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(128))
     instance: Mapped[str] = mapped_column(String(128))
     service: Mapped[str] = mapped_column(String(128))
+    trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     model: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     ts: Mapped[float] = mapped_column(Float)
@@ -66,13 +123,16 @@ class TelemetryRow(Base):
 
 
 class ActionRow(Base):
-    """A decision and its lifecycle: pending → delivered → applied | failed."""
+    """A decision aimed at a service (and an instance of it, or all of them) and its
+    lifecycle: pending → delivered → applied | failed."""
 
     __tablename__ = "actions"
     __table_args__ = (Index("ix_actions_app_status", "app_id", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    service: Mapped[str] = mapped_column(String(128))
+    instance: Mapped[str | None] = mapped_column(String(128), nullable=True)
     kind: Mapped[str] = mapped_column(String(32))
     model: Mapped[str | None] = mapped_column(String(128), nullable=True)
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -89,14 +149,15 @@ class ActionRow(Base):
 
 
 class WindowRow(Base):
-    """One closed window of an application: its span, the model that served, every signal
-    the monitor computed (what the boundaries read), so history outlives the server."""
+    """One closed window of a service: its span, the model that served, every signal the
+    monitor computed (what the boundaries read), so history outlives the server."""
 
     __tablename__ = "windows"
     __table_args__ = (Index("ix_windows_app_end", "app_id", "end"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    service: Mapped[str] = mapped_column(String(128))
     start: Mapped[float] = mapped_column(Float)
     end: Mapped[float] = mapped_column(Float)
     model: Mapped[str] = mapped_column(String(128))
@@ -110,10 +171,15 @@ class ModelVersionRow(Base):
     training data and metadata such as held-out quality and energy per inference."""
 
     __tablename__ = "model_versions"
-    __table_args__ = (UniqueConstraint("app_id", "model", "version"),)
+    __table_args__ = (
+        UniqueConstraint(
+            "app_id", "service", "model", "version", name="uq_model_versions_service_model"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    service: Mapped[str] = mapped_column(String(128))
     model: Mapped[str] = mapped_column(String(128))
     version: Mapped[int] = mapped_column(Integer)
     created: Mapped[float] = mapped_column(Float)
