@@ -347,7 +347,9 @@ def test_batches_queued_behind_a_failing_one_go_to_the_spool(tmp_path: Path) -> 
 def test_a_full_spool_drops_its_oldest_batches_and_counts_them(tmp_path: Path) -> None:
     server = Server()
     server.down = True
-    sample = to_wire(("svm", None, 1.5e9, None, None, None, 10.0, None, None, None), "default")
+    sample = to_wire(
+        ("svm", None, 1.5e9, None, None, None, 10.0, None, None, None, None), "default"
+    )
     one = _encode(Batch(0, "traffic", "default", "0" * 32, [sample] * 5))
     with probe_for(
         server,

@@ -15,6 +15,7 @@ from harmonia.sdk._messages import ActionKind, ActionMessage, ActionStatus
 from harmonia.sdk._mqtt import MQTTTransport
 from harmonia.sdk._probe import Probe
 from harmonia.sdk._stats import ProbeStats
+from harmonia.sdk._trace import new_trace_id, trace_id_of, traceparent
 from harmonia.sdk._transport import InMemoryTransport, Transport, TransportError
 
 __all__ = [
@@ -32,4 +33,7 @@ __all__ = [
     "ProbeStats",
     "Transport",
     "TransportError",
+    "new_trace_id",
+    "trace_id_of",
+    "traceparent",
 ]

@@ -45,12 +45,16 @@ class Measured:
         "model",
         "prediction",
         "target",
+        "trace_id",
         "version",
     )
 
-    def __init__(self, probe: Probe, model: str, version: int | None = None) -> None:
+    def __init__(
+        self, probe: Probe, model: str, version: int | None = None, trace_id: str | None = None
+    ) -> None:
         self.model = model
         self.version = version
+        self.trace_id = trace_id
         self.prediction: Any = None
         self.target: Any = None
         self.drift_value: Any = None
@@ -106,6 +110,7 @@ class Measured:
                 self.target,
                 self.drift_value,
                 self.metrics,
+                self.trace_id,
             )
         )
 

@@ -107,6 +107,7 @@ class Probe:
         *,
         instance: str = "default",
         service: str = "default",
+        stage: str | None = None,
         meter: EnergyMeter | None = None,
         effector: Effector | None = None,
         batch_size: int = 1000,
@@ -130,6 +131,7 @@ class Probe:
         self.transport = transport
         self.instance = instance
         self.service = service
+        self.stage = stage
         self.meter: EnergyMeter = meter if meter is not None else EstimateMeter(scope="thread")
         self._counter = _counter_of(self.meter)
         self.effector = effector if effector is not None else Effector()
@@ -180,11 +182,14 @@ class Probe:
 
     # -- the caller's side ------------------------------------------------------------------
 
-    def measure(self, model: str, version: int | None = None) -> Measured:
+    def measure(
+        self, model: str, version: int | None = None, *, trace_id: str | None = None
+    ) -> Measured:
         """A context manager timing and metering one inference by ``model`` (``version``);
         set the outcome on the `Measured` it yields. One sample is recorded on exit.
+        ``trace_id`` names the request across the stages of a pipeline (see `trace_id_of`).
         """
-        return Measured(self, model, version)
+        return Measured(self, model, version, trace_id)
 
     def record(
         self,
@@ -199,6 +204,7 @@ class Probe:
         energy_j: float | None = None,
         energy_source: str | None = None,
         ts: float | None = None,
+        trace_id: str | None = None,
     ) -> None:
         """Record one sample directly: when ground truth arrives later, or when latency and
         energy were measured elsewhere. ``ts`` defaults to now (the probe's clock).
@@ -215,6 +221,7 @@ class Probe:
                 target,
                 drift_value,
                 metrics,
+                trace_id,
             )
         )
 
@@ -411,7 +418,7 @@ class Probe:
         invalid: list[str] = []
         for item in items:
             try:
-                samples.append(to_wire(item, self.service))
+                samples.append(to_wire(item, self.service, self.stage))
             except Exception as error:  # ValueError, TypeError, OverflowError...: this sample
                 invalid.append(f"{type(error).__name__}: {error}")
         if invalid:

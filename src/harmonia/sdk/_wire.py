@@ -9,6 +9,7 @@ so numpy scalars and booleans (``correct=True``) travel as plain JSON numbers.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,9 @@ MAX_NAME = 128
 
 MAX_SOURCE = 32
 """Longest ``energy_source`` label the server stores."""
+
+TRACE_ID = re.compile(r"[0-9A-Za-z_.:-]{1,64}")
+"""What a trace id may hold (a W3C trace id is 32 lowercase hex digits)."""
 
 
 @dataclass(frozen=True)
@@ -37,14 +41,14 @@ class Batch:
     samples: list[dict[str, Any]]
 
 
-def to_wire(item: Item, service: str) -> dict[str, Any]:
+def to_wire(item: Item, service: str, stage: str | None = None) -> dict[str, Any]:
     """The wire dict of a captured sample, or a ValueError/TypeError saying why it is invalid.
 
     Non-finite ``prediction``/``target``/``drift_value`` become null (no value), non-finite
     metrics are left out; a missing or non-finite ``ts`` or a negative latency or energy
     makes the sample invalid.
     """
-    model, version, ts, latency, energy, source, prediction, target, drift, metrics = item
+    model, version, ts, latency, energy, source, prediction, target, drift, metrics, trace = item
     if not isinstance(model, str) or not 0 < len(model) <= MAX_NAME:
         raise ValueError(f"model must be a string of 1 to {MAX_NAME} characters, got {model!r}")
     if source is not None and len(source := str(source)) > MAX_SOURCE:
@@ -56,7 +60,7 @@ def to_wire(item: Item, service: str) -> dict[str, Any]:
     ts = float(ts)
     if not math.isfinite(ts):
         raise ValueError(f"ts must be a finite number, got {ts!r}")
-    return {
+    sample = {
         "service": service,
         "model": model,
         "model_version": version,
@@ -69,6 +73,23 @@ def to_wire(item: Item, service: str) -> dict[str, Any]:
         "drift_value": _finite_or_none(drift),
         "metrics": _metrics(metrics),
     }
+    # Only when set: most samples of a one-stage app carry neither, and bytes are the cost.
+    if stage is not None:
+        sample["stage"] = stage
+    if trace is not None:
+        sample["trace_id"] = check_trace_id(trace)
+    return sample
+
+
+def check_trace_id(value: Any) -> str:
+    """A trace id as the server takes it: 1-64 characters of ``[0-9A-Za-z_.:-]``.
+
+    >>> check_trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
+    '4bf92f3577b34da6a3ce929d0e0e4736'
+    """
+    if not isinstance(value, str) or not TRACE_ID.fullmatch(value):
+        raise ValueError(f"trace_id must be 1-64 of [0-9A-Za-z_.:-], got {value!r}")
+    return value
 
 
 def _finite_or_none(value: Any) -> float | None:
