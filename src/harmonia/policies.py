@@ -12,9 +12,9 @@ from typing import Any
 import yaml
 
 from harmonia.bounded import DocumentTooComplex, load_yaml
+from harmonia.compat.harmonica.policy import convert_harmonica, is_harmonica_policy
 from harmonia.core.engine import Engine
 from harmonia.core.errors import Issue, PolicyError, UnknownPluginError
-from harmonia.core.harmonica import convert_harmonica, is_harmonica_policy
 from harmonia.core.policy import Policy, parse_policy
 from harmonia.core.strategies.base import Strategy
 from harmonia.plugins import DRIFT_DETECTORS, STRATEGIES, create_plugin, load_plugin

@@ -3,7 +3,7 @@
 Each call publishes a request to the server's request queue with ``reply_to`` (this
 transport's own exclusive queue) and a ``correlation_id``, then waits for the reply — so
 `Probe` gets the same answers, actions and retry decisions as over HTTP (see
-`harmonia.server.amqp`). pika is imported when the transport is built
+`harmonia.server.bridges.amqp`). pika is imported when the transport is built
 (``pip install harmonia[amqp]``); its connection is not thread-safe, so calls take turns.
 """
 

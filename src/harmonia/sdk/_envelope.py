@@ -1,6 +1,6 @@
 """What the broker transports (MQTT, AMQP) share: the request envelope they publish and how a
 reply becomes a body or a `TransportError` — the same decision `HTTPTransport` makes from a
-status code (see `harmonia.server.messaging` for the server's side)."""
+status code (see `harmonia.server.bridges.messaging` for the server's side)."""
 
 from __future__ import annotations
 

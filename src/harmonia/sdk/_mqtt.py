@@ -1,7 +1,7 @@
 """`MQTTTransport`: the wire contract through an MQTT broker, for systems that speak MQTT.
 
 Each call is a request published at QoS 1 to ``<prefix>/<app>/requests`` and answered by the
-server's bridge on this transport's own reply topic (see `harmonia.server.mqtt`); the call
+server's bridge on this transport's own reply topic (see `harmonia.server.bridges.mqtt`); the call
 waits for its reply, so `Probe` gets the same answers, actions and retry decisions as over
 HTTP. paho-mqtt is imported when the transport is built (``pip install harmonia[mqtt]``).
 """

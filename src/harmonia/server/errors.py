@@ -1,8 +1,9 @@
 """The server's domain errors, and the one place they become HTTP statuses.
 
-The service layer (`harmonia.server.app.Server`) raises these; the HTTP routes' exception
-handlers and the broker bridges turn them into a status and a JSON ``detail`` through
-`status_of`, so a probe gets the same answer whatever carried its request.
+The service layer (`harmonia.server.service.Server`) and the routes raise these; the HTTP
+exception handlers (`harmonia.server.app`) and the broker bridges turn them into a status
+and a JSON ``detail`` through `status_of`, so a probe gets the same answer whatever carried
+its request.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class Unavailable(HarmoniaError):
     """Something the request needs is down (the database); retry later."""
 
 
+class Internal(HarmoniaError):
+    """A fault of the server, not of the request; the message says what is wrong."""
+
+
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Unauthorized, 401),
     (Forbidden, 403),
@@ -48,6 +53,7 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (PolicyError, 422),
     (DocumentTooComplex, 413),
     (Unavailable, 503),
+    (Internal, 500),
 )
 
 DOMAIN_ERRORS = tuple(kind for kind, _ in _STATUS)

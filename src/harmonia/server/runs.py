@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from harmonia.systems import reference_system, system_names
+
 RunKind = Literal["system", "experiment"]
 Status = Literal["running", "finished", "failed", "stopped"]
-#: the systems a live run or an experiment may name
+#: the systems a live run or an experiment may name (those registered under
+#: ``harmonia.systems``), with their models
 SYSTEMS: dict[str, list[str]] = {
-    "traffic": ["linear", "svm", "lstm"],
-    "vision": ["small", "medium", "large"],
+    name: list(reference_system(name).models) for name in system_names()
 }
 SAFE = re.compile(r"^[a-z0-9][a-z0-9_+,.-]{0,200}$")
 LOG_TAIL_BYTES = 4000

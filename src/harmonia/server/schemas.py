@@ -31,6 +31,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from harmonia.core.actions import ActionKind
 from harmonia.server.fields import (
     AppName,
     Detail,
@@ -325,7 +326,7 @@ class ActionMessage(BaseModel):
     `harmonia.sdk.ActionMessage`)."""
 
     id: int
-    kind: str = Field(description="switch_model, retrain, reuse_version, or none")
+    kind: ActionKind = Field(description="what the managed system is asked to do")
     model: str | None
     version: int | None
     reason: str
@@ -345,7 +346,7 @@ class ActionOut(BaseModel):
 
     id: int
     app_id: int
-    kind: str = Field(description="switch_model, retrain, reuse_version, or none")
+    kind: ActionKind = Field(description="what the managed system is asked to do")
     model: str | None
     version: int | None
     ts: float

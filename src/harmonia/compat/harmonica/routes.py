@@ -14,17 +14,18 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from harmonia.bounded import DocumentTooComplex, load_json
+from harmonia.compat.harmonica.policy import convert_harmonica
 from harmonia.core.errors import PolicyError
-from harmonia.core.harmonica import convert_harmonica
 from harmonia.core.policy import Policy
 from harmonia.server.effector_client import EffectorClient, EffectorUnreachable
 from harmonia.server.schemas import (
@@ -230,72 +231,72 @@ class TacticCall:
         await asyncio.to_thread(self.compat.settle, self.record_id, self.record, "REQUEST_DROPPED")
 
 
-def add_harmonica_routes(api: FastAPI, server: Server) -> HarmonicaCompat:
-    """Mount Harmonica's three routes on ``api``."""
-    compat = HarmonicaCompat(server)
-    refused = "Harmonica's routes need the admin token, except from a local Harmonica system"
+REFUSED = "Harmonica's routes need the admin token, except from a local Harmonica system"
 
-    async def body(request: Request) -> Any:
-        """The JSON body (the server's body limit applies), parsed off the event loop
-        within bounds; None if it is not JSON."""
-        try:
-            return await run_in_threadpool(load_json, await request.body())
-        except DocumentTooComplex:
-            raise
-        except ValueError:
-            return None
+router = APIRouter(tags=["harmonica"])
 
-    @api.post(
-        "/api/policy",
-        tags=["harmonica"],
-        status_code=201,
-        response_model=None,
-        responses={
-            201: {"model": HarmonicaMessageOut, "description": "Stored and in force"},
-            **harmonica_errors(400, 401, 413),
-        },
-        openapi_extra=HARMONICA_POLICY_BODY,
-    )
-    async def harmonica_policy(request: Request) -> JSONResponse:
-        if not compat.allowed(request):
-            return _error(refused, 401)
-        try:
-            document = await body(request)
-        except DocumentTooComplex as error:
-            return _error(str(error), 413)
-        return await run_in_threadpool(compat.add_policy, document)
 
-    @api.post(
-        "/api/telemetry",
-        tags=["harmonica"],
-        response_model=None,
-        responses={
-            200: {"model": HarmonicaMessageOut, "description": "Recorded and analysed"},
-            **harmonica_errors(400, 401, 413),
-        },
-        openapi_extra=HARMONICA_TELEMETRY_BODY,
-    )
-    async def harmonica_telemetry(request: Request) -> JSONResponse:
-        if not compat.allowed(request):
-            return _error(refused, 401)
-        try:
-            document = await body(request)
-        except DocumentTooComplex as error:
-            return _error(str(error), 413)
-        return await run_in_threadpool(compat.telemetry, document)
-
-    @api.get(
-        "/api/knowledge/{policy_id}",
-        tags=["harmonica"],
-        response_model=None,
-        responses={
-            200: {"model": HarmonicaKnowledgeOut, "description": "The policy and its history"},
-            **harmonica_errors(401, 404, 422),
-        },
-    )
-    async def harmonica_knowledge(policy_id: str, request: Request) -> JSONResponse:
-        if not compat.allowed(request):
-            return _error(refused, 401)
-        return await run_in_threadpool(compat.knowledge, policy_id)
-
+async def compat_of(request: Request) -> HarmonicaCompat:
+    """The app's `HarmonicaCompat` (made by `harmonia.server.app.create_app`)."""
+    compat: HarmonicaCompat = request.app.state.harmonica
     return compat
+
+
+Compat = Annotated[HarmonicaCompat, Depends(compat_of)]
+
+
+async def _posted(
+    request: Request, compat: HarmonicaCompat, handle: Callable[[Any], JSONResponse]
+) -> JSONResponse:
+    """``handle`` the JSON body (None if it is not JSON) off the event loop, for a caller
+    Harmonica's routes accept; the server's body limit applies, and parsing is bounded."""
+    if not compat.allowed(request):
+        return _error(REFUSED, 401)
+    try:
+        document = await run_in_threadpool(load_json, await request.body())
+    except DocumentTooComplex as error:
+        return _error(str(error), 413)
+    except ValueError:
+        document = None
+    return await run_in_threadpool(handle, document)
+
+
+@router.post(
+    "/api/policy",
+    status_code=201,
+    response_model=None,
+    responses={
+        201: {"model": HarmonicaMessageOut, "description": "Stored and in force"},
+        **harmonica_errors(400, 401, 413),
+    },
+    openapi_extra=HARMONICA_POLICY_BODY,
+)
+async def harmonica_policy(request: Request, compat: Compat) -> JSONResponse:
+    return await _posted(request, compat, compat.add_policy)
+
+
+@router.post(
+    "/api/telemetry",
+    response_model=None,
+    responses={
+        200: {"model": HarmonicaMessageOut, "description": "Recorded and analysed"},
+        **harmonica_errors(400, 401, 413),
+    },
+    openapi_extra=HARMONICA_TELEMETRY_BODY,
+)
+async def harmonica_telemetry(request: Request, compat: Compat) -> JSONResponse:
+    return await _posted(request, compat, compat.telemetry)
+
+
+@router.get(
+    "/api/knowledge/{policy_id}",
+    response_model=None,
+    responses={
+        200: {"model": HarmonicaKnowledgeOut, "description": "The policy and its history"},
+        **harmonica_errors(401, 404, 422),
+    },
+)
+async def harmonica_knowledge(policy_id: str, request: Request, compat: Compat) -> JSONResponse:
+    if not compat.allowed(request):
+        return _error(REFUSED, 401)
+    return await run_in_threadpool(compat.knowledge, policy_id)

@@ -1,7 +1,7 @@
 """The server's AMQP side (RabbitMQ, or any AMQP 0-9-1 broker): the probe's calls as RPC
 messages, for systems whose plumbing is already a message queue.
 
-Requests (see `harmonia.server.messaging`, naming their ``app``) go to one durable queue,
+Requests (see `harmonia.server.bridges.messaging`, naming their ``app``) go to one durable queue,
 ``harmonia.requests`` unless the broker URL's ``queue`` parameter says otherwise, carrying
 AMQP's own ``reply_to`` and ``correlation_id``. The bridge consumes them on its own thread,
 one at a time in arrival order, answers on ``reply_to`` and acknowledges a request only once
@@ -19,7 +19,7 @@ import orjson
 from pydantic import ValidationError
 
 from harmonia.sdk._amqp import broker_queue
-from harmonia.server.messaging import RequestIn, answer
+from harmonia.server.bridges.messaging import RequestIn, answer
 from harmonia.server.service import Server
 
 logger = logging.getLogger("harmonia.server.amqp")

@@ -1,10 +1,11 @@
 """The server's MQTT side: the calls a probe makes over HTTP, as request and reply messages
 through a broker, for managed systems that already speak MQTT (edge devices, IoT gateways).
 
-A system publishes a request (see `harmonia.server.messaging`) to ``<prefix>/<app>/requests``
-at QoS 1, naming its ``reply_to`` topic; the prefix is the path of the broker URL, ``harmonia``
-by default. The bridge answers on ``reply_to``. Requests are handled one at a time, in
-the order they arrive, on one worker thread (the broker's network thread only queues them).
+A system publishes a request (see `harmonia.server.bridges.messaging`) to
+``<prefix>/<app>/requests`` at QoS 1, naming its ``reply_to`` topic; the prefix is the path
+of the broker URL, ``harmonia`` by default. The bridge answers on ``reply_to``. Requests are
+handled one at a time, in the order they arrive, on one worker thread (the broker's network
+thread only queues them).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import orjson
 from pydantic import ValidationError
 
 from harmonia.sdk._mqtt import broker_address
-from harmonia.server.messaging import RequestIn, answer
+from harmonia.server.bridges.messaging import RequestIn, answer
 from harmonia.server.service import Server
 
 logger = logging.getLogger("harmonia.server.mqtt")

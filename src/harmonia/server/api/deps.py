@@ -1,0 +1,70 @@
+"""What the routes depend on: the service layer (`Server`) and the dashboard's run registry
+of the app serving the request, and who the request's token says the caller is.
+
+Writes need a token: the admin token, or the application's own for its telemetry, policy and
+action results (``Authorization: Bearer <token>``).
+"""
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from harmonia.server.errors import Unauthorized
+from harmonia.server.runs import Runs
+from harmonia.server.service import Server
+from harmonia.store import App
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None without one."""
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None
+
+
+def _server(request: Request) -> Server:
+    server: Server = request.app.state.server
+    return server
+
+
+async def get_server(request: Request) -> Server:
+    # async, as every dependency here: no thread-pool hop for what is an attribute lookup
+    return _server(request)
+
+
+async def get_runs(request: Request) -> Runs:
+    runs: Runs = request.app.state.runs
+    return runs
+
+
+def admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """Refuses any request without the admin token."""
+    token = bearer_token(authorization)
+    if token is None or not secrets.compare_digest(token, _server(request).admin_token):
+        raise Unauthorized("this needs the admin token: Authorization: Bearer <token>")
+
+
+async def app_or_admin(
+    name: str, request: Request, authorization: Annotated[str | None, Header()] = None
+) -> App:
+    """The app ``name``, if the token is its own or the admin's."""
+    # async: no thread-pool hop for a check that is a dictionary lookup once cached
+    return _server(request).authorize(name, bearer_token(authorization))
+
+
+async def known_app(name: str, request: Request) -> App:
+    """The registered app ``name`` (404 if there is none)."""
+    return _server(request).app(name)
+
+
+ServerDep = Annotated[Server, Depends(get_server)]
+RunsDep = Annotated[Runs, Depends(get_runs)]
+AppAuth = Annotated[App, Depends(app_or_admin)]
+KnownApp = Annotated[App, Depends(known_app)]
+Admin = Depends(admin)
+
+
+def clamp_limit(limit: int) -> int:
+    """A ``limit`` query parameter brought within [1, 1000]."""
+    return min(max(limit, 1), 1000)

@@ -1,0 +1,58 @@
+"""Watching an application: its closed windows, and the live event stream (SSE)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import StreamingResponse
+
+from harmonia.server.api import API
+from harmonia.server.api.deps import KnownApp, ServerDep, bearer_token, clamp_limit
+from harmonia.server.errors import Unavailable
+from harmonia.server.observe import TooManySubscribers
+from harmonia.server.schemas import WindowOut, errors, text_reply
+
+router = APIRouter(prefix=API)
+
+
+@router.get(
+    "/apps/{name}/windows",
+    response_model=list[WindowOut],
+    responses=errors(404, 422, 503),
+)
+def windows(
+    app: KnownApp,
+    server: ServerDep,
+    start: float | None = None,
+    end: float | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Closed windows ending in [start, end), oldest first (the latest ``limit``)."""
+    return server.store.windows(app, start, end, clamp_limit(limit))
+
+
+@router.get(
+    "/apps/{name}/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: text_reply("text/event-stream", "Events: telemetry, window, action"),
+        **errors(401, 403, 404, 422, 503),
+    },
+)
+async def stream(
+    app: KnownApp, server: ServerDep, authorization: Annotated[str | None, Header()] = None
+) -> Any:
+    """Server-sent events of the app: ``window`` and ``action`` for anyone (what the
+    windows and actions routes show), ``telemetry`` (raw samples) only with the app's or
+    the admin token, like the export. Subscribers are capped; a slow one is dropped."""
+    token = bearer_token(authorization)
+    if token is not None:
+        server.authorize(app.name, token)  # a wrong token is refused, not downgraded
+    try:
+        subscription = server.events.subscribe(app.name, raw=token is not None)
+    except TooManySubscribers as error:
+        raise Unavailable(str(error)) from None
+    return StreamingResponse(
+        server.events.stream(subscription),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
