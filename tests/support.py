@@ -75,20 +75,6 @@ def normal(mean: float, n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(mean, 20.0, n)
 
 
-def textured_images(seed: int, n: int = 16, size: int = 24) -> np.ndarray:
-    """Grayscale images in [0, 1], mean about 0.5: random plaid patterns plus pixel noise."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size] / size
-    images = []
-    for _ in range(n):
-        fx, fy = rng.uniform(1.0, 4.0, 2)
-        px, py = rng.uniform(0.0, 2 * np.pi, 2)
-        pattern = np.sin(2 * np.pi * fx * x + px) * np.cos(2 * np.pi * fy * y + py)
-        noise = rng.normal(0.0, 0.08, (size, size))
-        images.append(np.clip(0.5 + 0.2 * pattern + noise, 0.0, 1.0))
-    return np.stack(images)
-
-
 class Harness:
     """Feeds hand-made window signals straight to a strategy, as the engine would."""
 

@@ -14,10 +14,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harmonia.core.errors import EnergyMeterUnavailable, PolicyError
+from harmonia.core.errors import EnergyMeterUnavailable, HarmoniaError, PolicyError
 from harmonia.energy import auto_meter, get_meter
 from harmonia.policies import PRESETS, dump_policy, load_policy
 from harmonia.replay.results import ReplayResult
+from harmonia.systems import ReferenceSystem, reference_system, system_names
 
 app = typer.Typer(help="Harmonia: keep ML services accurate and frugal.", no_args_is_help=True)
 policy_app = typer.Typer(help="Validate and inspect policies.", no_args_is_help=True)
@@ -64,14 +65,27 @@ def policy_show(
     typer.echo(dump_policy(policy, fmt), nl=False)
 
 
-SYSTEMS = ("traffic", "vision")
+#: the installed reference systems (entry points of ``harmonia.systems``), for help texts
+SYSTEM_NAMES = " or ".join(system_names())
 
 
-def _require_system(console: Console, system: str) -> None:
-    """Exit 2 with a clear message unless ``system`` is a reference system we ship."""
-    if system not in SYSTEMS:
+def _require_system(console: Console, system: str) -> ReferenceSystem:
+    """The reference system ``system``; exit 2 with a clear message unless it is installed."""
+    try:
+        return reference_system(system)
+    except LookupError:
         console.print(
-            f"error: unknown system {system!r}; available: {', '.join(SYSTEMS)}", markup=False
+            f"error: unknown system {system!r}; available: {', '.join(system_names())}",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def _require_menu(console: Console, reference: ReferenceSystem, menu: str) -> None:
+    """Exit 2 unless ``menu`` is one of the system's model menus (if it has any)."""
+    if reference.menus and menu not in reference.menus:
+        console.print(
+            f"error: unknown menu {menu!r}; choose {' or '.join(reference.menus)}", markup=False
         )
         raise typer.Exit(EXIT_INVALID)
 
@@ -271,21 +285,19 @@ def _results_table(result: ReplayResult) -> Table:
 
 @app.command()
 def replay(
-    system: Annotated[
-        str, typer.Argument(help="the reference system to replay: traffic or vision")
-    ],
+    system: Annotated[str, typer.Argument(help=f"the reference system to replay: {SYSTEM_NAMES}")],
     approaches: Annotated[
         str, typer.Option(help="'all' or a comma-separated list of approaches")
     ] = "all",
     out: Annotated[Path, typer.Option(help="folder for results and plots")] = Path("build/replay"),
     menu: Annotated[
-        str, typer.Option(help="traffic's model menu: harmonia or harmone")
+        str, typer.Option(help="the model menu, for a system with menus (traffic: harmone)")
     ] = "harmonia",
     data: Annotated[
         Path | None,
         typer.Option(
-            help="traffic: CSV with a 'flow' column (default: the drifted test); "
-            "vision: a scenario file (default: the shipped scenarios/default.yaml)"
+            help="the system's data file (traffic: a CSV with a 'flow' column; vision: a "
+            "scenario file); default: the shipped one"
         ),
     ] = None,
     samples: Annotated[
@@ -298,30 +310,18 @@ def replay(
     from harmonia.replay.approaches import parse_approaches
     from harmonia.replay.lab import run_lab
     from harmonia.settings import Settings
-    from harmonia.systems.traffic.data import LOOKBACK, DataError, load_flow
-    from harmonia.systems.vision.scenario import ScenarioError, load_scenario
 
     console = _console()
-    _require_system(console, system)
-    if menu not in ("harmonia", "harmone"):
-        console.print(f"error: unknown menu {menu!r}; choose harmonia or harmone", markup=False)
-        raise typer.Exit(EXIT_INVALID)
+    reference = _require_system(console, system)
+    _require_menu(console, reference, menu)
     if samples is not None and samples < 1:
         console.print(f"error: --samples must be at least 1, got {samples}", markup=False)
         raise typer.Exit(EXIT_INVALID)
-    stream_data: Any = data
     try:
         names = parse_approaches(approaches, system)
         # fail before any training, with the file's own error
-        if system == "vision":
-            scenario = load_scenario(data)
-            stream_data = scenario.shortened(samples) if samples else scenario
-        elif data is not None or samples is not None:
-            from harmonia.systems.traffic.data import TEST, shipped
-
-            series = load_flow(data or shipped(TEST))
-            stream_data = data if samples is None else series[: samples + LOOKBACK]
-    except (ValueError, DataError, ScenarioError) as error:
+        stream_data = reference.replay_spec().load(data, samples)
+    except ValueError as error:
         console.print(f"error: {error}", markup=False)
         raise typer.Exit(EXIT_INVALID) from None
 
@@ -394,7 +394,7 @@ def serve(
 @app.command()
 def run(
     system: Annotated[
-        str, typer.Argument(help="the reference system to run live: traffic or vision")
+        str, typer.Argument(help=f"the reference system to run live: {SYSTEM_NAMES}")
     ],
     server: Annotated[
         str, typer.Option(help="the Harmonia server's URL")
@@ -407,46 +407,37 @@ def run(
         float | None, typer.Option(help="observations per second (default: max)")
     ] = None,
     menu: Annotated[
-        str, typer.Option(help="traffic's model menu: harmonia or harmone")
+        str, typer.Option(help="the model menu, for a system with menus (traffic: harmone)")
     ] = "harmonia",
-    scenario: Annotated[
-        Path | None, typer.Option(help="vision: a scenario file (default: the shipped one)")
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            "--scenario",
+            help="the system's data file (traffic: a CSV with a 'flow' column; vision: a "
+            "scenario file); default: the shipped one",
+        ),
     ] = None,
 ) -> None:
     """Run a reference system live, reporting to a Harmonia server and obeying its actions."""
     from harmonia.settings import Settings
-    from harmonia.systems.traffic.data import TEST, load_flow, shipped
-    from harmonia.systems.traffic.live import run_live
 
     console = _console()
-    _require_system(console, system)
+    reference = _require_system(console, system)
+    _require_menu(console, reference, menu)
     if not token:
         console.print("error: give --token or HARMONIA_APP_TOKEN (from registration)", markup=False)
         raise typer.Exit(EXIT_INVALID)
-    if system == "vision":
-        from harmonia.systems.vision.live import run_live as run_vision
-        from harmonia.systems.vision.scenario import ScenarioError, load_scenario
-
-        try:
-            images = load_scenario(scenario)
-        except ScenarioError as error:
-            console.print(f"error: {error}", markup=False)
-            raise typer.Exit(EXIT_INVALID) from None
-        seen = run_vision(server, app_name, token, images, data_dir=Settings().data_dir, rate=rate)
-        console.print(f"served {seen.served} images; actions applied: {len(seen.applied)}")
-        for applied in seen.applied:
-            console.print(f"  {applied}", markup=False)
-        return
-    done = run_live(
-        server,
-        app_name,
-        token,
-        load_flow(shipped(TEST)),
-        data_dir=Settings().data_dir,
-        menu=menu,  # type: ignore[arg-type]
-        rate=rate,
-    )
-    console.print(f"served {done.served} observations; actions applied: {len(done.applied)}")
+    try:
+        done = reference.run_live(
+            server, app_name, token, data=data, data_dir=Settings().data_dir, menu=menu, rate=rate
+        )
+    except ValueError as error:
+        if not isinstance(error, HarmoniaError):  # only a bad data file, before anything ran
+            raise
+        console.print(f"error: {error}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    console.print(f"served {done.served} {reference.unit}; actions applied: {len(done.applied)}")
     for applied in done.applied:
         console.print(f"  {applied}", markup=False)
 
@@ -468,15 +459,82 @@ def _get(server: str, path: str) -> Any:
 SERVER_OPTION = typer.Option(help="the Harmonia server's URL")
 
 
-@app.command()
-def apps(server: Annotated[str, SERVER_OPTION] = "http://127.0.0.1:8000") -> None:
-    """List the registered applications."""
-    table = Table("name", "owner", "models", "effector")
+apps_app = typer.Typer(help="Register and list applications.")
+app.add_typer(apps_app, name="apps")
+
+
+@apps_app.callback(invoke_without_command=True)
+def apps(
+    context: typer.Context, server: Annotated[str, SERVER_OPTION] = "http://127.0.0.1:8000"
+) -> None:
+    """List the registered applications (without a subcommand)."""
+    if context.invoked_subcommand is not None:
+        return
+    table = Table("name", "owner", "stages", "services", "effector")
     for item in _get(server, "/api/v1/apps"):
+        stages = [stage["name"] for stage in item["stages"]]
+        services = [s["name"] for stage in item["stages"] for s in stage["services"]]
         table.add_row(
-            item["name"], item["owner"], ", ".join(item["models"]), item["effector_url"] or "pull"
+            item["name"],
+            item["owner"],
+            " → ".join(stages),
+            ", ".join(services),
+            item["effector_url"] or "pull",
         )
     _console().print(table)
+
+
+@apps_app.command("register")
+def apps_register(
+    file: Annotated[Path, typer.Argument(help="the application's YAML (see examples/apps)")],
+    server: Annotated[str, SERVER_OPTION] = "http://127.0.0.1:8000",
+    admin_token: Annotated[
+        str, typer.Option(envvar="HARMONIA_ADMIN_TOKEN", help="the server's admin token")
+    ] = "",
+) -> None:
+    """Register an application (its stages and services) and print its ids and token."""
+    import httpx
+    import yaml
+
+    from harmonia.bounded import load_yaml
+
+    console = _console()
+    try:
+        document = load_yaml(file.read_text())
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        console.print(f"error: {file}: {error}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    try:
+        reply = httpx.post(
+            f"{server.rstrip('/')}/api/v1/apps",
+            json=document,
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as error:
+        console.print(f"error: cannot reach {server}: {error}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    if reply.status_code >= 400:
+        console.print(f"error: {reply.status_code}: {_detail(reply)}", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+    registered = reply.json()
+    typer.echo(f"app {registered['name']}: id {registered['id']}")
+    for stage, stage_id in registered["stages"].items():
+        typer.echo(f"  stage {stage}: id {stage_id}")
+    for service, service_id in registered["services"].items():
+        typer.echo(f"  service {service}: id {service_id}")
+    typer.echo(f"token (shown once): {registered['token']}")
+
+
+def _detail(reply: Any) -> str:
+    """An error reply's detail, field errors one per line."""
+    try:
+        detail = reply.json().get("detail")
+    except ValueError:
+        return str(reply.text)
+    if isinstance(detail, list):
+        return "; ".join(f"{item.get('field')}: {item.get('reason')}" for item in detail)
+    return str(detail)
 
 
 @app.command()

@@ -1,7 +1,8 @@
 """Plugin lookup through Python entry points, MLflow-style: every plugin kind is a group.
 
-Built-in strategies, drift detectors and energy meters are registered the same way as a
-user's own (see ``[project.entry-points]`` in pyproject.toml), so there is one path for both.
+Built-in strategies, drift detectors, energy meters and reference systems are registered the
+same way as a user's own (see ``[project.entry-points]`` in pyproject.toml), so there is one
+path for both.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from harmonia.core.errors import UnknownPluginError
 STRATEGIES = "harmonia.strategies"
 DRIFT_DETECTORS = "harmonia.drift_detectors"
 ENERGY_METERS = "harmonia.energy_meters"
+SYSTEMS = "harmonia.systems"
 
 _KIND = {
     STRATEGIES: "strategy",
     DRIFT_DETECTORS: "drift detector",
     ENERGY_METERS: "energy meter",
+    SYSTEMS: "system",
 }
 
 

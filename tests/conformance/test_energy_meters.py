@@ -1,7 +1,7 @@
-"""Every energy backend keeps the EnergyMeter contract.
+"""Every registered energy meter passes the public conformance kit (`harmonia.testing`).
 
 The powercap and NVML backends run over fakes of sysfs and of the driver (this file carries
-its own, so it runs alone); the estimate backend runs for real.
+its own, so it runs alone); the estimate backend, and any other, runs for real.
 """
 
 from __future__ import annotations
@@ -13,16 +13,13 @@ from typing import Any
 
 import pytest
 
-from harmonia.energy import (
-    EnergyMeter,
-    EstimateMeter,
-    Measurement,
-    NvmlMeter,
-    PowercapMeter,
-)
+from harmonia.energy import EnergyMeter, NvmlMeter, PowercapMeter
+from harmonia.plugins import ENERGY_METERS, create_plugin, plugin_names
+from harmonia.testing import busy_work, energy_meter_checks
 
 # A backend under test: the meter, and a callable that plays "work happens" for it.
 Setup = tuple[EnergyMeter, Callable[[], None]]
+NAMES = plugin_names(ENERGY_METERS)
 
 
 def powercap_setup(tmp_path: Path) -> Setup:
@@ -61,44 +58,20 @@ def nvml_setup(tmp_path: Path) -> Setup:
     return NvmlMeter(nvml=fake_pynvml), work
 
 
-def estimate_setup(tmp_path: Path) -> Setup:
-    def work() -> None:
-        sum(i * i for i in range(50_000))
-
-    return EstimateMeter(), work
+SETUPS: dict[str, Callable[[Path], Setup]] = {"powercap": powercap_setup, "nvml": nvml_setup}
 
 
-@pytest.fixture(params=[powercap_setup, nvml_setup, estimate_setup], ids=lambda f: f.__name__)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
-    setup: Callable[[Path], Setup] = request.param
-    return setup(tmp_path)
+def test_every_faked_meter_is_registered() -> None:
+    assert {*SETUPS, "estimate"} <= set(NAMES)
 
 
-def test_is_an_energy_meter(backend: Setup) -> None:
-    meter, _ = backend
-    assert isinstance(meter, EnergyMeter)
-    assert meter.source in ("rapl", "nvml", "estimate")
+CHECKS = [check.name for check in energy_meter_checks("estimate")]
 
 
-def test_measure_yields_a_measurement_read_at_exit(backend: Setup) -> None:
-    meter, work = backend
-    with meter.measure() as m:
-        assert isinstance(m, Measurement)
-        assert m.reading is None
-        work()
-        assert m.reading is None
-    assert m.reading is not None
-    assert m.reading.joules >= 0
-    assert m.reading.seconds >= 0
-    assert m.reading.source == meter.source
-    assert m.joules == m.reading.joules
-
-
-def test_reading_is_set_when_the_block_raises(backend: Setup) -> None:
-    meter, work = backend
-    with pytest.raises(LookupError), meter.measure() as m:
-        work()
-        raise LookupError("failed inside the block")
-    assert m.reading is not None
-    assert m.reading.source == meter.source
-    assert m.reading.joules >= 0
+@pytest.mark.parametrize("check", CHECKS)
+@pytest.mark.parametrize("name", NAMES)
+def test_energy_meter(name: str, check: str, tmp_path: Path) -> None:
+    setup = SETUPS.get(name)
+    meter, work = setup(tmp_path) if setup else (create_plugin(ENERGY_METERS, name), busy_work)
+    checks = {c.name: c for c in energy_meter_checks(meter, work=work)}
+    checks[check]()

@@ -7,7 +7,7 @@ import pytest
 
 from harmonia.drift import LuminanceDetector
 from harmonia.drift.luminance import luminance
-from support import textured_images
+from harmonia.testing import textured_images
 
 
 def as_rgb(gray: np.ndarray) -> np.ndarray:

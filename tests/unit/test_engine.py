@@ -235,8 +235,10 @@ def test_profiles_record_what_each_model_achieved() -> None:
 def test_a_trusted_sample_equals_a_validated_one() -> None:
     fields = {
         "app": "a",
+        "stage": "main",
         "service": "s",
         "instance": "i",
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
         "model": "m",
         "model_version": 2,
         "ts": 1.0,

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from harmonia.cli import app
+from harmonia.compat.harmonica.policy import convert_harmonica
 from harmonia.core.errors import PolicyError
-from harmonia.core.harmonica import convert_harmonica
 from harmonia.core.policy import Tactic, parse_policy
 from harmonia.policies import PRESETS, dump_policy, load_policy, parse_policy_text
 

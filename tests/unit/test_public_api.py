@@ -17,3 +17,21 @@ def test_importing_harmonia_does_not_load_scipy_or_river() -> None:
     code = "import sys, harmonia; print('scipy' in sys.modules, 'river' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_sdk_and_the_core_share_one_action_kind() -> None:
+    from harmonia.core.actions import ActionKind
+    from harmonia.sdk import ActionKind as SdkActionKind
+
+    assert SdkActionKind is ActionKind
+
+
+def test_the_conformance_kit_is_public_and_imports_no_pytest_or_heavy_library() -> None:
+    """`harmonia.testing` (not re-exported from ``harmonia``): a plugin author's kit."""
+    heavy = ("pytest", "scipy", "river", "yaml", "torch")
+    code = (
+        "import sys, harmonia.testing as t; [getattr(t, n) for n in t.__all__]; "
+        f"print(*[m in sys.modules for m in {heavy!r}])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"] * len(heavy)

@@ -245,3 +245,10 @@ def test_empty_timelines_still_plot(result: ReplayResult, tmp_path: Path) -> Non
     result.drift_regions = []
     paths = plots.write_plots(result, tmp_path)
     assert all(path.stat().st_size > 0 for path in paths)
+
+
+def test_every_action_kind_has_a_marker() -> None:
+    from harmonia.core.actions import ActionKind
+    from harmonia.replay.plots import ACTION_MARKERS
+
+    assert set(ACTION_MARKERS) == set(ActionKind)

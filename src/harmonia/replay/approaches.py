@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harmonia.core.policy import Policy, parse_policy
+from harmonia.systems.traffic import SYSTEM as TRAFFIC_SYSTEM
+from harmonia.systems.vision import SYSTEM as VISION_SYSTEM
 
 ORACLE = "oracle"
 
@@ -50,8 +52,8 @@ class Settings:
 
 
 TRAFFIC = Settings(
-    system="traffic",
-    models=["linear", "svm", "lstm"],
+    system=TRAFFIC_SYSTEM.name,
+    models=list(TRAFFIC_SYSTEM.models),
     window=200,
     # HarmonE's periodic retraining made 4 adaptations over the 14,501-sample test stream
     retrain_every=15,
@@ -63,8 +65,8 @@ TRAFFIC = Settings(
 )
 
 VISION = Settings(
-    system="vision",
-    models=["small", "medium", "large"],
+    system=VISION_SYSTEM.name,
+    models=list(VISION_SYSTEM.models),
     window=50,
     retrain_every=15,
     quality_target=0.9,
@@ -101,8 +103,6 @@ VISION = Settings(
     harmonia_drift={"detectors": {"kl": {"bins": 10}}},
 )
 
-SETTINGS = {"traffic": TRAFFIC, "vision": VISION}
-
 # The traffic system's names, kept for the code and tests that import them.
 MODELS = TRAFFIC.models
 WINDOW = TRAFFIC.window
@@ -113,11 +113,11 @@ APPROACHES = TRAFFIC.approaches
 
 
 def settings_for(system: str) -> Settings:
-    """The approach settings of a reference system, or a ValueError naming those known."""
-    try:
-        return SETTINGS[system]
-    except KeyError:
-        raise ValueError(f"unknown system {system!r}; known: {', '.join(SETTINGS)}") from None
+    """The approach settings of a system registered under ``harmonia.systems`` (its replay
+    spec's), or a ValueError naming those installed."""
+    from harmonia.replay.systems import spec_for
+
+    return spec_for(system).settings
 
 
 def _policy_fields(name: str, settings: Settings) -> dict[str, Any]:

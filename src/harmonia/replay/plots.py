@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from harmonia.core.actions import ActionKind
 from harmonia.replay.results import ActionRecord, ApproachResult, ReplayResult
 
 if TYPE_CHECKING:
@@ -55,10 +56,28 @@ DRIFT_COLOUR = "#BBBBBB"
 #: the approaches a reader looks for first
 HIGHLIGHT = ("harmonia", "harmone", "oracle")
 BASELINE_PREFIX = "single-"
-#: actions drawn as markers on the timeline; a switch is already visible as a step
-ACTION_MARKERS = {
-    "retrain": ("^", "triangle-up", "retrain"),
-    "reuse_version": ("s", "square", "reuse version"),
+
+
+@dataclass(frozen=True)
+class ActionMarker:
+    """How the timelines draw one kind of action."""
+
+    label: str
+    #: matplotlib's marker; None where the static plot draws none (a switch is a step there)
+    static: str | None
+    #: plotly's marker symbol; None where the interactive plot draws none
+    interactive: str | None
+    #: drawn hollow (white) rather than solid
+    hollow: bool = False
+
+
+#: every kind of action (`ActionKind`) and how it is drawn, in drawing order (switches over
+#: the rest); ``none`` changes nothing, so there is nothing to draw
+ACTION_MARKERS: dict[ActionKind, ActionMarker] = {
+    ActionKind.RETRAIN: ActionMarker("retrain", "^", "triangle-up", hollow=True),
+    ActionKind.REUSE_VERSION: ActionMarker("reuse version", "s", "square"),
+    ActionKind.SWITCH_MODEL: ActionMarker("switch", None, "circle"),
+    ActionKind.NONE: ActionMarker("none", None, None),
 }
 
 Emphasis = Literal["highlight", "normal", "muted"]
@@ -573,7 +592,7 @@ def timeline_png(result: ReplayResult, path: Path) -> None:
     fig = Figure(figsize=timeline_figsize(rows), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
-    used_kinds: set[str] = set()
+    used_kinds: set[ActionKind] = set()
     for ax, approach in zip(axes, approaches, strict=False):
         name = approach.approach
         colour = styles[name].colour
@@ -592,17 +611,17 @@ def timeline_png(result: ReplayResult, path: Path) -> None:
             )
         else:
             ax.text(0.5, 0.5, "no timeline recorded", transform=ax.transAxes, ha="center")
-        for kind, (marker, _, _) in ACTION_MARKERS.items():
+        for kind, look in ACTION_MARKERS.items():
             hits = [a for a in approach.timeline.actions if a.kind == kind]
-            if not hits:
+            if look.static is None or not hits:
                 continue
             used_kinds.add(kind)
             ax.scatter(
                 [a.index for a in hits],
                 [positions[action_model(a, served)] for a in hits],
-                marker=marker,
+                marker=look.static,
                 s=60,
-                facecolors="white" if kind == "retrain" else "black",
+                facecolors="white" if look.hollow else "black",
                 edgecolors="black",
                 linewidths=1,
                 zorder=3,
@@ -621,18 +640,18 @@ def timeline_png(result: ReplayResult, path: Path) -> None:
     handles: list[Any] = []
     if result.drift_regions:
         handles.append(Patch(color=DRIFT_COLOUR, alpha=0.35, label="drift"))
-    for kind, (marker, _, label) in ACTION_MARKERS.items():
+    for kind, look in ACTION_MARKERS.items():
         if kind in used_kinds:
             handles.append(
                 Line2D(
                     [],
                     [],
                     linestyle="",
-                    marker=marker,
+                    marker=look.static,
                     markersize=8,
-                    markerfacecolor="white" if kind == "retrain" else "black",
+                    markerfacecolor="white" if look.hollow else "black",
                     markeredgecolor="black",
-                    label=label,
+                    label=look.label,
                 )
             )
     handles.append(Line2D([], [], color="#444444", drawstyle="steps-post", label="model switch"))
@@ -714,27 +733,24 @@ def timeline_figure(result: ReplayResult) -> Any:
             row=row,
             col=1,
         )
-        for kind, (_, symbol, label) in [
-            *ACTION_MARKERS.items(),
-            ("switch_model", ("o", "circle", "switch")),
-        ]:
+        for kind, look in ACTION_MARKERS.items():
             hits = [a for a in approach.timeline.actions if a.kind == kind]
-            if not hits:
+            if look.interactive is None or not hits:
                 continue
             models = [action_model(a, served) for a in hits]
-            switch = kind == "switch_model"
+            switch = kind is ActionKind.SWITCH_MODEL
             fig.add_trace(
                 go.Scatter(
                     x=[a.index for a in hits],
                     y=[positions[m] for m in models],
                     mode="markers",
-                    name=label,
-                    legendgroup=kind,
-                    showlegend=first(kind),
+                    name=look.label,
+                    legendgroup=kind.value,
+                    showlegend=first(kind.value),
                     marker={
-                        "symbol": symbol,
+                        "symbol": look.interactive,
                         "size": 6 if switch else 10,
-                        "color": colour if switch else ("white" if kind == "retrain" else "black"),
+                        "color": colour if switch else ("white" if look.hollow else "black"),
                         "line": {"color": "black", "width": 1},
                     },
                     hovertext=[hover_text(a, m) for a, m in zip(hits, models, strict=True)],

@@ -20,7 +20,9 @@ import numpy as np
 from harmonia.core.knowledge import Knowledge
 from harmonia.energy import EnergyMeter
 from harmonia.registry import ModelRegistry, ModelVersion
-from harmonia.replay.approaches import SETTINGS, Settings
+from harmonia.replay.approaches import TRAFFIC as TRAFFIC_SETTINGS
+from harmonia.replay.approaches import VISION as VISION_SETTINGS
+from harmonia.replay.approaches import Settings
 from harmonia.replay.oracle import R2, Quality, classification
 
 #: what serving one input reports: the prediction, and metrics for the telemetry
@@ -118,6 +120,12 @@ class ReplaySpec(Protocol):
         self, registry: ModelRegistry, menu: str, meter: EnergyMeter, seed: int
     ) -> ReplaySystem: ...
 
+    def load(self, data: Path | None, samples: int | None) -> Any:
+        """What `stream` replays, read from the system's data file (None: the shipped one)
+        and cut to its first ``samples`` samples; a bad file raises ValueError before any
+        training."""
+        ...
+
     def stream(self, data: Any) -> Stream:
         """The stream of ``data`` (a raw series, a scenario: whatever the system replays)."""
         ...
@@ -136,7 +144,7 @@ class TrafficSpec:
     """The PeMS flow forecaster: inputs are lag windows, quality is R²."""
 
     name = "traffic"
-    settings = SETTINGS["traffic"]
+    settings = TRAFFIC_SETTINGS
     app = "traffic"
     service = "forecast"
     #: event time between two samples: PeMS aggregates flow over 5 minutes
@@ -176,6 +184,16 @@ class TrafficSpec:
     ) -> ReplaySystem:
         system: ReplaySystem = self._system(registry, menu, meter, seed)
         return system
+
+    def load(self, data: Path | None, samples: int | None) -> Any:
+        """A flow CSV's path (None: the shipped drifted test stream, with its drift regions),
+        or its first ``samples`` forecasts' worth of flow."""
+        from harmonia.systems.traffic.data import LOOKBACK, TEST, load_flow, shipped
+
+        if data is None and samples is None:
+            return None
+        series = load_flow(data or shipped(TEST))  # read now: a bad file fails early
+        return data if samples is None else series[: samples + LOOKBACK]
 
     def stream(self, data: Any) -> Stream:
         """``data``: a flow series (array), or None for the shipped drifted test stream."""
@@ -234,7 +252,7 @@ class VisionSpec:
     """The camera classifier: inputs are images, quality is accuracy (or confidence)."""
 
     name = "vision"
-    settings = SETTINGS["vision"]
+    settings = VISION_SETTINGS
     app = "vision"
     service = "classify"
     #: event time between two images: one frame a second
@@ -265,6 +283,13 @@ class VisionSpec:
     ) -> ReplaySystem:
         system: ReplaySystem = self._system(registry, meter, seed)
         return system
+
+    def load(self, data: Path | None, samples: int | None) -> Any:
+        """The scenario in file ``data`` (None: the shipped one), shortened to ``samples``."""
+        from harmonia.systems.vision.scenario import load_scenario
+
+        scenario = load_scenario(data)
+        return scenario.shortened(samples) if samples else scenario
 
     def stream(self, data: Any) -> Stream:
         """``data``: a `Scenario`, a scenario file, or None for the shipped default."""
@@ -300,12 +325,18 @@ class VisionSpec:
         return np.asarray([predict(image) for image in stream.inputs], dtype=float)
 
 
-SPECS: dict[str, ReplaySpec] = {"traffic": TrafficSpec(), "vision": VisionSpec()}
+#: the specs the built-in systems name (`harmonia.systems.ReferenceSystem.replay`)
+TRAFFIC = TrafficSpec()
+VISION = VisionSpec()
 
 
 def spec_for(system: str) -> ReplaySpec:
-    """The replay spec of a reference system, or a ValueError naming those known."""
+    """The replay spec of a system registered under ``harmonia.systems``, or a ValueError
+    naming those installed."""
+    from harmonia.systems import reference_system, system_names
+
     try:
-        return SPECS[system]
-    except KeyError:
-        raise ValueError(f"unknown system {system!r}; known: {', '.join(SPECS)}") from None
+        return reference_system(system).replay_spec()
+    except LookupError:
+        known = ", ".join(system_names())
+        raise ValueError(f"unknown system {system!r}; known: {known}") from None

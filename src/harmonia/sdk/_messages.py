@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ActionKind = Literal["switch_model", "retrain", "reuse_version", "none"]
-"""The kinds of action the server sends today (``ActionMessage.kind`` may hold others)."""
+# The kinds of action the server sends today (``ActionMessage.kind`` may hold others): the
+# core's one list, re-exported (`harmonia.core.actions` is pure pydantic).
+from harmonia.core.actions import ActionKind as ActionKind
 
 ActionStatus = Literal["applied", "failed"]
 """What a managed system reports about an action it was asked to carry out."""

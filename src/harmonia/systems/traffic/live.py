@@ -18,8 +18,8 @@ from harmonia.energy import auto_meter
 from harmonia.registry import ModelRegistry
 from harmonia.sdk import HTTPTransport, Probe
 from harmonia.systems.live import LiveRun, describe_registry, describe_version, system_effector
-from harmonia.systems.traffic.data import LOOKBACK, TRAIN, lag_windows, load_flow, shipped
-from harmonia.systems.traffic.models import MODEL_KINDS, Menu
+from harmonia.systems.traffic.data import LOOKBACK, TEST, TRAIN, lag_windows, load_flow, shipped
+from harmonia.systems.traffic.models import MENUS, MODEL_KINDS, Menu
 from harmonia.systems.traffic.system import TrafficSystem
 
 
@@ -68,3 +68,21 @@ def run_live(
                     time.sleep(delay)
     transport.close()
     return run
+
+
+def run(
+    server: str,
+    app: str,
+    token: str,
+    *,
+    data: Path | None,
+    data_dir: Path,
+    menu: str,
+    rate: float | None,
+) -> LiveRun:
+    """`run_live` over a flow CSV (default: the shipped test stream): the system's
+    `harmonia.systems.LiveRunner`, what ``harmonia run traffic`` calls."""
+    if menu not in MENUS:
+        raise ValueError(f"unknown menu {menu!r}; choose {' or '.join(MENUS)}")
+    series = load_flow(data or shipped(TEST))
+    return run_live(server, app, token, series, data_dir=data_dir, menu=menu, rate=rate)

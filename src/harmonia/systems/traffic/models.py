@@ -29,12 +29,13 @@ from sklearn.linear_model import Ridge
 from sklearn.svm import SVR
 from torch import nn
 
+from harmonia.systems.traffic import SYSTEM
 from harmonia.systems.traffic.data import LOOKBACK, lag_windows
 
 Menu = Literal["harmone", "harmonia"]
 MENUS: tuple[Menu, ...] = ("harmonia", "harmone")
 #: models from the cheapest to the most expensive
-MODEL_KINDS = ("linear", "svm", "lstm")
+MODEL_KINDS = SYSTEM.models  # as registered
 VALIDATION_SHARE = 0.2
 
 

@@ -19,7 +19,7 @@ from harmonia.sdk import HTTPTransport, Probe
 from harmonia.systems.live import LiveRun, describe_registry, describe_version, system_effector
 from harmonia.systems.vision.data import mean_luminance
 from harmonia.systems.vision.models import MODEL_KINDS
-from harmonia.systems.vision.scenario import Scenario
+from harmonia.systems.vision.scenario import Scenario, load_scenario
 from harmonia.systems.vision.system import VisionSystem
 
 
@@ -76,3 +76,18 @@ def run_live(
                     time.sleep(delay)
     transport.close()
     return run
+
+
+def run(
+    server: str,
+    app: str,
+    token: str,
+    *,
+    data: Path | None,
+    data_dir: Path,
+    menu: str,
+    rate: float | None,
+) -> LiveRun:
+    """`run_live` over a scenario file (default: the shipped one): the system's
+    `harmonia.systems.LiveRunner`, what ``harmonia run vision`` calls. It has one menu."""
+    return run_live(server, app, token, load_scenario(data), data_dir=data_dir, rate=rate)

@@ -23,10 +23,11 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from harmonia.systems.vision import SYSTEM
 from harmonia.systems.vision.data import CLASSES, SIZE, Images, Labels, jitter
 
 #: models from the cheapest to the most expensive
-MODEL_KINDS = ("small", "medium", "large")
+MODEL_KINDS = SYSTEM.models  # as registered
 TRAIN_PARAMS: dict[str, dict[str, float]] = {
     "small": {"epochs": 30, "lr": 3e-3, "batch": 32},
     "medium": {"epochs": 20, "lr": 3e-3, "batch": 32},

@@ -1,0 +1,43 @@
+"""The public conformance kit: the checks every plugin of a kind must pass.
+
+In the manner of scikit-learn's ``check_estimator``: ``check_strategy``,
+``check_drift_detector`` and ``check_energy_meter`` run every check against one plugin and
+raise an `AssertionError` that names the plugin and the failed check; ``strategy_checks``,
+``drift_detector_checks`` and ``energy_meter_checks`` return the checks one by one (each a
+`Check`, called with no arguments) for a test runner to parametrise over. Harmonia's own tests
+run exactly these checks over every registered plugin.
+
+No test framework is needed: the kit imports nothing beyond what the plugin kind does.
+
+>>> from harmonia.testing import check_strategy
+>>> check_strategy("single")
+"""
+
+from harmonia.testing._check import Check
+from harmonia.testing._drift import (
+    DriftData,
+    blurred_image_data,
+    check_drift_detector,
+    drift_detector_checks,
+    image_data,
+    scalar_data,
+    textured_images,
+)
+from harmonia.testing._energy import busy_work, check_energy_meter, energy_meter_checks
+from harmonia.testing._strategies import check_strategy, strategy_checks
+
+__all__ = [
+    "Check",
+    "DriftData",
+    "blurred_image_data",
+    "busy_work",
+    "check_drift_detector",
+    "check_energy_meter",
+    "check_strategy",
+    "drift_detector_checks",
+    "energy_meter_checks",
+    "image_data",
+    "scalar_data",
+    "strategy_checks",
+    "textured_images",
+]
