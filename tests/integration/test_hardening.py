@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from test_push_delivery import Effector
 from test_server_api import ADMIN, POLICY, auth, samples
 
+from harmonia.core.application import Application
 from harmonia.server.app import MAX_BODY_BYTES, create_app
 from harmonia.server.background import BackgroundServer
 from harmonia.server.service import Guards
@@ -368,7 +369,8 @@ def test_a_run_never_follows_a_forged_host_nor_gets_the_admin_token(tmp_path: Pa
 def test_pending_pushes_resume_at_start_and_stale_ones_fail(store: Store) -> None:
     effector = Effector({"status": "applied", "reason": "switched"})
     try:
-        app, _ = store.create_app("traffic", "team", MODELS, effector_url=effector.url)
+        structure = Application.single("traffic", MODELS, owner="team", effector_url=effector.url)
+        app, _ = store.create_app(structure)
         now = time.time()
         fresh, stale = store.add_actions(
             app,
@@ -389,6 +391,8 @@ def test_pending_pushes_resume_at_start_and_stale_ones_fail(store: Store) -> Non
 
 def _action(kind: str, model: str, ts: float) -> dict[str, Any]:
     return {
+        "service": "default",
+        "instance": None,
         "kind": kind,
         "model": model,
         "version": None,

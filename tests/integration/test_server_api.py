@@ -255,7 +255,7 @@ def test_prometheus_metrics(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert 'harmonia_telemetry_samples_total{app="traffic"} 50' in text
     assert 'harmonia_actions_total{app="traffic",kind="switch_model"} 1' in text
-    assert 'harmonia_window_signal{app="traffic",signal="quality"}' in text
+    assert 'harmonia_window_signal{app="traffic",service="default",signal="quality"}' in text
 
 
 def test_windows_and_actions_outlive_the_server_and_filter_by_time(tmp_path: Path) -> None:
@@ -293,7 +293,8 @@ def test_described_versions_are_listed_and_reach_the_loop(client: TestClient) ->
     assert models["lstm"]["in_service"] and not models["svm"]["in_service"]
     [svm2] = models["svm"]["versions"]
     assert svm2["version"] == 2 and svm2["details"] == {"r2": 0.9, "condition": "rain"}
-    knowledge = client.app.state.server.loop(client.app.state.server.app("traffic")).knowledge
+    server = client.app.state.server
+    knowledge = server.loop(server.app("traffic"), "default").knowledge
     info = knowledge.version_info("svm", 2)
     assert info is not None and info.fingerprint == (1.0, 2.0, 3.0)
     # Described again (say, after a re-evaluation): replaced, not duplicated.

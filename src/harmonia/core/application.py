@@ -89,17 +89,7 @@ class Application(BaseModel):
 
     @model_validator(mode="after")
     def _a_dag(self) -> Application:
-        names = [stage.name for stage in self.stages]
-        _refuse_repeats("stages", names)
-        _refuse_repeats("services", [service.name for _, service in self._pairs()])
-        for stage in self.stages:
-            unknown = sorted(set(stage.after) - set(names))
-            if unknown:
-                raise ValueError(
-                    f"stage {stage.name!r} comes after {', '.join(map(repr, unknown))}, "
-                    f"which {'is not a stage' if len(unknown) == 1 else 'are not stages'}"
-                )
-        object.__setattr__(self, "stages", _topological(self.stages))
+        object.__setattr__(self, "stages", ordered_stages(self.stages))
         return self
 
     @classmethod
@@ -165,6 +155,23 @@ class Application(BaseModel):
     def services_serving(self, model: str) -> list[str]:
         """The services that may serve ``model``."""
         return [service.name for service in self.services if model in service.models]
+
+
+def ordered_stages(stages: Sequence[Stage]) -> list[Stage]:
+    """``stages`` in topological order, once they are known to form a pipeline: distinct
+    stage and service names, ``after`` naming stages, no cycle. A ValueError says what is
+    wrong otherwise."""
+    names = [stage.name for stage in stages]
+    _refuse_repeats("stages", names)
+    _refuse_repeats("services", [service.name for stage in stages for service in stage.services])
+    for stage in stages:
+        unknown = sorted(set(stage.after) - set(names))
+        if unknown:
+            raise ValueError(
+                f"stage {stage.name!r} comes after {', '.join(map(repr, unknown))}, "
+                f"which {'is not a stage' if len(unknown) == 1 else 'are not stages'}"
+            )
+    return _topological(stages)
 
 
 def _refuse_repeats(what: str, names: Sequence[str]) -> None:

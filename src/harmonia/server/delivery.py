@@ -1,10 +1,11 @@
-"""Push delivery: POST each action to the application's effector URL, retried with backoff.
+"""Push delivery: POST each action to its service's effector URL, retried with backoff.
 
-An application registered with an ``effector_url`` gets its actions pushed the moment they
-are decided (none wait in a telemetry reply). The effector answers 2xx, optionally with
-``{"status": "applied"|"failed", "reason": ...}``; a 2xx without a status leaves the action
-``delivered`` for the system to report later. An effector that stays down past the last
-attempt gets the action marked ``failed`` with the reason, and the loop goes on.
+A service with an ``effector_url`` (its own, or its application's) gets its actions pushed
+the moment they are decided (none wait in a telemetry reply). The effector answers 2xx,
+optionally with ``{"status": "applied"|"failed", "reason": ...}``; a 2xx without a status
+leaves the action ``delivered`` for the system to report later. An effector that stays down
+past the last attempt gets the action marked ``failed`` with the reason, and the loop goes
+on.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class Outbox:
 
 @dataclass(frozen=True)
 class ActionPush:
-    """POST one action to its application's effector URL, retried with backoff."""
+    """POST one action to its service's effector URL (else its application's), retried
+    with backoff."""
 
     pusher: Pusher
     app: App
@@ -133,14 +135,15 @@ class ActionPush:
 
     async def run(self, client: EffectorClient) -> None:
         pusher, app, action = self.pusher, self.app, self.action
-        assert app.effector_url is not None
+        url = app.effector_url_of(action.service)
+        assert url is not None
         body = orjson.dumps(action.message())
         error = ""
         for attempt in range(pusher.attempts):
             if attempt:
                 await asyncio.sleep(pusher.backoff * 2 ** (attempt - 1))
             try:
-                status, answer = await client.post(app.effector_url, body)
+                status, answer = await client.post(url, body)
             except EffectorUnreachable as exc:
                 error = f"effector unreachable: {exc}"
                 continue
@@ -162,8 +165,8 @@ class ActionPush:
 
 
 class Pusher:
-    """Pushes each application's actions in the order they were decided, through the
-    server's `Outbox` (one queue per application)."""
+    """Pushes each service's actions in the order they were decided, through the
+    server's `Outbox` (one queue per service)."""
 
     def __init__(
         self,
@@ -181,9 +184,14 @@ class Pusher:
         self.backoff = backoff
 
     def submit(self, app: App, actions: list[StoredAction]) -> None:
-        """Queue actions for pushing; callable from the event loop or any thread."""
-        jobs: list[Job] = [ActionPush(self, app, a) for a in actions if a.kind != "none"]
-        self.outbox.submit(f"effector:{app.name}", jobs)
+        """Queue actions for pushing, in order per service (each service's effector has a
+        queue of its own); callable from the event loop or any thread."""
+        by_service: dict[str, list[Job]] = {}
+        for action in actions:
+            if action.kind != "none":
+                by_service.setdefault(action.service, []).append(ActionPush(self, app, action))
+        for service, jobs in by_service.items():
+            self.outbox.submit(f"effector:{app.name}/{service}", jobs)
 
     def join(self, timeout: float = 30.0) -> bool:
         return self.outbox.join(timeout)

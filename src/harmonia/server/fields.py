@@ -13,16 +13,16 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import Field
 
-INT32_MAX = 2**31 - 1
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$"
-"""Names of models, services, instances and metrics: 1-128 letters, digits, ``. _ : + -``,
-starting with a letter or digit (they appear in URLs, topics and CSV headers)."""
-APP_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-"""Application names are stricter: they name broker topics, exchanges and data folders."""
-NO_NUL = r"^[^\x00]*$"
+from harmonia.core.application import APP_NAME_PATTERN, NAME_PATTERN, AppName, Name
 
-Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
-AppName = Annotated[str, Field(pattern=APP_NAME_PATTERN, max_length=64)]
+__all__ = ["APP_NAME_PATTERN", "NAME_PATTERN", "AppName", "Name"]
+
+INT32_MAX = 2**31 - 1
+NO_NUL = r"^[^\x00]*$"
+TRACE_ID_PATTERN = r"^[0-9A-Za-z_.:-]{1,64}$"
+"""Trace ids: a W3C trace id (32 hex digits) or any id of up to 64 such characters."""
+
+TraceId = Annotated[str, Field(pattern=TRACE_ID_PATTERN, max_length=64)]
 # Numbers are strict: the schema says number, so "2" and true are refused, not converted.
 Version = Annotated[int, Field(ge=1, le=INT32_MAX, strict=True)]
 Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]

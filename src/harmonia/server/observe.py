@@ -98,8 +98,9 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def prometheus(counters: Counters, gauges: dict[str, dict[str, float]]) -> str:
-    """The text exposition format: counters of the server, gauges of each app's last window."""
+def prometheus(counters: Counters, gauges: dict[tuple[str, str], dict[str, float]]) -> str:
+    """The text exposition format: counters of the server, gauges of the last window of
+    each (app, service)."""
     lines = [
         "# HELP harmonia_telemetry_samples_total Samples stored, per application.",
         "# TYPE harmonia_telemetry_samples_total counter",
@@ -136,12 +137,11 @@ def prometheus(counters: Counters, gauges: dict[str, dict[str, float]]) -> str:
         "# HELP harmonia_window_signal A signal of the last closed window.",
         "# TYPE harmonia_window_signal gauge",
     ]
-    for app, signals in gauges.items():
+    for (app, service), signals in gauges.items():
+        labels = f'app="{_label(app)}",service="{_label(service)}"'
         for name, value in signals.items():
             if value == value:  # NaN: unknown, not exported
-                lines.append(
-                    f'harmonia_window_signal{{app="{_label(app)}",signal="{_label(name)}"}} {value}'
-                )
+                lines.append(f'harmonia_window_signal{{{labels},signal="{_label(name)}"}} {value}')
     return "\n".join(lines) + "\n"
 
 

@@ -27,11 +27,13 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
     with_config,
 )
 from typing_extensions import TypedDict
 
 from harmonia.core.actions import ActionKind
+from harmonia.core.application import MAX_STAGES, Application, Stage, ordered_stages
 from harmonia.server.fields import (
     AppName,
     Detail,
@@ -41,6 +43,7 @@ from harmonia.server.fields import (
     NonNegative,
     Reason,
     ShortText,
+    TraceId,
     Version,
 )
 from harmonia.server.targets import check_url_shape
@@ -281,43 +284,84 @@ class HealthOut(BaseModel):
     status: Literal["ok"]
 
 
-class ServiceOut(BaseModel):
+class InstanceOut(BaseModel):
+    """A registered instance of a service, on its node (with the node's labels)."""
+
+    service: str
     name: str
-    instances: list[str]
+    node: str | None
+    labels: dict[str, str]
+    registered: float
+
+
+class ServiceOut(BaseModel):
+    id: int
+    name: str
+    models: list[str]
+    effector_url: str | None = Field(description="where its actions are pushed; null: pulled")
+    instances: list[InstanceOut]
+
+
+class StageOut(BaseModel):
+    id: int
+    name: str
+    after: list[str] = Field(description="the stages whose output it takes")
+    services: list[ServiceOut]
 
 
 class AppOut(BaseModel):
-    """A registered application (its token is never shown again)."""
+    """A registered application and its structure (its token is never shown again). Stages
+    come in topological order."""
 
     id: int
     name: str
     owner: str
-    models: list[str]
-    services: list[ServiceOut]
+    models: list[str] = Field(description="every model some service may serve")
+    stages: list[StageOut]
     effector_url: str | None
     created: float
 
 
 class RegisteredAppOut(BaseModel):
-    """The reply to a registration: the only time the application's token is shown."""
+    """The reply to a registration: the ids of the app, its stages and its services, and
+    the only time the application's token is shown."""
 
     id: int
     name: str
+    stages: dict[str, int]
+    services: dict[str, int]
     token: str
 
 
-class PolicyOut(BaseModel):
-    """One version of an application's policy, as validated and stored (JSON)."""
+class PipelineOut(BaseModel):
+    """Signals of an application over [start, end): per service, per stage (over its
+    services and instances) and end to end (over the traces its samples carry)."""
 
+    start: float
+    end: float
+    samples: int = Field(description="samples read (at most the route's limit)")
+    services: dict[str, dict[str, float | None]]
+    stages: dict[str, dict[str, float | None]]
+    end_to_end: dict[str, float | None]
+    instances: dict[str, dict[str, int]] = Field(description="samples per instance, by service")
+    models: dict[str, dict[str, float]] = Field(description="each model's share, by service")
+    serving: dict[str, str | None] = Field(description="the model each service's loop sees")
+
+
+class PolicyOut(BaseModel):
+    """One version of a service's policy, as validated and stored (JSON)."""
+
+    service: str
     version: int
     document: dict[str, Any]
     created: float
 
 
 class PolicyStoredOut(BaseModel):
-    """A policy was stored as ``version`` and is in force."""
+    """A policy was stored as ``version`` of ``service``'s and is in force."""
 
     app: str
+    service: str
     version: int
 
 
@@ -326,6 +370,8 @@ class ActionMessage(BaseModel):
     `harmonia.sdk.ActionMessage`)."""
 
     id: int
+    service: str = Field(description="the service it aims at")
+    instance: str | None = Field(description="the instance it aims at; null: every one")
     kind: ActionKind = Field(description="what the managed system is asked to do")
     model: str | None
     version: int | None
@@ -346,6 +392,8 @@ class ActionOut(BaseModel):
 
     id: int
     app_id: int
+    service: str = Field(description="the service it aims at")
+    instance: str | None = Field(description="the instance it aims at; null: every one")
     kind: ActionKind = Field(description="what the managed system is asked to do")
     model: str | None
     version: int | None
@@ -370,6 +418,7 @@ class WindowOut(BaseModel):
     """A closed decision window: its span, what served, and every signal the monitor
     computed (``null`` where a signal had no value)."""
 
+    service: str
     start: float
     end: float
     model: str
@@ -381,6 +430,7 @@ class WindowOut(BaseModel):
 class VersionOut(BaseModel):
     """A model version as the managed system described it."""
 
+    service: str
     model: str
     version: int
     created: float
@@ -399,6 +449,9 @@ class ProfileOut(BaseModel):
 
 
 class ModelOut(BaseModel):
+    """A model of one service: its versions, whether it serves, what it achieved."""
+
+    service: str
     model: str
     versions: list[VersionOut]
     in_service: bool
@@ -449,11 +502,14 @@ class DriftOut(BaseModel):
 
 
 class AppStatusOut(BaseModel):
-    """An application as the dashboard's overview shows it."""
+    """An application as the dashboard's overview shows it: one of its services (the live
+    view is a service's)."""
 
     name: str
     owner: str
-    models: list[str]
+    service: str = Field(description="the service shown")
+    services: list[str] = Field(description="every service of the application")
+    models: list[str] = Field(description="the models the service shown may serve")
     policy_version: int | None
     strategy: str | None
     quality: str | None
@@ -513,16 +569,22 @@ class HarmonicaKnowledgeOut(BaseModel):
 
 # -- request bodies: what the routes validate ---------------------------------------------
 class ServiceIn(BaseModel):
+    """A service of the one-stage form: it serves every model the app lists."""
+
     model_config = ConfigDict(extra="forbid")
     name: Name
     instances: list[Name] = Field(default_factory=list, max_length=1000)
 
 
 class AppIn(BaseModel):
+    """An application: a pipeline of ``stages``, or the one-stage form, ``models`` (and
+    optionally ``services``, each serving them all; one named ``default`` if none)."""
+
     model_config = ConfigDict(extra="forbid")
     name: AppName
     owner: ShortText
-    models: list[Name] = Field(min_length=1, max_length=100)
+    stages: list[Stage] | None = Field(default=None, min_length=1, max_length=MAX_STAGES)
+    models: list[Name] | None = Field(default=None, min_length=1, max_length=100)
     services: list[ServiceIn] = Field(default_factory=list, max_length=100)
     effector_url: str | None = Field(default=None, max_length=512)
 
@@ -531,6 +593,49 @@ class AppIn(BaseModel):
     def _target(cls, url: str | None) -> str | None:
         # the link-local rule needs the server's settings: `Server.register` checks it
         return None if url is None else check_url_shape(url)
+
+    @field_validator("stages")
+    @classmethod
+    def _a_pipeline(cls, stages: list[Stage] | None) -> list[Stage] | None:
+        if stages is None:
+            return None
+        for stage in stages:
+            for service in stage.services:
+                if service.effector_url is not None:
+                    check_url_shape(service.effector_url)
+        return ordered_stages(stages)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> AppIn:
+        if (self.stages is None) == (self.models is None):
+            raise ValueError("give stages (a pipeline) or models (one stage), not both or neither")
+        if self.stages is not None and self.services:
+            raise ValueError("with stages, services are declared inside each stage")
+        return self
+
+    def structure(self) -> Application:
+        if self.stages is None:
+            assert self.models is not None
+            return Application.single(
+                self.name,
+                self.models,
+                owner=self.owner,
+                services=[s.model_dump() for s in self.services],
+                effector_url=self.effector_url,
+            )
+        return Application(
+            name=self.name, owner=self.owner, effector_url=self.effector_url, stages=self.stages
+        )
+
+
+class InstanceIn(BaseModel):
+    """An instance of a service says it runs, and on which node (with the node's labels:
+    accelerator, site, architecture...)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    node: Name | None = None
+    labels: dict[Name, Label] | None = Field(default=None, max_length=64)
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -543,7 +648,9 @@ class SampleIn(TypedDict):
 
     model: Name
     ts: Finite
+    stage: NotRequired[Name | None]
     service: NotRequired[Name]
+    trace_id: NotRequired[TraceId | None]
     model_version: NotRequired[Version | None]
     latency_ms: NotRequired[NonNegative | None]
     energy_j: NotRequired[NonNegative | None]
@@ -561,7 +668,9 @@ class BatchIn(TypedDict):
 
 
 SAMPLE_DEFAULTS: dict[str, Any] = {
+    "stage": None,
     "service": "default",
+    "trace_id": None,
     "model_version": None,
     "latency_ms": None,
     "energy_j": None,
@@ -575,6 +684,9 @@ SAMPLE_DEFAULTS: dict[str, Any] = {
 
 class VersionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    service: Name | None = Field(
+        default=None, description="whose version; needed only when several services serve it"
+    )
     fingerprint: list[Finite] = Field(default_factory=list, max_length=4096)
     details: dict[Name, Finite | bool | Detail | None] = Field(default_factory=dict, max_length=100)
     created: Finite | None = None

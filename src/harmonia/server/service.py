@@ -40,6 +40,7 @@ from harmonia.server.schemas import (
     BATCH,
     SAMPLE_DEFAULTS,
     AppIn,
+    InstanceIn,
     ResultIn,
     SampleIn,
     VersionIn,
@@ -50,6 +51,7 @@ from harmonia.server.validation import BatchInvalid, BatchValidator
 from harmonia.store import (
     App,
     Conflict,
+    Instance,
     NotFound,
     Store,
     StoredAction,
@@ -95,7 +97,8 @@ class Server:
         self.admin_token = admin_token
         self.clock = clock
         self.guards = guards or Guards()
-        self._loops: dict[str, LiveLoop] = {}
+        #: one live loop per managed service, keyed by (app, service)
+        self._loops: dict[tuple[str, str], LiveLoop] = {}
         self._apps: dict[str, App] = {}
         self._tokens: dict[str, str] = {}
         #: tokens the server issued to the runs it started, by app (hashes; in memory only)
@@ -146,27 +149,54 @@ class Server:
         return app
 
     def register(self, body: AppIn) -> dict[str, Any]:
-        """Register an application; its token is shown once, in the reply."""
-        if body.effector_url is not None:
+        """Register an application (a pipeline, or the one-stage form); its token is shown
+        once, in the reply, with the ids of the app, its stages and its services."""
+        structure = body.structure()
+        targets = [("effector_url", structure.effector_url)] + [
+            (f"services.{service.name}.effector_url", service.effector_url)
+            for service in structure.services
+        ]
+        for field, url in targets:
+            if url is None:
+                continue
             try:
-                check_target(
-                    body.effector_url, allow_link_local=self.guards.allow_link_local_targets
-                )
+                check_target(url, allow_link_local=self.guards.allow_link_local_targets)
             except TargetRefused as error:
-                raise Invalid([{"field": "effector_url", "reason": str(error)}]) from None
+                raise Invalid([{"field": field, "reason": str(error)}]) from None
         try:
-            app, token = self.store.create_app(
-                body.name,
-                body.owner,
-                body.models,
-                [s.model_dump() for s in body.services],
-                body.effector_url,
-            )
+            app, token = self.store.create_app(structure)
         except Conflict:  # a StoreError too, but a 409, not a 422
             raise
         except StoreError as error:
             raise Invalid([{"field": "name", "reason": str(error)}]) from None
-        return {"id": app.id, "name": app.name, "token": token}
+        return {
+            "id": app.id,
+            "name": app.name,
+            "stages": app.stage_ids,
+            "services": app.service_ids,
+            "token": token,
+        }
+
+    def service_of(self, app: App, service: str | None, field: str = "service") -> str:
+        """The service a request means: the one named, or an app's only service (which
+        also answers to any name: what an app registered before pipelines reported)."""
+        services = app.services
+        if len(services) == 1:
+            return services[0]
+        if service is None or service not in services:
+            reason = (
+                f"name one of {', '.join(services)}"
+                if service is None
+                else f"{app.name} has no service {service!r}; its services: {', '.join(services)}"
+            )
+            raise Invalid([{"field": field, "reason": reason}])
+        return service
+
+    def register_instance(self, app: App, service: str, body: InstanceIn) -> Instance:
+        """An instance of ``service`` says it runs, and on which node."""
+        return self.store.register_instance(
+            app, self.service_of(app, service), body.name, node=body.node, labels=body.labels
+        )
 
     def ingest(
         self, app: App, body: bytes | dict[str, Any], key: str | None = None
@@ -201,15 +231,22 @@ class Server:
         instance = batch.get("instance", "default")
         extra = {"app": app.name, "instance": instance, "input_summary": None}
         rows = [{**SAMPLE_DEFAULTS, **sample, **extra} for sample in samples]
-        loop = self.loop(app)
-        decided = loop.ingest(rows) if loop is not None else Ingested([], [])
-        windows = [_window_view(w) for w in decided.windows]
+        by_service = self._place(app, rows)
+        actions: list[dict[str, Any]] = []
+        windows: list[dict[str, Any]] = []
+        for service, served in by_service.items():
+            loop = self.loop(app, service)
+            decided = loop.ingest(served) if loop is not None else Ingested([], [])
+            windows.extend(_window_view(w, service) for w in decided.windows)
+            actions.extend(_action_row(a, service) for a in decided.actions)
+        pull = [s for s in by_service if app.effector_url_of(s) is None]
         try:
             accepted, stored, delivered = self.store.ingest(
                 app,
                 rows,
-                [_action_row(a) for a in decided.actions],
-                pull=not app.effector_url,
+                actions,
+                pull=pull,
+                instance=instance,
                 windows=windows,
                 key=keyed,
             )
@@ -233,9 +270,42 @@ class Server:
             self.counters.decided(app.name, (a.kind for a in stored))
             for action in stored:
                 self.events.publish(app.name, "action", action.__dict__)
-            if app.effector_url:
-                self.pusher.submit(app, stored)
+            pushed = [a for a in stored if app.effector_url_of(a.service) is not None]
+            if pushed:
+                self.pusher.submit(app, pushed)
         return {"accepted": accepted, "actions": [a.message() for a in delivered]}
+
+    def _place(self, app: App, rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """Give each sample its service and stage, and group the batch by service (in
+        order); `Invalid` names each sample whose service or stage the app does not have."""
+        structure = app.structure
+        if len(app.services) == 1:  # the common case, one pass: any name is the service's
+            service = app.services[0]
+            stage = structure.stages[0].name
+            for row in rows:
+                if row["stage"] not in (None, stage):
+                    raise Invalid([_wrong_stage(app, rows.index(row), row, stage)])
+                row["service"], row["stage"] = service, stage
+            return {service: rows}
+        stage_of = {s.name: stage.name for stage in structure.stages for s in stage.services}
+        groups: dict[str, list[dict[str, Any]]] = {}
+        issues = []
+        for i, row in enumerate(rows):
+            found = stage_of.get(row["service"])
+            if found is None:
+                reason = f"{app.name} has no service {row['service']!r}; its services: " + (
+                    ", ".join(app.services)
+                )
+                issues.append({"field": f"samples[{i}].service", "reason": reason})
+            elif row["stage"] not in (None, found):
+                issues.append(_wrong_stage(app, i, row, found))
+            else:
+                row["stage"] = found
+                groups.setdefault(row["service"], []).append(row)
+        if issues:
+            self.counters.rejected_batch(app.name)
+            raise Invalid(issues[:20])
+        return groups
 
     def _replayed(self, app: App, keyed: tuple[str, str]) -> dict[str, Any] | None:
         """The reply a batch stored under this key got; `Invalid` if the key was used for
@@ -267,9 +337,10 @@ class Server:
             raise Invalid(ahead[:20])
 
     def forget_loop(self, app: App) -> None:
-        """Drop the app's live loop; the next request rebuilds it from the store."""
+        """Drop the app's live loops; the next request rebuilds them from the store."""
         with self._lock:
-            self._loops.pop(app.name, None)
+            for key in [key for key in self._loops if key[0] == app.name]:
+                del self._loops[key]
 
     def finish_action(self, app: App, action_id: int, result: ResultIn) -> dict[str, Any]:
         """What the managed system did with an action: applied or failed, and why."""
@@ -282,7 +353,7 @@ class Server:
         may be decided again."""
         self.events.publish(app.name, "action", action.__dict__)
         if action.status == "failed":
-            loop = self._loops.get(app.name)
+            loop = self._loops.get((app.name, action.service))
             if loop is not None:
                 loop.action_failed()
 
@@ -291,9 +362,16 @@ class Server:
         been in flight when the server stopped), or fail it if it is too old to matter."""
         now = self.clock()
         for app in self.store.apps():
-            if not app.effector_url:
+            if all(app.effector_url_of(s) is None for s in app.services):
                 continue
-            pending = sorted(self.store.actions(app, "pending"), key=lambda a: a.id)
+            pending = sorted(
+                (
+                    a
+                    for a in self.store.actions(app, "pending")
+                    if app.effector_url_of(a.service) is not None
+                ),
+                key=lambda a: a.id,
+            )
             fresh = [a for a in pending if now - a.ts <= stale_after]
             for action in pending:
                 if action not in fresh:
@@ -310,10 +388,12 @@ class Server:
     def describe_version(
         self, app: App, model: str, version: int, description: VersionIn
     ) -> dict[str, Any]:
-        """Store what the system says of a model version and tell its loop."""
+        """Store what the system says of a model version and tell its service's loop."""
+        service = self.service_of(app, description.service)
         try:
             stored = self.store.put_version(
                 app,
+                service,
                 model,
                 version,
                 fingerprint=description.fingerprint,
@@ -322,62 +402,75 @@ class Server:
             )
         except StoreError as error:
             raise Invalid([{"field": "model", "reason": str(error)}]) from None
-        loop = self.loop(app)
+        loop = self.loop(app, service)
         if loop is not None:
             loop.describe_version(_version_info(stored))
         return version_view(stored)
 
-    def loop(self, app: App) -> LiveLoop | None:
+    def loop(self, app: App, service: str) -> LiveLoop | None:
+        """The live loop of ``service``; None while it has no policy."""
+        key = (app.name, service)
         with self._lock:
-            loop = self._loops.get(app.name)
+            loop = self._loops.get(key)
             if loop is None:
-                stored = self.store.policy(app)
+                stored = self.store.policy(app, service)
                 if stored is None:
                     return None
                 policy = parse_policy_text(orjson.dumps(stored.document).decode())
-                loop = self._loops[app.name] = self._new_loop(app, policy)
+                loop = self._loops[key] = self._new_loop(app, service, policy)
             return loop
 
-    def _new_loop(self, app: App, policy: Policy) -> LiveLoop:
+    def loops(self, app: App) -> dict[str, LiveLoop]:
+        """The live loops of the app's services that have a policy, by service."""
+        found = {service: self.loop(app, service) for service in app.services}
+        return {service: loop for service, loop in found.items() if loop is not None}
+
+    def _new_loop(self, app: App, service: str, policy: Policy) -> LiveLoop:
         """A loop rebuilt from the store (after a restart, or after a failed write): the
-        versions the app described, what it served last, the action still on its way."""
-        loop = LiveLoop(app.name, policy, clock=self.clock)
-        for version in self.store.versions(app):
+        versions the service described, what it served last, the action still on its way."""
+        loop = LiveLoop(f"{app.name}/{service}", policy, clock=self.clock)
+        for version in self.store.versions(app, service):
             loop.describe_version(_version_info(version))
         open_actions = [
             a
             for status in ("pending", "delivered")
-            for a in self.store.actions(app, status, limit=1)
+            for a in self.store.actions(app, status, limit=1, service=service)
         ]
         latest = max(open_actions, key=lambda a: a.id) if open_actions else None
         loop.restore(
-            self.store.last_served(app),
+            self.store.last_served(app, service),
             None if latest is None else (latest.kind, latest.model, latest.version),
         )
         return loop
 
-    def apply_policy(self, app: App, text: str) -> StoredPolicy:
-        """Validate a policy for ``app``, store it as a new version and put it in force;
-        `PolicyError` lists every issue with its field."""
+    def apply_policy(self, app: App, text: str, service: str | None = None) -> StoredPolicy:
+        """Validate a policy for ``service`` (an app's only service by default), store it as
+        a new version and put it in force; `PolicyError` lists every issue with its field."""
+        service = self.service_of(app, service)
         policy = parse_policy_text(text, "request body")
         check_plugins(policy)
         issues = []
         if policy.system != app.name:
             issues.append(Issue("system", f"is {policy.system!r}, not {app.name!r}"))
-        unknown = sorted(set(policy.models) - set(app.models))
+        models = app.structure.service(service).models
+        unknown = sorted(set(policy.models) - set(models))
         if unknown:
-            issues.append(Issue("models", f"{app.name} cannot serve {', '.join(unknown)}"))
+            issues.append(
+                Issue("models", f"{app.name}/{service} cannot serve {', '.join(unknown)}")
+            )
         if issues:
             raise PolicyError(issues)
-        stored = self.store.add_policy(app, policy.model_dump(mode="json", exclude_none=True))
-        self.set_policy(app, policy)
+        document = policy.model_dump(mode="json", exclude_none=True)
+        stored = self.store.add_policy(app, service, document)
+        self.set_policy(app, service, policy)
         return stored
 
-    def set_policy(self, app: App, policy: Policy) -> None:
+    def set_policy(self, app: App, service: str, policy: Policy) -> None:
+        key = (app.name, service)
         with self._lock:
-            loop = self._loops.get(app.name)
+            loop = self._loops.get(key)
             if loop is None:
-                self._loops[app.name] = self._new_loop(app, policy)
+                self._loops[key] = self._new_loop(app, service, policy)
             else:
                 loop.replace_policy(policy)
 
@@ -409,6 +502,7 @@ def _version_info(version: StoredVersion) -> VersionInfo:
 
 def version_view(version: StoredVersion) -> dict[str, Any]:
     return {
+        "service": version.service,
         "model": version.model,
         "version": version.version,
         "created": version.created,
@@ -417,8 +511,9 @@ def version_view(version: StoredVersion) -> dict[str, Any]:
     }
 
 
-def _window_view(summary: WindowSummary) -> dict[str, Any]:
+def _window_view(summary: WindowSummary, service: str) -> dict[str, Any]:
     return {
+        "service": service,
         "start": summary.start,
         "end": summary.end,
         "model": summary.model,
@@ -432,8 +527,15 @@ def finite_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: finite_or_none(v) for k, v in row.items()}
 
 
-def _action_row(action: Action) -> dict[str, Any]:
+def _wrong_stage(app: App, index: int, row: dict[str, Any], stage: str) -> dict[str, str]:
+    reason = f"{app.name}/{row['service']} is in stage {stage!r}, not {row['stage']!r}"
+    return {"field": f"samples[{index}].stage", "reason": reason}
+
+
+def _action_row(action: Action, service: str) -> dict[str, Any]:
     return {
+        "service": service,
+        "instance": None,
         "kind": action.kind.value,
         "model": action.model,
         "version": action.version,

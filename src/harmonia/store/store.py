@@ -643,9 +643,14 @@ class Store:
         limit: int = 1000,
         start: float | None = None,
         end: float | None = None,
+        *,
+        service: str | None = None,
     ) -> list[StoredAction]:
-        """The app's actions, newest first, optionally by status and decided in [start, end)."""
+        """The app's actions (or one service's), newest first, optionally by status and
+        decided in [start, end)."""
         query = select(ActionRow).where(ActionRow.app_id == app.id)
+        if service is not None:
+            query = query.where(ActionRow.service == service)
         if status is not None:
             if status not in ACTION_STATUSES:
                 raise StoreError(f"status must be one of {', '.join(ACTION_STATUSES)}")
@@ -658,14 +663,16 @@ class Store:
             rows = connection.execute(query.order_by(ActionRow.id.desc()).limit(limit)).all()
         return [_action(r) for r in rows]
 
-    def action_counts(self, app: App) -> dict[str, dict[str, int]]:
-        """How many actions of each kind the app got, by status: ``{kind: {status: n}}``."""
+    def action_counts(self, app: App, service: str | None = None) -> dict[str, dict[str, int]]:
+        """How many actions of each kind the app (or one service) got, by status:
+        ``{kind: {status: n}}``."""
+        query = select(ActionRow.kind, ActionRow.status, func.count()).where(
+            ActionRow.app_id == app.id
+        )
+        if service is not None:
+            query = query.where(ActionRow.service == service)
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(ActionRow.kind, ActionRow.status, func.count())
-                .where(ActionRow.app_id == app.id)
-                .group_by(ActionRow.kind, ActionRow.status)
-            ).all()
+            rows = connection.execute(query.group_by(ActionRow.kind, ActionRow.status)).all()
         counts: dict[str, dict[str, int]] = {}
         for kind, status, count in rows:
             counts.setdefault(kind, {})[status] = int(count)

@@ -14,6 +14,7 @@ from harmonia.core.errors import PolicyError
 from harmonia.policies import dump_policy, parse_policy_text, presets
 from harmonia.server.api import API
 from harmonia.server.api.deps import Admin, RunsDep, ServerDep
+from harmonia.server.fields import Name
 from harmonia.server.observe import finite_or_none
 from harmonia.server.runs import Runs
 from harmonia.server.schemas import (
@@ -131,19 +132,28 @@ def overview(server: ServerDep, runs: RunsDep) -> list[dict[str, Any]]:
     response_model=AppStatusOut,
     responses=errors(404, 422, 503),
 )
-def app_status(name: str, server: ServerDep, runs: RunsDep) -> dict[str, Any]:
-    return _status(server, runs, server.app(name))
+def app_status(
+    name: str, server: ServerDep, runs: RunsDep, service: Name | None = None
+) -> dict[str, Any]:
+    """One service of an application as the live view shows it (its first service that
+    has a policy, unless ``service`` names one)."""
+    app = server.app(name)
+    return _status(server, runs, app, None if service is None else server.service_of(app, service))
 
 
-def _status(server: Server, runs: Runs, app: App) -> dict[str, Any]:
+def _status(server: Server, runs: Runs, app: App, service: str | None = None) -> dict[str, Any]:
     store = server.store
-    loop = server.loop(app)
-    stored = store.policy(app)
-    counts = store.action_counts(app)
+    if service is None:
+        service = next(iter(server.loops(app)), app.services[0])
+    loop = server.loop(app, service)
+    stored = store.policy(app, service)
+    counts = store.action_counts(app, service)
     view: dict[str, Any] = {
         "name": app.name,
         "owner": app.owner,
-        "models": app.models,
+        "service": service,
+        "services": app.services,
+        "models": app.structure.service(service).models,
         "policy_version": None if stored is None else stored.version,
         "strategy": None,
         "quality": None,
@@ -158,7 +168,8 @@ def _status(server: Server, runs: Runs, app: App) -> dict[str, Any]:
         ),
         "running": [r.id for r in runs.all() if r.app == app.name and r.status == "running"],
         "latest_action": next(
-            (a.__dict__ for a in store.actions(app, limit=5) if a.kind != "none"), None
+            (a.__dict__ for a in store.actions(app, limit=5, service=service) if a.kind != "none"),
+            None,
         ),
     }
     if loop is None:

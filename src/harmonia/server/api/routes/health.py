@@ -27,7 +27,7 @@ async def health() -> dict[str, str]:
 def metrics(server: ServerDep) -> Response:
     gauges = {}
     for app in server.store.apps():
-        loop = server.loop(app)
-        if loop is not None and loop.knowledge.summaries:
-            gauges[app.name] = dict(loop.knowledge.summaries[-1].signals)
+        for service, loop in server.loops(app).items():
+            if loop.knowledge.summaries:
+                gauges[app.name, service] = dict(loop.knowledge.summaries[-1].signals)
     return Response(prometheus(server.counters, gauges), media_type="text/plain; version=0.0.4")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from harmonia.core.application import Application
 from harmonia.policies import parse_policy_text, presets
 from harmonia.server.api import API
 from harmonia.server.api.deps import Admin, RunsDep, ServerDep
@@ -66,10 +67,11 @@ def start_run(body: RunIn, request: Request, server: ServerDep, runs: RunsDep) -
         token = server.issue_run_token(app.name)
     except NotFound:
         try:
-            app, token = server.store.create_app(name, "dashboard", SYSTEMS[body.system])
+            structure = Application.single(name, SYSTEMS[body.system], owner="dashboard")
+            app, token = server.store.create_app(structure)
         except (Conflict, StoreError) as error:
             raise Invalid([_issue("app", str(error))]) from None
-    if body.preset is not None or server.store.policy(app) is None:
+    if body.preset is not None or not server.store.policies(app):
         _apply_preset(server, app, body.preset or f"{body.system}-live")
     try:
         run = runs.start_system(body.system, _own_url(request), app.name, token, body.rate)

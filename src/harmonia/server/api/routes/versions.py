@@ -33,24 +33,30 @@ def put_version(
     responses=errors(404, 422, 503),
 )
 def models(app: KnownApp, server: ServerDep) -> list[dict[str, Any]]:
-    """Each model the app can serve: the versions it described, which one is current,
+    """Each model of each service: the versions it described, which one is current,
     whether it is in service, and what it achieved in the windows it served."""
     described = server.store.versions(app)
-    loop = server.loop(app)
     out = []
-    for model in app.models:
-        view: dict[str, Any] = {
-            "model": model,
-            "versions": [version_view(v) for v in described if v.model == model],
-            "in_service": False,
-            "current_version": None,
-            "profile": None,
-        }
-        if loop is not None and model in loop.knowledge.models:
-            with loop.lock:
-                knowledge = loop.knowledge
-                view["in_service"] = knowledge.active_model == model
-                view["current_version"] = knowledge.current_versions[model]
-                view["profile"] = finite_row(dict(knowledge.profiles[model].__dict__))
-        out.append(view)
+    for service in app.structure.services:
+        loop = server.loop(app, service.name)
+        for model in service.models:
+            view: dict[str, Any] = {
+                "service": service.name,
+                "model": model,
+                "versions": [
+                    version_view(v)
+                    for v in described
+                    if (v.service, v.model) == (service.name, model)
+                ],
+                "in_service": False,
+                "current_version": None,
+                "profile": None,
+            }
+            if loop is not None and model in loop.knowledge.models:
+                with loop.lock:
+                    knowledge = loop.knowledge
+                    view["in_service"] = knowledge.active_model == model
+                    view["current_version"] = knowledge.current_versions[model]
+                    view["profile"] = finite_row(dict(knowledge.profiles[model].__dict__))
+            out.append(view)
     return out
