@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from harmonia.server.api import API
 from harmonia.server.api.deps import AppAuth, KnownApp, ServerDep, clamp_limit
 from harmonia.server.errors import Invalid
-from harmonia.server.fields import ActionId
+from harmonia.server.fields import ActionId, Name
 from harmonia.server.schemas import ActionOut, ActionResultOut, ResultIn, errors
 from harmonia.store import StoreError
 
@@ -37,11 +37,13 @@ def actions(
     start: float | None = None,
     end: float | None = None,
     limit: int = 100,
+    service: Name | None = None,
 ) -> list[dict[str, Any]]:
-    """Adaptation events, newest first: each action with the boundary that fired it
-    (``trigger``), the values it read, the strategy's reasoning and its outcome."""
+    """Adaptation events (of every service, or of one), newest first: each action with the
+    service it aims at, the boundary that fired it (``trigger``), the values it read, the
+    strategy's reasoning and its outcome."""
     try:
-        found = server.store.actions(app, status, clamp_limit(limit), start, end)
+        found = server.store.actions(app, status, clamp_limit(limit), start, end, service=service)
     except StoreError as error:
         raise Invalid([{"field": "status", "reason": str(error)}]) from None
     return [a.__dict__ for a in found]

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from harmonia.core.pipeline import summarize_pipeline
 from harmonia.server.api import API
 from harmonia.server.api.deps import Admin, AppAuth, KnownApp, ServerDep
-from harmonia.server.fields import Finite, Name
+from harmonia.server.fields import Name
 from harmonia.server.observe import finite_or_none
 from harmonia.server.schemas import (
     AppIn,
@@ -77,8 +77,8 @@ def register_instance(
 async def pipeline(
     app: KnownApp,
     server: ServerDep,
-    start: Finite | None = None,
-    end: Finite | None = None,
+    start: float | None = Query(default=None, allow_inf_nan=False),
+    end: float | None = Query(default=None, allow_inf_nan=False),
     span: float = Query(default=PIPELINE_SPAN_S, gt=0, le=30 * 86400),
 ) -> dict[str, Any]:
     """Signals over [start, end) (by default the last ``span`` seconds): per service, per

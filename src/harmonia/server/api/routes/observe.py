@@ -8,6 +8,7 @@ from fastapi.responses import StreamingResponse
 from harmonia.server.api import API
 from harmonia.server.api.deps import KnownApp, ServerDep, bearer_token, clamp_limit
 from harmonia.server.errors import Unavailable
+from harmonia.server.fields import Name
 from harmonia.server.observe import TooManySubscribers
 from harmonia.server.schemas import WindowOut, errors, text_reply
 
@@ -25,9 +26,11 @@ def windows(
     start: float | None = None,
     end: float | None = None,
     limit: int = 100,
+    service: Name | None = None,
 ) -> list[dict[str, Any]]:
-    """Closed windows ending in [start, end), oldest first (the latest ``limit``)."""
-    return server.store.windows(app, start, end, clamp_limit(limit))
+    """Closed windows ending in [start, end), of every service or of one, oldest first (the
+    latest ``limit``)."""
+    return server.store.windows(app, start, end, clamp_limit(limit), service=service)
 
 
 @router.get(
