@@ -32,9 +32,11 @@ def test_every_list_of_systems_comes_from_the_entry_points() -> None:
 
 
 def test_an_unknown_system_is_named_with_those_installed() -> None:
-    with pytest.raises(UnknownPluginError, match="unknown system 'nope'; available: traffic"):
+    with pytest.raises(
+        UnknownPluginError, match="unknown system 'nope'; available: pipeline, traffic"
+    ):
         reference_system("nope")
-    with pytest.raises(ValueError, match="unknown system 'nope'; known: traffic"):
+    with pytest.raises(ValueError, match="unknown system 'nope'; known: pipeline, traffic"):
         spec_for("nope")
 
 

@@ -239,7 +239,11 @@ class Probe:
         call: after training, not per inference), retried like a batch but for at most
         `DESCRIBE_RETRY_FOR` seconds, since the caller waits; then the `TransportError`.
         """
-        description = {"fingerprint": [float(x) for x in fingerprint], "details": details or {}}
+        description = {
+            "service": self.service,
+            "fingerprint": [float(x) for x in fingerprint],
+            "details": details or {},
+        }
         self._with_retries(
             lambda: self.transport.describe_version(self.app, model, version, description),
             retry_for=min(self.retry_for, DESCRIBE_RETRY_FOR),

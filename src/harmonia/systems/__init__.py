@@ -65,11 +65,21 @@ class ReferenceSystem:
     live: str
     #: its model menus, the default first; empty when it has one set of models
     menus: tuple[str, ...] = ()
+    #: a pipeline's services that adapt, each with the models it may serve (cheapest first)
+    #: and its own shipped policy ``<name>-<service>``; empty for a one-service system,
+    #: whose one service serves ``models`` under ``<name>-live``
+    services: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def live_preset(self) -> str:
-        """The shipped policy a live run starts with."""
-        return f"{self.name}-live"
+        """The shipped policy a live run starts with (a pipeline's first adapting service's:
+        `live_presets` has one per service)."""
+        return next(iter(self.live_presets.values()), f"{self.name}-live")
+
+    @property
+    def live_presets(self) -> dict[str, str]:
+        """A pipeline's shipped policy per adapting service; empty for a one-service system."""
+        return {service: f"{self.name}-{service}" for service, _ in self.services}
 
     def presets(self) -> list[str]:
         """The names of the shipped policies for this system."""
