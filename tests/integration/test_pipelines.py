@@ -307,3 +307,23 @@ def test_the_cli_registers_a_pipeline_and_prints_its_ids(tmp_path: Path) -> None
 def test_every_example_app_registers(client: TestClient, example: str) -> None:
     body = yaml.safe_load((EXAMPLES / example).read_text())
     assert client.post("/api/v1/apps", json=body, headers=auth(ADMIN)).status_code == 201
+
+
+def test_starting_the_reference_pipeline_registers_it_with_a_policy_per_service(
+    client: TestClient,
+) -> None:
+    reply = client.post(
+        "/api/v1/runs", json={"system": "pipeline", "rate": 1.0}, headers=auth(ADMIN)
+    )
+    assert reply.status_code == 201, reply.text
+    run = reply.json()
+    try:
+        shown = client.get("/api/v1/apps/pipeline-live").json()
+        assert [stage["name"] for stage in shown["stages"]] == ["camera", "classify", "aggregate"]
+        policies = client.get("/api/v1/apps/pipeline-live/policies").json()
+        assert sorted(p["service"] for p in policies) == ["accurate", "fast"]
+        fast = client.get("/api/v1/apps/pipeline-live/services/fast/policy").json()
+        assert fast["document"]["models"] == ["small", "medium"]
+    finally:
+        stopped = client.delete(f"/api/v1/runs/{run['id']}", headers=auth(ADMIN))
+        assert stopped.json()["status"] != "running"

@@ -14,11 +14,13 @@ and imported only when a system is replayed or run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from harmonia.core.application import Application
 from harmonia.plugins import SYSTEMS, load_plugin, plugin_names
 
 if TYPE_CHECKING:
@@ -69,6 +71,16 @@ class ReferenceSystem:
     #: and its own shipped policy ``<name>-<service>``; empty for a one-service system,
     #: whose one service serves ``models`` under ``<name>-live``
     services: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: ``"module:attribute"`` of a function ``name -> Application`` that gives a pipeline's
+    #: structure; empty for a one-service system (one stage, one service, ``models``)
+    structure: str = ""
+
+    def application(self, name: str) -> Application:
+        """The structure it registers as application ``name``."""
+        if self.structure:
+            build: Callable[[str], Application] = _resolve(self.structure)
+            return build(name)
+        return Application.single(name, self.models, owner="reference-systems")
 
     @property
     def live_preset(self) -> str:

@@ -68,6 +68,7 @@ SYSTEM = ReferenceSystem(
     replay="harmonia.replay.pipeline:SPEC",
     live="harmonia.systems.pipeline.live:run",
     services=tuple(SERVICES.items()),
+    structure="harmonia.systems.pipeline:application",
 )
 
 
@@ -89,9 +90,6 @@ _HOME = {
     "camera_stage": "stages",
     "vote": "stages",
     "run_live": "live",
-    "PipelineReplay": "replay",
-    "ServiceReplay": "replay",
-    "replay_pipeline": "replay",
 }
 
 
@@ -118,12 +116,9 @@ __all__ = [
     "Camera",
     "Classifier",
     "Frame",
-    "PipelineReplay",
-    "ServiceReplay",
     "Verdict",
     "application",
     "camera_stage",
-    "replay_pipeline",
     "run_live",
     "vote",
 ]

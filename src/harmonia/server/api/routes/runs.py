@@ -9,7 +9,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from harmonia.core.application import Application
 from harmonia.policies import parse_policy_text, presets
 from harmonia.server.api import API
 from harmonia.server.api.deps import Admin, RunsDep, ServerDep
@@ -18,6 +17,7 @@ from harmonia.server.runs import SAFE, SYSTEMS, RunError, Runs
 from harmonia.server.schemas import EXPERIMENT_RESULTS, ExperimentOut, RunOut, errors
 from harmonia.server.service import Server
 from harmonia.store import App, Conflict, NotFound, StoreError
+from harmonia.systems import reference_system
 
 router = APIRouter(prefix=API)
 
@@ -61,18 +61,23 @@ def start_run(body: RunIn, request: Request, server: ServerDep, runs: RunsDep) -
     preset) first when needed. The system reports through the sdk like any other."""
     if body.system not in SYSTEMS:
         raise Invalid([_issue("system", f"one of {', '.join(SYSTEMS)}")])
+    reference = reference_system(body.system)
     name = body.app or f"{body.system}-live"
     try:
         app = server.app(name)
         token = server.issue_run_token(app.name)
     except NotFound:
         try:
-            structure = Application.single(name, SYSTEMS[body.system], owner="dashboard")
-            app, token = server.store.create_app(structure)
-        except (Conflict, StoreError) as error:
+            app, token = server.store.create_app(reference.application(name))
+        except (Conflict, StoreError, ValueError) as error:
             raise Invalid([_issue("app", str(error))]) from None
-    if body.preset is not None or not server.store.policies(app):
-        _apply_preset(server, app, body.preset or f"{body.system}-live")
+    if body.preset is not None:
+        _apply_preset(server, app, body.preset)
+    elif not server.store.policies(app):
+        # a pipeline's adapting services each get their own shipped policy
+        chosen: list[tuple[str | None, str]] = [*reference.live_presets.items()]
+        for service, preset in chosen or [(None, reference.live_preset)]:
+            _apply_preset(server, app, preset, service)
     try:
         run = runs.start_system(body.system, _own_url(request), app.name, token, body.rate)
     except RunError as error:
@@ -153,13 +158,14 @@ def _own_url(request: Request) -> str:
     return f"http://{host}:{port}"
 
 
-def _apply_preset(server: Server, app: App, preset: str) -> None:
-    """Set ``app``'s policy from a preset; a `PolicyError` is a 422 naming each field."""
+def _apply_preset(server: Server, app: App, preset: str, service: str | None = None) -> None:
+    """Set the policy of ``app``'s ``service`` (its only one by default) from a preset; a
+    `PolicyError` is a 422 naming each field."""
     text = presets().get(preset)
     if text is None:
         raise Invalid([_issue("preset", f"no preset named {preset!r}")])
     policy = parse_policy_text(text, preset).model_copy(update={"system": app.name})
-    server.apply_policy(app, orjson.dumps(policy.model_dump(mode="json")).decode())
+    server.apply_policy(app, orjson.dumps(policy.model_dump(mode="json")).decode(), service)
 
 
 def _issue(field: str, reason: str) -> dict[str, str]:
