@@ -309,21 +309,52 @@ def fake_server() -> Iterator[tuple[str, type[_Recorder]]]:
 
 
 @pytest.mark.slow
-def test_live_runs_each_stage_in_its_own_process(
-    vision_data_dir: Path, fake_server: tuple[str, type[_Recorder]]
+def test_live_each_stage_reports_to_a_real_server_and_each_service_adapts(
+    vision_data_dir: Path, tmp_path: Path
 ) -> None:
+    """The four stage processes against `harmonia serve`'s app: every frame traced through
+    the three stages, every instance registered on its node, and each classify service
+    switching under its own policy, the switch reaching that service only."""
+    import httpx
+
+    from harmonia.server.background import BackgroundServer
+    from harmonia.store import Store, sqlite_url
     from harmonia.systems.pipeline.live import run_live
 
-    url, handler = fake_server
-    done = run_live(url, "pipeline", "token", short(40, 20), data_dir=vision_data_dir)
-    assert done.served == 40 and done.applied == []
-    services = {path.split("/")[-2] for path, _ in handler.instances}
-    assert services == {"conditions", "fast", "accurate", "vote"}
-    by_trace: dict[str, set[str]] = defaultdict(set)
-    for sample in handler.samples:
-        by_trace[sample["trace_id"]].add(sample["service"])
-    assert len(by_trace) == 40
-    assert all(seen == {"conditions", "fast", "accurate", "vote"} for seen in by_trace.values())
+    admin = "admin-token"
+    store = Store(sqlite_url(tmp_path / "server"))
+    with BackgroundServer(store, admin, data_dir=tmp_path / "server") as url:
+        headers = {"Authorization": f"Bearer {admin}"}
+        token = httpx.post(f"{url}/api/v1/apps", json=STRUCTURE, headers=headers).json()["token"]
+        for service, start in (("fast", "small"), ("accurate", "large")):
+            document = switch_policy(service, start).model_dump(mode="json", exclude_none=True)
+            reply = httpx.put(
+                f"{url}/api/v1/apps/pipeline/services/{service}/policy",
+                content=yaml.safe_dump(document),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert reply.status_code == 201, reply.text
+        done = run_live(url, "pipeline", token, short(120, 30, "fog"), data_dir=vision_data_dir)
+        assert done.served == 120
+
+        shown = httpx.get(f"{url}/api/v1/apps/pipeline").json()
+        instances = [
+            i for stage in shown["stages"] for s in stage["services"] for i in s["instances"]
+        ]
+        assert {i["service"] for i in instances} == {"conditions", "fast", "accurate", "vote"}
+        assert all(i["node"] for i in instances)
+
+        view = httpx.get(f"{url}/api/v1/apps/pipeline/pipeline", params={"span": 3600}).json()
+        assert view["end_to_end"]["traces"] == 120 and view["end_to_end"]["complete"] == 120
+        assert set(view["stages"]) == {"camera", "classify", "aggregate"}
+
+        actions = httpx.get(f"{url}/api/v1/apps/pipeline/actions").json()
+        switched = {(a["service"], a["model"]) for a in actions if a["kind"] == "switch_model"}
+        assert {service for service, _ in switched} == {"fast", "accurate"}
+        assert all(model in SERVICES[service] for service, model in switched)
+        assert any(line.startswith("fast: ") for line in done.applied)
+        assert any(line.startswith("accurate: ") for line in done.applied)
+    store.close()
 
 
 @pytest.mark.slow
