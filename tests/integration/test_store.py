@@ -244,9 +244,9 @@ def test_windows_and_versions_round_trip(store: Store) -> None:
     assert stored == {**window, "signals": {"quality": 0.5, "r2": None}}
     assert store.windows(app, start=10.0) == []
     put = store.put_version
-    put(app, "forecast", "lstm", 2, fingerprint=[0.0, 1.0], details={"r2": 0.9}, created=5.0)
-    put(app, "forecast", "lstm", 2, details={"r2": 0.8}, created=6.0)  # replaced
+    put(app, "forecast", "lstm", 2, fingerprint=[0.0, 1.0], metadata={"r2": 0.9}, created=5.0)
+    put(app, "forecast", "lstm", 2, metadata={"r2": 0.8}, created=6.0)  # replaced
     [version] = store.versions(app)
-    assert (version.version, version.created, version.details) == (2, 6.0, {"r2": 0.8})
+    assert (version.version, version.created, version.metadata) == (2, 6.0, {"r2": 0.8})
     with pytest.raises(StoreError, match="cannot serve 'svm'"):
         put(app, "forecast", "svm", 1)

@@ -10,11 +10,12 @@ import pytest
 
 from harmonia.core.actions import ActionKind
 from harmonia.core.engine import Engine
-from harmonia.core.knowledge import Knowledge, VersionInfo, fingerprint
+from harmonia.core.knowledge import Knowledge, fingerprint
 from harmonia.core.monitor import aggregate, regression_quality, summarize
 from harmonia.core.strategies.base import Planned, Situation, Trigger, planned
 from harmonia.core.strategies.single import SingleStrategy
 from harmonia.core.telemetry import TelemetrySample
+from harmonia.core.versions import ModelVersion
 from harmonia.drift import KLDivergenceDetector
 from harmonia.policies import build_engine
 from support import policy, window
@@ -126,7 +127,7 @@ def test_drift_is_measured_against_the_training_data_of_the_version_in_service()
     )
     knowledge = engine.new_knowledge()
     training = np.random.default_rng(0).normal(100.0, 20.0, 2000)
-    knowledge.add_version(VersionInfo("linear", 1, fingerprint(training)))
+    knowledge.add_version(ModelVersion("linear", 1, fingerprint=fingerprint(training)))
     knowledge.activate("linear", 1)
     knowledge.observe_many(window("linear", level=100.0))
     engine.step(knowledge, 50.0)

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from harmonia.core.actions import ActionKind
-from harmonia.core.knowledge import Knowledge, VersionInfo, fingerprint
+from harmonia.core.knowledge import Knowledge, fingerprint
 from harmonia.core.policy import Objective
 from harmonia.core.scoring import normalize_energy, score
 from harmonia.core.strategies.harmone import HarmonEStrategy
+from harmonia.core.versions import ModelVersion
 from support import Harness
 
 
@@ -110,9 +111,15 @@ def test_exploration_picks_a_random_other_model_reproducibly() -> None:
 
 def _versions(knowledge: Knowledge) -> None:
     rng = np.random.default_rng(0)
-    knowledge.add_version(VersionInfo("lstm", 1, fingerprint(rng.normal(100, 20, 2000))))
-    knowledge.add_version(VersionInfo("lstm", 2, fingerprint(rng.normal(160, 20, 2000))))
-    knowledge.add_version(VersionInfo("lstm", 3, fingerprint(rng.normal(40, 20, 2000))))
+    knowledge.add_version(
+        ModelVersion("lstm", 1, fingerprint=fingerprint(rng.normal(100, 20, 2000)))
+    )
+    knowledge.add_version(
+        ModelVersion("lstm", 2, fingerprint=fingerprint(rng.normal(160, 20, 2000)))
+    )
+    knowledge.add_version(
+        ModelVersion("lstm", 3, fingerprint=fingerprint(rng.normal(40, 20, 2000)))
+    )
     knowledge.activate("lstm", 3)
 
 

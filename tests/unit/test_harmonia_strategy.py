@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from harmonia.core.actions import ActionKind
-from harmonia.core.knowledge import VersionInfo, fingerprint
+from harmonia.core.knowledge import fingerprint
 from harmonia.core.strategies.harmonia import HarmoniaStrategy
+from harmonia.core.versions import ModelVersion
 from support import Harness
 
 
@@ -15,7 +16,9 @@ def stored(harness: Harness, **per_model: dict[str, float]) -> None:
     """Give each model a version 1 with stored measurements (held-out R², energy, cost)."""
     training = fingerprint(np.random.default_rng(0).normal(100, 20, 2000))
     for model, metrics in per_model.items():
-        harness.knowledge.add_version(VersionInfo(model, 1, training, metadata=metrics))
+        harness.knowledge.add_version(
+            ModelVersion(model, 1, fingerprint=training, metadata=metrics)
+        )
 
 
 def test_serves_the_cheapest_model_whose_stored_quality_is_good_enough() -> None:
@@ -59,8 +62,12 @@ def test_low_score_without_drift_waits() -> None:
 def test_low_score_with_drift_reuses_a_closer_archived_version() -> None:
     harness = Harness(HarmoniaStrategy(), active="lstm")
     rng = np.random.default_rng(0)
-    harness.knowledge.add_version(VersionInfo("lstm", 1, fingerprint(rng.normal(100, 20, 2000))))
-    harness.knowledge.add_version(VersionInfo("lstm", 2, fingerprint(rng.normal(200, 20, 2000))))
+    harness.knowledge.add_version(
+        ModelVersion("lstm", 1, fingerprint=fingerprint(rng.normal(100, 20, 2000)))
+    )
+    harness.knowledge.add_version(
+        ModelVersion("lstm", 2, fingerprint=fingerprint(rng.normal(200, 20, 2000)))
+    )
     harness.knowledge.activate("lstm", 1)
     today = rng.normal(200, 20, 500)
     [plan] = harness.window(quality=0.5, energy_j=0.001, drift_kl=3.0, drift_values=today)

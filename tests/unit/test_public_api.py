@@ -35,3 +35,22 @@ def test_the_conformance_kit_is_public_and_imports_no_pytest_or_heavy_library() 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"] * len(heavy)
+
+
+def test_one_model_version_type_from_the_core_to_the_store_and_the_registry() -> None:
+    """A model version is `harmonia.ModelVersion` wherever it appears: the engine's
+    knowledge, what the store keeps, and what a registered version is."""
+    import harmonia.registry
+    import harmonia.store
+    from harmonia.core.versions import ModelVersion
+    from harmonia.registry import RegisteredVersion
+
+    assert harmonia.ModelVersion is harmonia.core.ModelVersion is ModelVersion
+    assert "ModelVersion" in harmonia.__all__
+    for gone in ("VersionInfo", "StoredVersion"):
+        assert not hasattr(harmonia, gone) and not hasattr(harmonia.store, gone)
+    assert not hasattr(harmonia.registry, "ModelVersion")
+    assert RegisteredVersion.__dataclass_fields__["model_version"].type in (
+        ModelVersion,
+        "ModelVersion",
+    )

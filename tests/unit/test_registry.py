@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from harmonia.core.errors import HarmoniaError
-from harmonia.core.knowledge import VersionInfo, fingerprint
+from harmonia.core.knowledge import fingerprint
+from harmonia.core.versions import ModelVersion
 from harmonia.registry import (
     CURRENT,
     InvalidMetadata,
     InvalidName,
     ModelRegistry,
-    ModelVersion,
+    RegisteredVersion,
     RegistryError,
     VersionNotFound,
 )
@@ -438,7 +439,7 @@ def test_concurrent_alias_and_metric_updates_lose_nothing(registry: ModelRegistr
 
 
 # -- the engine's view ---------------------------------------------------------------------
-def test_info_gives_the_engine_view(registry: ModelRegistry) -> None:
+def test_a_registered_version_is_a_model_version(registry: ModelRegistry) -> None:
     sketch = fingerprint(list(range(100)), size=16)
     version = registry.register(
         "svm",
@@ -448,15 +449,21 @@ def test_info_gives_the_engine_view(registry: ModelRegistry) -> None:
         params={"C": 1.0},
         training={"rows": 100},
     )
-    info = version.info()
-    assert isinstance(info, VersionInfo)
-    assert info.fingerprint == sketch
+    info = version.model_version
+    assert isinstance(info, ModelVersion)
+    assert info.fingerprint == sketch == version.fingerprint
     assert (info.model, info.version, info.created) == ("svm", 1, version.created)
+    assert (version.model, version.version) == ("svm", 1)
     assert info.metadata == {"r2": 0.9, "C": 1.0}
-    assert registry.get("svm", 1).info() == info
+    assert info.service == "default"
+    assert registry.get("svm", 1).model_version == info
 
 
 def test_model_version_is_frozen(registry: ModelRegistry) -> None:
-    version: ModelVersion = registry.register("svm", writes("x"))
+    version: RegisteredVersion = registry.register("svm", writes("x"))
+    with pytest.raises(AttributeError):
+        version.path = Path("elsewhere")  # type: ignore[misc]
     with pytest.raises(AttributeError):
         version.version = 2  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        version.model_version.version = 2  # type: ignore[misc]

@@ -22,7 +22,7 @@ from harmonia.core.errors import (
     PolicyError,
     UnknownPluginError,
 )
-from harmonia.core.knowledge import Knowledge, ModelProfile, VersionInfo, fingerprint
+from harmonia.core.knowledge import Knowledge, ModelProfile, fingerprint
 from harmonia.core.monitor import WindowSummary, summarize
 from harmonia.core.policy import (
     Boundary,
@@ -46,6 +46,7 @@ from harmonia.core.strategies import (
     Violation,
 )
 from harmonia.core.telemetry import TelemetrySample
+from harmonia.core.versions import ModelVersion
 
 __all__ = [
     "Action",
@@ -68,6 +69,7 @@ __all__ = [
     "Junction",
     "Knowledge",
     "ModelProfile",
+    "ModelVersion",
     "Objective",
     "Operand",
     "Planned",
@@ -81,7 +83,6 @@ __all__ = [
     "TelemetrySample",
     "Trigger",
     "UnknownPluginError",
-    "VersionInfo",
     "Violation",
     "Window",
     "WindowSummary",

@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -21,6 +20,7 @@ from harmonia.core.actions import Action, ActionKind
 from harmonia.core.monitor import WindowSummary
 from harmonia.core.policy import MAX_WINDOW_SAMPLES, Window
 from harmonia.core.telemetry import TelemetrySample
+from harmonia.core.versions import ModelVersion
 
 FINGERPRINT_SIZE = 256
 
@@ -40,17 +40,6 @@ def fingerprint(values: ArrayLike, size: int = FINGERPRINT_SIZE) -> tuple[float,
         raise ValueError("cannot fingerprint an empty set of values")
     quantiles = np.quantile(array, np.linspace(0.0, 1.0, size))
     return tuple(float(q) for q in quantiles)
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """One stored version of a model, with the fingerprint of the data it was trained on."""
-
-    model: str
-    version: int
-    fingerprint: tuple[float, ...] = ()
-    created: float = 0.0
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,7 +71,7 @@ class Knowledge:
         #: the version each model serves when it is switched to (HarmonE's "current" folder)
         self.current_versions: dict[str, int | None] = dict.fromkeys(self.models)
         self.current_versions[active_model] = active_version
-        self.versions: dict[str, list[VersionInfo]] = {m: [] for m in self.models}
+        self.versions: dict[str, list[ModelVersion]] = {m: [] for m in self.models}
         self.profiles: dict[str, ModelProfile] = {m: ModelProfile() for m in self.models}
         self.window: list[TelemetrySample] = []
         self.window_started: float | None = None
@@ -104,7 +93,7 @@ class Knowledge:
         for sample in samples:
             self.observe(sample)
 
-    def add_version(self, info: VersionInfo) -> None:
+    def add_version(self, info: ModelVersion) -> None:
         """Record a stored version (after training or retraining)."""
         if info.model not in self.versions:
             raise ValueError(f"unknown model {info.model!r}; known: {self.models}")
@@ -116,7 +105,7 @@ class Knowledge:
         if self.current_versions[info.model] is None:
             self.current_versions[info.model] = info.version
 
-    def put_version(self, info: VersionInfo) -> None:
+    def put_version(self, info: ModelVersion) -> None:
         """Record a stored version, replacing what was known of it (a live system describes
         its versions, possibly after the loop first saw them in telemetry)."""
         if info.model not in self.versions:
@@ -141,10 +130,10 @@ class Knowledge:
         self.current_versions[model] = version
 
     # -- reading -----------------------------------------------------------------------
-    def version_info(self, model: str, version: int | None) -> VersionInfo | None:
+    def version_info(self, model: str, version: int | None) -> ModelVersion | None:
         return next((v for v in self.versions.get(model, []) if v.version == version), None)
 
-    def archived_versions(self, model: str) -> list[VersionInfo]:
+    def archived_versions(self, model: str) -> list[ModelVersion]:
         """Stored versions of ``model`` other than its current one."""
         current = self.current_versions.get(model)
         return [v for v in self.versions.get(model, []) if v.version != current]

@@ -7,14 +7,14 @@ The replay lab forks one registry per approach; the server uses one in place.
 """
 
 from harmonia.registry.errors import InvalidMetadata, InvalidName, RegistryError, VersionNotFound
-from harmonia.registry.registry import CURRENT, ModelRegistry, ModelVersion
+from harmonia.registry.registry import CURRENT, ModelRegistry, RegisteredVersion
 
 __all__ = [
     "CURRENT",
     "InvalidMetadata",
     "InvalidName",
     "ModelRegistry",
-    "ModelVersion",
+    "RegisteredVersion",
     "RegistryError",
     "VersionNotFound",
 ]

@@ -71,7 +71,7 @@ def clean_fingerprint(values: Any) -> list[float]:
 def as_json(value: Any, field: str) -> Any:
     """``value`` as it will read back from disk, or `InvalidMetadata` naming ``field``.
 
-    Round-tripping here means the `ModelVersion` that ``register`` returns is exactly what a
+    Round-tripping here means the `RegisteredVersion` that ``register`` returns is exactly what a
     later ``get`` reads (tuples become lists, as they would on disk).
     """
     try:

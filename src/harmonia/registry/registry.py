@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harmonia.core.knowledge import VersionInfo
+from harmonia.core.versions import ModelVersion
 from harmonia.registry import _storage
 from harmonia.registry.errors import InvalidMetadata, RegistryError, VersionNotFound
 
@@ -42,15 +42,16 @@ def _lock_for(root: Path) -> threading.Lock:
 
 
 @dataclass(frozen=True)
-class ModelVersion:
-    """One registered version of a model: where its artifacts are and what is known of it."""
+class RegisteredVersion:
+    """One registered version of a model: the `ModelVersion` it is, where its artifacts are,
+    and what only the registry keeps apart (metrics and params, merged in its metadata).
 
-    model: str
-    version: int
-    created: float
+    ``model``, ``version``, ``created`` and ``fingerprint`` read through to
+    ``model_version``, whose ``metadata`` is the params, then the metrics over them.
+    """
+
+    model_version: ModelVersion
     path: Path
-    #: quantile sketch of the training data (see `harmonia.core.knowledge.fingerprint`)
-    fingerprint: tuple[float, ...] = ()
     #: measured values, e.g. ``r2``, ``energy_j_per_inference``, ``latency_ms``
     metrics: dict[str, float] = field(default_factory=dict)
     #: hyperparameters
@@ -58,15 +59,22 @@ class ModelVersion:
     #: what it was trained on: rows, source, seed...
     training: dict[str, Any] = field(default_factory=dict)
 
-    def info(self) -> VersionInfo:
-        """The engine's view of this version (metadata: params, then metrics over them)."""
-        return VersionInfo(
-            model=self.model,
-            version=self.version,
-            fingerprint=self.fingerprint,
-            created=self.created,
-            metadata={**self.params, **self.metrics},
-        )
+    @property
+    def model(self) -> str:
+        return self.model_version.model
+
+    @property
+    def version(self) -> int:
+        return self.model_version.version
+
+    @property
+    def created(self) -> float:
+        return self.model_version.created
+
+    @property
+    def fingerprint(self) -> tuple[float, ...]:
+        """Quantile sketch of the training data (see `harmonia.core.knowledge.fingerprint`)."""
+        return self.model_version.fingerprint
 
 
 class ModelRegistry:
@@ -113,7 +121,7 @@ class ModelRegistry:
         metrics: Mapping[str, float] | None = None,
         params: Mapping[str, Any] | None = None,
         training: Mapping[str, Any] | None = None,
-    ) -> ModelVersion:
+    ) -> RegisteredVersion:
         """Store a new version of ``model``: ``save(directory)`` writes its artifacts.
 
         Metadata is checked before anything is created. If ``save`` fails, its partial
@@ -142,7 +150,7 @@ class ModelRegistry:
             raise
         return _from_record(model, version, directory, record)
 
-    def update_metrics(self, model: str, version: int, /, **metrics: float) -> ModelVersion:
+    def update_metrics(self, model: str, version: int, /, **metrics: float) -> RegisteredVersion:
         """Merge measured ``metrics`` into a version's metadata; its artifacts stay as they are.
 
         Positional-only ``model`` and ``version``, so that any metric name can be a keyword.
@@ -164,16 +172,16 @@ class ModelRegistry:
         names = (p.name for p in self._models.iterdir() if p.is_dir())
         return sorted(n for n in names if _is_name(n) and self._numbers(self._models / n))
 
-    def versions(self, model: str) -> list[ModelVersion]:
+    def versions(self, model: str) -> list[RegisteredVersion]:
         """Every registered version of ``model``, oldest first (none for an unknown model)."""
         model_dir = self._model_dir(model)
         return [self._load(model, v, model_dir / f"v{v}") for v in self._numbers(model_dir)]
 
-    def get(self, model: str, version: int) -> ModelVersion:
+    def get(self, model: str, version: int) -> RegisteredVersion:
         """One version, or `VersionNotFound` listing the versions there are."""
         return self._load(model, version, self._existing_dir(model, version))
 
-    def latest(self, model: str) -> ModelVersion | None:
+    def latest(self, model: str) -> RegisteredVersion | None:
         """The highest-numbered version of ``model``, or None if it has none."""
         numbers = self._numbers(self._model_dir(model))
         return self.get(model, numbers[-1]) if numbers else None
@@ -195,7 +203,7 @@ class ModelRegistry:
             change = {"alias": alias, "from": previous, "to": version, "reason": reason}
             self._log("alias", model, version, **change)
 
-    def alias(self, model: str, alias: str = CURRENT) -> ModelVersion | None:
+    def alias(self, model: str, alias: str = CURRENT) -> RegisteredVersion | None:
         """The version ``alias`` points to, or None if the alias is not set."""
         _storage.check_name(alias, "alias")
         version = self._read_aliases(model).get(alias)
@@ -205,7 +213,7 @@ class ModelRegistry:
         """Every alias of ``model`` and the version it points to."""
         return self._read_aliases(model)
 
-    def archived(self, model: str) -> list[ModelVersion]:
+    def archived(self, model: str) -> list[RegisteredVersion]:
         """The versions the ``current`` alias does not point to (all of them if it is unset)."""
         current = self._read_aliases(model).get(CURRENT)
         return [v for v in self.versions(model) if v.version != current]
@@ -284,7 +292,7 @@ class ModelRegistry:
             raise RegistryError(f"{path}: damaged metadata: not a JSON object")
         return record
 
-    def _load(self, model: str, version: int, directory: Path) -> ModelVersion:
+    def _load(self, model: str, version: int, directory: Path) -> RegisteredVersion:
         return _from_record(model, version, directory, self._read_record(model, version, directory))
 
     def _read_aliases(self, model: str) -> dict[str, int]:
@@ -326,17 +334,25 @@ def _is_name(value: str) -> bool:
     return True
 
 
-def _from_record(model: str, version: int, directory: Path, record: dict[str, Any]) -> ModelVersion:
-    """A `ModelVersion` from its metadata; the directory, not the file, says which one it is."""
+def _from_record(
+    model: str, version: int, directory: Path, record: dict[str, Any]
+) -> RegisteredVersion:
+    """A `RegisteredVersion` from its metadata; the directory, not the file, says which one
+    it is."""
     try:
-        return ModelVersion(
-            model=model,
-            version=version,
-            created=float(record["created"]),
+        metrics = {str(k): float(v) for k, v in record.get("metrics", {}).items()}
+        params = dict(record.get("params", {}))
+        return RegisteredVersion(
+            ModelVersion(
+                model,
+                version,
+                created=float(record["created"]),
+                fingerprint=tuple(float(v) for v in record.get("fingerprint", ())),
+                metadata={**params, **metrics},
+            ),
             path=directory,
-            fingerprint=tuple(float(v) for v in record.get("fingerprint", ())),
-            metrics={str(k): float(v) for k, v in record.get("metrics", {}).items()},
-            params=dict(record.get("params", {})),
+            metrics=metrics,
+            params=params,
             training=dict(record.get("training", {})),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -16,10 +16,11 @@ from typing import Any
 
 from harmonia.core.actions import Action, ActionKind
 from harmonia.core.engine import Engine
-from harmonia.core.knowledge import Knowledge, VersionInfo
+from harmonia.core.knowledge import Knowledge
 from harmonia.core.monitor import WindowSummary
 from harmonia.core.policy import Policy
 from harmonia.core.telemetry import TelemetrySample
+from harmonia.core.versions import ModelVersion
 from harmonia.policies import build_engine
 
 
@@ -130,7 +131,7 @@ class LiveLoop:
                     (knowledge.active_model, knowledge.active_version),
                 )
 
-    def describe_version(self, info: VersionInfo) -> None:
+    def describe_version(self, info: ModelVersion) -> None:
         """What the managed system says about one of its versions (quality, energy, the
         fingerprint of its training data): strategies read it to choose reuse or switch."""
         with self.lock:
@@ -146,6 +147,6 @@ class LiveLoop:
         if model not in knowledge.versions:
             return
         if version is not None and knowledge.version_info(model, version) is None:
-            knowledge.add_version(VersionInfo(model, version, created=self.clock()))
+            knowledge.add_version(ModelVersion(model, version, created=self.clock()))
         if (model, version) != (knowledge.active_model, knowledge.active_version):
             knowledge.activate(model, version)

@@ -17,9 +17,9 @@ from pydantic import (
 
 from harmonia.core.actions import Action
 from harmonia.core.errors import Issue, PolicyError
-from harmonia.core.knowledge import VersionInfo
 from harmonia.core.monitor import WindowSummary
 from harmonia.core.policy import Policy
+from harmonia.core.versions import ModelVersion
 from harmonia.policies import check_plugins, parse_policy_text
 from harmonia.server.delivery import Outbox, Pusher
 from harmonia.server.errors import (
@@ -56,7 +56,6 @@ from harmonia.store import (
     Store,
     StoredAction,
     StoredPolicy,
-    StoredVersion,
     StoreError,
     hash_token,
 )
@@ -397,14 +396,14 @@ class Server:
                 model,
                 version,
                 fingerprint=description.fingerprint,
-                details=description.details,
+                metadata=description.details,
                 created=description.created,
             )
         except StoreError as error:
             raise Invalid([{"field": "model", "reason": str(error)}]) from None
         loop = self.loop(app, service)
         if loop is not None:
-            loop.describe_version(_version_info(stored))
+            loop.describe_version(stored)
         return version_view(stored)
 
     def loop(self, app: App, service: str) -> LiveLoop | None:
@@ -430,7 +429,7 @@ class Server:
         versions the service described, what it served last, the action still on its way."""
         loop = LiveLoop(f"{app.name}/{service}", policy, clock=self.clock)
         for version in self.store.versions(app, service):
-            loop.describe_version(_version_info(version))
+            loop.describe_version(version)
         open_actions = [
             a
             for status in ("pending", "delivered")
@@ -494,19 +493,13 @@ def _batch_key(key: str) -> str:
     return key
 
 
-def _version_info(version: StoredVersion) -> VersionInfo:
-    return VersionInfo(
-        version.model, version.version, version.fingerprint, version.created, version.details
-    )
-
-
-def version_view(version: StoredVersion) -> dict[str, Any]:
+def version_view(version: ModelVersion) -> dict[str, Any]:
     return {
         "service": version.service,
         "model": version.model,
         "version": version.version,
         "created": version.created,
-        "details": version.details,
+        "details": version.metadata,
         "fingerprint_size": len(version.fingerprint),
     }
 

@@ -9,7 +9,6 @@ from harmonia.store.store import (
     Store,
     StoredAction,
     StoredPolicy,
-    StoredVersion,
     StoreError,
     hash_token,
     sqlite_url,
@@ -25,7 +24,6 @@ __all__ = [
     "StoreError",
     "StoredAction",
     "StoredPolicy",
-    "StoredVersion",
     "hash_token",
     "sqlite_url",
 ]

@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 
 from harmonia.core.application import Application
 from harmonia.core.errors import HarmoniaError
+from harmonia.core.versions import ModelVersion
 from harmonia.store.tables import (
     ActionRow,
     AppRow,
@@ -142,18 +143,6 @@ class StoredPolicy:
     version: int
     document: dict[str, Any]
     created: float
-
-
-@dataclass(frozen=True)
-class StoredVersion:
-    """A model version as its managed system described it."""
-
-    model: str
-    version: int
-    created: float
-    fingerprint: tuple[float, ...]
-    details: dict[str, Any]
-    service: str = "default"
 
 
 @dataclass(frozen=True)
@@ -712,10 +701,11 @@ class Store:
         version: int,
         *,
         fingerprint: Sequence[float] = (),
-        details: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
         created: float | None = None,
-    ) -> StoredVersion:
-        """Record (or replace) what ``service`` says about one of its model versions."""
+    ) -> ModelVersion:
+        """Record (or replace) what ``service`` says about one of its model versions; its
+        ``metadata`` is the ``details`` it sent."""
         models = app.structure.service(service).models
         if model not in models:
             raise StoreError(
@@ -723,15 +713,23 @@ class Store:
             )
         if version < 1:
             raise StoreError(f"version must be 1 or more, got {version}")
-        stored = StoredVersion(
+        stored = ModelVersion(
             model,
             version,
-            self.clock() if created is None else created,
-            tuple(fingerprint),
-            dict(details or {}),
-            service,
+            created=self.clock() if created is None else created,
+            fingerprint=tuple(fingerprint),
+            metadata=dict(metadata or {}),
+            service=service,
         )
-        values = {**stored.__dict__, "app_id": app.id, "fingerprint": list(fingerprint)}
+        values = {
+            "app_id": app.id,
+            "service": service,
+            "model": model,
+            "version": version,
+            "created": stored.created,
+            "fingerprint": list(fingerprint),
+            "details": stored.metadata,
+        }
         with self._tx() as tx:
             tx.execute(
                 delete(ModelVersionRow).where(
@@ -744,7 +742,7 @@ class Store:
             tx.execute(insert(ModelVersionRow).values(**values))
         return stored
 
-    def versions(self, app: App, service: str | None = None) -> list[StoredVersion]:
+    def versions(self, app: App, service: str | None = None) -> list[ModelVersion]:
         """Every version the app's services (or one service) described, by model and
         version."""
         query = select(ModelVersionRow).where(ModelVersionRow.app_id == app.id)
@@ -757,8 +755,13 @@ class Store:
                 )
             ).all()
         return [
-            StoredVersion(
-                r.model, r.version, r.created, tuple(r.fingerprint), dict(r.details), r.service
+            ModelVersion(
+                r.model,
+                r.version,
+                created=r.created,
+                fingerprint=tuple(r.fingerprint),
+                metadata=dict(r.details),
+                service=r.service,
             )
             for r in rows
         ]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harmonia.registry import ModelRegistry, ModelVersion
+from harmonia.registry import ModelRegistry, RegisteredVersion
 from harmonia.sdk import ActionMessage, Effector, Probe
 
 
@@ -39,7 +39,7 @@ def system_effector(
     system: Adaptable,
     observed: Callable[[], Any],
     run: LiveRun,
-    describe: Callable[[ModelVersion], None] | None = None,
+    describe: Callable[[RegisteredVersion], None] | None = None,
     retrained: Callable[[Any], str] = lambda done: f"in {done.seconds:.2f} s",
 ) -> Effector:
     """Handlers that carry out the server's actions on ``system``: a retrain learns from
@@ -54,7 +54,7 @@ def system_effector(
 
     def retrain(action: ActionMessage) -> str:
         done = system.retrain(action.model or system.active, observed(), reason=action.reason)
-        version: ModelVersion = done.version
+        version: RegisteredVersion = done.version
         if describe is not None:
             describe(version)
         run.applied.append(f"retrain {version.model} v{version.version}")
@@ -73,11 +73,11 @@ def system_effector(
     return effector
 
 
-def describe_version(probe: Probe, version: ModelVersion) -> None:
+def describe_version(probe: Probe, version: RegisteredVersion) -> None:
     """Describe one stored version (its scalar metadata; lists and tables stay local)."""
     details = {
         key: value
-        for key, value in version.info().metadata.items()
+        for key, value in version.model_version.metadata.items()
         if isinstance(value, int | float | str | bool)
     }
     probe.describe_version(

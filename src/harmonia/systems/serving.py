@@ -63,7 +63,7 @@ class ServedModels(Generic[M]):
         knowledge = Knowledge(models, active)
         for kind in models:
             for version in self.registry.versions(kind):
-                knowledge.add_version(version.info())
+                knowledge.add_version(version.model_version)
             current = self.registry.alias(kind, CURRENT)
             if current is not None:
                 knowledge.current_versions[kind] = current.version

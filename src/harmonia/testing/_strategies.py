@@ -12,10 +12,11 @@ import numpy as np
 
 from harmonia.core.actions import Action, ActionKind
 from harmonia.core.engine import Engine
-from harmonia.core.knowledge import VersionInfo, fingerprint
+from harmonia.core.knowledge import fingerprint
 from harmonia.core.policy import Policy, parse_policy
 from harmonia.core.strategies.base import Strategy, get_params
 from harmonia.core.telemetry import TelemetrySample
+from harmonia.core.versions import ModelVersion
 from harmonia.plugins import DRIFT_DETECTORS, STRATEGIES, load_plugin
 from harmonia.testing._check import Check, check_registered, plugin_label, run_all
 
@@ -88,7 +89,7 @@ def _run(
     engine = _engine(factory, policy, seed)
     knowledge = engine.new_knowledge()
     for model in policy.models:
-        knowledge.add_version(VersionInfo(model, 1, fingerprint(_reference())))
+        knowledge.add_version(ModelVersion(model, 1, fingerprint=fingerprint(_reference())))
     knowledge.activate(policy.start_model, 1)
     actions: list[tuple[str, int | None, Action]] = []
     for i in range(windows):
@@ -114,7 +115,9 @@ def _run(
                 assert action.model is not None, "retrain without a model"
                 new = len(knowledge.versions[action.model]) + 1
                 targets = [s.target for s in samples if s.target is not None]
-                knowledge.add_version(VersionInfo(action.model, new, fingerprint(targets)))
+                knowledge.add_version(
+                    ModelVersion(action.model, new, fingerprint=fingerprint(targets))
+                )
                 knowledge.activate(action.model, new)
     return actions
 
@@ -166,7 +169,9 @@ def _healthy_system_is_left_alone(factory: StrategyFactory, name: str) -> None:
     policy = _policy(name, models=MODELS)
     engine = _engine(factory, policy, 0)
     knowledge = engine.new_knowledge()
-    knowledge.add_version(VersionInfo(policy.start_model, 1, fingerprint(_reference())))
+    knowledge.add_version(
+        ModelVersion(policy.start_model, 1, fingerprint=fingerprint(_reference()))
+    )
     knowledge.activate(policy.start_model, 1)
     for i in range(10):
         knowledge.observe_many(

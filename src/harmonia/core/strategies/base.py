@@ -20,9 +20,10 @@ import numpy as np
 from harmonia.core.actions import ActionKind, Decision
 from harmonia.core.conditions import Evaluation
 from harmonia.core.drift import DriftDetector
-from harmonia.core.knowledge import Knowledge, VersionInfo
+from harmonia.core.knowledge import Knowledge
 from harmonia.core.monitor import WindowSummary
 from harmonia.core.policy import Boundary, Policy, Tactic
+from harmonia.core.versions import ModelVersion
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Situation:
     def violated(self, *tactics: Tactic) -> list[Violation]:
         return [v for v in self.violations if v.tactic in tactics]
 
-    def divergence(self, detector: str, version: VersionInfo) -> float:
+    def divergence(self, detector: str, version: ModelVersion) -> float:
         """How far this window's data is from what ``version`` was trained on (NaN if unknown)."""
         factory = self.detector_factories.get(detector)
         if factory is None:
@@ -140,7 +141,7 @@ def reuse_or_retrain(
     """Bring back the archived version of ``model`` whose training data is closest to today's,
     if its divergence is below ``threshold``; otherwise retrain ``model`` on recent data.
     """
-    best: tuple[float, VersionInfo] | None = None
+    best: tuple[float, ModelVersion] | None = None
     for version in situation.knowledge.archived_versions(model):
         distance = situation.divergence(detector, version)
         if not math.isnan(distance) and (best is None or distance < best[0]):

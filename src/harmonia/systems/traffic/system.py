@@ -15,7 +15,7 @@ import numpy as np
 
 from harmonia.core.knowledge import fingerprint
 from harmonia.energy import EnergyMeter
-from harmonia.registry import CURRENT, ModelRegistry, ModelVersion
+from harmonia.registry import CURRENT, ModelRegistry, RegisteredVersion
 from harmonia.systems.serving import ServedModels
 from harmonia.systems.traffic.data import LOOKBACK, lag_windows
 from harmonia.systems.traffic.models import MODEL_KINDS, Menu, TrafficModel, holdout_r2, train
@@ -49,7 +49,7 @@ def measure_inference(
 class Retrained:
     """What a retrain produced, and what it cost."""
 
-    version: ModelVersion
+    version: RegisteredVersion
     joules: float
     seconds: float
 

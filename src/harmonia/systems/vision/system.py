@@ -20,7 +20,7 @@ import numpy as np
 
 from harmonia.core.knowledge import fingerprint
 from harmonia.energy import EnergyMeter
-from harmonia.registry import CURRENT, ModelRegistry, ModelVersion
+from harmonia.registry import CURRENT, ModelRegistry, RegisteredVersion
 from harmonia.systems.serving import ServedModels
 from harmonia.systems.vision.conditions import ConditionMonitor, Diagnosis
 from harmonia.systems.vision.data import (
@@ -45,7 +45,7 @@ RETRAIN_WINDOW = 50
 class Retrained:
     """What a retrain produced, what it cost, and the drift it was tuned for."""
 
-    version: ModelVersion
+    version: RegisteredVersion
     joules: float
     seconds: float
     diagnosis: Diagnosis
