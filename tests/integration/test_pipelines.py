@@ -123,7 +123,7 @@ def test_a_three_stage_app_is_registered_with_its_ids_and_structure(client: Test
     unknown = client.post(
         "/api/v1/apps/detect/services/nope/instances", json=body, headers=auth(token)
     )
-    assert unknown.status_code == 422 and "fast" in unknown.text
+    assert unknown.status_code == 404 and "fast" in unknown.text
 
 
 @pytest.mark.parametrize(

@@ -176,19 +176,23 @@ class Server:
             "token": token,
         }
 
-    def service_of(self, app: App, service: str | None, field: str = "service") -> str:
-        """The service a request means: the one named, or an app's only service (which
-        also answers to any name: what an app registered before pipelines reported)."""
+    def service_of(self, app: App, service: str | None, *, reported: bool = False) -> str:
+        """The service a request means: the one it names (`NotFound` if the app has none of
+        that name), or, when it names none, the app's only service. A name a managed system
+        reported (``reported``: in a version's description) may be any name in a one-service
+        app, which is what apps registered before pipelines sent."""
         services = app.services
-        if len(services) == 1:
-            return services[0]
-        if service is None or service not in services:
-            reason = (
-                f"name one of {', '.join(services)}"
-                if service is None
-                else f"{app.name} has no service {service!r}; its services: {', '.join(services)}"
-            )
-            raise Invalid([{"field": field, "reason": reason}])
+        if service is None or (reported and len(services) == 1):
+            if len(services) == 1:
+                return services[0]
+            reason = f"{app.name} has several services: name one of {', '.join(services)}"
+            raise Invalid([{"field": "service", "reason": reason}])
+        if service not in services:
+            known = ", ".join(services)
+            if reported:
+                reason = f"{app.name} has no service {service!r}; its services: {known}"
+                raise Invalid([{"field": "service", "reason": reason}])
+            raise NotFound(f"{app.name} has no service {service!r}; its services: {known}")
         return service
 
     def register_instance(self, app: App, service: str, body: InstanceIn) -> Instance:
@@ -388,7 +392,7 @@ class Server:
         self, app: App, model: str, version: int, description: VersionIn
     ) -> dict[str, Any]:
         """Store what the system says of a model version and tell its service's loop."""
-        service = self.service_of(app, description.service)
+        service = self.service_of(app, description.service, reported=True)
         try:
             stored = self.store.put_version(
                 app,
