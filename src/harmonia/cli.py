@@ -283,6 +283,35 @@ def _results_table(result: ReplayResult) -> Table:
     return table
 
 
+def _stages_table(result: ReplayResult) -> Table | None:
+    """A pipeline's rows: energy per frame in each stage, and what each service did; None
+    for a one-service system."""
+    first = result.approaches[0] if result.approaches else None
+    if first is None or not first.services:
+        return None
+    stages, services = list(first.energy_per_stage), list(first.services)
+    table = Table(
+        "approach",
+        *(f"{stage} (mJ/frame)" for stage in stages),
+        *(f"{service} {what}" for service in services for what in ("accuracy", "sw/rt/ru")),
+        title="per stage and per service (sw/rt/ru: switches/retrains/reuses)",
+    )
+    for row in result.approaches:
+        table.add_row(
+            row.approach,
+            *(f"{row.energy_per_stage.get(stage, float('nan')) * 1e3:.4f}" for stage in stages),
+            *(
+                text
+                for done in (row.services[service] for service in services)
+                for text in (
+                    f"{done.metrics.get('accuracy', float('nan')):.4f}",
+                    f"{done.switches}/{done.retrains}/{done.reuses}",
+                )
+            ),
+        )
+    return table
+
+
 @app.command()
 def replay(
     system: Annotated[str, typer.Argument(help=f"the reference system to replay: {SYSTEM_NAMES}")],
@@ -296,8 +325,8 @@ def replay(
     data: Annotated[
         Path | None,
         typer.Option(
-            help="the system's data file (traffic: a CSV with a 'flow' column; vision: a "
-            "scenario file); default: the shipped one"
+            help="the system's data file (traffic: a CSV with a 'flow' column; vision and "
+            "pipeline: a scenario file); default: the shipped one"
         ),
     ] = None,
     samples: Annotated[
@@ -350,6 +379,9 @@ def replay(
             notes=lambda note: console.print(note, markup=False),
         )
     console.print(_results_table(run.result))
+    stages = _stages_table(run.result)
+    if stages is not None:
+        console.print(stages)
     for file in run.files:
         console.print(f"wrote {file}", markup=False)
 

@@ -90,11 +90,13 @@ def test_each_classify_service_has_a_valid_preset_over_its_models() -> None:
         assert policy.models == list(SERVICES[service])
 
 
-def test_the_replay_lab_refuses_the_pipeline_and_says_what_replays_it() -> None:
+def test_the_replay_lab_knows_the_pipelines_approaches() -> None:
     spec = spec_for("pipeline")
     assert spec.settings.models == ["small", "medium", "large"]
-    with pytest.raises(ValueError, match="replay_pipeline"):
-        spec.load(None, None)
+    assert "presets" in spec.settings.approaches and "oracle" not in spec.settings.approaches
+    assert spec.load(None, 120).samples == 120
+    with pytest.raises(ValueError, match="run_approach"):
+        spec.serve(None)  # type: ignore[arg-type]  # a frame goes through every stage
 
 
 # -- the stages in-process, through the sdk ----------------------------------------------------

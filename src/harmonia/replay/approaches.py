@@ -158,12 +158,21 @@ def _policy_fields(name: str, settings: Settings) -> dict[str, Any]:
 
 def approach_policy(name: str, system: str = "traffic") -> Policy:
     """The policy that runs approach ``name`` on ``system`` (every approach but the oracle)."""
-    settings = settings_for(system)
+    return settings_policy(name, settings_for(system))
+
+
+def settings_policy(
+    name: str, settings: Settings, *, policy: str = "", initial_model: str = ""
+) -> Policy:
+    """The policy of baseline (or ``harmonia``) approach ``name`` over ``settings``' models,
+    named ``policy`` (default ``<system>-<name>``), starting on ``initial_model`` (default
+    the most accurate). A pipeline applies it to each adapting service, with that service's
+    models (`harmonia.replay.pipeline`)."""
     fields = {
-        "policy": f"{system}-{name}",
-        "system": system,
+        "policy": policy or f"{settings.system}-{name}",
+        "system": settings.system,
         "models": settings.models,
-        "initial_model": settings.models[-1],
+        "initial_model": initial_model or settings.models[-1],
         "window": settings.window,
         **({"objective": settings.objective} if settings.objective else {}),
         **_policy_fields(name, settings),

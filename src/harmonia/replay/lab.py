@@ -16,7 +16,6 @@ from harmonia.registry import ModelRegistry
 from harmonia.replay.approaches import ORACLE
 from harmonia.replay.plots import write_plots
 from harmonia.replay.results import ApproachResult, ReplayResult
-from harmonia.replay.runner import run_approach, run_oracle
 from harmonia.replay.systems import spec_for
 
 #: called with (what, done, total) as work completes
@@ -47,7 +46,8 @@ def _quiet_torch() -> None:
 def _worker(name: str, data: Any, root: str, menu: str, seed: int, system: str) -> ApproachResult:
     _quiet_torch()
     meter, _ = auto_meter()
-    return run_approach(name, data, ModelRegistry(root), menu, meter, system=system, seed=seed)
+    spec = spec_for(system)
+    return spec.run_approach(name, data, ModelRegistry(root), menu, meter, seed=seed)
 
 
 def prepare(
@@ -80,7 +80,9 @@ def run_lab(
     notes: Callable[[str], None] | None = None,
 ) -> LabRun:
     """Replay ``approaches`` on ``data``: for traffic a flow CSV (default: the shipped drifted
-    test stream), for vision a scenario or scenario file (default: the shipped scenario)."""
+    test stream), for vision and the pipeline a scenario or scenario file (default: the
+    shipped scenario). Each approach is the system's spec's `run_approach`: one engine over
+    one service, or one per adapting service of a pipeline."""
     spec = spec_for(system)
     stream = spec.stream(data)
     meter, skipped = auto_meter()
@@ -90,14 +92,12 @@ def run_lab(
     registry = prepare(data_dir, menu, meter, notes, system=system)
     names = [n for n in approaches if n != ORACLE]
     workers = max(1, min(workers or os.cpu_count() or 1, len(names) or 1))
-    total = len(names) + 1
+    total = len(names) + (ORACLE in spec.settings.approaches)
     done = 0
     results: dict[str, ApproachResult] = {}
     if workers == 1:
         for name in names:
-            results[name] = run_approach(
-                name, stream, registry, menu, meter, system=system, seed=seed
-            )
+            results[name] = spec.run_approach(name, stream, registry, menu, meter, seed=seed)
             done += 1
             if progress:
                 progress(name, done, total)
@@ -112,12 +112,15 @@ def run_lab(
                 done += 1
                 if progress:
                     progress(futures[future], done, total)
-    oracle_result, frontier = run_oracle(stream, registry, menu, meter, system=system)
-    if progress:
-        progress(ORACLE, total, total)
     ordered = [results[n] for n in names]
-    if ORACLE in approaches:
-        ordered.append(oracle_result)
+    frontier: list[tuple[float, float]] = []
+    oracle = spec.run_oracle(stream, registry, menu, meter)
+    if oracle is not None:
+        oracle_result, frontier = oracle
+        if progress:
+            progress(ORACLE, total, total)
+        if ORACLE in approaches:
+            ordered.append(oracle_result)
     objective_quality = spec.settings.objective.get("quality", "r2")
     result = ReplayResult(
         system=system,

@@ -14,6 +14,7 @@ plot is drawn, so the pure helpers here (and the rest of the package) work witho
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import itertools
 import math
@@ -251,9 +252,44 @@ def action_model(action: ActionRecord, served: Sequence[str]) -> str:
     return "?"
 
 
+def service_row(approach: str, service: str) -> str:
+    """The timeline row of one adapting service of a pipeline's approach.
+
+    >>> service_row("presets", "fast")
+    'presets · fast'
+    """
+    return f"{approach} · {service}"
+
+
 def timeline_approaches(result: ReplayResult) -> list[ApproachResult]:
-    """The approaches with a timeline worth plotting: every one but the single-model baselines."""
-    return [a for a in result.approaches if not is_baseline(a.approach)]
+    """The approaches with a timeline worth plotting: every one but the single-model baselines;
+    a pipeline's approach gives one row per adapting service (`service_row`)."""
+    rows: list[ApproachResult] = []
+    for approach in result.approaches:
+        if is_baseline(approach.approach):
+            continue
+        if not approach.services:
+            rows.append(approach)
+            continue
+        rows.extend(
+            dataclasses.replace(
+                approach,
+                approach=service_row(approach.approach, service),
+                timeline=done.timeline,
+                services={},
+            )
+            for service, done in approach.services.items()
+        )
+    return rows
+
+
+def timeline_styles(result: ReplayResult) -> dict[str, Style]:
+    """`approach_styles` of the result, and each pipeline service's row in its approach's."""
+    styles = approach_styles(a.approach for a in result.approaches)
+    for approach in result.approaches:
+        for service in approach.services:
+            styles[service_row(approach.approach, service)] = styles[approach.approach]
+    return styles
 
 
 def timeline_figsize(rows: int) -> tuple[float, float]:
@@ -584,7 +620,7 @@ def timeline_png(result: ReplayResult, path: Path) -> None:
     from matplotlib.patches import Patch
 
     approaches = timeline_approaches(result)
-    styles = approach_styles(a.approach for a in result.approaches)
+    styles = timeline_styles(result)
     positions = model_positions(result)
     names = sorted(positions, key=positions.__getitem__)
     rows = max(len(approaches), 1)
@@ -666,7 +702,7 @@ def timeline_figure(result: ReplayResult) -> Any:
     from plotly.subplots import make_subplots
 
     approaches = timeline_approaches(result)
-    styles = approach_styles(a.approach for a in result.approaches)
+    styles = timeline_styles(result)
     positions = model_positions(result)
     names = sorted(positions, key=positions.__getitem__)
     rows = max(len(approaches), 1)

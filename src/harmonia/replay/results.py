@@ -56,6 +56,25 @@ class Timeline:
 
 
 @dataclass
+class ServiceResult:
+    """What one adapting service of a pipeline did under its policy, within an approach."""
+
+    policy: str
+    #: its own quality over the stream (``accuracy``), the headline first
+    metrics: dict[str, float]
+    #: its mean joules per inference, its retrains' energy spread over the stream
+    energy_j_per_inference: float
+    inference_ms: float
+    switches: int
+    retrains: int
+    reuses: int
+    timeline: Timeline = field(default_factory=Timeline, repr=False)
+
+    #: the columns each service adds to results.csv, as ``<service>.<column>``
+    COLUMNS = ("policy", "energy_j_per_inference", "switches", "retrains", "reuses")
+
+
+@dataclass
 class ApproachResult:
     """One approach over the whole stream. ``objective`` is the mean window score;
     ``metrics`` its quality over the stream, the headline first (``r2`` then ``mae``, or
@@ -72,6 +91,12 @@ class ApproachResult:
     objective: float
     seconds: float = 0.0
     timeline: Timeline = field(default_factory=Timeline, repr=False)
+    #: a pipeline's: mean joules per frame in each stage, retrains included (they sum to
+    #: ``energy_j_per_inference``, the end-to-end figure); empty for a one-service system
+    energy_per_stage: dict[str, float] = field(default_factory=dict)
+    #: a pipeline's: what each adapting service did (its ``timeline``; the approach's own is
+    #: empty); empty for a one-service system
+    services: dict[str, ServiceResult] = field(default_factory=dict)
 
     @property
     def quality(self) -> float:
@@ -98,7 +123,16 @@ class ApproachResult:
         row: dict[str, Any] = {column: getattr(self, column) for column in _LEADING}
         row.update(self.metrics)
         row.update({column: getattr(self, column) for column in _TRAILING})
+        row.update({f"energy_j.{stage}": joules for stage, joules in self.energy_per_stage.items()})
+        for name, service in self.services.items():
+            row.update({f"{name}.{c}": getattr(service, c) for c in ServiceResult.COLUMNS})
         return row
+
+    def extra_columns(self) -> tuple[str, ...]:
+        """A pipeline's columns after `csv_columns`: energy per stage, each service's row."""
+        stages = tuple(f"energy_j.{stage}" for stage in self.energy_per_stage)
+        services = tuple(f"{name}.{c}" for name in self.services for c in ServiceResult.COLUMNS)
+        return stages + services
 
 
 @dataclass
@@ -141,7 +175,8 @@ class ReplayResult:
         json_path, csv_path = out / "results.json", out / "results.csv"
         json_path.write_text(json.dumps(asdict(self), indent=1) + "\n")
         with csv_path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=csv_columns(self.metric_names))
+            extra = self.approaches[0].extra_columns() if self.approaches else ()
+            writer = csv.DictWriter(handle, fieldnames=(*csv_columns(self.metric_names), *extra))
             writer.writeheader()
             for result in self.approaches:
                 writer.writerow(result.row())
@@ -156,10 +191,18 @@ class ReplayResult:
             timeline = item.pop("timeline")
             if "metrics" not in item:  # written before results named their metrics
                 item["metrics"] = {"r2": item.pop("r2"), "mae": item.pop("mae")}
-            actions = [ActionRecord(**a) for a in timeline.pop("actions")]
+            services = {
+                name: ServiceResult(**{**service, "timeline": _timeline(service["timeline"])})
+                for name, service in item.pop("services", {}).items()
+            }
             approaches.append(
-                ApproachResult(**item, timeline=Timeline(**timeline, actions=actions))
+                ApproachResult(**item, timeline=_timeline(timeline), services=services)
             )
         data["frontier"] = [tuple(point) for point in data["frontier"]]
         data["drift_regions"] = [tuple(region) for region in data["drift_regions"]]
         return cls(**data, approaches=approaches)
+
+
+def _timeline(data: dict[str, Any]) -> Timeline:
+    actions = [ActionRecord(**a) for a in data["actions"]]
+    return Timeline(models=data["models"], versions=data["versions"], actions=actions)

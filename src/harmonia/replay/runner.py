@@ -51,7 +51,7 @@ def _apply(action: Action, system: Effector, knowledge: Knowledge, observed: Any
         knowledge.activate(model, action.version)
     elif action.kind is ActionKind.RETRAIN:
         retrained = system.retrain(model, observed, reason=action.reason)
-        knowledge.add_version(retrained.version.info())
+        knowledge.add_version(retrained.version.model_version)
         knowledge.activate(model, retrained.version.version)
         return retrained.joules
     return 0.0

@@ -19,11 +19,12 @@ import numpy as np
 
 from harmonia.core.knowledge import Knowledge
 from harmonia.energy import EnergyMeter
-from harmonia.registry import ModelRegistry, ModelVersion
+from harmonia.registry import ModelRegistry, RegisteredVersion
 from harmonia.replay.approaches import TRAFFIC as TRAFFIC_SETTINGS
 from harmonia.replay.approaches import VISION as VISION_SETTINGS
 from harmonia.replay.approaches import Settings
 from harmonia.replay.oracle import R2, Quality, classification
+from harmonia.replay.results import ApproachResult
 
 #: what serving one input reports: the prediction, and metrics for the telemetry
 Serve = Callable[[Any], tuple[float, dict[str, float]]]
@@ -64,7 +65,7 @@ class Retrained(Protocol):
     """What a system's retrain returns: the stored version and its energy."""
 
     @property
-    def version(self) -> ModelVersion: ...
+    def version(self) -> RegisteredVersion: ...
 
     @property
     def joules(self) -> float: ...
@@ -138,9 +139,57 @@ class ReplaySpec(Protocol):
         """Version 1 of ``kind``'s predictions of the whole stream, one call at a time."""
         ...
 
+    def run_approach(
+        self,
+        name: str,
+        stream: Stream,
+        registry: ModelRegistry,
+        menu: str,
+        meter: EnergyMeter,
+        *,
+        seed: int = 0,
+    ) -> ApproachResult:
+        """Replay approach ``name`` over ``stream``, on forks of ``registry`` (what the lab
+        calls, once per approach, perhaps in another process)."""
+        ...
+
+    def run_oracle(
+        self, stream: Stream, registry: ModelRegistry, menu: str, meter: EnergyMeter
+    ) -> tuple[ApproachResult, list[tuple[float, float]]] | None:
+        """The hindsight oracle and its frontier, or None where the system has none."""
+        ...
+
+
+class OneServiceSpec:
+    """What the one-service systems share: one engine over one service per approach
+    (`harmonia.replay.runner`), and the hindsight oracle over their models."""
+
+    name: str
+
+    def run_approach(
+        self,
+        name: str,
+        stream: Stream,
+        registry: ModelRegistry,
+        menu: str,
+        meter: EnergyMeter,
+        *,
+        seed: int = 0,
+    ) -> ApproachResult:
+        from harmonia.replay.runner import run_approach
+
+        return run_approach(name, stream, registry, menu, meter, system=self.name, seed=seed)
+
+    def run_oracle(
+        self, stream: Stream, registry: ModelRegistry, menu: str, meter: EnergyMeter
+    ) -> tuple[ApproachResult, list[tuple[float, float]]] | None:
+        from harmonia.replay.runner import run_oracle
+
+        return run_oracle(stream, registry, menu, meter, system=self.name)
+
 
 # -- traffic -----------------------------------------------------------------------------------
-class TrafficSpec:
+class TrafficSpec(OneServiceSpec):
     """The PeMS flow forecaster: inputs are lag windows, quality is R²."""
 
     name = "traffic"
@@ -248,7 +297,7 @@ class TrafficSpec:
 
 
 # -- vision ------------------------------------------------------------------------------------
-class VisionSpec:
+class VisionSpec(OneServiceSpec):
     """The camera classifier: inputs are images, quality is accuracy (or confidence)."""
 
     name = "vision"
