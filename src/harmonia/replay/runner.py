@@ -33,14 +33,15 @@ from harmonia.registry import CURRENT, ModelRegistry
 from harmonia.replay.approaches import ORACLE, approach_policy
 from harmonia.replay.oracle import frontier, mean_window_score, oracle
 from harmonia.replay.results import ActionRecord, ApproachResult, Timeline
-from harmonia.replay.systems import Effector, ReplaySpec, Stream, spec_for
+from harmonia.replay.systems import ReplaySpec, Stream, spec_for
+from harmonia.systems.serving import Adaptable
 
 #: event time between two traffic samples (kept for callers of the traffic-only runner)
 SAMPLE_SECONDS = 300.0
 Progress = Callable[[str, int, int], None]
 
 
-def _apply(action: Action, system: Effector, knowledge: Knowledge, observed: Any) -> float:
+def _apply(action: Action, system: Adaptable, knowledge: Knowledge, observed: Any) -> float:
     """Carry out one action as the system's effector; return the energy it cost."""
     model = action.model or knowledge.active_model
     if action.kind is ActionKind.SWITCH_MODEL:

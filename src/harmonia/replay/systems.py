@@ -4,8 +4,8 @@ The runner, the lab and the oracle know nothing of flows or images. A `ReplaySpe
 them how to prepare a system's models, open the system on a registry, turn data into a
 `Stream` (inputs, targets, drift values, what a retrain may see), serve one input (the
 prediction and the telemetry metrics it carries), and judge predictions (`Quality`). The
-managed system itself is an `Effector`: ``switch``, ``reuse``, ``retrain`` (the traffic and
-the vision systems already are), plus ``knowledge`` and ``energy_per_inference``.
+managed system itself is `Adaptable` (``switch``, ``reuse``, ``retrain``: the traffic and the
+vision systems already are), plus ``knowledge`` and ``energy_per_inference``.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ import numpy as np
 
 from harmonia.core.knowledge import Knowledge
 from harmonia.energy import EnergyMeter
-from harmonia.registry import ModelRegistry, RegisteredVersion
+from harmonia.registry import ModelRegistry
 from harmonia.replay.approaches import TRAFFIC as TRAFFIC_SETTINGS
 from harmonia.replay.approaches import VISION as VISION_SETTINGS
 from harmonia.replay.approaches import Settings
 from harmonia.replay.oracle import R2, Quality, classification
 from harmonia.replay.results import ApproachResult
+from harmonia.systems.serving import Adaptable
 
 #: what serving one input reports: the prediction, and metrics for the telemetry
 Serve = Callable[[Any], tuple[float, dict[str, float]]]
@@ -61,30 +62,9 @@ class Stream:
         return self.first_ts + index * self.sample_seconds
 
 
-class Retrained(Protocol):
-    """What a system's retrain returns: the stored version and its energy."""
-
-    @property
-    def version(self) -> RegisteredVersion: ...
-
-    @property
-    def joules(self) -> float: ...
-
-
-class Effector(Protocol):
-    """The actions a replay applies to a managed system."""
-
-    active: str
-
-    def switch(self, kind: str) -> None: ...
-
-    def reuse(self, kind: str, version: int, reason: str = "") -> None: ...
-
-    def retrain(self, kind: str, recent: Any, reason: str = "") -> Retrained: ...
-
-
-class ReplaySystem(Effector, Protocol):
-    """A managed system the lab can replay: an effector that knows its versions and costs."""
+class ReplaySystem(Adaptable, Protocol):
+    """A managed system the lab can replay: `Adaptable`, and it knows its versions and
+    costs."""
 
     registry: ModelRegistry
 

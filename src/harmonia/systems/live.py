@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from harmonia.registry import ModelRegistry, RegisteredVersion
 from harmonia.sdk import ActionMessage, Effector, Probe
+from harmonia.systems.serving import Adaptable
 
 
 @dataclass
@@ -20,19 +21,6 @@ class LiveRun:
 
     served: int = 0
     applied: list[str] = field(default_factory=list)
-
-
-class Adaptable(Protocol):
-    """The effector side of a reference system (`harmonia.systems.serving.ServedModels`
-    and a retrain that returns what it made, with ``version`` and ``seconds``)."""
-
-    active: str
-
-    def switch(self, kind: str) -> None: ...
-
-    def reuse(self, kind: str, version: int, reason: str = "") -> None: ...
-
-    def retrain(self, kind: str, recent: Any, reason: str = "") -> Any: ...
 
 
 def system_effector(

@@ -8,12 +8,38 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from harmonia.core.knowledge import Knowledge
-from harmonia.registry import CURRENT, ModelRegistry
+from harmonia.registry import CURRENT, ModelRegistry, RegisteredVersion
 
 M = TypeVar("M")
+
+
+class Retrained(Protocol):
+    """What a system's retrain returns: the version it stored, the energy and time it took."""
+
+    @property
+    def version(self) -> RegisteredVersion: ...
+
+    @property
+    def joules(self) -> float: ...
+
+    @property
+    def seconds(self) -> float: ...
+
+
+class Adaptable(Protocol):
+    """What a managed system does when told to adapt: the one side that both the live sdk
+    effector (`harmonia.systems.live.system_effector`) and the replay lab drive."""
+
+    active: str
+
+    def switch(self, kind: str) -> None: ...
+
+    def reuse(self, kind: str, version: int, reason: str = "") -> None: ...
+
+    def retrain(self, kind: str, recent: Any, reason: str = "") -> Retrained: ...
 
 
 class ServedModels(Generic[M]):
