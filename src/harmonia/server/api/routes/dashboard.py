@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from harmonia.core.actions import ActionKind
 from harmonia.core.errors import PolicyError
 from harmonia.policies import dump_policy, parse_policy_text, presets
 from harmonia.server.api import API
@@ -31,7 +32,8 @@ from harmonia.store import App, NotFound
 STATIC = Path(__file__).resolve().parents[2] / "static"
 #: what a static file's extension says about its content
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
-ACTION_KINDS = ("switch_model", "retrain", "reuse_version")
+#: what the overview counts: every kind of action but ``none``
+ACTION_KINDS = tuple(kind.value for kind in ActionKind if kind is not ActionKind.NONE)
 
 router = APIRouter()
 
