@@ -31,8 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from harmonia.core.actions import Action, ActionKind
-from harmonia.core.knowledge import Knowledge
+from harmonia.core.actions import ActionKind
 from harmonia.core.pipeline import PipelineSummary, summarize_pipeline
 from harmonia.core.policy import Policy
 from harmonia.core.telemetry import TelemetrySample
@@ -43,6 +42,7 @@ from harmonia.replay.approaches import VISION as VISION_SETTINGS
 from harmonia.replay.approaches import Settings, settings_policy
 from harmonia.replay.oracle import Quality, classification, mean_window_score
 from harmonia.replay.results import ActionRecord, ApproachResult, ServiceResult, Timeline
+from harmonia.replay.runner import apply_action
 from harmonia.replay.systems import VISION as _VISION
 from harmonia.replay.systems import Stream
 from harmonia.systems.pipeline import (
@@ -59,7 +59,7 @@ from harmonia.systems.pipeline import (
 )
 from harmonia.systems.pipeline.stages import Answer, Camera, Frame, vote
 from harmonia.systems.vision.scenario import Scenario
-from harmonia.systems.vision.system import Retrained, VisionSystem
+from harmonia.systems.vision.system import VisionSystem
 
 #: event time between two frames: one a second
 FRAME_SECONDS = 1.0
@@ -140,23 +140,6 @@ def preset_policy(service: str) -> Policy:
     """The shipped policy of a classify service (``pipeline-<service>``)."""
     name = SYSTEM.live_presets[service]
     return parse_policy_text(presets()[name], name)
-
-
-def _apply(action: Action, system: VisionSystem, knowledge: Knowledge, observed: Any) -> float:
-    """Carry out one action on a service's system; the energy it cost (a retrain's)."""
-    model = action.model or knowledge.active_model
-    if action.kind is ActionKind.SWITCH_MODEL:
-        system.switch(model)
-        knowledge.activate(model)
-    elif action.kind is ActionKind.REUSE_VERSION and action.version is not None:
-        system.reuse(model, action.version, reason=action.reason)
-        knowledge.activate(model, action.version)
-    elif action.kind is ActionKind.RETRAIN:
-        retrained: Retrained = system.retrain(model, observed, reason=action.reason)
-        knowledge.add_version(retrained.version.model_version)
-        knowledge.activate(model, retrained.version.version)
-        return retrained.joules
-    return 0.0
 
 
 def _row(
@@ -365,7 +348,7 @@ def _replay_service(
         for action in engine.step(knowledge, ts):
             if action.kind is ActionKind.NONE:
                 continue
-            result.training_joules += _apply(action, system, knowledge, images[: i + 1])
+            result.training_joules += apply_action(action, system, knowledge, images[: i + 1])
             result.actions.append(
                 ActionTaken(
                     i, action.kind.value, action.model, action.version, action.reason,
@@ -444,12 +427,13 @@ class PipelineSpec:
     sample_seconds = FRAME_SECONDS
     settings: Settings = SETTINGS
 
+    # Quality, models and data are the vision system's: its spec answers for them.
     def quality(self, objective_quality: str) -> Quality:
-        return classification(objective_quality)
+        return _VISION.quality(objective_quality)
 
     def registry_for(self, data_dir: Path, menu: str) -> ModelRegistry:
         """The vision system's registry: the services' forks start from its versions 1."""
-        return ModelRegistry(data_dir / "registry" / "vision")
+        return _VISION.registry_for(data_dir, menu)
 
     def prepare(
         self,
@@ -458,7 +442,7 @@ class PipelineSpec:
         meter: EnergyMeter,
         progress: Callable[[str], None] | None,
     ) -> None:
-        VisionSystem(registry, meter).ensure_trained(progress)
+        _VISION.prepare(registry, menu, meter, progress)
 
     def open(
         self, registry: ModelRegistry, menu: str, meter: EnergyMeter, seed: int

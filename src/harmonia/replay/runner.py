@@ -41,8 +41,9 @@ SAMPLE_SECONDS = 300.0
 Progress = Callable[[str, int, int], None]
 
 
-def _apply(action: Action, system: Adaptable, knowledge: Knowledge, observed: Any) -> float:
-    """Carry out one action as the system's effector; return the energy it cost."""
+def apply_action(action: Action, system: Adaptable, knowledge: Knowledge, observed: Any) -> float:
+    """Carry out one action on the system and record it in the knowledge (a retrain learns
+    from ``observed``); return the energy it cost."""
     model = action.model or knowledge.active_model
     if action.kind is ActionKind.SWITCH_MODEL:
         system.switch(model)
@@ -142,7 +143,7 @@ def run_approach(
             for action in engine.step(knowledge, ts):
                 if action.kind is ActionKind.NONE:
                     continue
-                training_joules += _apply(action, managed, knowledge, stream.observed(i))
+                training_joules += apply_action(action, managed, knowledge, stream.observed(i))
                 timeline.actions.append(
                     ActionRecord(
                         i,
