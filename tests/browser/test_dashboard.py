@@ -3,7 +3,9 @@
 The tests of this module share one server, one browser tab and one live run, and follow a
 user's session in order: log in, start the traffic system from the Run page, watch it, steer
 its policy, read the history, download telemetry, compare replayed approaches, stop the
-system. Each page is saved as a screenshot under build/screenshots/.
+system; then a three-stage pipeline application is registered, fed traced telemetry and
+read on its pipeline page (last, so that it takes no time from the live run). Each page is
+saved as a screenshot under build/screenshots/.
 """
 
 from __future__ import annotations
@@ -12,14 +14,21 @@ import csv
 import io
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import numpy as np
 import pytest
+import yaml
 
 APP = "traffic-live"
 #: observations per second of the live run: a 200-sample window closes about every second
 RATE = 200
+ROOT = Path(__file__).resolve().parents[2]
+#: the three-stage pipeline of examples/apps/pipeline.yaml, registered under this name
+PIPELINE = "camera-pipeline"
 
 
 def goto(page: Any, route: str) -> None:
@@ -39,7 +48,9 @@ def shot(screenshots: Path) -> Any:
 
 
 def login(page: Any, server: Any) -> None:
-    if page.evaluate("() => sessionStorage.getItem('harmonia.token')") == server.admin:
+    # (a tab that has not opened the dashboard yet, as when a test runs alone, has no storage)
+    token = "() => sessionStorage.getItem('harmonia.token')"
+    if page.url.startswith(server.url) and page.evaluate(token) == server.admin:
         return
     page.goto(f"{server.url}/#/login")
     page.get_by_label("Admin token").fill(server.admin)
@@ -229,6 +240,8 @@ def test_experiments_run_from_the_page_and_compare_approaches(
 ) -> None:
     login(page, server)
     goto(page, "#/experiments")
+    assert page.input_value("#exp-system") == "traffic"  # the default, though not listed first
+    page.select_option("#exp-system", "traffic")
     page.fill("#exp-approaches", "single-linear,switch,harmonia,oracle")
     page.fill("#exp-limit", "1000")
     page.get_by_role("button", name="Run replay").click()
@@ -254,3 +267,151 @@ def test_the_system_stops_from_the_page(
     assert server.api("GET", "/runs")[0]["status"] == "stopped"
     shot(page, "run-stopped")
     assert not page.errors, page.errors  # no uncaught error in the page all along
+
+
+def pipeline_traffic(now: float, traces: int = 20) -> list[dict[str, Any]]:
+    """Traced samples of every service of the pipeline: each request goes through camera,
+    both classify services (side by side) and the vote, and is correct 3 times in 4."""
+    plan = [  # stage, service, model, base latency ms, energy J, start offset s
+        ("camera", "conditions", "camera", 2.0, 0.0001, 0.0),
+        ("classify", "fast", "small", 10.0, 0.001, 0.005),
+        ("classify", "accurate", "large", 30.0, 0.004, 0.005),
+        ("aggregate", "vote", "confidence-vote", 1.0, 0.00005, 0.1),
+    ]
+    samples = []
+    for i in range(traces):
+        for stage, service, model, latency, energy, offset in plan:
+            ms = latency + i  # 10, 11, ... 29 ms for fast: p95 28.05 ms
+            samples.append(
+                {
+                    "stage": stage,
+                    "service": service,
+                    "model": model,
+                    "trace_id": f"request-{i}",
+                    "ts": now - 100 + 2 * i + offset + ms / 1000,  # when the inference ended
+                    "latency_ms": ms,
+                    "energy_j": energy,
+                    "prediction": 1.0,
+                    "target": 0.0 if i % 4 == 0 else 1.0,
+                }
+            )
+    return samples
+
+
+def test_a_pipeline_shows_its_stages_services_and_live_numbers(
+    page: Any, server: Any, shot: Any
+) -> None:
+    login(page, server)
+    structure = yaml.safe_load((ROOT / "examples" / "apps" / "pipeline.yaml").read_text())
+    structure["name"] = PIPELINE
+    token = server.api("POST", "/apps", json=structure)["token"]
+    models = {"fast": ["small", "medium"], "accurate": ["medium", "large"]}
+    for service, initial in (("fast", "small"), ("accurate", "large")):
+        policy = {
+            "policy": f"{PIPELINE}-{service}",
+            "system": PIPELINE,
+            "models": models[service],
+            "initial_model": initial,
+            "objective": {"quality": "accuracy", "energy_range_j": [0, 0.01]},
+            "window": 10,
+            "strategy": "switch",
+            "boundaries": [{"when": "quality < 0.1", "then": "switch_model"}],
+        }
+        server.api("PUT", f"/apps/{PIPELINE}/services/{service}/policy", json=policy)
+    app_auth = {"Authorization": f"Bearer {token}"}
+    base = f"{server.url}/api/v1/apps/{PIPELINE}"
+    httpx.post(
+        f"{base}/services/fast/instances",
+        json={"name": "fast-1", "node": "gpu-node-1", "labels": {"accelerator": "h100"}},
+        headers=app_auth,
+    ).raise_for_status()
+    samples = pipeline_traffic(time.time())
+    for service in ("conditions", "fast", "accurate", "vote"):
+        mine = [s for s in samples if s["service"] == service]
+        httpx.post(
+            f"{base}/telemetry",
+            json={"instance": f"{service}-1", "samples": mine},
+            headers=app_auth,
+        ).raise_for_status()
+    # what the page must show, from what was sent
+    fast = [s["latency_ms"] for s in samples if s["service"] == "fast"]
+    by_trace: dict[str, list[dict[str, Any]]] = {}
+    for s in samples:
+        by_trace.setdefault(s["trace_id"], []).append(s)
+    e2e = [
+        (max(s["ts"] for s in t) - min(s["ts"] - s["latency_ms"] / 1000 for s in t)) * 1000
+        for t in by_trace.values()
+    ]
+
+    # the overview counts the services and links to the pipeline
+    goto(page, "#/")
+    row = page.locator(f"#overview tr[data-app='{PIPELINE}']")
+    row.wait_for()
+    assert row.get_attribute("data-services") == "4"
+    row.get_by_role("link", name=f"{PIPELINE} pipeline").click()
+    route = f"#/app/{PIPELINE}/pipeline"
+    page.wait_for_function("r => document.querySelector('#main').dataset.ready === r", arg=route)
+
+    # three stages in topological order, one column each, edges from `after`
+    stages = page.eval_on_selector_all(
+        "#pipeline-graph [data-stage]",
+        "els => els.map(e => [e.dataset.stage, e.dataset.column, e.getBoundingClientRect().x,"
+        " [...e.querySelectorAll('[data-service]')].map(s => s.dataset.service)])",
+    )
+    assert [(s[0], s[1], s[3]) for s in stages] == [
+        ("camera", "0", ["conditions"]),
+        ("classify", "1", ["fast", "accurate"]),
+        ("aggregate", "2", ["vote"]),
+    ]
+    assert stages[0][2] < stages[1][2] < stages[2][2]  # drawn left to right
+    edges = page.eval_on_selector_all(
+        "#pipeline-edges path.edge", "els => els.map(e => [e.dataset.from, e.dataset.to])"
+    )
+    assert edges == [["camera", "classify"], ["classify", "aggregate"]]
+    assert page.inner_text("#stage-classify .after") == "after camera"
+
+    # end to end: every request went through every stage
+    assert page.inner_text("#e2e-traces") == "20"
+    assert page.inner_text("#e2e-complete").startswith("20 (100 %)")
+    p95 = float(page.get_attribute("#e2e-p95", "data-value"))
+    assert p95 == pytest.approx(np.percentile(e2e, 95), abs=1e-6)
+    assert page.inner_text("#e2e-energy") == "5.15 mJ"  # 0.1 + 1 + 4 + 0.05 mJ a request
+
+    # each service box: p95, quality, energy, model in service, instances with their node
+    box = page.locator("[data-service='fast']")
+    assert box.locator("[data-signal='p95(latency_ms)']").inner_text() == (
+        f"{np.percentile(fast, 95):.2f} ms"  # 28.05 ms
+    )
+    assert box.locator("[data-signal='quality']").inner_text() == "accuracy 0.75"
+    assert box.locator("[data-signal='energy_j']").inner_text() == "1 mJ"
+    assert box.locator("[data-signal='model']").inner_text() == "small"
+    assert box.locator("[data-signal='count']").inner_text() == "20"
+    assert "adapting" in box.inner_text()  # it has a policy, said in words
+    instance = box.locator("li[data-instance='fast-1']")
+    assert "gpu-node-1" in instance.inner_text() and "20 samples" in instance.inner_text()
+    vote = page.locator("[data-service='vote']")
+    assert "no policy" in vote.inner_text()
+    assert vote.locator("[data-signal='model']").inner_text().startswith("confidence-vote")
+    classify = page.locator("#stage-classify .stage-summary")
+    assert classify.locator("[data-signal='count']").inner_text() == "40"
+    assert classify.locator("[data-signal='energy_j']").inner_text() == "2.5 mJ"
+    page.evaluate("() => { document.querySelector('#status').className = 'toast' }")  # no toast
+    shot(page, "pipeline")
+
+    # a click on a service box opens the live view of that service
+    page.locator("[data-service='accurate']").click()
+    route = f"#/app/{PIPELINE}/services/accurate"
+    page.wait_for_function("r => document.querySelector('#main').dataset.ready === r", arg=route)
+    assert page.get_attribute("#live-service", "data-service") == "accurate"
+    assert page.input_value("#service-select") == "accurate"
+    assert page.inner_text("#stat-model").startswith("large")
+    assert "switch" in page.inner_text("#stat-strategy")
+    # its windows only: 20 samples in windows of 10
+    page.wait_for_function("() => document.querySelector('#chart-main').dataset.points === '2'")
+    # ... and the user can switch to another service of the application
+    page.select_option("#service-select", "fast")
+    route = f"#/app/{PIPELINE}/services/fast"
+    page.wait_for_function("r => document.querySelector('#main').dataset.ready === r", arg=route)
+    assert page.inner_text("#stat-model").startswith("small")
+    shot(page, "pipeline-service")
+    assert not page.errors, page.errors

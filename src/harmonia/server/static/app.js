@@ -149,6 +149,18 @@ function ago(ts) {
   if (s < 3600) return `${Math.round(s / 60)} min ago`;
   return `${Math.round(s / 3600)} h ago`;
 }
+/** Where an application's pages live; a service, where named, picks one of its services. */
+function appLink(name, service = null, page = "") {
+  const base = `#/app/${encodeURIComponent(name)}`;
+  return `${base}${service ? `/services/${encodeURIComponent(service)}` : ""}${page ? `/${page}` : ""}`;
+}
+function policyLink(name, service = null) {
+  return `#/policies/${encodeURIComponent(name)}${service ? `/${encodeURIComponent(service)}` : ""}`;
+}
+/** The names of an application's services (from GET /apps/{name}), in stage order. */
+const serviceNames = (detail) => detail.stages.flatMap((stage) => stage.services.map((s) => s.name));
+const stageOf = (detail, service) => detail.stages.find((stage) => stage.services.some((s) => s.name === service))?.name;
+
 function badge(text, tone) {
   return h("span", { class: `badge ${tone}` }, text);
 }
@@ -332,7 +344,7 @@ async function loginPage() {
 
 async function overviewPage() {
   mount(h("h1", {}, "Systems"),
-    h("p", { class: "muted" }, "Every registered application: what serves now, how well, at what energy cost, and what the policy says about it."));
+    h("p", { class: "muted" }, "Every registered application: what serves now, how well, at what energy cost, and what the policy says about it. An application of several services shows its first service that has a policy; open its pipeline for all of them."));
   const holder = h("div", { class: "table-wrap" });
   const empty = h("p", { hidden: true }, "No application is registered yet. ", h("a", { href: "#/run" }, "Start a reference system"), " or register one with the API.");
   mount(empty, holder);
@@ -352,12 +364,16 @@ async function overviewPage() {
       const violations = app.violations.length
         ? app.violations.map((v) => h("div", {}, badge("violated", "bad"), " ", h("code", {}, v)))
         : [badge("none", "ok")];
-      const link = `#/app/${encodeURIComponent(app.name)}`;
-      return h("tr", { "data-app": app.name },
+      const multi = app.services.length > 1;
+      const link = appLink(app.name, multi ? app.service : null);
+      return h("tr", { "data-app": app.name, "data-services": app.services.length },
         h("th", { scope: "row" }, h("a", { href: link }, app.name), app.running.length ? [" ", badge("running", "info")] : null,
-          h("div", { class: "hint" }, h("a", { href: `${link}/history`, "aria-label": `${app.name} history` }, "history"), " · ",
-            h("a", { href: `#/policies/${encodeURIComponent(app.name)}`, "aria-label": `${app.name} policy` }, "policy"))),
-        h("td", {}, app.strategy || h("span", { class: "muted" }, "no policy")),
+          h("div", { class: "hint app-services" }, h("a", { href: appLink(app.name, null, "pipeline"), "aria-label": `${app.name} pipeline`, class: "pipeline-link" },
+            `${app.services.length} service${app.services.length === 1 ? "" : "s"}: pipeline`)),
+          h("div", { class: "hint" }, h("a", { href: appLink(app.name, multi ? app.service : null, "history"), "aria-label": `${app.name} history` }, "history"), " · ",
+            h("a", { href: policyLink(app.name, multi ? app.service : null), "aria-label": `${app.name} policy` }, "policy"))),
+        h("td", {}, app.strategy || h("span", { class: "muted" }, "no policy"),
+          multi ? h("div", { class: "hint row-service" }, `service ${app.service}`) : null),
         h("td", {}, app.model ? `${app.model} v${app.version ?? "?"}` : "—"),
         h("td", { class: "num" }, num(s.score)),
         h("td", { class: "num" }, app.quality ? `${app.quality} ${num(s.quality)}` : "—"),
@@ -368,7 +384,8 @@ async function overviewPage() {
         h("td", { class: "num" }, `${app.actions.switch_model} / ${app.actions.retrain} / ${app.actions.reuse_version}`,
           app.open_actions ? h("div", {}, badge(`${app.open_actions} open`, "warn")) : null),
         h("td", { class: "latest-cell" }, last
-          ? [h("strong", {}, `${last.kind}${last.model ? ` → ${last.model}` : ""}`), ` ${isEpoch(last.ts) ? ago(last.ts) : ""}`,
+          ? [app.services.length > 1 && last.service ? `${last.service}: ` : null,
+            h("strong", {}, `${last.kind}${last.model ? ` → ${last.model}` : ""}`), ` ${isEpoch(last.ts) ? ago(last.ts) : ""}`,
             h("div", {}, "because ", h("code", {}, last.trigger), explainValues(last)),
             h("div", { class: "hint" }, last.reason)]
           : h("span", { class: "muted" }, "none yet")));
@@ -421,11 +438,11 @@ function rangePicker(onChange, initial = "900") {
 }
 
 /** Windows in [start, end), oldest first, paging back past the API's 1000 per call. */
-async function fetchWindows(name, start, end, pages = 5) {
+async function fetchWindows(name, start, end, service = null, pages = 5) {
   let out = [];
   let upper = end;
   for (let i = 0; i < pages; i++) {
-    const batch = await api(`/apps/${encodeURIComponent(name)}/windows${query({ start, end: upper, limit: 1000 })}`);
+    const batch = await api(`/apps/${encodeURIComponent(name)}/windows${query({ start, end: upper, limit: 1000, service })}`);
     out = batch.concat(out);
     if (batch.length < 1000) break;
     upper = batch[0].end;
@@ -433,12 +450,26 @@ async function fetchWindows(name, start, end, pages = 5) {
   return out;
 }
 
-function appNav(name, current) {
-  const base = `#/app/${encodeURIComponent(name)}`;
-  const link = (href, label, key) => h("a", { href, "aria-current": current === key ? "page" : null }, label);
+/** The application's pages; ``service`` (only for an app of several) keeps the one in view. */
+function appNav(name, current, service = null) {
+  const link = (href, label, key) => h("a", { href, id: `nav-${key}`, "aria-current": current === key ? "page" : null }, label);
   return h("nav", { class: "subnav", "aria-label": "Application" },
-    link(base, "Live", "live"), link(`${base}/history`, "Adaptation history", "history"),
-    link(`#/policies/${encodeURIComponent(name)}`, "Policy", "policy"));
+    link(appLink(name, null, "pipeline"), "Pipeline", "pipeline"),
+    link(appLink(name, service), "Live", "live"), link(appLink(name, service, "history"), "Adaptation history", "history"),
+    link(policyLink(name, service), "Policy", "policy"));
+}
+
+/** A choice of service that opens ``page`` of the chosen one (only for an app of several). */
+function servicePicker(name, detail, current, page = "", allLabel = null) {
+  const names = serviceNames(detail);
+  if (names.length < 2) return null;
+  const select = h("select", { id: "service-select" },
+    allLabel ? h("option", { value: "" }, allLabel) : null,
+    detail.stages.map((stage) => h("optgroup", { label: `stage ${stage.name}` },
+      stage.services.map((s) => h("option", { value: s.name }, s.name)))));
+  select.value = current || "";
+  select.addEventListener("change", () => (location.hash = appLink(name, select.value || null, page)));
+  return h("div", { class: "field" }, h("label", { for: "service-select" }, "Service"), select);
 }
 
 function actionHover(a) {
@@ -501,10 +532,235 @@ function perModel(windows, key, models, extra = {}) {
   return traces.length ? [all, ...traces] : [];
 }
 
+// -- pipeline --------------------------------------------------------------------------------
+
+const PIPELINE_SPANS = [["60", "Last minute"], ["300", "Last 5 minutes"], ["900", "Last 15 minutes"], ["3600", "Last hour"], ["21600", "Last 6 hours"], ["86400", "Last 24 hours"]];
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** Each stage's column: 0 for a stage that follows none, else one past the latest it follows
+ * (the API lists stages in topological order). */
+function stageColumns(stages) {
+  const column = {};
+  for (const stage of stages) column[stage.name] = stage.after.length ? 1 + Math.max(...stage.after.map((a) => column[a] ?? 0)) : 0;
+  return column;
+}
+
+/** A service's quality over the span: the mean of its policy's quality metric where samples
+ * carry it, else accuracy, else the first other mean the samples carry. */
+function qualityOf(signals, metric) {
+  if (!signals) return null;
+  if (metric && signals[`mean(${metric})`] != null) return { label: metric, value: signals[`mean(${metric})`] };
+  if (signals.accuracy != null) return { label: "accuracy", value: signals.accuracy };
+  const key = Object.keys(signals).find((k) => k.startsWith("mean(") && k !== "mean(latency_ms)" && signals[k] != null);
+  return key ? { label: key.slice(5, -1), value: signals[key] } : null;
+}
+
+const ms = (value) => (value == null ? "—" : `${num(value, 2)} ms`);
+const pct = (share) => `${num(share * 100, 1)} %`;
+/** A count as a whole number (num() trims trailing zeros, which suits fractions only). */
+const whole = (value) => (value == null ? "0" : String(Math.round(value)));
+
+/** A value slot: a <dd> whose raw number is in data-value (tests and tools read it). */
+function slot(dl, key, label, id = null) {
+  const dd = h("dd", { "data-signal": key, id }, "—");
+  dl.append(h("div", { class: "metric" }, h("dt", {}, label), dd));
+  return dd;
+}
+function fillSlot(dd, value, text) {
+  dd.textContent = text;
+  if (value == null) dd.removeAttribute("data-value");
+  else dd.dataset.value = String(value);
+}
+
+async function pipelinePage(name) {
+  const enc = encodeURIComponent(name);
+  let detail = await api(`/apps/${enc}`);
+  const names = serviceNames(detail);
+  const multi = names.length > 1;
+  const column = stageColumns(detail.stages);
+  const columns = Math.max(0, ...Object.values(column)) + 1;
+  // each service's policy says which quality it adapts on (none: no policy yet)
+  const policies = {};
+  async function readPolicies() {
+    const found = await Promise.all(names.map((s) => api(`/apps/${enc}/services/${encodeURIComponent(s)}/policy`).then((p) => p.document).catch(() => null)));
+    names.forEach((s, i) => (policies[s] = found[i]));
+  }
+  await readPolicies();
+
+  const span = h("select", { id: "pipeline-span" }, PIPELINE_SPANS.map(([v, label]) => h("option", { value: v }, label)));
+  span.value = "300";
+  const refreshed = h("p", { id: "pipeline-refreshed", class: "hint", "aria-live": "off" });
+  const e2e = h("dl", { class: "cards", id: "e2e" });
+  const e2eSlots = {
+    traces: slot(e2e, "traces", "Requests (traces)", "e2e-traces"),
+    complete: slot(e2e, "complete", "Complete (went through every stage)", "e2e-complete"),
+    p50: slot(e2e, "p50(latency_ms)", "p50 latency end to end", "e2e-p50"),
+    p95: slot(e2e, "p95(latency_ms)", "p95 latency end to end", "e2e-p95"),
+    energy: slot(e2e, "energy_j", "Energy per request", "e2e-energy"),
+    samples: slot(e2e, "samples", "Samples read", "e2e-samples"),
+  };
+  for (const div of e2e.children) div.className = "stat";
+
+  // the graph: a column per depth, stages stacked in it, services as boxes; the edges are an
+  // SVG drawn over it once the boxes are laid out (the text says the same: "after camera")
+  const edges = document.createElementNS(SVG_NS, "svg");
+  edges.setAttribute("class", "edges");
+  edges.setAttribute("aria-hidden", "true");
+  edges.id = "pipeline-edges";
+  const graph = h("div", { class: "pipeline", id: "pipeline-graph", "data-stages": detail.stages.length, "data-columns": columns });
+  const grid = h("div", { class: "pipeline-columns" });
+  graph.append(edges, grid);
+  const slots = { stages: {}, services: {} };
+  for (let c = 0; c < columns; c++) {
+    const col = h("div", { class: "pipeline-column", "data-column": c });
+    for (const stage of detail.stages.filter((st) => column[st.name] === c)) {
+      const summary = h("dl", { class: "stage-summary" });
+      slots.stages[stage.name] = {
+        p95: slot(summary, "p95(latency_ms)", "p95 latency"),
+        energy: slot(summary, "energy_j", "Energy / inference"),
+        count: slot(summary, "count", "Samples"),
+      };
+      const boxes = stage.services.map((service) => {
+        const dl = h("dl", { class: "service-metrics" });
+        const instances = h("ul", { class: "instances", "aria-label": `Instances of ${service.name}` });
+        const policyState = h("span", { class: "policy-state" });
+        slots.services[service.name] = {
+          model: slot(dl, "model", "Model in service"),
+          p95: slot(dl, "p95(latency_ms)", "p95 latency"),
+          quality: slot(dl, "quality", "Quality"),
+          energy: slot(dl, "energy_j", "Energy / inference"),
+          count: slot(dl, "count", "Samples"),
+          instances, policyState,
+        };
+        return h("article", { class: "service", "data-service": service.name, id: `service-${service.name}` },
+          h("h3", {}, h("a", { href: appLink(name, multi ? service.name : null), class: "service-link", "aria-label": `${service.name}: open its live view` }, service.name), " ", policyState),
+          h("p", { class: "hint models" }, `may serve ${service.models.join(", ")}`),
+          dl, h("div", { class: "instances-head" }, "Instances"), instances);
+      });
+      col.append(h("section", { class: "stage", "data-stage": stage.name, id: `stage-${stage.name}`, "data-column": c, "aria-labelledby": `stage-title-${stage.name}` },
+        h("h2", { id: `stage-title-${stage.name}` }, h("span", { class: "muted" }, "stage "), stage.name),
+        h("p", { class: "hint after" }, stage.after.length ? `after ${stage.after.join(" and ")}` : "first stage"),
+        summary, h("div", { class: "services" }, boxes)));
+    }
+    grid.append(col);
+  }
+
+  mount(h("h1", {}, name, h("span", { class: "muted" }, " · pipeline")),
+    appNav(name, "pipeline"),
+    h("p", { class: "muted" }, `${detail.stages.length} stage${detail.stages.length === 1 ? "" : "s"}, ${names.length} service${names.length === 1 ? "" : "s"}, by ${detail.owner}. Each box is a service with its own policy and live loop: open one to see it adapt. Stage numbers are over all its services; end to end, over each request's trace.`),
+    h("div", { class: "toolbar" }, h("div", { class: "field" }, h("label", { for: "pipeline-span" }, "Over"), span), refreshed),
+    h("h2", {}, "End to end"), e2e,
+    h("h2", { id: "graph-heading" }, "Stages"),
+    h("div", { class: "pipeline-wrap", role: "group", "aria-labelledby": "graph-heading" }, graph));
+
+  function drawEdges() {
+    if (!graph.isConnected) return;
+    const box = graph.getBoundingClientRect();
+    edges.setAttribute("width", graph.scrollWidth);
+    edges.setAttribute("height", graph.scrollHeight);
+    const at = (el) => {
+      const r = el.getBoundingClientRect();
+      return { left: r.left - box.left, right: r.right - box.left, mid: r.top - box.top + r.height / 2 };
+    };
+    const paths = [];
+    const defs = document.createElementNS(SVG_NS, "defs");
+    defs.innerHTML = '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#56606b"/></marker>';
+    for (const stage of detail.stages) {
+      const to = graph.querySelector(`[data-stage="${CSS.escape(stage.name)}"]`);
+      for (const after of stage.after) {
+        const from = graph.querySelector(`[data-stage="${CSS.escape(after)}"]`);
+        if (!from || !to) continue;
+        const a = at(from);
+        const b = at(to);
+        const bend = Math.max(24, (b.left - a.right) / 2);
+        const path = document.createElementNS(SVG_NS, "path");
+        path.setAttribute("d", `M${a.right},${a.mid} C${a.right + bend},${a.mid} ${b.left - bend},${b.mid} ${b.left - 2},${b.mid}`);
+        path.setAttribute("marker-end", "url(#arrow)");
+        path.setAttribute("class", "edge");
+        path.dataset.from = after;
+        path.dataset.to = stage.name;
+        paths.push(path);
+      }
+    }
+    edges.replaceChildren(defs, ...paths);
+    graph.dataset.edges = String(paths.length);
+  }
+
+  function instancesOf(service, reported) {
+    const registered = detail.stages.flatMap((st) => st.services).find((s) => s.name === service)?.instances || [];
+    const counts = reported[service] || {};
+    const all = [...new Set([...registered.map((i) => i.name), ...Object.keys(counts)])].sort();
+    return all.map((instance) => {
+      const known = registered.find((i) => i.name === instance);
+      const labels = Object.entries(known?.labels || {}).map(([k, v]) => `${k}=${v}`).join(", ");
+      return h("li", { "data-instance": instance, "data-node": known?.node || "" },
+        h("strong", {}, instance), " on ", known?.node ? h("span", { class: "node" }, known.node) : h("span", { class: "muted" }, "an unregistered node"),
+        labels ? h("span", { class: "hint" }, ` (${labels})`) : null,
+        h("span", { class: "hint" }, ` · ${counts[instance] ?? 0} samples`));
+    });
+  }
+
+  let refreshes = 0;
+  async function refresh() {
+    const [view, fresh] = await Promise.all([api(`/apps/${enc}/pipeline${query({ span: span.value })}`), api(`/apps/${enc}`)]);
+    detail = fresh; // instances come and go
+    // a service that gained a policy: read which quality it adapts on
+    if (names.some((s) => view.serving[s] && !policies[s])) await readPolicies();
+    const e = view.end_to_end || {};
+    fillSlot(e2eSlots.traces, e.traces ?? 0, whole(e.traces));
+    fillSlot(e2eSlots.complete, e.complete ?? 0, `${whole(e.complete)}${e.traces ? ` (${pct(e.complete / e.traces)})` : ""}`);
+    fillSlot(e2eSlots.p50, e["p50(latency_ms)"], ms(e["p50(latency_ms)"]));
+    fillSlot(e2eSlots.p95, e["p95(latency_ms)"], ms(e["p95(latency_ms)"]));
+    fillSlot(e2eSlots.energy, e.energy_j, mJ(e.energy_j));
+    fillSlot(e2eSlots.samples, view.samples, String(view.samples));
+    for (const stage of detail.stages) {
+      const sig = view.stages[stage.name] || {};
+      const mine = slots.stages[stage.name];
+      if (!mine) continue;
+      fillSlot(mine.p95, sig["p95(latency_ms)"], ms(sig["p95(latency_ms)"]));
+      fillSlot(mine.energy, sig.energy_j, mJ(sig.energy_j));
+      fillSlot(mine.count, sig.count ?? 0, whole(sig.count));
+      for (const service of stage.services) {
+        const sig2 = view.services[service.name] || {};
+        const box = slots.services[service.name];
+        const shares = Object.entries(view.models[service.name] || {}).sort((p, q) => q[1] - p[1]);
+        const serving = view.serving[service.name];
+        const model = serving || shares[0]?.[0] || null;
+        const mix = shares.length > 1 ? ` (${shares.map(([m, sh]) => `${m} ${pct(sh)}`).join(", ")})` : "";
+        fillSlot(box.model, model, model ? `${model}${serving ? "" : " (most samples)"}${mix}` : "—");
+        fillSlot(box.p95, sig2["p95(latency_ms)"], ms(sig2["p95(latency_ms)"]));
+        const quality = qualityOf(sig2, policies[service.name]?.objective?.quality);
+        fillSlot(box.quality, quality?.value, quality ? `${quality.label} ${num(quality.value, 3)}` : "—");
+        fillSlot(box.energy, sig2.energy_j, mJ(sig2.energy_j));
+        fillSlot(box.count, sig2.count ?? 0, whole(sig2.count));
+        box.policyState.replaceChildren(serving ? badge(`adapting: ${policies[service.name]?.strategy || "policy"}`, "ok") : badge("no policy", "neutral"));
+        box.instances.replaceChildren(...instancesOf(service.name, view.instances));
+        if (!box.instances.children.length) box.instances.append(h("li", { class: "muted" }, "none in this span"));
+      }
+    }
+    refreshed.textContent = `${view.samples} samples from ${clock(view.start)} to ${clock(view.end)}; refreshed ${new Date().toLocaleTimeString()}, every 3 s.`;
+    graph.dataset.refreshes = String(++refreshes);
+    drawEdges();
+  }
+  span.addEventListener("change", () => refresh().catch(fail));
+  await refresh();
+  if (!main.isConnected) return;
+  const resize = new ResizeObserver(() => drawEdges());
+  resize.observe(graph);
+  onLeave(() => resize.disconnect());
+  every(3000, () => refresh().catch(() => {}));
+}
+
 // -- live view -------------------------------------------------------------------------------
 
-async function livePage(name) {
+async function livePage(name, chosen) {
   const enc = encodeURIComponent(name);
+  // the view is one service's: the one named, else the first that has a policy
+  const [detail, first] = await Promise.all([api(`/apps/${enc}`), api(`/apps/${enc}/status${query({ service: chosen })}`)]);
+  const service = first.service;
+  const multi = first.services.length > 1;
+  const svc = encodeURIComponent(service);
+  const mineOnly = (item) => !item.service || item.service === service;
   const data = { windows: [], actions: [], policy: null, status: null };
   const cards = h("dl", { class: "cards", id: "status-cards" });
   const latest = h("div", { class: "card latest", id: "latest-action", "aria-live": "polite" }, "No adaptation yet in this range.");
@@ -514,8 +770,17 @@ async function livePage(name) {
     h("div", { class: "row" },
       h("button", { type: "button", id: "download-csv", onclick: () => download("csv") }, "Download CSV"),
       h("button", { type: "button", id: "download-parquet", onclick: () => download("parquet") }, "Download Parquet")));
+  const noPolicy = h("p", { class: "hint", id: "no-policy", hidden: true }, `${service} has no policy yet: it may report telemetry, but it has no windows and nothing adapts it. `,
+    h("a", { href: policyLink(name, multi ? service : null) }, "Give it a policy"), ".");
+  const stage = stageOf(detail, service);
   mount(
-    h("h1", {}, name, " ", liveBadge), appNav(name, "live"), cards,
+    h("h1", {}, name, multi ? [" · ", h("span", { class: "service-name" }, service)] : null, " ", liveBadge),
+    h("div", { class: "toolbar service-bar" },
+      h("p", { id: "live-service", "data-service": service },
+        "Service ", h("strong", {}, service), stage ? ` in stage ${stage}` : "",
+        multi ? ` — one of ${first.services.length} services of this application.` : "."),
+      servicePicker(name, detail, service)),
+    appNav(name, "live", multi ? service : null), noPolicy, cards,
     h("div", { class: "toolbar" }, range.el, downloads), latest,
     h("div", { class: "charts" },
       chartBox("chart-main", "The policy's main metric per window, coloured by the model that served it; dashed: the threshold; markers: adaptations (hover for who, what and why).", true),
@@ -536,13 +801,14 @@ async function livePage(name) {
     }
   }
 
-  async function refreshStatus() {
+  async function refreshStatus(known = null) {
     const [status, policy] = await Promise.all([
-      api(`/apps/${enc}/status`),
-      api(`/apps/${enc}/policy`).then((p) => p.document).catch(() => null),
+      known || api(`/apps/${enc}/status${query({ service })}`),
+      api(`/apps/${enc}/services/${svc}/policy`).then((p) => p.document).catch(() => null),
     ]);
     data.status = status;
     data.policy = policy;
+    noPolicy.hidden = status.policy_version !== null;
     const s = status.window?.signals || {};
     const stat = (label, value, id) => h("div", { class: "stat" }, h("dt", {}, label), h("dd", { id }, value));
     const drift = Object.entries(status.drift).map(([k, d]) => `${k} ${num(d.value)}${d.drifted ? " (drifted)" : ""}`).join(", ");
@@ -563,8 +829,8 @@ async function livePage(name) {
   async function load() {
     const { start, end } = range.get();
     const [windows, actions] = await Promise.all([
-      fetchWindows(name, start, end),
-      api(`/apps/${enc}/actions${query({ start, end, limit: 1000 })}`),
+      fetchWindows(name, start, end, service),
+      api(`/apps/${enc}/actions${query({ start, end, limit: 1000, service })}`),
     ]);
     data.windows = windows;
     data.actions = actions.reverse(); // oldest first, like the windows
@@ -619,14 +885,14 @@ async function livePage(name) {
         `${clock(last.ts)} — ${last.kind}${last.model ? ` → ${last.model}` : ""} by ${last.strategy}, because `,
         h("code", {}, last.trigger), explainValues(last), ". ",
         h("span", { class: "muted" }, last.reason), " ", badge(last.status, STATUS_TONE[last.status] || "neutral"), " ",
-        h("a", { href: `#/app/${enc}/history` }, "All adaptations"));
+        h("a", { href: appLink(name, multi ? service : null, "history") }, "All adaptations"));
     } else {
       latest.textContent = "No adaptation yet in this range.";
     }
     document.getElementById("chart-main")?.setAttribute("data-points", String(windows.length));
   }
 
-  await refreshStatus();
+  await refreshStatus(first);
   await load();
 
   if (!main.isConnected) return; // left while loading: open no stream
@@ -636,7 +902,7 @@ async function livePage(name) {
   const reread = throttle(async () => {
     const r = range.get();
     if (!r.live || !data.actions.some((a) => a.status === "pending" || a.status === "delivered")) return;
-    const fresh = await api(`/apps/${enc}/actions${query({ start: r.start, limit: 1000 })}`).catch(() => null);
+    const fresh = await api(`/apps/${enc}/actions${query({ start: r.start, limit: 1000, service })}`).catch(() => null);
     if (fresh) {
       data.actions = fresh.reverse();
       soon();
@@ -647,7 +913,9 @@ async function livePage(name) {
   events.onerror = () => liveBadge.replaceChildren(badge("reconnecting…", "warn"));
   events.addEventListener("window", (event) => {
     if (!range.get().live) return;
-    data.windows.push(JSON.parse(event.data));
+    const closed = JSON.parse(event.data);
+    if (!mineOnly(closed)) return; // another service's
+    data.windows.push(closed);
     soon();
     statusSoon();
     reread();
@@ -655,8 +923,9 @@ async function livePage(name) {
   events.addEventListener("action", (event) => {
     if (!range.get().live) return;
     const action = JSON.parse(event.data);
+    if (!mineOnly(action)) return;
     data.actions.push(action);
-    if (changes(action)) announce(`${name}: ${action.kind}${action.model ? ` → ${action.model}` : ""} (${action.trigger})`);
+    if (changes(action)) announce(`${name}${multi ? `/${service}` : ""}: ${action.kind}${action.model ? ` → ${action.model}` : ""} (${action.trigger})`);
     soon();
     statusSoon();
   });
@@ -666,8 +935,10 @@ async function livePage(name) {
 
 // -- adaptation history ----------------------------------------------------------------------
 
-async function historyPage(name) {
+async function historyPage(name, service = null) {
   const enc = encodeURIComponent(name);
+  const appInfo = await api(`/apps/${enc}`);
+  const multi = serviceNames(appInfo).length > 1;
   const statusSelect = h("select", { id: "status-filter" }, ["", "pending", "delivered", "applied", "failed"].map((s) => h("option", { value: s }, s || "any")));
   const range = rangePicker(() => load().catch(fail), "all");
   const holder = h("div", { class: "table-wrap" });
@@ -675,26 +946,30 @@ async function historyPage(name) {
   const noops = h("input", { type: "checkbox", id: "show-noops" });
   statusSelect.addEventListener("change", () => load().catch(fail));
   noops.addEventListener("change", () => load().catch(fail));
-  mount(h("h1", {}, `${name}: adaptation history`), appNav(name, "history"),
-    h("div", { class: "toolbar" }, range.el,
+  mount(h("h1", {}, `${name}${service ? ` · ${service}` : ""}: adaptation history`), appNav(name, "history", multi ? service : null),
+    h("div", { class: "toolbar" }, servicePicker(name, appInfo, service, "history", "every service"), range.el,
       h("div", { class: "field" }, h("label", { for: "status-filter" }, "Outcome"), statusSelect),
       h("div", { class: "row", style: "align-items: center; gap: .35rem" }, noops,
         h("label", { for: "show-noops" }, "Also decisions that changed nothing")),
       h("button", { type: "button", onclick: () => load().catch(fail) }, "Refresh")),
     detail, holder);
-  let policy = null;
   let actions = [];
-  const appModels = (await api(`/apps/${enc}`)).models;
+  // each service's policy in force (its thresholds are drawn before / after), read once
+  const policies = {};
+  const policyOf = (which) => {
+    policies[which] ??= api(`/apps/${enc}/services/${encodeURIComponent(which)}/policy`).then((p) => p.document).catch(() => null);
+    return policies[which];
+  };
+  const modelsOf = (which) => appInfo.stages.flatMap((st) => st.services).find((s) => s.name === which)?.models || appInfo.models;
 
   async function load() {
     const { start, end } = range.get();
-    [actions, policy] = await Promise.all([
-      api(`/apps/${enc}/actions${query({ start, end, status: statusSelect.value, limit: 1000 })}`),
-      api(`/apps/${enc}/policy`).then((p) => p.document).catch(() => null),
-    ]);
+    for (const key of Object.keys(policies)) delete policies[key]; // reread: it may have changed
+    actions = await api(`/apps/${enc}/actions${query({ start, end, status: statusSelect.value, limit: 1000, service })}`);
     if (!noops.checked) actions = actions.filter(changes);
-    const rows = actions.map((a, i) => h("tr", { "data-action": a.id },
+    const rows = actions.map((a, i) => h("tr", { "data-action": a.id, "data-service": a.service },
       h("td", {}, when(a.ts)),
+      multi ? h("td", {}, h("a", { href: appLink(name, a.service) }, a.service)) : null,
       h("td", {}, h("strong", {}, a.kind), a.model ? ` → ${a.model}${a.version ? ` v${a.version}` : ""}` : ""),
       h("td", {}, h("code", { class: "trigger" }, a.trigger)),
       h("td", {}, h("ul", { class: "values" }, Object.entries(a.values || {}).map(([k, v]) => h("li", {}, `${k} = ${num(v, 4)}`)))),
@@ -703,7 +978,7 @@ async function historyPage(name) {
       h("td", {}, h("button", { type: "button", class: "before-after nowrap", onclick: () => show(i) }, "Before / after"))));
     holder.replaceChildren(actions.length
       ? h("table", { id: "history" },
-        h("thead", {}, h("tr", {}, ["When", "Action", "Boundary that fired", "Values read", "Why (who)", "Outcome", ""].map((c) => h("th", { scope: "col" }, c)))),
+        h("thead", {}, h("tr", {}, ["When", multi ? "Service" : null, "Action", "Boundary that fired", "Values read", "Why (who)", "Outcome", ""].filter((c) => c !== null).map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, rows))
       : h("p", { style: "padding: .75rem" }, "No adaptation in this range."));
   }
@@ -712,12 +987,14 @@ async function historyPage(name) {
     const a = actions[index];
     holder.querySelectorAll("tr.selected").forEach((tr) => tr.classList.remove("selected"));
     holder.querySelector(`tr[data-action="${a.id}"]`)?.classList.add("selected");
-    const before = await api(`/apps/${enc}/windows${query({ end: at(a) + 1e-6, limit: 15 })}`);
+    const of = a.service || service;
+    const policy = of ? await policyOf(of) : null;
+    const before = await api(`/apps/${enc}/windows${query({ end: at(a) + 1e-6, limit: 15, service: of })}`);
     const spans = before.map((w) => w.end - w.start).filter((s) => s > 0).sort((x, y) => x - y);
     const span = spans[Math.floor(spans.length / 2)] || 1;
-    const after = (await api(`/apps/${enc}/windows${query({ start: at(a) + 1e-6, end: at(a) + span * 20, limit: 1000 })}`)).slice(0, 15);
+    const after = (await api(`/apps/${enc}/windows${query({ start: at(a) + 1e-6, end: at(a) + span * 20, limit: 1000, service: of })}`)).slice(0, 15);
     const windows = [...before, ...after];
-    const models = [...new Set([...appModels, ...windows.map((w) => w.model)])];
+    const models = [...new Set([...modelsOf(of), ...windows.map((w) => w.model)])];
     const metric = mainMetric(policy);
     const mean = (ws, key) => {
       const xs = ws.map((w) => w.signals[key]).filter((v) => typeof v === "number");
@@ -726,7 +1003,7 @@ async function historyPage(name) {
     const marker = [{ type: "line", xref: "x", yref: "paper", x0: toX(at(a)), x1: toX(at(a)), y0: 0, y1: 1, line: { color: OI.vermillion, width: 2, dash: "dash" } }];
     const note = [{ x: toX(at(a)), xref: "x", y: 0.02, yref: "paper", xanchor: "left", yanchor: "bottom", text: ` ${a.kind}${a.model ? ` → ${a.model}` : ""}`, showarrow: false, bgcolor: "#ffffffcc", font: { color: "#9b3a00" } }];
     detail.replaceChildren(
-      h("h2", { tabindex: "-1", id: "detail-heading" }, `Before and after: ${a.kind}${a.model ? ` → ${a.model}` : ""} at ${when(a.ts)}`),
+      h("h2", { tabindex: "-1", id: "detail-heading" }, `Before and after${multi && of ? ` (${of})` : ""}: ${a.kind}${a.model ? ` → ${a.model}` : ""} at ${when(a.ts)}`),
       h("p", {}, "Boundary ", h("code", {}, a.trigger), ` fired; ${a.reason}. Outcome: `, badge(a.status, STATUS_TONE[a.status] || "neutral"), a.detail ? ` ${a.detail}` : ""),
       h("div", { class: "table-wrap", style: "max-width: 40rem; margin-bottom: .75rem" }, h("table", { id: "before-after" },
         h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", { class: "num" }, `before (${before.length} windows)`), h("th", { class: "num" }, `after (${after.length} windows)`))),
@@ -774,12 +1051,27 @@ function fieldLine(text, path) {
   return found;
 }
 
-async function policiesPage(selected) {
+async function policiesPage(selected, chosen) {
   const [apps, presetList] = await Promise.all([api("/apps"), api("/presets")]);
   const appName = selected || apps[0]?.name || "";
   const appSelect = h("select", { id: "policy-app" }, apps.map((a) => h("option", { value: a.name }, a.name)));
   appSelect.value = appName;
-  appSelect.addEventListener("change", () => (location.hash = `#/policies/${encodeURIComponent(appSelect.value)}`));
+  appSelect.addEventListener("change", () => (location.hash = policyLink(appSelect.value)));
+  // a policy governs one service: the one named, else the app's first that has a policy
+  const app = apps.find((a) => a.name === appName);
+  const names = app ? serviceNames(app) : [];
+  let service = chosen || null;
+  if (app && !service) service = names.length > 1 ? (await api(`/apps/${encodeURIComponent(appName)}/status`)).service : names[0];
+  const policyPath = app && service ? `/apps/${encodeURIComponent(appName)}/services/${encodeURIComponent(service)}/policy` : null;
+  const serviceSelect = names.length > 1
+    ? h("select", { id: "policy-service" }, app.stages.map((stage) => h("optgroup", { label: `stage ${stage.name}` },
+      stage.services.map((s) => h("option", { value: s.name }, `${s.name} (${s.models.join(", ")})`)))))
+    : null;
+  if (serviceSelect) {
+    serviceSelect.value = service;
+    serviceSelect.addEventListener("change", () => (location.hash = policyLink(appName, serviceSelect.value)));
+  }
+  const whose = names.length > 1 ? `${appName}/${service}` : appName;
   const presetSelect = h("select", { id: "preset" },
     ["traffic", "vision", "other"].map((system) => {
       const mine = presetList.filter((p) => (p.system === system) || (system === "other" && !["traffic", "vision"].includes(p.system)));
@@ -795,6 +1087,7 @@ async function policiesPage(selected) {
     apps.length ? null : h("p", {}, "No application yet: you can still validate a policy and download it."),
     h("div", { class: "toolbar" },
       apps.length ? h("div", { class: "field" }, h("label", { for: "policy-app" }, "Application"), appSelect) : null,
+      serviceSelect ? h("div", { class: "field" }, h("label", { for: "policy-service" }, "Service"), serviceSelect) : null,
       h("div", { class: "field" }, h("label", { for: "preset" }, "Start from a preset"), presetSelect),
       h("button", { type: "button", id: "load-preset", onclick: loadPreset }, "Load preset"),
       h("div", { class: "field" }, h("label", { for: "policy-upload" }, "Upload YAML or JSON"), upload)),
@@ -868,9 +1161,9 @@ async function policiesPage(selected) {
       return;
     }
     try {
-      const stored = await api(`/apps/${encodeURIComponent(appName)}/policy`, { method: "PUT", text: editor.value });
-      version.textContent = `Saved as version ${stored.version} of ${appName}'s policy: in force now.`;
-      announce(`Policy version ${stored.version} applied to ${appName}.`);
+      const stored = await api(policyPath, { method: "PUT", text: editor.value });
+      version.textContent = `Saved as version ${stored.version} of ${whose}'s policy: in force now.`;
+      announce(`Policy version ${stored.version} applied to ${whose}.`);
     } catch (error) {
       if (error.status === 422 && Array.isArray(error.detail)) showIssues({ valid: false, issues: error.detail });
       fail(error);
@@ -902,16 +1195,18 @@ async function policiesPage(selected) {
     typing = setTimeout(() => validate().catch(() => {}), 500);
   });
 
-  if (appName) {
+  if (appName && policyPath) {
     try {
-      const current = await api(`/apps/${encodeURIComponent(appName)}/policy`);
+      const current = await api(policyPath);
       const shown = await api("/policy/validate", { method: "POST", text: JSON.stringify(current.document) });
       editor.value = shown.valid ? shown.text.yaml : JSON.stringify(current.document, null, 2);
-      version.textContent = `Version ${current.version} of ${appName}'s policy, in force since ${when(current.created)}.`;
+      version.textContent = `Version ${current.version} of ${whose}'s policy, in force since ${when(current.created)}.`;
     } catch (error) {
       if (error.status !== 404) throw error;
-      version.textContent = `${appName} has no policy yet: start from a preset.`;
-      const preset = presetList.find((p) => appName.startsWith(p.system) && p.name.endsWith("-live")) || presetList[0];
+      version.textContent = `${whose} has no policy yet: start from a preset.`;
+      // the service's own preset (pipeline-fast), else the system's live one
+      const preset = presetList.find((p) => appName.startsWith(p.system) && p.name === `${p.system}-${service}`)
+        || presetList.find((p) => appName.startsWith(p.system) && p.name.endsWith("-live")) || presetList[0];
       if (preset) {
         presetSelect.value = preset.name;
         editor.value = forApp(preset.text);
@@ -1010,6 +1305,8 @@ async function runPage() {
 async function experimentsPage(id) {
   const systems = await api("/systems");
   const systemSelect = h("select", { id: "exp-system" }, Object.keys(systems).map((s) => h("option", { value: s }, s)));
+  // the single-service traffic system first, as before pipelines joined the list (alphabetically first)
+  if (systems.traffic) systemSelect.value = "traffic";
   const approaches = h("input", { id: "exp-approaches", value: "all", "aria-describedby": "exp-hint" });
   const limit = h("input", { id: "exp-limit", type: "number", min: "100", max: "1000000", placeholder: "whole stream" });
   const list = h("div", { id: "experiment-list" });
@@ -1099,9 +1396,12 @@ async function showExperiment(view, id) {
 
 const ROUTES = [
   [/^#\/login$/, loginPage, "Log in", null],
+  [/^#\/app\/([^/]+)\/pipeline$/, pipelinePage, "Pipeline", "overview"],
+  [/^#\/app\/([^/]+)\/services\/([^/]+)\/history$/, historyPage, "History", "overview"],
+  [/^#\/app\/([^/]+)\/services\/([^/]+)$/, livePage, "Live", "overview"],
   [/^#\/app\/([^/]+)\/history$/, historyPage, "History", "overview"],
   [/^#\/app\/([^/]+)$/, livePage, "Live", "overview"],
-  [/^#\/policies(?:\/([^/]+))?$/, policiesPage, "Policies", "policies"],
+  [/^#\/policies(?:\/([^/]+)(?:\/([^/]+))?)?$/, policiesPage, "Policies", "policies"],
   [/^#\/run$/, runPage, "Run", "run"],
   [/^#\/experiments(?:\/([^/]+))?$/, experimentsPage, "Experiments", "experiments"],
   [/^(?:#\/?)?$/, overviewPage, "Systems", "overview"],
@@ -1126,7 +1426,7 @@ async function route() {
   }
   const [m, page, title] = match;
   const args = m.slice(1).map((a) => (a === undefined ? undefined : decodeURIComponent(a)));
-  document.title = `${args[0] ? `${args[0]} · ` : ""}${title} · Harmonia`;
+  document.title = `${args.filter(Boolean).map((a) => `${a} · `).join("")}${title} · Harmonia`;
   shell.dataset.page = page.name;
   shell.removeAttribute("data-ready");
   try {
