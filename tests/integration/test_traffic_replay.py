@@ -211,9 +211,9 @@ def test_results_are_consistent(short_replay: Path) -> None:
 
 
 def test_apply_of_none_changes_nothing(system: TrafficSystem) -> None:
-    from harmonia.replay.runner import _apply
+    from harmonia.replay.runner import apply_action
 
     knowledge = system.knowledge(["linear", "svm", "lstm"], "lstm")
     none = Action(kind=ActionKind.NONE, ts=0.0, strategy="x", reason="r", trigger="t")
-    assert _apply(none, system, knowledge, np.zeros(10)) == 0.0
+    assert apply_action(none, system, knowledge, np.zeros(10)) == 0.0
     assert system.active == "lstm" and knowledge.active_model == "lstm"
