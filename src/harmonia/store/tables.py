@@ -106,7 +106,6 @@ class TelemetryRow(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
-    stage: Mapped[str] = mapped_column(String(128))
     instance: Mapped[str] = mapped_column(String(128))
     service: Mapped[str] = mapped_column(String(128))
     trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

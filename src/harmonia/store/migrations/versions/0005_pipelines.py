@@ -1,10 +1,11 @@
 """Applications become pipelines: stages, services, nodes and instances in tables (not a JSON
-blob on the app), telemetry with its stage and trace id, and policies, windows, actions and
+blob on the app), telemetry with its trace id, and policies, windows, actions and
 model versions per service.
 
 Every application stored before becomes the one-stage case: a stage ``main`` whose services
 are the ones it registered, plus any service its telemetry named, or ``default``; each serves
-all the app's models. Policies and model versions, which were per app, go to each service.
+all the app's models. Policies and model versions, which were per app, go to each service;
+the telemetry's stage is its service's (so it is not stored per sample).
 
 Revision ID: 0005
 Revises: 0004
@@ -39,7 +40,7 @@ def upgrade() -> None:
     services_of = _convert_apps(bind)
 
     with op.batch_alter_table("telemetry") as batch:
-        batch.add_column(sa.Column("stage", sa.String(128), nullable=False, server_default=STAGE))
+        # no stage: a service is in one stage (`Store.telemetry` adds it to what it reads)
         batch.add_column(sa.Column("trace_id", sa.String(64), nullable=True))
     with op.batch_alter_table("actions") as batch:
         batch.add_column(
