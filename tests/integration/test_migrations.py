@@ -102,9 +102,9 @@ def test_stored_apps_and_telemetry_survive_the_pipeline_migration(
         try:
             traffic, vision = store.app("traffic"), store.app("vision")
             assert [s.name for s in traffic.structure.stages] == ["main"]
-            assert traffic.services == ["forecast", "b"]
+            assert traffic.services == ("forecast", "b")
             assert traffic.structure.service("b").models == ["linear", "lstm"]
-            assert vision.services == ["default"]  # the service its telemetry named
+            assert vision.services == ("default",)  # the service its telemetry named
             assert [(i.service, i.name) for i in store.instances(traffic)] == [
                 ("forecast", "edge-1")
             ]

@@ -88,7 +88,7 @@ PIPELINE = Application.model_validate(
 def test_register_and_read_apps(store: Store) -> None:
     app, token = store.create_app(single("traffic", ["linear", "lstm"]))
     assert app.name == "traffic" and app.models == ["linear", "lstm"]
-    assert app.services == ["forecast"] and app.structure.stage_of("forecast") == "main"
+    assert app.services == ("forecast",) and app.structure.stage_of("forecast") == "main"
     assert store.check_token("traffic", token)
     assert not store.check_token("traffic", "wrong")
     assert [a.name for a in store.apps()] == ["traffic"]
@@ -101,7 +101,7 @@ def test_register_and_read_apps(store: Store) -> None:
 def test_a_pipeline_is_stored_with_its_structure(store: Store) -> None:
     app, _ = store.create_app(PIPELINE)
     assert [stage.name for stage in app.structure.stages] == ["ingest", "classify", "aggregate"]
-    assert app.services == ["camera", "small", "large", "vote"]
+    assert app.services == ("camera", "small", "large", "vote")
     assert set(app.stage_ids) == {"ingest", "classify", "aggregate"}
     assert len(set(app.service_ids.values())) == 4
     assert app.effector_url_of("large") == "http://large:9/"

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -111,20 +111,26 @@ class App:
     structure: Application
     stage_ids: dict[str, int]
     service_ids: dict[str, int]
+    #: the names of the app's services, stage by stage (read on every telemetry batch)
+    services: tuple[str, ...] = field(init=False)
+    _effector_urls: dict[str, str | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        services = self.structure.services
+        object.__setattr__(self, "services", tuple(s.name for s in services))
+        urls = {s.name: s.effector_url or self.effector_url for s in services}
+        object.__setattr__(self, "_effector_urls", urls)
 
     @property
     def models(self) -> list[str]:
         """Every model some service of the app may serve."""
         return self.structure.models
 
-    @property
-    def services(self) -> list[str]:
-        """The names of the app's services, stage by stage."""
-        return [service.name for service in self.structure.services]
-
     def effector_url_of(self, service: str) -> str | None:
         """Where ``service``'s effector listens: its own URL, else the app's."""
-        return self.structure.service(service).effector_url or self.effector_url
+        if service not in self._effector_urls:
+            self.structure.service(service)  # the KeyError that names the services
+        return self._effector_urls[service]
 
 
 @dataclass(frozen=True)
@@ -876,17 +882,25 @@ _INSERT_ACTION = insert(ActionRow).returning(ActionRow.id)
 _INSERT_WINDOW = insert(WindowRow)
 _INSERT_BATCH_KEY = insert(BatchKeyRow)
 WINDOW_COLUMNS = ("service", "start", "end", "model", "version", "count", "signals")
-_DELIVER_PENDING = (
-    update(ActionRow)
-    .where(
-        ActionRow.app_id == bindparam("app"),
-        ActionRow.status == "pending",
-        ActionRow.service.in_(bindparam("services", expanding=True)),
-        or_(ActionRow.instance.is_(None), ActionRow.instance == bindparam("to_instance")),
+
+
+def _deliver_statement(to_service: Any) -> Any:
+    return (
+        update(ActionRow)
+        .where(
+            ActionRow.app_id == bindparam("app"),
+            ActionRow.status == "pending",
+            to_service,
+            or_(ActionRow.instance.is_(None), ActionRow.instance == bindparam("to_instance")),
+        )
+        .values(status="delivered", delivered_at=bindparam("now"))
+        .returning(*(getattr(ActionRow, name) for name in StoredAction.__dataclass_fields__))
     )
-    .values(status="delivered", delivered_at=bindparam("now"))
-    .returning(*(getattr(ActionRow, name) for name in StoredAction.__dataclass_fields__))
-)
+
+
+# A batch is one service's, nearly always: an expanding IN costs 20 µs per request to render.
+_DELIVER_TO_ONE = _deliver_statement(ActionRow.service == bindparam("to_service"))
+_DELIVER_TO_MANY = _deliver_statement(ActionRow.service.in_(bindparam("services", expanding=True)))
 
 
 def _add_actions(tx: Any, app: App, actions: Sequence[dict[str, Any]]) -> list[StoredAction]:
@@ -906,8 +920,11 @@ def _deliver_pending(
 ) -> list[StoredAction]:
     """Mark the pending actions aimed at ``services`` (and at every instance or at
     ``instance``) delivered, in one statement; oldest first."""
-    parameters = {"app": app.id, "now": now, "services": list(services), "to_instance": instance}
-    rows = tx.execute(_DELIVER_PENDING, parameters).all()
+    parameters = {"app": app.id, "now": now, "to_instance": instance}
+    if len(services) == 1:
+        rows = tx.execute(_DELIVER_TO_ONE, {**parameters, "to_service": services[0]}).all()
+    else:
+        rows = tx.execute(_DELIVER_TO_MANY, {**parameters, "services": list(services)}).all()
     return sorted((_action(r) for r in rows), key=lambda action: action.id)
 
 
