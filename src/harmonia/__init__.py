@@ -50,6 +50,9 @@ _LAZY = {
         "Probe",
         "Transport",
         "TransportError",
+        "new_trace_id",
+        "trace_id_of",
+        "traceparent",
     ],
 }
 _HOME = {name: module for module, names in _LAZY.items() for name in names}

@@ -4,6 +4,7 @@ Nothing here performs I/O; time and randomness are injected.
 """
 
 from harmonia.core.actions import Action, ActionKind, Decision
+from harmonia.core.application import Application, Service, Stage
 from harmonia.core.conditions import (
     Comparison,
     Condition,
@@ -24,6 +25,7 @@ from harmonia.core.errors import (
 )
 from harmonia.core.knowledge import Knowledge, ModelProfile, fingerprint
 from harmonia.core.monitor import WindowSummary, summarize
+from harmonia.core.pipeline import PipelineSummary, summarize_pipeline
 from harmonia.core.policy import (
     Boundary,
     Cooldown,
@@ -51,6 +53,7 @@ from harmonia.core.versions import ModelVersion
 __all__ = [
     "Action",
     "ActionKind",
+    "Application",
     "Boundary",
     "Comparison",
     "Condition",
@@ -72,11 +75,14 @@ __all__ = [
     "ModelVersion",
     "Objective",
     "Operand",
+    "PipelineSummary",
     "Planned",
     "Policy",
     "PolicyError",
+    "Service",
     "SingleStrategy",
     "Situation",
+    "Stage",
     "Strategy",
     "SwitchStrategy",
     "Tactic",
@@ -92,4 +98,5 @@ __all__ = [
     "parse_policy",
     "score",
     "summarize",
+    "summarize_pipeline",
 ]
