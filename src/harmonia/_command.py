@@ -1,4 +1,4 @@
-"""The ``harmonia`` command's entry point: the command needs the ``server`` or ``lab``
+"""The ``harmonia`` command's entry point: the command needs the ``server`` or ``systems``
 extra, which a base install (the sdk alone) does not have; say so instead of a traceback."""
 
 from __future__ import annotations
@@ -18,6 +18,6 @@ def main() -> None:
         sys.exit(
             f"the harmonia command needs {error.name}, which the base install (the sdk alone) "
             "leaves out: pip install 'harmonia[server]' (the control plane) or "
-            "'harmonia[lab]' (the reference systems and the replay lab)"
+            "'harmonia[systems]' (the reference systems and the replay lab)"
         )
     run()

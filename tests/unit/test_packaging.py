@@ -1,6 +1,7 @@
 """What each install needs: the base install (the sdk) runs without the server's stack or
-torch, and the server without the lab's. Checked by running the code in a fresh interpreter
-that refuses to import what the install would not have (a fresh venv per test would download)."""
+torch, and the server without the reference systems'. Checked by running the code in a fresh
+interpreter that refuses to import what the install would not have (`test_wheel.py` installs
+the wheel bare into a fresh venv)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ sys.meta_path.insert(0, Absent())
 """
 SERVER_ONLY = {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg", "pyarrow"}
 SHARED_EXTRAS = {"scipy", "river", "yaml", "typer", "rich", "plotly", "pydantic_settings"}
-LAB_ONLY = {"torch", "sklearn", "matplotlib"}
+SYSTEMS_ONLY = {"torch", "sklearn", "matplotlib"}
 
 
 def _run_without(blocked: set[str], code: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +34,7 @@ def _run_without(blocked: set[str], code: str) -> subprocess.CompletedProcess[st
 
 def test_the_sdk_runs_on_the_base_install() -> None:
     done = _run_without(
-        SERVER_ONLY | SHARED_EXTRAS | LAB_ONLY,
+        SERVER_ONLY | SHARED_EXTRAS | SYSTEMS_ONLY,
         """
         from harmonia.sdk import HTTPTransport, InMemoryTransport, Probe
         HTTPTransport("http://127.0.0.1:1", "token").close()
@@ -50,7 +51,7 @@ def test_the_sdk_runs_on_the_base_install() -> None:
 
 def test_the_server_runs_without_the_lab() -> None:
     done = _run_without(
-        LAB_ONLY,
+        SYSTEMS_ONLY,
         """
         from harmonia.policies import build_engine, parse_policy_text, presets
         from harmonia.server.app import _freeze_what_lives_long
@@ -74,4 +75,4 @@ def test_the_base_dependencies_leave_the_heavy_stack_out() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     base = {d.split("[")[0].split(">")[0].split("=")[0].strip() for d in project["dependencies"]}
     assert base == {"pydantic", "numpy", "httpx", "orjson"}
-    assert "torch==2.13.0" in project["optional-dependencies"]["lab"]
+    assert "torch==2.13.0" in project["optional-dependencies"]["systems"]
