@@ -250,3 +250,11 @@ def test_windows_and_versions_round_trip(store: Store) -> None:
     assert (version.version, version.created, version.metadata) == (2, 6.0, {"r2": 0.8})
     with pytest.raises(StoreError, match="cannot serve 'svm'"):
         put(app, "forecast", "svm", 1)
+
+
+def test_the_latest_samples_of_a_span_can_be_read_alone(store: Store) -> None:
+    app, _ = store.create_app(single("traffic", ["linear"]))
+    store.insert_telemetry(app, [row(i) for i in range(100)])
+    latest = list(store.telemetry(app, start=10.0, end=90.0, latest=5))
+    assert [r["ts"] for r in latest] == [89.0, 88.0, 87.0, 86.0, 85.0]
+    assert latest[0]["stage"] == "main"

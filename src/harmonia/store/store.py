@@ -557,9 +557,10 @@ class Store:
         batch: int = 10_000,
         *,
         service: str | None = None,
+        latest: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Samples in time order, streamed (for export), optionally within [start, end) and
-        of one service."""
+        of one service; with ``latest``, only the latest that many, newest first."""
         query = select(*(getattr(TelemetryRow, c) for c in STORED_COLUMNS)).where(
             TelemetryRow.app_id == app.id
         )
@@ -571,9 +572,12 @@ class Store:
         if end is not None:
             query = query.where(TelemetryRow.ts < end)
         with self.engine.connect() as connection:
-            result = connection.execution_options(yield_per=batch).execute(
-                query.order_by(TelemetryRow.ts, TelemetryRow.id)
-            )
+            if latest is None:
+                query = query.order_by(TelemetryRow.ts, TelemetryRow.id)
+            else:
+                query = query.order_by(TelemetryRow.ts.desc(), TelemetryRow.id.desc())
+                query = query.limit(latest)
+            result = connection.execution_options(yield_per=batch).execute(query)
             for row in result:
                 yield {"stage": stage_of.get(row.service), **row._mapping}
 

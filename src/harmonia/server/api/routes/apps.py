@@ -91,11 +91,7 @@ def _pipeline(
 ) -> dict[str, Any]:
     end = server.clock() if end is None else end
     start = end - span if start is None else start
-    rows = []
-    for row in server.store.telemetry(app, start, end):
-        rows.append(row)
-        if len(rows) >= PIPELINE_MAX_SAMPLES:
-            break
+    rows = list(server.store.telemetry(app, start, end, latest=PIPELINE_MAX_SAMPLES))
     summary = summarize_pipeline(app.structure, rows)
     serving = {}
     for service in app.services:
