@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from harmonia.store.store import TELEMETRY_COLUMNS
+from harmonia.store.telemetry import TELEMETRY_COLUMNS
 
 EXPORT_BATCH = 10_000
 

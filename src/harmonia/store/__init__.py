@@ -1,18 +1,12 @@
 """The store: applications, policies, telemetry and actions in SQLite or PostgreSQL."""
 
-from harmonia.store.store import (
-    App,
-    Conflict,
-    HarmonicaStore,
-    Instance,
-    NotFound,
-    Store,
-    StoredAction,
-    StoredPolicy,
-    StoreError,
-    hash_token,
-    sqlite_url,
-)
+from harmonia.store.actions import StoredAction
+from harmonia.store.apps import App, Instance, hash_token
+from harmonia.store.base import sqlite_url
+from harmonia.store.errors import Conflict, NotFound, StoreError
+from harmonia.store.harmonica import HarmonicaStore
+from harmonia.store.policies import StoredPolicy
+from harmonia.store.store import Store
 
 __all__ = [
     "App",

@@ -1,0 +1,99 @@
+"""The database under every part of the store: the engine, SQLite's settings and its WAL
+checkpointer, the write transaction (`StoreBase._tx`) and the migrations. Each resource's
+mixin builds on `StoreBase`; `Store` composes them.
+
+Every write is one transaction: a telemetry batch is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event
+
+logger = logging.getLogger("harmonia.store")
+#: how often the SQLite write-ahead log is copied back into the database
+CHECKPOINT_SECONDS = 0.5
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA synchronous=NORMAL")  # a commit survives a crash of the process
+    # No checkpoint inside a commit (it writes back and fsyncs: milliseconds on the request
+    # that happens to cross the threshold); the store's checkpointer thread does it instead.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def sqlite_url(data_dir: Path) -> str:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data_dir / 'harmonia.db'}"
+
+
+class StoreBase:
+    """One database: its engine, migrated on opening, and its write transaction."""
+
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
+        self.url = url
+        self.clock = clock
+        self.engine: Engine = create_engine(
+            url, json_serializer=lambda value: orjson.dumps(value).decode()
+        )
+        self._write_lock: threading.Lock | None = None
+        self._closing = threading.Event()
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._write_lock = threading.Lock()
+        self.migrate()
+        if self._write_lock is not None:
+            threading.Thread(
+                target=self._checkpoint_every, args=(CHECKPOINT_SECONDS,), daemon=True
+            ).start()
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest migration (Alembic), idempotently."""
+        config = Config()
+        config.set_main_option(
+            "script_location", str(resources.files("harmonia.store") / "migrations")
+        )
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self._closing.set()
+        self.engine.dispose()
+
+    def _checkpoint_every(self, seconds: float) -> None:
+        """Copy the WAL back into the database off the request path. PASSIVE never waits
+        for readers or writers; whatever it cannot copy now, it copies next time."""
+        while not self._closing.wait(seconds):
+            try:
+                with self.engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # a busy or closing database: try again next time
+                logger.debug("WAL checkpoint skipped", exc_info=True)
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """A write transaction. On SQLite, writers queue on a lock in this process: SQLite
+        lets one writer in at a time and makes the others poll with sleeps of up to 25 ms,
+        which would put those sleeps into the latency of every request that waits."""
+        if self._write_lock is None:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self._write_lock, self.engine.begin() as connection:
+            yield connection
