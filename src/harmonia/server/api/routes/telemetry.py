@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from harmonia.server.api import API
 from harmonia.server.api.deps import AppAuth, ServerDep
 from harmonia.server.api.responses import JSONBody
+from harmonia.server.fields import Name
 from harmonia.server.observe import telemetry_csv, telemetry_parquet
 from harmonia.server.schemas import BATCH_EXAMPLE, TelemetryOut, errors, raw_body, text_reply
 
@@ -49,15 +50,21 @@ async def telemetry(
     "/apps/{name}/telemetry.csv",
     response_class=StreamingResponse,
     responses={
-        200: text_reply("text/csv", "The samples in [start, end), oldest first"),
+        200: text_reply(
+            "text/csv", "The samples in [start, end) (of one service, or all), oldest first"
+        ),
         **errors(401, 403, 404, 422, 503),
     },
 )
 def export_csv(
-    app: AppAuth, server: ServerDep, start: float | None = None, end: float | None = None
+    app: AppAuth,
+    server: ServerDep,
+    start: float | None = None,
+    end: float | None = None,
+    service: Name | None = None,
 ) -> Any:
     return StreamingResponse(
-        telemetry_csv(server.store.telemetry(app, start, end)),
+        telemetry_csv(server.store.telemetry(app, start, end, service=service)),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{app.name}-telemetry.csv"'},
     )
@@ -68,16 +75,22 @@ def export_csv(
     response_class=Response,
     responses={
         200: text_reply(
-            "application/vnd.apache.parquet", "The samples in [start, end)", binary=True
+            "application/vnd.apache.parquet",
+            "The samples in [start, end) (of one service, or all)",
+            binary=True,
         ),
         **errors(401, 403, 404, 422, 503),
     },
 )
 def export_parquet(
-    app: AppAuth, server: ServerDep, start: float | None = None, end: float | None = None
+    app: AppAuth,
+    server: ServerDep,
+    start: float | None = None,
+    end: float | None = None,
+    service: Name | None = None,
 ) -> Any:
     return Response(
-        telemetry_parquet(server.store.telemetry(app, start, end)),
+        telemetry_parquet(server.store.telemetry(app, start, end, service=service)),
         media_type="application/vnd.apache.parquet",
         headers={"Content-Disposition": f'attachment; filename="{app.name}-telemetry.parquet"'},
     )
