@@ -327,3 +327,46 @@ def test_starting_the_reference_pipeline_registers_it_with_a_policy_per_service(
     finally:
         stopped = client.delete(f"/api/v1/runs/{run['id']}", headers=auth(ADMIN))
         assert stopped.json()["status"] != "running"
+
+
+def test_energy_per_stage_sums_to_the_pipelines_and_carbon_follows_the_node(
+    client: TestClient,
+) -> None:
+    token = register(client)["token"]
+    joules = {"frames": 0.1, "fast": 0.5, "accurate": 2.0, "vote": 0.05}
+    models = {"frames": "raw", "fast": "linear", "accurate": "lstm", "vote": "m"}
+    for service, spent in joules.items():
+        batch = traced(service, models[service], 10, 0.9)
+        for sample in batch:
+            sample["energy_j"] = spent
+        reply = client.post(
+            "/api/v1/apps/detect/telemetry",
+            json={"instance": f"{service}-1", "samples": batch},
+            headers=auth(token),
+        )
+        assert reply.status_code == 200, reply.text
+    # the accurate service's node runs on a clean grid
+    client.post(
+        "/api/v1/apps/detect/services/accurate/instances",
+        json={"name": "accurate-1", "node": "hydro-1", "labels": {"carbon_g_per_kwh": "20"}},
+        headers=auth(token),
+    )
+
+    query = "start=0&end=5000&carbon_g_per_kwh=400"
+    by_stage = client.get(f"/api/v1/apps/detect/energy?by=stage&{query}").json()
+    assert by_stage["requests"] == 10
+    assert by_stage["total_j"] == pytest.approx(10 * sum(joules.values()))
+    stages = by_stage["groups"]
+    assert set(stages) == {"camera", "classify", "aggregate"}
+    assert sum(g["j_per_request"] for g in stages.values()) == pytest.approx(2.65)
+    assert sum(g["share"] for g in stages.values()) == pytest.approx(1.0)
+    assert stages["classify"]["share"] == pytest.approx(2.5 / 2.65)
+
+    by_service = client.get(f"/api/v1/apps/detect/energy?by=service&{query}").json()
+    accurate, fast = by_service["groups"]["accurate"], by_service["groups"]["fast"]
+    assert accurate["g_co2e"] == pytest.approx(20.0 / 3.6e6 * 20)  # 20 J at 20 g/kWh
+    assert fast["g_co2e"] == pytest.approx(5.0 / 3.6e6 * 400)  # 5 J at the default
+    assert by_service["total_g_co2e"] == pytest.approx(
+        sum(g["g_co2e"] for g in by_service["groups"].values())
+    )
+    assert client.get("/api/v1/apps/detect/energy?by=model").status_code == 422

@@ -333,6 +333,22 @@ class RegisteredAppOut(BaseModel):
     token: str
 
 
+class EnergyOut(BaseModel):
+    """Where an application's energy goes over [start, end): per stage, service or instance
+    (``by``), ``total_j``, ``j_per_request``, ``share`` of the pipeline's joules, ``g_co2e``
+    and ``g_co2e_per_request``, and ``samples``. ``requests`` counts traces (and untraced
+    samples of the first stages), so the groups' joules per request add up to the whole's."""
+
+    start: float
+    end: float
+    samples: int
+    by: str
+    requests: int
+    total_j: float
+    total_g_co2e: float
+    groups: dict[str, dict[str, float | None]]
+
+
 class PipelineOut(BaseModel):
     """Signals of an application over [start, end): per service, per stage (over its
     services and instances) and end to end (over the traces its samples carry)."""
