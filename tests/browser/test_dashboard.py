@@ -376,6 +376,16 @@ def test_a_pipeline_shows_its_stages_services_and_live_numbers(
     p95 = float(page.get_attribute("#e2e-p95", "data-value"))
     assert p95 == pytest.approx(np.percentile(e2e, 95), abs=1e-6)
     assert page.inner_text("#e2e-energy") == "5.15 mJ"  # 0.1 + 1 + 4 + 0.05 mJ a request
+    # energy per request by stage: in stage order, adding up to the pipeline's
+    rows = page.locator("#energy-by-stage tbody tr")
+    assert [rows.nth(i).get_attribute("data-stage") for i in range(rows.count())] == [
+        "camera",
+        "classify",
+        "aggregate",
+    ]
+    per_stage = [float(rows.nth(i).get_attribute("data-j-per-request")) for i in range(3)]
+    assert sum(per_stage) == pytest.approx(0.00515)
+    assert rows.nth(1).locator("td").first.inner_text() == "5 mJ"  # classify: 1 + 4 mJ
 
     # each service box: p95, quality, energy, model in service, instances with their node
     box = page.locator("[data-service='fast']")

@@ -591,6 +591,10 @@ async function pipelinePage(name) {
   span.value = "300";
   const refreshed = h("p", { id: "pipeline-refreshed", class: "hint", "aria-live": "off" });
   const e2e = h("dl", { class: "cards", id: "e2e" });
+  const energyRows = h("tbody");
+  const energyTable = h("table", { id: "energy-by-stage", "aria-labelledby": "energy-heading" },
+    h("thead", {}, h("tr", {}, ...["Stage", "Energy / request", "Share", "gCO2e / request"].map((t) => h("th", { scope: "col" }, t)))),
+    energyRows);
   const e2eSlots = {
     traces: slot(e2e, "traces", "Requests (traces)", "e2e-traces"),
     complete: slot(e2e, "complete", "Complete (went through every stage)", "e2e-complete"),
@@ -651,7 +655,10 @@ async function pipelinePage(name) {
     h("div", { class: "toolbar" }, h("div", { class: "field" }, h("label", { for: "pipeline-span" }, "Over"), span), refreshed),
     h("h2", {}, "End to end"), e2e,
     h("h2", { id: "graph-heading" }, "Stages"),
-    h("div", { class: "pipeline-wrap", role: "group", "aria-labelledby": "graph-heading" }, graph));
+    h("div", { class: "pipeline-wrap", role: "group", "aria-labelledby": "graph-heading" }, graph),
+    h("h2", { id: "energy-heading" }, "Energy per request, by stage"),
+    h("p", { class: "hint" }, "Joules per request each stage spends (they add up to the pipeline's), its share, and the gCO2e at each node's carbon intensity (else the world's average)."),
+    energyTable);
 
   function drawEdges() {
     if (!graph.isConnected) return;
@@ -702,7 +709,16 @@ async function pipelinePage(name) {
 
   let refreshes = 0;
   async function refresh() {
-    const [view, fresh] = await Promise.all([api(`/apps/${enc}/pipeline${query({ span: span.value })}`), api(`/apps/${enc}`)]);
+    const [view, fresh, energy] = await Promise.all([
+      api(`/apps/${enc}/pipeline${query({ span: span.value })}`), api(`/apps/${enc}`),
+      api(`/apps/${enc}/energy${query({ by: "stage", span: span.value })}`)]);
+    energyRows.replaceChildren(...detail.stages.filter((st) => energy.groups[st.name]).map((st) => {
+      const g = energy.groups[st.name];
+      return h("tr", { "data-stage": st.name, "data-j-per-request": g.j_per_request },
+        h("th", { scope: "row" }, st.name), h("td", { class: "num" }, mJ(g.j_per_request)),
+        h("td", { class: "num" }, g.share === null ? "—" : pct(g.share)),
+        h("td", { class: "num" }, g.g_co2e_per_request === null ? "—" : `${num(g.g_co2e_per_request * 1000, 3)} mg`));
+    }));
     detail = fresh; // instances come and go
     // a service that gained a policy: read which quality it adapts on
     if (names.some((s) => view.serving[s] && !policies[s])) await readPolicies();
