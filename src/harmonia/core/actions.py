@@ -9,11 +9,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ActionKind(StrEnum):
-    """What a managed system is asked to do."""
+    """What a managed system is asked to do: adaptations a policy's strategy decides, and
+    the remedies a contract's violated SLO asks for."""
 
     SWITCH_MODEL = "switch_model"
     RETRAIN = "retrain"
     REUSE_VERSION = "reuse_version"
+    #: tell people: the action is posted to the contract's alert webhook
+    ALERT = "alert"
+    #: serve a cheaper model on the offending service (``model`` names it)
+    DEGRADE = "degrade"
+    #: send the service's traffic away from the offending instance (``instance``)
+    REROUTE = "reroute"
+    #: shed load: the service refuses requests until its SLO is met again
+    REJECT = "reject"
     NONE = "none"
 
 

@@ -78,6 +78,11 @@ ACTION_MARKERS: dict[ActionKind, ActionMarker] = {
     ActionKind.RETRAIN: ActionMarker("retrain", "^", "triangle-up", hollow=True),
     ActionKind.REUSE_VERSION: ActionMarker("reuse version", "s", "square"),
     ActionKind.SWITCH_MODEL: ActionMarker("switch", None, "circle"),
+    # a contract's remedies: live only, never decided in a replay
+    ActionKind.ALERT: ActionMarker("alert", None, None),
+    ActionKind.DEGRADE: ActionMarker("degrade", None, None),
+    ActionKind.REROUTE: ActionMarker("reroute", None, None),
+    ActionKind.REJECT: ActionMarker("reject", None, None),
     ActionKind.NONE: ActionMarker("none", None, None),
 }
 

@@ -15,6 +15,11 @@ const KIND_STYLE = {
   switch_model: { color: OI.vermillion, symbol: "triangle-down", label: "switch" },
   retrain: { color: OI.purple, symbol: "square", label: "retrain" },
   reuse_version: { color: OI.green, symbol: "diamond", label: "reuse" },
+  // a contract's remedies
+  alert: { color: OI.yellow, symbol: "star", label: "alert" },
+  degrade: { color: OI.orange, symbol: "triangle-up", label: "degrade" },
+  reroute: { color: OI.sky, symbol: "cross", label: "reroute" },
+  reject: { color: OI.black, symbol: "x", label: "reject" },
 };
 /** A decision that changed nothing ("none": held by cooldown, already best) is recorded too. */
 const changes = (action) => action.kind !== "none";
