@@ -13,6 +13,7 @@ from harmonia.core.conditions import (
     Operand,
     parse_condition,
 )
+from harmonia.core.contracts import SLO, Contract, SLOResult, evaluate
 from harmonia.core.drift import DriftDetector, DriftScore
 from harmonia.core.engine import Engine
 from harmonia.core.errors import (
@@ -51,6 +52,7 @@ from harmonia.core.telemetry import TelemetrySample
 from harmonia.core.versions import ModelVersion
 
 __all__ = [
+    "SLO",
     "Action",
     "ActionKind",
     "Application",
@@ -58,6 +60,7 @@ __all__ = [
     "Comparison",
     "Condition",
     "ConditionSyntaxError",
+    "Contract",
     "Cooldown",
     "Decision",
     "DriftDetector",
@@ -79,6 +82,7 @@ __all__ = [
     "Planned",
     "Policy",
     "PolicyError",
+    "SLOResult",
     "Service",
     "SingleStrategy",
     "Situation",
@@ -92,6 +96,7 @@ __all__ = [
     "Violation",
     "Window",
     "WindowSummary",
+    "evaluate",
     "fingerprint",
     "normalize_energy",
     "parse_condition",
