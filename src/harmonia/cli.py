@@ -396,6 +396,7 @@ def serve(
 
     import uvicorn
 
+    from harmonia.compat.qoa4ml.routes import QoA4MLOptions
     from harmonia.server.app import create_app
     from harmonia.settings import Settings
     from harmonia.store import Store, sqlite_url
@@ -416,6 +417,7 @@ def serve(
             mqtt_url=settings.mqtt_url,
             amqp_url=settings.amqp_url,
             guards=settings.guards(),
+            qoa4ml_options=QoA4MLOptions.from_settings(settings),
         ),
         host=bind_host,
         port=bind_port,

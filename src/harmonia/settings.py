@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     #: how far ahead of the server's clock a sample's timestamp may be (seconds); later
     #: samples are refused with 422
     max_clock_skew_s: float = 300.0
+    #: the key QoA4ML/ROHE clients register with (``POST /registration``, as a Bearer token
+    #: or ``?key=``); empty: only the admin token registers, unless registration is open
+    registration_key: str = ""
+    #: let anyone register a QoA4ML client, without a key (a lab broker, a demo)
+    open_registration: bool = False
+    #: register a missing application on a QoA4ML client's first registration
+    qoa4ml_create_apps: bool = True
+    #: the broker address handed to QoA4ML clients (their ``end_point``); empty: the host of
+    #: ``amqp_url`` (an ``amqps://`` URL as it is)
+    qoa4ml_endpoint: str = ""
 
     def guards(self) -> Guards:
         """The server's guards as these settings relax them."""

@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from harmonia.compat.harmonica import routes as harmonica
+from harmonia.compat.qoa4ml import routes as qoa4ml
 from harmonia.plugins import DRIFT_DETECTORS, STRATEGIES, load_plugin, plugin_names
 from harmonia.policies import MAX_POLICY_BYTES
 from harmonia.server.api.main import ROUTERS
@@ -66,12 +67,16 @@ def create_app(
     mqtt_url: str = "",
     amqp_url: str = "",
     guards: Guards | None = None,
+    qoa4ml_options: "qoa4ml.QoA4MLOptions | None" = None,
 ) -> FastAPI:
     """The ASGI application; ``data_dir`` holds what the dashboard starts (runs, experiments);
     with ``mqtt_url`` (``mqtt://host:1883``) or ``amqp_url`` (``amqp://user:pw@host:5672/``)
-    probes may also report through that broker; ``guards`` relax the safe defaults."""
+    probes may also report through that broker; ``guards`` relax the safe defaults;
+    ``qoa4ml_options`` say how QoA4ML clients register (their reports come through
+    ``amqp_url``)."""
     server = Server(store, admin_token, clock, guards)
     runs = Runs(data_dir / "runs", data_dir)
+    compat = qoa4ml.QoA4MLCompat(server, amqp_url, qoa4ml_options or qoa4ml.QoA4MLOptions())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -83,12 +88,16 @@ def create_app(
         await server.outbox.start()
         await run_in_threadpool(server.resume_pushes)
         bridges = bridges_for(server, mqtt_url, amqp_url)
+        if amqp_url:
+            compat.bridge = qoa4ml.QoA4MLBridge(server, amqp_url)
+            bridges.append(compat.bridge)
         for bridge in bridges:
             await run_in_threadpool(bridge.start)
         await run_in_threadpool(_freeze_what_lives_long)
         yield
         for bridge in bridges:
             await run_in_threadpool(bridge.stop)
+        compat.bridge = None
         sys.setswitchinterval(interval)
         await server.outbox.close()
         await run_in_threadpool(runs.close)
@@ -100,6 +109,7 @@ def create_app(
     api.state.server = server
     api.state.runs = runs
     api.state.harmonica = harmonica.HarmonicaCompat(server)
+    api.state.qoa4ml = compat
     add_components(api, components_of(BATCH, "BatchIn"))
 
     api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, document_limit=MAX_DOCUMENT_BYTES)
@@ -115,7 +125,7 @@ def create_app(
         api.add_exception_handler(kind, _domain_error)
     api.add_exception_handler(OperationalError, _database_down)
 
-    for router in (harmonica.router, *ROUTERS):
+    for router in (harmonica.router, qoa4ml.router, *ROUTERS):
         api.include_router(router)
     return api
 

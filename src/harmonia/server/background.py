@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 
@@ -23,9 +24,11 @@ class BackgroundServer:
         host: str = "127.0.0.1",
         port: int = 0,
         data_dir: Path = Path(".harmonia"),
+        **options: Any,
     ) -> None:
+        """``options`` go to `create_app` (``amqp_url``, ``mqtt_url``, ``guards``...)."""
         config = uvicorn.Config(
-            create_app(store, admin_token, data_dir=data_dir),
+            create_app(store, admin_token, data_dir=data_dir, **options),
             host=host,
             port=port,
             log_level="warning",
