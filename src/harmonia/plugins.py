@@ -16,12 +16,14 @@ from harmonia.core.errors import UnknownPluginError
 STRATEGIES = "harmonia.strategies"
 DRIFT_DETECTORS = "harmonia.drift_detectors"
 ENERGY_METERS = "harmonia.energy_meters"
+OBSERVERS = "harmonia.observers"
 SYSTEMS = "harmonia.systems"
 
 _KIND = {
     STRATEGIES: "strategy",
     DRIFT_DETECTORS: "drift detector",
     ENERGY_METERS: "energy meter",
+    OBSERVERS: "observer",
     SYSTEMS: "system",
 }
 

@@ -1,10 +1,11 @@
 """The public conformance kit: the checks every plugin of a kind must pass.
 
 In the manner of scikit-learn's ``check_estimator``: ``check_strategy``,
-``check_drift_detector`` and ``check_energy_meter`` run every check against one plugin and
-raise an `AssertionError` that names the plugin and the failed check; ``strategy_checks``,
-``drift_detector_checks`` and ``energy_meter_checks`` return the checks one by one (each a
-`Check`, called with no arguments) for a test runner to parametrise over. Harmonia's own tests
+``check_drift_detector``, ``check_energy_meter`` and ``check_observer`` run every check against
+one plugin and raise an `AssertionError` that names the plugin and the failed check;
+``strategy_checks``, ``drift_detector_checks``, ``energy_meter_checks`` and ``observer_checks``
+return the checks one by one (each a `Check`, called with no arguments) for a test runner to
+parametrise over. Harmonia's own tests
 run exactly these checks over every registered plugin.
 
 No test framework is needed: the kit imports nothing beyond what the plugin kind does.
@@ -24,19 +25,29 @@ from harmonia.testing._drift import (
     textured_images,
 )
 from harmonia.testing._energy import busy_work, check_energy_meter, energy_meter_checks
+from harmonia.testing._observers import (
+    LatencyStream,
+    check_observer,
+    latency_stream,
+    observer_checks,
+)
 from harmonia.testing._strategies import check_strategy, strategy_checks
 
 __all__ = [
     "Check",
     "DriftData",
+    "LatencyStream",
     "blurred_image_data",
     "busy_work",
     "check_drift_detector",
     "check_energy_meter",
+    "check_observer",
     "check_strategy",
     "drift_detector_checks",
     "energy_meter_checks",
     "image_data",
+    "latency_stream",
+    "observer_checks",
     "scalar_data",
     "strategy_checks",
     "textured_images",
