@@ -155,6 +155,8 @@ class Contract(BaseModel):
     window: Window = Field(default_factory=lambda: Window(seconds=300.0))
     carbon_g_per_kwh: float = Field(default=DEFAULT_CARBON_G_PER_KWH, ge=0, le=5000)
     at_risk_margin: float = Field(default=0.1, ge=0, lt=1)
+    #: where ``alert`` actions are posted (a webhook); none: they are only recorded
+    alert_url: str | None = Field(default=None, max_length=512)
     slos: list[SLO] = Field(min_length=1, max_length=1000)
 
     @field_validator("slos")

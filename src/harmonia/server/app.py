@@ -6,6 +6,7 @@ Writes need a token: the admin token, or the application's own for its telemetry
 action results. Every 4xx body is JSON that names what is wrong. Bodies are size-limited.
 """
 
+import asyncio
 import gc
 import logging
 import sys
@@ -41,6 +42,8 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 #: any other body: policies, registrations, descriptions, Harmonica's messages
 MAX_DOCUMENT_BYTES = MAX_POLICY_BYTES
 SWITCH_INTERVAL_S = 0.001
+#: how often contracts are checked against the latest telemetry (seconds)
+CONTRACT_CHECK_S = 10.0
 
 
 def _freeze_what_lives_long() -> None:
@@ -68,12 +71,14 @@ def create_app(
     amqp_url: str = "",
     guards: Guards | None = None,
     qoa4ml_options: "qoa4ml.QoA4MLOptions | None" = None,
+    contract_check_s: float = CONTRACT_CHECK_S,
 ) -> FastAPI:
     """The ASGI application; ``data_dir`` holds what the dashboard starts (runs, experiments);
     with ``mqtt_url`` (``mqtt://host:1883``) or ``amqp_url`` (``amqp://user:pw@host:5672/``)
     probes may also report through that broker; ``guards`` relax the safe defaults;
     ``qoa4ml_options`` say how QoA4ML clients register (their reports come through
-    ``amqp_url``)."""
+    ``amqp_url``); every ``contract_check_s`` the apps' contracts are checked (0: only when
+    asked, ``POST /apps/{app}/contract/check``)."""
     server = Server(store, admin_token, clock, guards)
     runs = Runs(data_dir / "runs", data_dir)
     compat = qoa4ml.QoA4MLCompat(server, amqp_url, qoa4ml_options or qoa4ml.QoA4MLOptions())
@@ -94,7 +99,14 @@ def create_app(
         for bridge in bridges:
             await run_in_threadpool(bridge.start)
         await run_in_threadpool(_freeze_what_lives_long)
+        checker = (
+            asyncio.create_task(_check_contracts(server, contract_check_s))
+            if contract_check_s > 0
+            else None
+        )
         yield
+        if checker is not None:
+            checker.cancel()
         for bridge in bridges:
             await run_in_threadpool(bridge.stop)
         compat.bridge = None
@@ -128,6 +140,19 @@ def create_app(
     for router in (harmonica.router, qoa4ml.router, *ROUTERS):
         api.include_router(router)
     return api
+
+
+async def _check_contracts(server: Server, every: float) -> None:
+    """Check every application's contract each ``every`` seconds, in the thread pool; an
+    error is logged and the checks go on."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            apps = await run_in_threadpool(server.store.apps)
+            for app in apps:
+                await run_in_threadpool(server.contracts.check, app)
+        except Exception:
+            logger.exception("checking the contracts failed; next check in %s s", every)
 
 
 async def _invalid(_: Request, error: Exception) -> JSONResponse:

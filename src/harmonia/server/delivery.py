@@ -132,10 +132,12 @@ class ActionPush:
     pusher: Pusher
     app: App
     action: StoredAction
+    #: where to POST it instead of the service's effector (a contract's alert webhook)
+    url: str | None = None
 
     async def run(self, client: EffectorClient) -> None:
         pusher, app, action = self.pusher, self.app, self.action
-        url = app.effector_url_of(action.service)
+        url = self.url or app.effector_url_of(action.service)
         assert url is not None
         body = orjson.dumps(action.message())
         error = ""
@@ -183,15 +185,16 @@ class Pusher:
         self.attempts = attempts
         self.backoff = backoff
 
-    def submit(self, app: App, actions: list[StoredAction]) -> None:
+    def submit(self, app: App, actions: list[StoredAction], *, url: str | None = None) -> None:
         """Queue actions for pushing, in order per service (each service's effector has a
-        queue of its own); callable from the event loop or any thread."""
-        by_service: dict[str, list[Job]] = {}
+        queue of its own), or to ``url`` (one queue); callable from any thread."""
+        by_queue: dict[str, list[Job]] = {}
         for action in actions:
             if action.kind != "none":
-                by_service.setdefault(action.service, []).append(ActionPush(self, app, action))
-        for service, jobs in by_service.items():
-            self.outbox.submit(f"effector:{app.name}/{service}", jobs)
+                queue = f"url:{url}" if url else f"effector:{app.name}/{action.service}"
+                by_queue.setdefault(queue, []).append(ActionPush(self, app, action, url))
+        for queue, jobs in by_queue.items():
+            self.outbox.submit(queue, jobs)
 
     def join(self, timeout: float = 30.0) -> bool:
         return self.outbox.join(timeout)

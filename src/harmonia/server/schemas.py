@@ -333,6 +333,77 @@ class RegisteredAppOut(BaseModel):
     token: str
 
 
+class ContractOut(BaseModel):
+    """The contract in force, as validated and stored (Harmonia's format, whatever it was
+    sent in)."""
+
+    version: int
+    document: dict[str, Any]
+
+
+class ContractStoredOut(BaseModel):
+    app: str
+    version: int
+
+
+class CheckOut(BaseModel):
+    """One comparison of an SLO's condition: the signal's value against its threshold."""
+
+    signal: str
+    op: str
+    threshold: float
+    value: float | None
+    status: str
+
+
+class AttributionOut(BaseModel):
+    """Where a violation comes from: a stage, service, instance, node and its share."""
+
+    stage: str
+    service: str | None
+    instance: str | None
+    node: str | None
+    share: float | None
+    signal: str
+    value: float | None
+
+
+class SLOResultOut(BaseModel):
+    """An SLO as checked: met, at_risk, violated or no_data, with why."""
+
+    slo: str
+    scope: str
+    target: str | None
+    condition: str
+    status: str
+    severity: str
+    then: str | None
+    window: str
+    samples: int
+    checks: list[CheckOut]
+    explanation: str | None
+    attribution: list[AttributionOut]
+
+
+class ViolationOut(BaseModel):
+    """A recorded violation and the action taken for it (if its SLO names a remedy)."""
+
+    id: int
+    ts: float
+    contract_version: int
+    slo: str
+    scope: str
+    target: str | None
+    condition: str
+    severity: str
+    window: str
+    samples: int
+    checks: list[CheckOut]
+    explanation: str
+    attribution: list[AttributionOut]
+    action_id: int | None
+
+
 class EnergyOut(BaseModel):
     """Where an application's energy goes over [start, end): per stage, service or instance
     (``by``), ``total_j``, ``j_per_request``, ``share`` of the pipeline's joules, ``g_co2e``

@@ -21,6 +21,7 @@ from harmonia.core.monitor import WindowSummary
 from harmonia.core.policy import Policy
 from harmonia.core.versions import ModelVersion
 from harmonia.policies import check_plugins, parse_policy_text
+from harmonia.server.contracts import ContractKeeper
 from harmonia.server.delivery import Outbox, Pusher
 from harmonia.server.errors import (
     Forbidden,
@@ -110,6 +111,7 @@ class Server:
         self.validator = BatchValidator()
         self.pusher = Pusher(store, self.outbox, on_finish=self.action_changed)
         self.counters = Counters()
+        self.contracts = ContractKeeper(self)
 
     def app(self, name: str) -> App:
         cached = self._apps.get(name)

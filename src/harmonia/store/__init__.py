@@ -3,6 +3,7 @@
 from harmonia.store.actions import StoredAction
 from harmonia.store.apps import App, Instance, hash_token
 from harmonia.store.base import sqlite_url
+from harmonia.store.contracts import StoredContract
 from harmonia.store.errors import Conflict, NotFound, StoreError
 from harmonia.store.harmonica import HarmonicaStore
 from harmonia.store.policies import StoredPolicy
@@ -17,6 +18,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredAction",
+    "StoredContract",
     "StoredPolicy",
     "hash_token",
     "sqlite_url",

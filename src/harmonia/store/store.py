@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from harmonia.store.actions import ActionsMixin, StoredAction, _add_actions, _deliver_pending
 from harmonia.store.apps import App, AppsMixin
 from harmonia.store.batches import BatchKeysMixin
+from harmonia.store.contracts import ContractsMixin
 from harmonia.store.errors import Conflict
 from harmonia.store.policies import PoliciesMixin
 from harmonia.store.telemetry import TelemetryMixin, _insert_telemetry, _telemetry_params
@@ -31,6 +32,7 @@ class Store(
     WindowsMixin,
     VersionsMixin,
     BatchKeysMixin,
+    ContractsMixin,
 ):
     """Applications, policies, telemetry and actions in one database."""
 

@@ -209,6 +209,42 @@ class HarmonicaRecordRow(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class ContractRow(Base):
+    """One version of an application's contract; the highest version is in force."""
+
+    __tablename__ = "contracts"
+    __table_args__ = (UniqueConstraint("app_id", "version", name="uq_contracts_app_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created: Mapped[float] = mapped_column(Float)
+
+
+class ViolationRow(Base):
+    """An SLO found violated: actual against target, the window, why, and the action taken."""
+
+    __tablename__ = "violations"
+    __table_args__ = (Index("ix_violations_app_ts", "app_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    ts: Mapped[float] = mapped_column(Float)
+    contract_version: Mapped[int] = mapped_column(Integer)
+    slo: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    condition: Mapped[str] = mapped_column(String(1000))
+    severity: Mapped[str] = mapped_column(String(16))
+    window: Mapped[str] = mapped_column(String(64))
+    samples: Mapped[int] = mapped_column(Integer)
+    checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    explanation: Mapped[str] = mapped_column(String(2000))
+    attribution: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    action_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
 class BatchKeyRow(Base):
     """The idempotency key of a stored telemetry batch and the reply it got, so that a retry
     of the same batch (its reply was lost) is answered without storing it again."""

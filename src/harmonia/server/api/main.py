@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from harmonia.server.api.routes import (
     actions,
     apps,
+    contracts,
     dashboard,
     health,
     observe,
@@ -17,5 +18,16 @@ from harmonia.server.api.routes import (
 
 ROUTERS: tuple[APIRouter, ...] = tuple(
     resource.router
-    for resource in (dashboard, runs, health, apps, policies, telemetry, actions, observe, versions)
+    for resource in (
+        dashboard,
+        runs,
+        health,
+        apps,
+        policies,
+        contracts,
+        telemetry,
+        actions,
+        observe,
+        versions,
+    )
 )

@@ -1,0 +1,100 @@
+"""Contracts, version by version, and the SLO violations found when they are checked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from harmonia.store.apps import App
+from harmonia.store.base import StoreBase
+from harmonia.store.tables import ContractRow, ViolationRow
+
+
+@dataclass(frozen=True)
+class StoredContract:
+    app: str
+    version: int
+    document: dict[str, Any]
+    created: float
+
+
+VIOLATION_COLUMNS = (
+    "id",
+    "ts",
+    "contract_version",
+    "slo",
+    "scope",
+    "target",
+    "condition",
+    "severity",
+    "window",
+    "samples",
+    "checks",
+    "explanation",
+    "attribution",
+    "action_id",
+)
+
+
+class ContractsMixin(StoreBase):
+    """Each application's contract, and its violations."""
+
+    def add_contract(self, app: App, document: dict[str, Any]) -> StoredContract:
+        """Store a new version of the app's contract (already validated)."""
+        with self._tx() as tx:
+            latest = tx.scalar(
+                select(func.max(ContractRow.version)).where(ContractRow.app_id == app.id)
+            )
+            version, created = (latest or 0) + 1, self.clock()
+            tx.execute(
+                insert(ContractRow).values(
+                    app_id=app.id, version=version, document=document, created=created
+                )
+            )
+        return StoredContract(app.name, version, document, created)
+
+    def contract(self, app: App) -> StoredContract | None:
+        """The contract in force (its latest version), if the app has one."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(ContractRow)
+                .where(ContractRow.app_id == app.id)
+                .order_by(ContractRow.version.desc())
+                .limit(1)
+            ).first()
+        return (
+            None
+            if row is None
+            else StoredContract(app.name, row.version, row.document, row.created)
+        )
+
+    def add_violations(self, app: App, violations: Sequence[dict[str, Any]]) -> list[int]:
+        """Record violations (each a dict of the violation columns but ``id``); their ids."""
+        ids = []
+        with self._tx() as tx:
+            for violation in violations:
+                statement = insert(ViolationRow).values(app_id=app.id, **violation)
+                ids.append(int(tx.execute(statement.returning(ViolationRow.id)).scalar_one()))
+        return ids
+
+    def violations(
+        self,
+        app: App,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Violations found in [start, end), newest first."""
+        query = select(*(getattr(ViolationRow, c) for c in VIOLATION_COLUMNS)).where(
+            ViolationRow.app_id == app.id
+        )
+        if start is not None:
+            query = query.where(ViolationRow.ts >= start)
+        if end is not None:
+            query = query.where(ViolationRow.ts < end)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(ViolationRow.id.desc()).limit(limit)).all()
+        return [dict(r._mapping) for r in rows]
