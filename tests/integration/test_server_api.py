@@ -316,3 +316,13 @@ def test_bad_version_descriptions_name_the_field(client: TestClient) -> None:
     assert bad.json()["detail"][0]["field"] == "fingerprint[1]"
     zero = client.put("/api/v1/apps/traffic/models/svm/versions/0", json={}, headers=auth(token))
     assert zero.status_code == 422 and zero.json()["detail"][0]["field"] == "path.version"
+
+
+def test_a_token_outside_ascii_is_refused_not_a_server_error(client: TestClient) -> None:
+    """Headers arrive decoded as Latin-1 and queries as UTF-8: constant-time comparison of
+    such a token with a known one must not raise (found by the API fuzzing)."""
+    register(client)
+    odd = {"Authorization": "Bearer caf\xe9".encode("latin-1")}
+    assert client.put("/api/v1/apps/traffic/policy", content=POLICY, headers=odd).status_code == 403
+    assert client.post("/api/v1/apps", json={}, headers=odd).status_code == 401
+    assert client.post("/registration?key=caf%C3%A9", json={}).status_code in (401, 403, 503)

@@ -59,6 +59,7 @@ from harmonia.store import (
     StoredPolicy,
     StoreError,
     hash_token,
+    same_secret,
 )
 
 #: a push still pending when the server starts is pushed again if decided this recently
@@ -145,7 +146,7 @@ class Server:
         app = self.app(name)
         if token is None:
             raise Unauthorized("missing token: send Authorization: Bearer <token>")
-        if not (secrets.compare_digest(token, self.admin_token) or self.app_token(name, token)):
+        if not (same_secret(token, self.admin_token) or self.app_token(name, token)):
             raise Forbidden(f"this token is not valid for {name!r}")
         return app
 

@@ -1,7 +1,7 @@
 """The store: applications, policies, telemetry and actions in SQLite or PostgreSQL."""
 
 from harmonia.store.actions import StoredAction
-from harmonia.store.apps import App, Instance, hash_token
+from harmonia.store.apps import App, Instance, hash_token, same_secret
 from harmonia.store.base import sqlite_url
 from harmonia.store.contracts import StoredContract
 from harmonia.store.errors import Conflict, NotFound, StoreError
@@ -21,5 +21,6 @@ __all__ = [
     "StoredContract",
     "StoredPolicy",
     "hash_token",
+    "same_secret",
     "sqlite_url",
 ]

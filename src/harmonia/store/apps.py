@@ -65,6 +65,13 @@ class Instance:
     registered: float
 
 
+def same_secret(given: str, known: str) -> bool:
+    """Whether ``given`` is ``known``, in constant time; any text may be given (a header
+    decoded as Latin-1, a query string's UTF-8), where `secrets.compare_digest` refuses
+    non-ASCII strings with a TypeError."""
+    return secrets.compare_digest(given.encode(), known.encode())
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -12,7 +12,6 @@ a local Harmonica system only (see `HarmonicaCompat.allowed`); others need the a
 from __future__ import annotations
 
 import asyncio
-import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from harmonia.server.schemas import (
     harmonica_errors,
 )
 from harmonia.server.targets import TargetRefused, check_target
-from harmonia.store import HarmonicaStore
+from harmonia.store import HarmonicaStore, same_secret
 
 if TYPE_CHECKING:
     from harmonia.server.service import Server
@@ -94,7 +93,7 @@ class HarmonicaCompat:
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
         if token:
-            return secrets.compare_digest(token, self.server.admin_token)
+            return same_secret(token, self.server.admin_token)
         client = request.client.host if request.client else ""
         host = _host_name(request.headers.get("host", ""))
         origin = request.headers.get("origin")

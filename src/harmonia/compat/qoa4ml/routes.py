@@ -21,7 +21,6 @@ registered first (``POST /api/v1/apps``); its clients then register with one of 
 from __future__ import annotations
 
 import contextlib
-import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -38,9 +37,9 @@ from harmonia.compat.qoa4ml.reports import ReportInvalid, map_report
 from harmonia.core.application import DEFAULT_SERVICE, DEFAULT_STAGE
 from harmonia.server.api.deps import bearer_token, get_server
 from harmonia.server.errors import Forbidden, Invalid, Unauthorized, Unavailable
-from harmonia.server.schemas import AppIn, field_errors
+from harmonia.server.schemas import AppIn, errors, field_errors
 from harmonia.server.service import Server
-from harmonia.store import App, Conflict, NotFound
+from harmonia.store import App, Conflict, NotFound, same_secret
 
 if TYPE_CHECKING:
     from harmonia.settings import Settings
@@ -107,7 +106,7 @@ class QoA4MLCompat:
                 "/registration?key=<key>"
             )
         keys = [self.server.admin_token, self.options.registration_key]
-        if not any(k and secrets.compare_digest(token, k) for k in keys):
+        if not any(k and same_secret(token, k) for k in keys):
             raise Forbidden("this registration key is not valid")
 
     def connector(self, body: RegistrationIn, count: int) -> dict[str, Any]:
@@ -243,7 +242,9 @@ async def _body(request: Request) -> Any:
 router = APIRouter(tags=["qoa4ml"])
 
 
-@router.post("/registration", include_in_schema=True)
+@router.post(
+    "/registration", include_in_schema=True, responses=errors(401, 403, 404, 413, 422, 503)
+)
 @router.post("/registration/", include_in_schema=False)
 async def register(
     request: Request,
@@ -258,7 +259,9 @@ async def register(
     return await run_in_threadpool(compat.register, body)
 
 
-@router.delete("/registration", include_in_schema=True)
+@router.delete(
+    "/registration", include_in_schema=True, responses=errors(401, 403, 404, 413, 422, 503)
+)
 @router.delete("/registration/", include_in_schema=False)
 async def unregister(
     request: Request,
@@ -271,7 +274,7 @@ async def unregister(
     return compat.unregister(_registration(await _body(request)))
 
 
-@router.post("/api/v1/apps/{name}/qoa4ml/reports")
+@router.post("/api/v1/apps/{name}/qoa4ml/reports", responses=errors(401, 403, 404, 413, 422, 503))
 async def reports(
     name: str,
     request: Request,

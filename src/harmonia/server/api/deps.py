@@ -5,7 +5,6 @@ Writes need a token: the admin token, or the application's own for its telemetry
 action results (``Authorization: Bearer <token>``).
 """
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -13,7 +12,7 @@ from fastapi import Depends, Header, Request
 from harmonia.server.errors import Unauthorized
 from harmonia.server.runs import Runs
 from harmonia.server.service import Server
-from harmonia.store import App
+from harmonia.store import App, same_secret
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -41,7 +40,7 @@ async def get_runs(request: Request) -> Runs:
 def admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     """Refuses any request without the admin token."""
     token = bearer_token(authorization)
-    if token is None or not secrets.compare_digest(token, _server(request).admin_token):
+    if token is None or not same_secret(token, _server(request).admin_token):
         raise Unauthorized("this needs the admin token: Authorization: Bearer <token>")
 
 
