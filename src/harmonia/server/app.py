@@ -99,6 +99,7 @@ def create_app(
         for bridge in bridges:
             await run_in_threadpool(bridge.start)
         await run_in_threadpool(_freeze_what_lives_long)
+        server.observers.start()
         checker = (
             asyncio.create_task(_check_contracts(server, contract_check_s))
             if contract_check_s > 0
@@ -107,6 +108,7 @@ def create_app(
         yield
         if checker is not None:
             checker.cancel()
+        await run_in_threadpool(server.observers.stop)
         for bridge in bridges:
             await run_in_threadpool(bridge.stop)
         compat.bridge = None

@@ -404,6 +404,30 @@ class ViolationOut(BaseModel):
     action_id: int | None
 
 
+class ObserversOut(BaseModel):
+    """The observers in force, and how their runs went (``runs``, ``errors``, ``dropped``,
+    ``last_error`` per observer); batches the worker skipped when behind."""
+
+    version: int
+    document: dict[str, Any]
+    stats: dict[str, dict[str, Any]]
+    skipped_batches: int
+
+
+class ObservationOut(BaseModel):
+    """One observer run."""
+
+    id: int
+    ts: float
+    name: str
+    observer: str
+    size: int
+    values: dict[str, float | None]
+    flagged_ts: list[float]
+    explanation: str
+    error: str | None
+
+
 class EnergyOut(BaseModel):
     """Where an application's energy goes over [start, end): per stage, service or instance
     (``by``), ``total_j``, ``j_per_request``, ``share`` of the pipeline's joules, ``g_co2e``

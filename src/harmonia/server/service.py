@@ -37,6 +37,7 @@ from harmonia.server.observe import (
     Counters,
     finite_or_none,
 )
+from harmonia.server.observers import ObserverWorker
 from harmonia.server.schemas import (
     BATCH,
     SAMPLE_DEFAULTS,
@@ -113,6 +114,7 @@ class Server:
         self.pusher = Pusher(store, self.outbox, on_finish=self.action_changed)
         self.counters = Counters()
         self.contracts = ContractKeeper(self)
+        self.observers = ObserverWorker(self)
 
     def app(self, name: str) -> App:
         cached = self._apps.get(name)
@@ -264,6 +266,8 @@ class Server:
             self.forget_loop(app)
             raise
         self.counters.ingested(app.name, accepted)
+        if self.observers.watches(app):
+            self.observers.submit(app, rows)
         self.events.publish(
             app.name,
             "telemetry",

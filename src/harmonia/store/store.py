@@ -18,6 +18,7 @@ from harmonia.store.apps import App, AppsMixin
 from harmonia.store.batches import BatchKeysMixin
 from harmonia.store.contracts import ContractsMixin
 from harmonia.store.errors import Conflict
+from harmonia.store.observations import ObservationsMixin
 from harmonia.store.policies import PoliciesMixin
 from harmonia.store.telemetry import TelemetryMixin, _insert_telemetry, _telemetry_params
 from harmonia.store.versions import VersionsMixin
@@ -33,6 +34,7 @@ class Store(
     VersionsMixin,
     BatchKeysMixin,
     ContractsMixin,
+    ObservationsMixin,
 ):
     """Applications, policies, telemetry and actions in one database."""
 

@@ -245,6 +245,37 @@ class ViolationRow(Base):
     action_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+class ObserversRow(Base):
+    """One version of an application's observers (``observers:`` YAML, as validated)."""
+
+    __tablename__ = "observer_configs"
+    __table_args__ = (UniqueConstraint("app_id", "version", name="uq_observer_configs_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created: Mapped[float] = mapped_column(Float)
+
+
+class ObservationRow(Base):
+    """One observer run: its values, the samples it flagged, why, or its error."""
+
+    __tablename__ = "observations"
+    __table_args__ = (Index("ix_observations_app_ts", "app_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    ts: Mapped[float] = mapped_column(Float)
+    name: Mapped[str] = mapped_column(String(128))
+    observer: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(Integer)
+    values: Mapped[dict[str, float | None]] = mapped_column(JSON)
+    flagged_ts: Mapped[list[float]] = mapped_column(JSON)
+    explanation: Mapped[str] = mapped_column(String(2000))
+    error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+
+
 class BatchKeyRow(Base):
     """The idempotency key of a stored telemetry batch and the reply it got, so that a retry
     of the same batch (its reply was lost) is answered without storing it again."""

@@ -460,6 +460,7 @@ function appNav(name, current, service = null) {
   const link = (href, label, key) => h("a", { href, id: `nav-${key}`, "aria-current": current === key ? "page" : null }, label);
   return h("nav", { class: "subnav", "aria-label": "Application" },
     link(appLink(name, null, "pipeline"), "Pipeline", "pipeline"),
+    link(appLink(name, null, "contract"), "Contract", "contract"),
     link(appLink(name, service), "Live", "live"), link(appLink(name, service, "history"), "Adaptation history", "history"),
     link(policyLink(name, service), "Policy", "policy"));
 }
@@ -770,6 +771,219 @@ async function pipelinePage(name) {
   resize.observe(graph);
   onLeave(() => resize.disconnect());
   every(3000, () => refresh().catch(() => {}));
+}
+
+// -- contract --------------------------------------------------------------------------------
+
+// An SLO's state in a word and a mark as well as a colour.
+const SLO_STATUS = {
+  met: { label: "met", tone: "ok", mark: "✓" },
+  at_risk: { label: "at risk", tone: "warn", mark: "!" },
+  violated: { label: "violated", tone: "bad", mark: "✗" },
+  no_data: { label: "no data", tone: "neutral", mark: "?" },
+};
+// the symbol each remedy has on the charts (KIND_STYLE), as text
+const KIND_MARK = { alert: "★", degrade: "▲", reroute: "✚", reject: "✖" };
+const SEVERITY_TONE = { critical: "bad", warning: "warn", info: "info" };
+const sloState = (status) => SLO_STATUS[status] || { label: String(status), tone: "neutral", mark: "?" };
+function sloBadge(status) {
+  const s = sloState(status);
+  return h("span", { class: `badge ${s.tone} slo-status`, "data-status": status }, `${s.mark} ${s.label}`);
+}
+const scopeText = (r) => (r.scope === "end_to_end" ? "end to end" : `${r.scope} ${r.target}`);
+/** A signal's value in its unit where the name says it (latency in ms, energy in mJ). */
+function signalValue(signal, value) {
+  if (value === null || value === undefined) return "no data";
+  if (signal.includes("latency_ms")) return ms(value);
+  if (/energy_j/.test(signal)) return mJ(value);
+  return num(value, 4);
+}
+/** "stage classify · service fast · instance fast-2 on node edge-2 · 94 % of the excess". */
+function blameText(a) {
+  const parts = [];
+  if (a.stage) parts.push(`stage ${a.stage}`);
+  if (a.service) parts.push(`service ${a.service}`);
+  if (a.instance) parts.push(`instance ${a.instance}${a.node ? ` on node ${a.node}` : ""}`);
+  else if (a.node) parts.push(`node ${a.node}`);
+  if (a.share != null) parts.push(`${pct(a.share)} of the excess`);
+  if (a.value != null) parts.push(`${a.signal} ${signalValue(a.signal, a.value)}`);
+  return parts.join(" · ");
+}
+function blameList(attribution) {
+  if (!attribution?.length) return null;
+  return h("ul", { class: "blame" }, attribution.map((a) => h("li", {
+    "data-stage": a.stage || "", "data-blamed-service": a.service || "", "data-instance": a.instance || "", "data-node": a.node || "",
+  }, blameText(a))));
+}
+const CONTRACT_EXAMPLE = `name: pipeline-sla
+window: 5 min
+slos:
+  - name: e2e-latency
+    scope: end_to_end
+    condition: p99(latency_ms) <= 300
+    window: 100 samples
+    severity: critical
+    then: reroute
+  - name: classify-latency
+    scope: stage
+    target: classify
+    condition: p95(latency_ms) <= 200
+`;
+
+async function contractPage(name) {
+  const enc = encodeURIComponent(name);
+  const detail = await api(`/apps/${enc}`);
+  const multi = serviceNames(detail).length > 1;
+  const readContract = () => api(`/apps/${enc}/contract`).catch((error) => {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  });
+  let contract = await readContract();
+  const about = h("div", { id: "contract-about" });
+  const slosBox = h("div", { id: "slo-list", class: "slo-list", "aria-live": "polite" });
+  const violationsBox = h("div", { id: "violations-box" });
+  const refreshed = h("p", { id: "contract-refreshed", class: "hint", "aria-live": "off" });
+  const check = h("button", { type: "button", id: "check-now", class: "primary", onclick: () => checkNow().catch(fail) }, "Check now");
+  const empty = h("section", { id: "no-contract", class: "card", hidden: true },
+    h("p", {}, h("strong", {}, `${name} has no contract yet`), ": nothing states what it must achieve, so nothing is checked."),
+    h("p", {}, "Set one with ", h("code", {}, `PUT ${API}/apps/${name}/contract`), " (YAML or JSON body, with the application's token or the admin token), for example:"),
+    h("pre", { class: "example" }, CONTRACT_EXAMPLE),
+    h("pre", { class: "example" }, `curl -X PUT -H "Authorization: Bearer $TOKEN" --data-binary @contract.yaml \\\n  ${location.origin}${API}/apps/${name}/contract`),
+    h("p", { class: "hint" }, "Scopes: service, stage or end_to_end; conditions as in policies (p99(latency_ms) <= 300, availability >= 0.99, energy_j <= 0.5); then: alert, degrade, reroute, reject or none. See docs/contracts.md."));
+  const withContract = h("div", { id: "contract-view" },
+    h("div", { class: "toolbar" }, check, refreshed),
+    h("h2", { id: "slos-heading" }, "Service-level objectives"), slosBox,
+    h("h2", { id: "violations-heading" }, "Violations, newest first"),
+    h("p", { class: "hint" }, "Each recorded when an SLO turns violated (one per episode), with the explanation and the action its SLO names."),
+    violationsBox);
+  mount(h("h1", {}, name, h("span", { class: "muted" }, " · contract")), appNav(name, "contract"), about, empty, withContract);
+
+  function renderAbout() {
+    const slos = contract?.document?.slos || [];
+    about.replaceChildren(contract
+      ? h("p", { class: "muted" }, `Contract ${contract.document?.name ? `${contract.document.name} ` : ""}version ${contract.version}: ${slos.length} SLO${slos.length === 1 ? "" : "s"}. The server checks it every few seconds; this page rereads the latest check every 5 s.`)
+      : null);
+    empty.hidden = Boolean(contract);
+    withContract.hidden = !contract;
+  }
+
+  function renderSlos(results) {
+    if (!results.length) {
+      slosBox.replaceChildren(h("p", { class: "hint", id: "not-checked" }, "Not checked yet: press Check now, or wait for the server's next check."));
+      return;
+    }
+    slosBox.replaceChildren(...results.map((r) => h("article", { class: `slo card slo-${r.status}`, "data-slo": r.slo, "data-status": r.status, "aria-labelledby": `slo-${r.slo}` },
+      h("h3", { id: `slo-${r.slo}` }, h("span", { class: "slo-name" }, r.slo), " ", sloBadge(r.status), " ",
+        badge(r.severity, SEVERITY_TONE[r.severity] || "neutral")),
+      h("dl", { class: "slo-facts" },
+        h("div", {}, h("dt", {}, "Condition"), h("dd", { class: "condition" }, h("code", {}, r.condition))),
+        h("div", {}, h("dt", {}, "Scope"), h("dd", { class: "scope" }, scopeText(r))),
+        h("div", {}, h("dt", {}, "Window"), h("dd", { class: "window" }, `${r.window} (${r.samples} read)`)),
+        h("div", {}, h("dt", {}, "When violated"), h("dd", { class: "then" }, r.then && r.then !== "none" ? r.then : "nothing but recording it"))),
+      h("table", { class: "checks" },
+        h("thead", {}, h("tr", {}, ["Signal", "Must be", "Actual", "Status"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, r.checks.map((c) => h("tr", { "data-signal": c.signal, "data-value": c.value ?? "" },
+          h("th", { scope: "row" }, h("code", {}, c.signal)),
+          h("td", { class: "num" }, `${c.op} ${signalValue(c.signal, c.threshold)}`),
+          h("td", { class: "num actual" }, signalValue(c.signal, c.value)),
+          h("td", {}, sloBadge(c.status)))))),
+      r.status === "violated" && r.explanation ? h("p", { class: "explanation" }, h("strong", {}, "Why: "), r.explanation) : null,
+      r.status === "violated" && r.attribution?.length ? [h("div", { class: "blame-head" }, "Blamed"), blameList(r.attribution)] : null)));
+  }
+
+  async function renderViolations() {
+    const found = await api(`/apps/${enc}/violations${query({ limit: 100 })}`);
+    const actions = found.some((v) => v.action_id != null) ? await api(`/apps/${enc}/actions${query({ limit: 1000 })}`) : [];
+    const byId = Object.fromEntries(actions.map((a) => [a.id, a]));
+    if (!found.length) {
+      violationsBox.replaceChildren(h("p", { class: "hint", id: "no-violations" }, "No violation recorded."));
+      return;
+    }
+    violationsBox.replaceChildren(h("div", { class: "table-wrap" }, h("table", { id: "violation-list" },
+      h("thead", {}, h("tr", {}, ["When", "SLO", "Severity", "Explanation", "Action taken"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, found.map((v) => {
+        const a = v.action_id != null ? byId[v.action_id] : null;
+        const style = a ? KIND_STYLE[a.kind] : null;
+        const action = v.action_id == null
+          ? h("span", { class: "muted" }, "none (its SLO names no remedy)")
+          : h("span", { class: "taken", "data-kind": a?.kind || "" },
+            h("strong", {}, `${style ? `${KIND_MARK[a.kind] || ""} ` : ""}${a ? a.kind : `action #${v.action_id}`}`),
+            a?.service ? ` → ${a.service}` : "", a?.context?.away_from ? ` (away from ${a.context.away_from})` : "", " ",
+            a ? badge(a.status, STATUS_TONE[a.status] || "neutral") : null, " ",
+            h("a", { href: appLink(name, multi && a?.service ? a.service : null, "history"), class: "history-link" }, "in history"));
+        return h("tr", { "data-violation": v.id, "data-slo": v.slo, "data-action": v.action_id ?? "" },
+          h("td", { class: "nowrap" }, when(v.ts)),
+          h("td", {}, h("strong", {}, v.slo), h("div", { class: "hint" }, scopeText(v))),
+          h("td", {}, badge(v.severity, SEVERITY_TONE[v.severity] || "neutral")),
+          h("td", { class: "explanation" }, v.explanation || "—"),
+          h("td", {}, action));
+      })))));
+  }
+
+  let refreshes = 0;
+  async function refresh() {
+    if (!contract) contract = await readContract();
+    renderAbout();
+    if (!contract) return;
+    const [results] = await Promise.all([api(`/apps/${enc}/slos`), renderViolations()]);
+    renderSlos(results);
+    refreshed.textContent = `Latest check read ${new Date().toLocaleTimeString()}; reread every 5 s.`;
+    slosBox.dataset.refreshes = String(++refreshes);
+  }
+
+  async function checkNow() {
+    if (needLogin("check the contract")) return;
+    check.disabled = true;
+    try {
+      const results = await api(`/apps/${enc}/contract/check`, { method: "POST" });
+      renderSlos(results);
+      await renderViolations();
+      const count = (s) => results.filter((r) => r.status === s).length;
+      announce(`Checked: ${Object.keys(SLO_STATUS).filter(count).map((s) => `${count(s)} ${sloState(s).label}`).join(", ") || "no SLO"}.`);
+      slosBox.dataset.checked = String(Number(slosBox.dataset.checked || 0) + 1);
+    } finally {
+      check.disabled = false;
+    }
+  }
+
+  await refresh();
+  if (!main.isConnected) return;
+  const events = new EventSource(`${API}/apps/${enc}/stream`);
+  events.addEventListener("violation", () => refresh().catch(() => {}));
+  onLeave(() => events.close());
+  every(5000, () => refresh().catch(() => {}));
+}
+
+/** Where each violated or at-risk SLO points on the pipeline: its own service or stage, and
+ * for one end to end (or any with an explanation) the stages and services it blames. */
+function sloMarks(results) {
+  const marks = { stages: {}, services: {}, e2e: [] };
+  const add = (map, key, entry) => (map[key] ||= []).push(entry);
+  for (const r of results) {
+    if (r.status !== "violated" && r.status !== "at_risk") continue;
+    if (r.scope === "service") add(marks.services, r.target, { r, own: true });
+    else if (r.scope === "stage") add(marks.stages, r.target, { r, own: true });
+    else marks.e2e.push({ r, own: true });
+    if (r.status !== "violated") continue;
+    for (const a of r.attribution || []) {
+      if (a.service && !(r.scope === "service" && a.service === r.target)) add(marks.services, a.service, { r, own: false, a });
+      if (a.stage && !(r.scope === "stage" && a.stage === r.target) && r.scope !== "service") add(marks.stages, a.stage, { r, own: false, a });
+    }
+  }
+  return marks;
+}
+function blamedWhere(a) {
+  const parts = [a.instance ? `${a.instance}${a.node ? ` on ${a.node}` : ""}` : null, a.share != null ? `${pct(a.share)} of the excess` : null].filter(Boolean);
+  return parts.length ? ` (${parts.join(", ")})` : "";
+}
+/** The marks of one box as text (a word and a mark, never colour alone). */
+function sloFlags(el, entries) {
+  const worst = entries.some((e) => e.r.status === "violated") ? "violated" : entries.length ? "at_risk" : "";
+  el.replaceChildren(...entries.map(({ r, own, a }) => h("li", { "data-slo": r.slo, "data-status": r.status, "data-own": own ? "yes" : "blamed" },
+    sloBadge(r.status), " ", own ? `SLO ${r.slo}` : `blamed for SLO ${r.slo}`,
+    h("span", { class: "hint" }, own ? ` (${r.condition})` : blamedWhere(a)))));
+  el.hidden = !entries.length;
+  return worst;
 }
 
 // -- live view -------------------------------------------------------------------------------
@@ -1418,6 +1632,7 @@ async function showExperiment(view, id) {
 const ROUTES = [
   [/^#\/login$/, loginPage, "Log in", null],
   [/^#\/app\/([^/]+)\/pipeline$/, pipelinePage, "Pipeline", "overview"],
+  [/^#\/app\/([^/]+)\/contract$/, contractPage, "Contract", "overview"],
   [/^#\/app\/([^/]+)\/services\/([^/]+)\/history$/, historyPage, "History", "overview"],
   [/^#\/app\/([^/]+)\/services\/([^/]+)$/, livePage, "Live", "overview"],
   [/^#\/app\/([^/]+)\/history$/, historyPage, "History", "overview"],

@@ -1,0 +1,151 @@
+"""Observers run beside ingestion, never in its way: a batch's samples are handed to one
+worker thread through a bounded queue (full: the batch is skipped and counted, ingestion goes
+on), the worker feeds each application's `ObserverRunner` and ticks the time-fired ones, and
+every run is stored and published as an ``observation`` event. A failing observer is recorded
+with its error (the runner contains it); a failing store write is logged."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from harmonia.bounded import load_json, load_yaml
+from harmonia.core.errors import HarmoniaError, Issue, PolicyError, UnknownPluginError
+from harmonia.observation import Observation, ObserverRunner, ObserverSpec, parse_observers
+from harmonia.server.observe import finite_or_none
+from harmonia.server.schemas import field_errors
+from harmonia.store import App
+
+if TYPE_CHECKING:
+    from harmonia.server.service import Server
+
+logger = logging.getLogger("harmonia.server.observers")
+#: batches waiting for the worker; beyond, a batch is skipped (counted in ``skipped``)
+QUEUE_BATCHES = 256
+#: how often time-fired observers are looked at (seconds)
+TICK_S = 1.0
+
+
+def read_observers(text: str) -> list[ObserverSpec]:
+    """Observer specs from YAML or JSON (``observers: [...]``); a `PolicyError` names each
+    bad field, and an unknown observer or parameter fails here, not at its first run."""
+    try:
+        document = load_json(text) if text.lstrip().startswith("{") else load_yaml(text)
+    except Exception as error:  # bounds, YAML or JSON syntax
+        raise PolicyError([Issue("", f"not YAML or JSON: {error}")]) from None
+    try:
+        specs = parse_observers(document)
+    except ValidationError as error:
+        raise PolicyError([Issue(e["field"], e["reason"]) for e in field_errors(error)]) from None
+    try:
+        ObserverRunner(specs)  # builds every observer: unknown plugins and parameters fail
+    except (UnknownPluginError, ValueError, TypeError) as error:
+        raise PolicyError([Issue("observers", str(error))]) from None
+    return specs
+
+
+class ObserverWorker:
+    """The server's observers: configured per application, run on one worker thread."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.runner = ObserverRunner(clock=server.clock)
+        self._queue: queue.Queue[tuple[App, Sequence[dict[str, Any]]] | None] = queue.Queue(
+            QUEUE_BATCHES
+        )
+        self._watched: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self.skipped = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="harmonia-observers", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def configure(self, app: App, text: str) -> int:
+        """Validate and store the app's observers; they run from the next batch on."""
+        specs = read_observers(text)
+        document = {"observers": [s.model_dump(mode="json", exclude_none=True) for s in specs]}
+        version = self.server.store.add_observers(app, document)
+        with self._lock:
+            self.runner.configure(app.name, specs)
+            self._watched[app.name] = bool(specs)
+        return version
+
+    def watches(self, app: App) -> bool:
+        """Whether the app has observers (read from the store once)."""
+        with self._lock:
+            known = self._watched.get(app.name)
+        if known is not None:
+            return known
+        stored = self.server.store.observers(app)
+        specs = parse_observers(stored[1]) if stored is not None else []
+        with self._lock:
+            if specs:
+                self.runner.configure(app.name, specs)
+            self._watched[app.name] = bool(specs)
+        return bool(specs)
+
+    def submit(self, app: App, rows: Sequence[dict[str, Any]]) -> None:
+        """Hand a stored batch to the worker, or skip it when the worker is behind."""
+        try:
+            self._queue.put_nowait((app, rows))
+        except queue.Full:
+            self.skipped += 1
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=TICK_S)
+            except queue.Empty:
+                item = ()  # type: ignore[assignment]
+            if item is None:
+                return
+            try:
+                if item:
+                    app, rows = item
+                    self._record(app, self.runner.feed(app.name, rows))
+                for name in self.runner.apps():
+                    self._record_named(name, self.runner.tick(name))
+            except Exception:
+                logger.exception("running observers failed; the next batch runs them again")
+
+    def _record_named(self, name: str, observations: list[Observation]) -> None:
+        if observations:
+            self._record(self.server.app(name), observations)
+
+    def _record(self, app: App, observations: list[Observation]) -> None:
+        if not observations:
+            return
+        now = self.server.clock()
+        rows = [
+            {
+                "ts": now,
+                "name": o.name,
+                "observer": o.observer,
+                "size": o.size,
+                "values": {k: finite_or_none(float(v)) for k, v in o.result.values.items()},
+                "flagged_ts": [float(t) for t in o.result.flagged_ts][:1000],
+                "explanation": o.result.explanation[:2000],
+                "error": None if o.result.error is None else o.result.error[:2000],
+            }
+            for o in observations
+        ]
+        try:
+            self.server.store.add_observations(app, rows)
+        except HarmoniaError:
+            logger.exception("storing observations of %s failed", app.name)
+            return
+        for row in rows:
+            self.server.events.publish(app.name, "observation", row)
