@@ -425,3 +425,151 @@ def test_a_pipeline_shows_its_stages_services_and_live_numbers(
     assert page.inner_text("#stat-model").startswith("small")
     shot(page, "pipeline-service")
     assert not page.errors, page.errors
+
+
+#: a second copy of the pipeline, held to a contract (the first one's numbers stay as sent)
+CONTRACTED = "contract-pipeline"
+CONTRACT = """
+name: camera-sla
+window: 5 min
+slos:
+  - name: e2e-latency
+    scope: end_to_end
+    condition: p99(latency_ms) <= 100
+    window: 20 samples
+    severity: critical
+    then: reroute
+  - name: vote-latency
+    scope: service
+    target: vote
+    condition: p95(latency_ms) <= 50
+"""
+
+
+def slow_instance_traffic(now: float, traces: int = 20) -> dict[str, list[dict[str, Any]]]:
+    """Traced requests through the pipeline, by instance: the fast service's odd requests go
+    to ``fast-2``, which takes 300 ms (the others take 10 ms a service)."""
+    batches: dict[str, list[dict[str, Any]]] = {}
+    for i in range(traces):
+        begin = now - 60 + i * 0.5
+        fast = "fast-2" if i % 2 else "fast-1"
+        steps = [  # stage, service, instance, model, latency ms
+            ("camera", "conditions", "conditions-1", "camera", 5.0),
+            ("classify", "fast", fast, "small", 300.0 if fast == "fast-2" else 10.0),
+            ("classify", "accurate", "accurate-1", "large", 10.0),
+            ("aggregate", "vote", "vote-1", "confidence-vote", 5.0),
+        ]
+        clock = begin
+        for stage, service, instance, model, latency in steps:
+            if service != "accurate":  # accurate runs beside fast
+                clock += latency / 1000
+            batches.setdefault(instance, []).append(
+                {
+                    "stage": stage,
+                    "service": service,
+                    "trace_id": f"slow-{i}",
+                    "model": model,
+                    "ts": clock if service != "accurate" else begin + 0.015,
+                    "latency_ms": latency,
+                }
+            )
+    return batches
+
+
+def test_a_contract_shows_each_slo_and_explains_a_violation(
+    page: Any, server: Any, shot: Any
+) -> None:
+    login(page, server)
+    structure = yaml.safe_load((ROOT / "examples" / "apps" / "pipeline.yaml").read_text())
+    structure["name"] = CONTRACTED
+    token = server.api("POST", "/apps", json=structure)["token"]
+    app_auth = {"Authorization": f"Bearer {token}"}
+    base = f"{server.url}/api/v1/apps/{CONTRACTED}"
+    for name, node in (("fast-1", "edge-1"), ("fast-2", "edge-2")):
+        httpx.post(
+            f"{base}/services/fast/instances", json={"name": name, "node": node}, headers=app_auth
+        ).raise_for_status()
+
+    # without a contract, the page says so and shows how to set one
+    route = f"#/app/{CONTRACTED}/contract"
+    goto(page, route)
+    empty = page.locator("#no-contract")
+    assert empty.is_visible()
+    assert "has no contract yet" in empty.inner_text()
+    assert f"PUT /api/v1/apps/{CONTRACTED}/contract" in empty.inner_text()
+    assert "condition: p99(latency_ms) <= 300" in empty.inner_text()  # a YAML example
+
+    httpx.put(f"{base}/contract", content=CONTRACT, headers=app_auth).raise_for_status()
+    for instance, samples in slow_instance_traffic(time.time()).items():
+        httpx.post(
+            f"{base}/telemetry", json={"instance": instance, "samples": samples}, headers=app_auth
+        ).raise_for_status()
+
+    # the sub-navigation leads to the contract; "Check now" checks it at once
+    goto(page, f"#/app/{CONTRACTED}/pipeline")
+    page.locator("#nav-contract").click()
+    page.wait_for_function("r => document.querySelector('#main').dataset.ready === r", arg=route)
+    assert page.locator("#contract-view").is_visible()
+    page.get_by_role("button", name="Check now").click()
+    page.wait_for_function("() => document.querySelector('#slo-list').dataset.checked === '1'")
+
+    e2e = page.locator("article.slo[data-slo='e2e-latency']")
+    assert e2e.get_attribute("data-status") == "violated"
+    assert e2e.locator(".slo-status").first.inner_text() == "✗ violated"  # a word, not a colour
+    assert e2e.locator(".condition").inner_text() == "p99(latency_ms) <= 100"
+    assert e2e.locator(".scope").inner_text() == "end to end"
+    assert e2e.locator(".window").inner_text().startswith("20 samples")
+    check = e2e.locator("table.checks tr[data-signal='p99(latency_ms)']")
+    assert float(check.get_attribute("data-value")) > 100  # the actual value
+    assert "<= 100 ms" in check.inner_text()  # against its threshold
+    explanation = e2e.locator(".explanation").inner_text()
+    assert "classify" in explanation and "fast-2" in explanation and "edge-2" in explanation
+    blamed = e2e.locator(".blame li[data-instance='fast-2']").first
+    assert blamed.get_attribute("data-node") == "edge-2"
+    assert blamed.get_attribute("data-stage") == "classify"
+    assert "service fast" in blamed.inner_text()
+    vote = page.locator("article.slo[data-slo='vote-latency']")
+    assert vote.get_attribute("data-status") == "met"
+    assert vote.locator(".slo-status").first.inner_text() == "✓ met"
+    assert vote.locator(".scope").inner_text() == "service vote"
+    assert vote.locator(".explanation").count() == 0
+
+    # the violation is listed with the reroute it led to, linked to the history
+    row = page.locator("#violation-list tbody tr[data-slo='e2e-latency']")
+    row.wait_for()
+    assert page.locator("#violation-list tbody tr").count() == 1
+    assert "critical" in row.inner_text() and "fast-2" in row.inner_text()
+    taken = row.locator(".taken")
+    assert taken.get_attribute("data-kind") == "reroute"
+    assert "reroute → fast" in taken.inner_text() and "away from fast-2" in taken.inner_text()
+    action_id = row.get_attribute("data-action")
+    [violation] = server.api("GET", f"/apps/{CONTRACTED}/violations")
+    assert str(violation["action_id"]) == action_id
+    page.evaluate(  # no toast in the screenshot
+        "() => { const t = document.querySelector('#status'); t.style.transition = 'none';"
+        " t.className = 'toast' }"
+    )
+    shot(page, "contract")
+
+    link = row.get_by_role("link", name="in history")
+    assert link.get_attribute("href") == f"#/app/{CONTRACTED}/services/fast/history"
+    link.click()
+    history = page.locator(f"#history tr[data-action='{action_id}']")
+    history.wait_for()
+    assert "reroute" in history.inner_text()
+
+    # the pipeline marks the boxes the violated SLO blames, in words
+    goto(page, f"#/app/{CONTRACTED}/pipeline")
+    fast = page.locator("[data-service='fast']")
+    assert fast.get_attribute("data-slo") == "violated"
+    assert "blamed for SLO e2e-latency" in fast.locator(".slo-flags").inner_text()
+    assert "blamed for e2e-latency" in fast.locator("li[data-instance='fast-2']").inner_text()
+    assert fast.locator("li[data-instance='fast-1'] .blamed-instance").count() == 0
+    assert page.get_attribute("#stage-classify", "data-slo") == "violated"
+    assert "violated" in page.inner_text("#e2e-slos") and "e2e-latency" in page.inner_text(
+        "#e2e-slos"
+    )
+    assert page.get_attribute("[data-service='vote']", "data-slo") == ""  # met: not marked
+    assert page.locator("[data-service='vote'] .slo-flags").is_hidden()
+    shot(page, "pipeline-contract")
+    assert not page.errors, page.errors

@@ -597,6 +597,8 @@ async function pipelinePage(name) {
   span.value = "300";
   const refreshed = h("p", { id: "pipeline-refreshed", class: "hint", "aria-live": "off" });
   const e2e = h("dl", { class: "cards", id: "e2e" });
+  // the contract's SLOs that are violated or at risk, marked where they point (in words)
+  const e2eFlags = h("ul", { class: "slo-flags", id: "e2e-slos", "aria-label": "End-to-end SLOs", hidden: true });
   const energyRows = h("tbody");
   const energyTable = h("table", { id: "energy-by-stage", "aria-labelledby": "energy-heading" },
     h("thead", {}, h("tr", {}, ...["Stage", "Energy / request", "Share", "gCO2e / request"].map((t) => h("th", { scope: "col" }, t)))),
@@ -625,7 +627,9 @@ async function pipelinePage(name) {
     const col = h("div", { class: "pipeline-column", "data-column": c });
     for (const stage of detail.stages.filter((st) => column[st.name] === c)) {
       const summary = h("dl", { class: "stage-summary" });
+      const stageFlags = h("ul", { class: "slo-flags", "aria-label": `SLOs of stage ${stage.name}`, hidden: true });
       slots.stages[stage.name] = {
+        flags: stageFlags,
         p95: slot(summary, "p95(latency_ms)", "p95 latency"),
         energy: slot(summary, "energy_j", "Energy / inference"),
         count: slot(summary, "count", "Samples"),
@@ -641,16 +645,17 @@ async function pipelinePage(name) {
           energy: slot(dl, "energy_j", "Energy / inference"),
           count: slot(dl, "count", "Samples"),
           instances, policyState,
+          flags: h("ul", { class: "slo-flags", "aria-label": `SLOs of ${service.name}`, hidden: true }),
         };
         return h("article", { class: "service", "data-service": service.name, id: `service-${service.name}` },
           h("h3", {}, h("a", { href: appLink(name, multi ? service.name : null), class: "service-link", "aria-label": `${service.name}: open its live view` }, service.name), " ", policyState),
           h("p", { class: "hint models" }, `may serve ${service.models.join(", ")}`),
-          dl, h("div", { class: "instances-head" }, "Instances"), instances);
+          slots.services[service.name].flags, dl, h("div", { class: "instances-head" }, "Instances"), instances);
       });
       col.append(h("section", { class: "stage", "data-stage": stage.name, id: `stage-${stage.name}`, "data-column": c, "aria-labelledby": `stage-title-${stage.name}` },
         h("h2", { id: `stage-title-${stage.name}` }, h("span", { class: "muted" }, "stage "), stage.name),
         h("p", { class: "hint after" }, stage.after.length ? `after ${stage.after.join(" and ")}` : "first stage"),
-        summary, h("div", { class: "services" }, boxes)));
+        stageFlags, summary, h("div", { class: "services" }, boxes)));
     }
     grid.append(col);
   }
@@ -659,7 +664,7 @@ async function pipelinePage(name) {
     appNav(name, "pipeline"),
     h("p", { class: "muted" }, `${detail.stages.length} stage${detail.stages.length === 1 ? "" : "s"}, ${names.length} service${names.length === 1 ? "" : "s"}, by ${detail.owner}. Each box is a service with its own policy and live loop: open one to see it adapt. Stage numbers are over all its services; end to end, over each request's trace.`),
     h("div", { class: "toolbar" }, h("div", { class: "field" }, h("label", { for: "pipeline-span" }, "Over"), span), refreshed),
-    h("h2", {}, "End to end"), e2e,
+    h("h2", {}, "End to end"), e2eFlags, e2e,
     h("h2", { id: "graph-heading" }, "Stages"),
     h("div", { class: "pipeline-wrap", role: "group", "aria-labelledby": "graph-heading" }, graph),
     h("h2", { id: "energy-heading" }, "Energy per request, by stage"),
@@ -699,7 +704,7 @@ async function pipelinePage(name) {
     graph.dataset.edges = String(paths.length);
   }
 
-  function instancesOf(service, reported) {
+  function instancesOf(service, reported, marks = { instances: {} }) {
     const registered = detail.stages.flatMap((st) => st.services).find((s) => s.name === service)?.instances || [];
     const counts = reported[service] || {};
     const all = [...new Set([...registered.map((i) => i.name), ...Object.keys(counts)])].sort();
@@ -709,15 +714,20 @@ async function pipelinePage(name) {
       return h("li", { "data-instance": instance, "data-node": known?.node || "" },
         h("strong", {}, instance), " on ", known?.node ? h("span", { class: "node" }, known.node) : h("span", { class: "muted" }, "an unregistered node"),
         labels ? h("span", { class: "hint" }, ` (${labels})`) : null,
-        h("span", { class: "hint" }, ` · ${counts[instance] ?? 0} samples`));
+        h("span", { class: "hint" }, ` · ${counts[instance] ?? 0} samples`),
+        marks.instances[instance] ? h("span", { class: "blamed-instance", "data-blamed": marks.instances[instance].join(" ") },
+          " · ", sloBadge("violated"), ` blamed for ${marks.instances[instance].join(", ")}`) : null);
     });
   }
 
   let refreshes = 0;
   async function refresh() {
-    const [view, fresh, energy] = await Promise.all([
+    const [view, fresh, energy, slos] = await Promise.all([
       api(`/apps/${enc}/pipeline${query({ span: span.value })}`), api(`/apps/${enc}`),
-      api(`/apps/${enc}/energy${query({ by: "stage", span: span.value })}`)]);
+      api(`/apps/${enc}/energy${query({ by: "stage", span: span.value })}`),
+      api(`/apps/${enc}/slos`).catch(() => [])]);
+    const marks = sloMarks(slos);
+    e2e.dataset.slo = sloFlags(e2eFlags, marks.e2e);
     energyRows.replaceChildren(...detail.stages.filter((st) => energy.groups[st.name]).map((st) => {
       const g = energy.groups[st.name];
       return h("tr", { "data-stage": st.name, "data-j-per-request": g.j_per_request },
@@ -742,6 +752,8 @@ async function pipelinePage(name) {
       fillSlot(mine.p95, sig["p95(latency_ms)"], ms(sig["p95(latency_ms)"]));
       fillSlot(mine.energy, sig.energy_j, mJ(sig.energy_j));
       fillSlot(mine.count, sig.count ?? 0, whole(sig.count));
+      const stageEl = graph.querySelector(`[data-stage="${CSS.escape(stage.name)}"]`);
+      stageEl.dataset.slo = sloFlags(mine.flags, marks.stages[stage.name] || []);
       for (const service of stage.services) {
         const sig2 = view.services[service.name] || {};
         const box = slots.services[service.name];
@@ -756,7 +768,9 @@ async function pipelinePage(name) {
         fillSlot(box.energy, sig2.energy_j, mJ(sig2.energy_j));
         fillSlot(box.count, sig2.count ?? 0, whole(sig2.count));
         box.policyState.replaceChildren(serving ? badge(`adapting: ${policies[service.name]?.strategy || "policy"}`, "ok") : badge("no policy", "neutral"));
-        box.instances.replaceChildren(...instancesOf(service.name, view.instances));
+        box.instances.replaceChildren(...instancesOf(service.name, view.instances, marks));
+        const serviceEl = graph.querySelector(`[data-service="${CSS.escape(service.name)}"]`);
+        serviceEl.dataset.slo = sloFlags(box.flags, marks.services[service.name] || []);
         if (!box.instances.children.length) box.instances.append(h("li", { class: "muted" }, "none in this span"));
       }
     }
@@ -913,7 +927,7 @@ async function contractPage(name) {
             h("a", { href: appLink(name, multi && a?.service ? a.service : null, "history"), class: "history-link" }, "in history"));
         return h("tr", { "data-violation": v.id, "data-slo": v.slo, "data-action": v.action_id ?? "" },
           h("td", { class: "nowrap" }, when(v.ts)),
-          h("td", {}, h("strong", {}, v.slo), h("div", { class: "hint" }, scopeText(v))),
+          h("td", {}, h("strong", { class: "nowrap" }, v.slo), h("div", { class: "hint" }, scopeText(v))),
           h("td", {}, badge(v.severity, SEVERITY_TONE[v.severity] || "neutral")),
           h("td", { class: "explanation" }, v.explanation || "—"),
           h("td", {}, action));
@@ -957,7 +971,7 @@ async function contractPage(name) {
 /** Where each violated or at-risk SLO points on the pipeline: its own service or stage, and
  * for one end to end (or any with an explanation) the stages and services it blames. */
 function sloMarks(results) {
-  const marks = { stages: {}, services: {}, e2e: [] };
+  const marks = { stages: {}, services: {}, e2e: [], instances: {} };
   const add = (map, key, entry) => (map[key] ||= []).push(entry);
   for (const r of results) {
     if (r.status !== "violated" && r.status !== "at_risk") continue;
@@ -966,6 +980,7 @@ function sloMarks(results) {
     else marks.e2e.push({ r, own: true });
     if (r.status !== "violated") continue;
     for (const a of r.attribution || []) {
+      if (a.instance && !(marks.instances[a.instance] || []).includes(r.slo)) add(marks.instances, a.instance, r.slo);
       if (a.service && !(r.scope === "service" && a.service === r.target)) add(marks.services, a.service, { r, own: false, a });
       if (a.stage && !(r.scope === "stage" && a.stage === r.target) && r.scope !== "service") add(marks.stages, a.stage, { r, own: false, a });
     }
