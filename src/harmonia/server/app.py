@@ -19,11 +19,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from harmonia.compat.harmonica import routes as harmonica
 from harmonia.compat.qoa4ml import routes as qoa4ml
+from harmonia.core.contracts import Contract
+from harmonia.observation import ObserversConfig
 from harmonia.plugins import DRIFT_DETECTORS, STRATEGIES, load_plugin, plugin_names
 from harmonia.policies import MAX_POLICY_BYTES
 from harmonia.server.api.main import ROUTERS
@@ -125,6 +128,8 @@ def create_app(
     api.state.harmonica = harmonica.HarmonicaCompat(server)
     api.state.qoa4ml = compat
     add_components(api, components_of(BATCH, "BatchIn"))
+    add_components(api, components_of(TypeAdapter(Contract), "Contract"))
+    add_components(api, components_of(TypeAdapter(ObserversConfig), "ObserversConfig"))
 
     api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, document_limit=MAX_DOCUMENT_BYTES)
     if server.guards.cors_origins:

@@ -202,6 +202,46 @@ POLICY_BODY: dict[str, Any] = {
     }
 }
 
+
+def document_body(schema: dict[str, Any], description: str, example: Any) -> dict[str, Any]:
+    """``openapi_extra`` for a YAML-or-JSON document a route reads raw (JSON is YAML), checked
+    against ``schema`` (which may refer to components added with `add_components`)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/json": {"schema": schema, "example": example},
+                "application/yaml": {"schema": schema, "example": example},
+            },
+        }
+    }
+
+
+CONTRACT_BODY = document_body(
+    {
+        "anyOf": [
+            {"$ref": COMPONENT_REF.format(model="Contract")},
+            {"type": "object", "description": "ROHE's ServiceContract or QoA4ML's MLContract"},
+        ]
+    },
+    "A contract as YAML or JSON: Harmonia's format (docs/contracts.md), ROHE's "
+    "ServiceContract or QoA4ML's MLContract (``format``), converted.",
+    {"slos": [{"name": "e2e-latency", "condition": "p99(latency_ms) <= 300", "then": "alert"}]},
+)
+OBSERVERS_BODY = document_body(
+    {
+        "anyOf": [
+            {"$ref": COMPONENT_REF.format(model="ObserversConfig")},
+            {"type": "array", "items": {"$ref": COMPONENT_REF.format(model="ObserverSpec")}},
+        ]
+    },
+    "The application's observers as YAML or JSON (docs/observation.md): ``observers: [...]``,"
+    " or the list itself; none turns them off.",
+    {"observers": [{"name": "latency", "observer": "summary", "every": {"samples": 100}}]},
+)
+
+
 #: ``openapi_extra`` of ``POST /api/v1/policy/validate``: any text at all, since telling what
 #: is wrong with it is the route's purpose (the reply is a 200 with the issues)
 POLICY_CHECK_BODY: dict[str, Any] = {

@@ -10,7 +10,7 @@ from harmonia.server.api import API
 from harmonia.server.api.deps import AppAuth, KnownApp, ServerDep, clamp_limit
 from harmonia.server.contracts import contract_view
 from harmonia.server.schemas import (
-    POLICY_BODY,
+    CONTRACT_BODY,
     ContractOut,
     ContractStoredOut,
     SLOResultOut,
@@ -27,7 +27,7 @@ router = APIRouter(prefix=API)
     status_code=201,
     response_model=ContractStoredOut,
     responses=errors(401, 403, 404, 413, 422, 503),
-    openapi_extra=POLICY_BODY,
+    openapi_extra=CONTRACT_BODY,
 )
 async def put_contract(
     app: AppAuth,

@@ -9,7 +9,7 @@ from harmonia.server.api import API
 from harmonia.server.api.deps import AppAuth, KnownApp, ServerDep, clamp_limit
 from harmonia.server.fields import Name
 from harmonia.server.schemas import (
-    POLICY_BODY,
+    OBSERVERS_BODY,
     ContractStoredOut,
     ObservationOut,
     ObserversOut,
@@ -25,7 +25,7 @@ router = APIRouter(prefix=API)
     status_code=201,
     response_model=ContractStoredOut,
     responses=errors(401, 403, 404, 413, 422, 503),
-    openapi_extra=POLICY_BODY,
+    openapi_extra=OBSERVERS_BODY,
 )
 async def put_observers(app: AppAuth, request: Request, server: ServerDep) -> dict[str, Any]:
     """The app's observers (``observers: [...]``, YAML or JSON): validated (unknown
