@@ -573,3 +573,96 @@ def test_a_contract_shows_each_slo_and_explains_a_violation(
     assert page.locator("[data-service='vote'] .slo-flags").is_hidden()
     shot(page, "pipeline-contract")
     assert not page.errors, page.errors
+
+
+#: a third copy of the pipeline, watched by observers
+OBSERVED = "observed-pipeline"
+OBSERVERS = """
+observers:
+  - name: fast_outliers
+    observer: isolation_forest
+    params: {contamination: 0.02}
+    metrics: latency_ms
+    service: fast
+    window: {size: 500}
+    every: {samples: 500}
+  - name: fast_latency
+    observer: summary
+    service: fast
+    window: {size: 500}
+    every: {samples: 500}
+"""
+
+
+def test_observers_show_their_latest_runs_and_the_flagged_samples(
+    page: Any, server: Any, shot: Any
+) -> None:
+    login(page, server)
+    structure = yaml.safe_load((ROOT / "examples" / "apps" / "pipeline.yaml").read_text())
+    structure["name"] = OBSERVED
+    token = server.api("POST", "/apps", json=structure)["token"]
+    app_auth = {"Authorization": f"Bearer {token}"}
+    base = f"{server.url}/api/v1/apps/{OBSERVED}"
+
+    # without observers, the page says so and shows how to set them
+    route = f"#/app/{OBSERVED}/observers"
+    goto(page, route)
+    empty = page.locator("#no-observers")
+    assert empty.is_visible()
+    assert "has no observers yet" in empty.inner_text()
+    assert f"PUT /api/v1/apps/{OBSERVED}/observers" in empty.inner_text()
+    assert "observer: isolation_forest" in empty.inner_text()  # a YAML example
+
+    httpx.put(f"{base}/observers", content=OBSERVERS, headers=app_auth).raise_for_status()
+    rng = np.random.default_rng(3)
+    start = time.time() - 600
+    spikes = set(rng.choice(500, size=10, replace=False).tolist())  # 2 %
+    samples = [
+        {
+            "stage": "classify",
+            "service": "fast",
+            "model": "small",
+            "ts": start + i,
+            "latency_ms": float(rng.normal(20.0, 2.0) * (rng.uniform(4, 8) if i in spikes else 1)),
+        }
+        for i in range(500)
+    ]
+    for first in range(0, 500, 100):  # the observers run once, on the fifth batch
+        httpx.post(
+            f"{base}/telemetry",
+            json={"instance": "fast-1", "samples": samples[first : first + 100]},
+            headers=app_auth,
+        ).raise_for_status()
+
+    # the sub-navigation leads to the observers; the page rereads their runs by itself
+    goto(page, f"#/app/{OBSERVED}/contract")
+    page.locator("#nav-observers").click()
+    page.wait_for_function("r => document.querySelector('#main').dataset.ready === r", arg=route)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('article.observer')]"
+        ".filter((a) => a.dataset.run).length === 2",
+        timeout=30_000,
+    )
+    summary = page.locator("article.observer[data-observer='fast_latency']")
+    assert summary.get_attribute("data-kind") == "summary"
+    assert summary.locator(".run-error").count() == 0
+    p50 = summary.locator("table.values tr[data-field='p50']")
+    assert float(p50.get_attribute("data-value")) == pytest.approx(20.0, abs=1.0)
+    assert "observer.fast_latency.p50" in p50.inner_text()
+    assert "1 / 0" in summary.locator(".stats").inner_text()  # runs / errors
+
+    forest = page.locator("article.observer[data-observer='fast_outliers']")
+    flagged = int(forest.get_attribute("data-flagged"))
+    assert 7 <= flagged <= 13
+    assert f"{flagged} samples" in forest.locator(".flagged").inner_text()
+    assert "500 samples" in forest.locator(".when").inner_text()
+    assert forest.locator(".observer-explanation").inner_text().strip()
+    chart = page.locator("#observer-chart-fast_outliers")
+    assert int(chart.get_attribute("data-points")) == flagged  # drawn, one mark a sample
+    assert summary.locator(".chart").count() == 0  # nothing flagged: no chart
+    page.evaluate(  # no toast in the screenshot
+        "() => { const t = document.querySelector('#status'); t.style.transition = 'none';"
+        " t.className = 'toast' }"
+    )
+    shot(page, "observers")
+    assert not page.errors, page.errors

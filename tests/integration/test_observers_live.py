@@ -85,6 +85,20 @@ def test_observers_flag_injected_latency_anomalies_off_the_ingestion_path(
     status = client.get("/api/v1/apps/detect/observers").json()
     assert status["stats"]["fast_outliers"]["runs"] == 1 and status["skipped_batches"] == 0
 
+    # a contract reads the observers' latest results
+    contract = (
+        "slos:\n  - name: few-outliers\n    condition: observer.fast_outliers.anomalies <= 5\n"
+    )
+    assert (
+        client.put(
+            "/api/v1/apps/detect/contract", content=contract, headers=auth(token)
+        ).status_code
+        == 201
+    )
+    [checked] = client.post("/api/v1/apps/detect/contract/check", headers=auth(token)).json()
+    assert checked["status"] == "violated"
+    assert checked["checks"][0]["value"] == len(outliers["flagged_ts"])
+
 
 @pytest.mark.parametrize(
     ("text", "field"),

@@ -155,7 +155,7 @@ def test_reported_metric_inside_an_aggregate_is_not_the_derived_signal() -> None
         ("score < 0.5 0.7", "after a complete condition"),
         ("score 0.5", "expected a comparison operator"),
         ("p97(latency_ms) > 3", "unknown aggregate 'p97'"),
-        ("os.system > 1", "only drift signals have a dotted name"),
+        ("os.system > 1", "only drift and observer signals have a dotted name"),
         ("drift.kl.x > 1", "write drift.<detector>"),
         ("score < 1e999", "finite number"),
         ("(score < 1", "expected ')'"),

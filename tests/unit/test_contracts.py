@@ -317,3 +317,32 @@ def test_qoa4ml_errors_name_the_field() -> None:
     with pytest.raises(ContractError) as caught:
         load_qoa4ml_contract(text.replace('"less_equal"', '"sideways"', 1), application="detect")
     assert caught.value.issues[0].path == "quality.service.0.constraint_list.0.condition.operator"
+
+
+def test_an_slo_reads_an_observer_result_and_policies_refuse_one_for_now() -> None:
+    from harmonia.core.conditions import parse_condition
+    from harmonia.core.errors import ConditionSyntaxError, PolicyError
+    from harmonia.core.policy import parse_policy
+
+    contract = parse_contract(
+        {"slos": [{"name": "few-outliers", "condition": "observer.lat.fraction <= 0.02"}]}
+    )
+    app = Application.single("a", ["m"])
+    rows = [{"service": "default", "instance": "i", "model": "m", "ts": 1.0, "latency_ms": 1.0}]
+    [unknown] = evaluate(contract, app, rows)
+    assert unknown.status == "no_data"
+    [bad] = evaluate(contract, app, rows, signals={"observer.lat.fraction": 0.05})
+    assert bad.status == "violated" and "observer's latest run" in (bad.explanation or "")
+    [good] = evaluate(contract, app, rows, signals={"observer.lat.fraction": 0.0})
+    assert good.status == "met"
+    with pytest.raises(ConditionSyntaxError, match=r"write observer\.<name>\.<field>"):
+        parse_condition("observer.lat < 1")
+    with pytest.raises(PolicyError, match="not yet by policies"):
+        parse_policy(
+            {
+                "policy": "p",
+                "system": "a",
+                "models": ["m"],
+                "boundaries": [{"when": "observer.lat.fraction > 0.1", "then": "switch_model"}],
+            }
+        )

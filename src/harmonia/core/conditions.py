@@ -46,6 +46,8 @@ AGGREGATES: tuple[Aggregate, ...] = ("mean", "p50", "p95", "p99", "max", "min", 
 COMPARATORS: tuple[Comparator, ...] = ("<=", ">=", "==", "!=", "<", ">")
 DERIVED_SIGNALS = frozenset({"score", "quality", "energy_norm", "energy_j", "r2", "mae"})
 DRIFT_PREFIX = "drift."
+#: an observation agent's result: ``observer.<name>.<field>``
+OBSERVER_PREFIX = "observer."
 KEYWORDS = frozenset({"and", "or", "not", *AGGREGATES})
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -72,8 +74,13 @@ class Operand:
     @property
     def is_derived(self) -> bool:
         return self.aggregate is None and (
-            self.name in DERIVED_SIGNALS or self.name.startswith(DRIFT_PREFIX)
+            self.name in DERIVED_SIGNALS or self.name.startswith(DRIFT_PREFIX) or self.is_observer
         )
+
+    @property
+    def is_observer(self) -> bool:
+        """Whether it reads an observation agent's result (``observer.<name>.<field>``)."""
+        return self.aggregate is None and self.name.startswith(OBSERVER_PREFIX)
 
     @property
     def key(self) -> str:
@@ -267,9 +274,15 @@ class _Parser:
             raise self.fail(
                 f"unknown aggregate {token.text!r}; use one of {', '.join(AGGREGATES)}", token
             )
+        if token.text.startswith(OBSERVER_PREFIX):
+            if token.text.count(".") != 2 or "" in token.text.split("."):
+                raise self.fail(f"{token.text!r}: write observer.<name>.<field>", token)
+            return Operand(token.text)
         if "." in token.text and not token.text.startswith(DRIFT_PREFIX):
             raise self.fail(
-                f"{token.text!r}: only drift signals have a dotted name (drift.<detector>)", token
+                f"{token.text!r}: only drift and observer signals have a dotted name "
+                "(drift.<detector>, observer.<name>.<field>)",
+                token,
             )
         if token.text.startswith(DRIFT_PREFIX) and token.text.count(".") != 1:
             raise self.fail(f"{token.text!r}: write drift.<detector>, e.g. drift.kl", token)

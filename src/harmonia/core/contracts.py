@@ -484,12 +484,18 @@ class _Read:
 
 
 class _Reader:
-    def __init__(self, contract: Contract, data: Frame) -> None:
+    def __init__(
+        self, contract: Contract, data: Frame, signals: Mapping[str, float] | None = None
+    ) -> None:
         self.contract = contract
         self.data = data
+        self.signals = signals or {}
 
     def read(self, operand: Operand, slo: SLO, window: Window) -> _Read:
         data = self.data
+        if operand.is_observer:  # an observation agent's latest result, as given
+            value = self.signals.get(operand.name, math.nan)
+            return _Read(float(value), None, None, 1 if operand.name in self.signals else 0)
         if slo.scope == "end_to_end" and (
             operand.name in {"latency_ms", "energy_j"}
             or (operand.aggregate is None and operand.name in _TRACE_SIGNALS)
@@ -620,16 +626,18 @@ def evaluate(
     rows: Iterable[Mapping[str, Any]] | Frame,
     *,
     nodes: Mapping[str, str] | None = None,
+    signals: Mapping[str, float] | None = None,
 ) -> list[SLOResult]:
     """Evaluate every SLO of ``contract`` over ``rows`` (telemetry dicts, or a `frame` of them,
     to share the grouping between contracts). Time windows end at the last sample's ``ts``.
-    ``nodes`` maps instances to their nodes (a sample's own ``node`` field also counts).
+    ``nodes`` maps instances to their nodes (a sample's own ``node`` field also counts);
+    ``signals`` holds the observation agents' latest results (``observer.<name>.<field>``).
     Raises `ContractError` when the contract does not fit ``app``."""
     issues = contract.issues_with(app)
     if issues:
         raise ContractError(issues)
     data = rows if isinstance(rows, Frame) else Frame(app, rows)
-    reader = _Reader(contract, data)
+    reader = _Reader(contract, data, signals)
     results = []
     for slo in contract.slos:
         results.append(_evaluate_slo(contract, slo, reader, nodes or {}))
@@ -729,6 +737,8 @@ def _explain(
         f"must be {check.op} {_show(check.threshold, signal)}"
     )
     operand = comparison.operand
+    if operand.is_observer:  # the observer's own result: its run explains itself
+        return f"{head} (the observer's latest run)", ()
     trace_signal = slo.scope == "end_to_end" and operand.name in {"latency_ms", "energy_j"}
     if trace_signal and read.per_item is not None and data.trace_count:
         return _explain_traces(head, comparison, read, reader, window, nodes)

@@ -170,6 +170,17 @@ class Boundary(BaseModel):
     then: Tactic
     name: str | None = None
 
+    @model_validator(mode="after")
+    def _no_observer_signals(self) -> Boundary:
+        # contracts read them; a policy's window does not carry them yet
+        observed = [str(o) for o in self.when.operands() if o.is_observer]
+        if observed:
+            raise ValueError(
+                f"{', '.join(observed)}: observer signals are read by contracts, not yet by "
+                "policies"
+            )
+        return self
+
     @property
     def label(self) -> str:
         return self.name or str(self.when)

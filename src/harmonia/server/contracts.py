@@ -128,7 +128,8 @@ class ContractKeeper:
         rows = list(server.store.telemetry(app, now - span, None, latest=MAX_CHECK_SAMPLES))
         rows.reverse()  # oldest first, as a window reads them
         nodes = {i.name: i.node for i in server.store.instances(app) if i.node}
-        results = evaluate(contract, app.structure, rows, nodes=nodes)
+        signals = server.observers.runner.signals(app.name) if server.observers.watches(app) else {}
+        results = evaluate(contract, app.structure, rows, nodes=nodes, signals=signals)
         with self._lock:
             before = self._last.get(app.name, {})
             self._last[app.name] = {r.slo: r for r in results}

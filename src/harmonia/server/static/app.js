@@ -461,6 +461,7 @@ function appNav(name, current, service = null) {
   return h("nav", { class: "subnav", "aria-label": "Application" },
     link(appLink(name, null, "pipeline"), "Pipeline", "pipeline"),
     link(appLink(name, null, "contract"), "Contract", "contract"),
+    link(appLink(name, null, "observers"), "Observers", "observers"),
     link(appLink(name, service), "Live", "live"), link(appLink(name, service, "history"), "Adaptation history", "history"),
     link(policyLink(name, service), "Policy", "policy"));
 }
@@ -999,6 +1000,121 @@ function sloFlags(el, entries) {
     h("span", { class: "hint" }, own ? ` (${r.condition})` : blamedWhere(a)))));
   el.hidden = !entries.length;
   return worst;
+}
+
+// -- observers -------------------------------------------------------------------------------
+
+const OBSERVERS_EXAMPLE = `observers:
+  - name: latency_outliers
+    observer: isolation_forest
+    params: {contamination: 0.02}
+    metrics: latency_ms
+    service: fast
+    window: {size: 500}
+    every: {samples: 500}
+  - name: latency
+    observer: summary
+    window: {seconds: 60}
+    every: {seconds: 10}
+`;
+
+/** What an observer's spec watches, in words (metrics, scope, window, cadence). */
+function observerScope(spec) {
+  const metrics = [].concat(spec.metrics || ["latency_ms"]).join(", ");
+  const scope = [spec.stage ? `stage ${spec.stage}` : null, spec.service ? `service ${spec.service}` : null].filter(Boolean).join(", ") || "the whole app";
+  const win = spec.window?.seconds != null ? `last ${spec.window.seconds} s` : `last ${spec.window?.size ?? 256} samples`;
+  const cadence = spec.every?.seconds != null ? `every ${spec.every.seconds} s` : `every ${spec.every?.samples ?? 100} samples`;
+  return `${metrics} of ${scope}; ${win}, ${cadence}`;
+}
+
+async function observersPage(name) {
+  const enc = encodeURIComponent(name);
+  const readConfig = () => api(`/apps/${enc}/observers`).catch((error) => {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  });
+  const about = h("div", { id: "observers-about" });
+  const list = h("div", { id: "observer-list", class: "slo-list", "aria-live": "polite" });
+  const refreshed = h("p", { id: "observers-refreshed", class: "hint", "aria-live": "off" });
+  const empty = h("section", { id: "no-observers", class: "card", hidden: true },
+    h("p", {}, h("strong", {}, `${name} has no observers yet`), ": nothing watches its telemetry beside the policies."),
+    h("p", {}, "Set them with ", h("code", {}, `PUT ${API}/apps/${name}/observers`), " (YAML or JSON body, with the application's token or the admin token), for example:"),
+    h("pre", { class: "example" }, OBSERVERS_EXAMPLE),
+    h("pre", { class: "example" }, `curl -X PUT -H "Authorization: Bearer $TOKEN" --data-binary @observers.yaml \\\n  ${location.origin}${API}/apps/${name}/observers`),
+    h("p", { class: "hint" }, "Observers: summary, correlation, isolation_forest, lof, half_space_trees; their values are signals observer.<name>.<field> for policies and contracts. See docs/observation.md."));
+  const view = h("div", { id: "observers-view", hidden: true }, refreshed, list);
+  mount(h("h1", {}, name, h("span", { class: "muted" }, " · observers")), appNav(name, "observers"), about, empty, view);
+
+  const charts = {};
+  function card(spec, runs, stats) {
+    const latest = runs[0];
+    const key = spec.name;
+    const values = Object.entries(latest?.values || {});
+    const flagged = latest ? latest.flagged_ts.length : 0;
+    const anyFlags = runs.some((r) => r.flagged_ts.length);
+    const chartId = `observer-chart-${key}`;
+    if (anyFlags) charts[chartId] = runs;
+    const status = !latest ? badge("? not run yet", "neutral") : latest.error ? badge("✗ failed", "bad") : badge("✓ ran", "ok");
+    return h("article", { class: `observer card${latest?.error ? " observer-failed" : ""}`, "data-observer": key, "data-kind": spec.observer, "data-run": latest?.id ?? "", "data-flagged": latest ? String(flagged) : "", "aria-labelledby": `observer-${key}` },
+      h("h3", { id: `observer-${key}` }, h("span", { class: "observer-name" }, key), " ", badge(spec.observer, "neutral"), " ", status),
+      h("dl", { class: "slo-facts" },
+        h("div", {}, h("dt", {}, "Watches"), h("dd", { class: "scope" }, observerScope(spec))),
+        h("div", {}, h("dt", {}, "Latest run"), h("dd", { class: "when" }, latest ? `${when(latest.ts)} over ${latest.size} samples` : "—")),
+        h("div", {}, h("dt", {}, "Flagged"), h("dd", { class: "flagged" }, latest ? `${flagged} sample${flagged === 1 ? "" : "s"}` : "—")),
+        h("div", {}, h("dt", {}, "Runs / errors"), h("dd", { class: "stats" }, stats ? `${stats.runs} / ${stats.errors}${stats.dropped ? ` (${stats.dropped} dropped)` : ""}` : "—"))),
+      latest?.error ? h("p", { class: "error-text run-error", role: "alert" }, h("strong", {}, "Error: "), latest.error) : null,
+      stats?.last_error && !latest?.error ? h("p", { class: "hint" }, `Last error: ${stats.last_error}`) : null,
+      values.length ? h("table", { class: "values" },
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Field"), h("th", { scope: "col", class: "num" }, "Value"), h("th", { scope: "col" }, "Signal"))),
+        h("tbody", {}, values.map(([field, value]) => h("tr", { "data-field": field, "data-value": value ?? "" },
+          h("th", { scope: "row" }, field), h("td", { class: "num" }, num(value, 3)), h("td", {}, h("code", {}, `observer.${key}.${field}`)))))) : null,
+      latest?.explanation ? h("p", { class: "observer-explanation" }, latest.explanation) : null,
+      anyFlags ? chartBox(chartId, `${key}: the flagged samples' times (x) in each of its last ${runs.length} run${runs.length === 1 ? "" : "s"} (y)`, true) : null);
+  }
+
+  function drawCharts() {
+    for (const [id, runs] of Object.entries(charts)) {
+      const older = [...runs].reverse();
+      plot(id, [{
+        type: "scatter", mode: "markers", name: "flagged",
+        x: older.flatMap((r) => r.flagged_ts.map(toX)),
+        y: older.flatMap((r) => r.flagged_ts.map(() => `#${r.id} ${clock(r.ts)}`)),
+        marker: { size: 8, color: OI.vermillion, symbol: "x" },
+        hovertemplate: "flagged sample at %{x}<br>run %{y}<extra></extra>",
+      }], layout("", "run", { height: 120 + 22 * Math.min(older.length, 10), showlegend: false, yaxis: { type: "category", automargin: true, gridcolor: "#e5e8ec" } }));
+      document.getElementById(id).dataset.points = String(older.reduce((n, r) => n + r.flagged_ts.length, 0));
+    }
+  }
+
+  let refreshes = 0;
+  async function refresh() {
+    const config = await readConfig();
+    empty.hidden = Boolean(config);
+    view.hidden = !config;
+    if (!config) {
+      about.replaceChildren();
+      return;
+    }
+    const specs = config.document?.observers || [];
+    about.replaceChildren(h("p", { class: "muted" }, `Observers version ${config.version}: ${specs.length} observer${specs.length === 1 ? "" : "s"}, run by the server beside ingestion${config.skipped_batches ? `; ${config.skipped_batches} batches skipped (busy)` : ""}. This page rereads their runs every 5 s.`));
+    const found = await api(`/apps/${enc}/observations${query({ limit: 200 })}`);
+    const byName = {};
+    for (const run of found) (byName[run.name] ||= []).push(run);
+    for (const id of Object.keys(charts)) delete charts[id];
+    for (const el of list.querySelectorAll(".js-plotly-plot")) Plotly.purge(el);
+    list.replaceChildren(...(specs.length ? specs.map((spec) => card(spec, (byName[spec.name] || []).slice(0, 20), config.stats?.[spec.name])) : [h("p", { class: "hint" }, "The document lists no observer.")]));
+    drawCharts();
+    refreshed.textContent = `Runs read ${new Date().toLocaleTimeString()}; reread every 5 s and on each new run.`;
+    list.dataset.refreshes = String(++refreshes);
+  }
+
+  await refresh();
+  if (!main.isConnected) return;
+  const events = new EventSource(`${API}/apps/${enc}/stream`);
+  const soon = throttle(() => refresh().catch(() => {}), 1000);
+  events.addEventListener("observation", soon);
+  onLeave(() => events.close());
+  every(5000, () => refresh().catch(() => {}));
 }
 
 // -- live view -------------------------------------------------------------------------------
@@ -1648,6 +1764,7 @@ const ROUTES = [
   [/^#\/login$/, loginPage, "Log in", null],
   [/^#\/app\/([^/]+)\/pipeline$/, pipelinePage, "Pipeline", "overview"],
   [/^#\/app\/([^/]+)\/contract$/, contractPage, "Contract", "overview"],
+  [/^#\/app\/([^/]+)\/observers$/, observersPage, "Observers", "overview"],
   [/^#\/app\/([^/]+)\/services\/([^/]+)\/history$/, historyPage, "History", "overview"],
   [/^#\/app\/([^/]+)\/services\/([^/]+)$/, livePage, "Live", "overview"],
   [/^#\/app\/([^/]+)\/history$/, historyPage, "History", "overview"],
