@@ -1034,7 +1034,7 @@ async function observersPage(name) {
     throw error;
   });
   const about = h("div", { id: "observers-about" });
-  const list = h("div", { id: "observer-list", class: "slo-list", "aria-live": "polite" });
+  const list = h("div", { id: "observer-list", class: "observer-list", "aria-live": "polite" });
   const refreshed = h("p", { id: "observers-refreshed", class: "hint", "aria-live": "off" });
   const empty = h("section", { id: "no-observers", class: "card", hidden: true },
     h("p", {}, h("strong", {}, `${name} has no observers yet`), ": nothing watches its telemetry beside the policies."),
