@@ -469,7 +469,22 @@ def _aggregate(aggregate: str, values: Floats) -> float:
         return float(values.max())
     if aggregate == "min":
         return float(values.min())
-    return float(np.percentile(values, float(aggregate[1:])))
+    return _percentile(values, float(aggregate[1:]))
+
+
+def _percentile(values: Floats, q: float) -> float:
+    """``np.percentile(values, q)`` (linear interpolation) without its per-call overhead,
+    which dominated a contract's evaluation: two order statistics by partition.
+
+    >>> _percentile(np.array([4.0, 1.0, 3.0, 2.0]), 50.0), float(np.percentile([4, 1, 3, 2], 50))
+    (2.5, 2.5)
+    """
+    position = q / 100.0 * (values.size - 1)
+    low = int(position)
+    high = min(low + 1, values.size - 1)
+    picked = np.partition(values, (low, high)) if high != low else np.partition(values, low)
+    fraction = position - low
+    return float(picked[low] + (picked[high] - picked[low]) * fraction)
 
 
 @dataclass
