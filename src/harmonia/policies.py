@@ -34,17 +34,23 @@ def presets() -> dict[str, str]:
     }
 
 
-def parse_policy_text(text: str, source: str | None = None) -> Policy:
-    """A policy from YAML or JSON text (JSON is YAML), converted if it is Harmonica's.
-    Parsed within bounds (`harmonia.bounded`): size, depth, node count, no aliases."""
+def load_document(text: str, source: str | None = None) -> Any:
+    """A YAML or JSON document (JSON is YAML) sent to the server — a policy, a contract, an
+    application's observers — parsed within bounds (`harmonia.bounded`: size, depth, node
+    count, no aliases); a `PolicyError` says why it cannot be read."""
     try:
-        data = load_yaml(text, max_bytes=MAX_POLICY_BYTES)
+        return load_yaml(text, max_bytes=MAX_POLICY_BYTES)
     except DocumentTooComplex as error:
         raise PolicyError([Issue("", f"refused: {error}")], source) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise PolicyError([Issue("", f"not valid YAML or JSON{where}: {error}")], source) from None
+
+
+def parse_policy_text(text: str, source: str | None = None) -> Policy:
+    """A policy from YAML or JSON text, converted if it is Harmonica's."""
+    data = load_document(text, source)
     policy = (
         convert_harmonica(data, source) if is_harmonica_policy(data) else parse_policy(data, source)
     )

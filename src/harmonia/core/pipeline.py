@@ -159,6 +159,9 @@ def _percentiles(values: np.ndarray, name: str) -> Signals:
 
 
 JOULES_PER_KWH = 3.6e6
+#: grid carbon intensity where nothing better is known: roughly the world's average
+#: electricity (IEA, about 475 gCO2e/kWh)
+DEFAULT_CARBON_G_PER_KWH = 475.0
 EnergyGroup = Literal["stage", "service", "instance"]
 
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from harmonia.bounded import load_json, load_yaml
 from harmonia.core.actions import ActionKind
 from harmonia.core.contracts import Contract, ContractError, SLOResult, evaluate, parse_contract
 from harmonia.core.errors import Issue, PolicyError
+from harmonia.policies import load_document
 from harmonia.server.observe import finite_or_none
 from harmonia.store import App, StoredContract
 
@@ -45,12 +45,7 @@ def read_contract(text: str, app: App, form: ContractFormat | None = None) -> Co
     from harmonia.compat.qoa4ml.contract import from_qoa4ml_contract
     from harmonia.compat.rohe.contract import from_rohe_contract
 
-    try:
-        document = load_json(text) if text.lstrip().startswith("{") else load_yaml(text)
-    except ValueError as error:
-        raise PolicyError([Issue("", f"not YAML or JSON: {error}")]) from None
-    except Exception as error:  # yaml.YAMLError
-        raise PolicyError([Issue("", f"not YAML or JSON: {error}")]) from None
+    document = load_document(text)
     if not isinstance(document, dict):
         raise PolicyError([Issue("", "a contract is a mapping")])
     if form is None:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from harmonia.bounded import load_json, load_yaml
 from harmonia.core.errors import HarmoniaError, Issue, PolicyError, UnknownPluginError
 from harmonia.observation import Observation, ObserverRunner, ObserverSpec, parse_observers
+from harmonia.policies import load_document
 from harmonia.server.observe import finite_or_none
 from harmonia.server.schemas import field_errors
 from harmonia.store import App
@@ -34,10 +34,7 @@ TICK_S = 1.0
 def read_observers(text: str) -> list[ObserverSpec]:
     """Observer specs from YAML or JSON (``observers: [...]``); a `PolicyError` names each
     bad field, and an unknown observer or parameter fails here, not at its first run."""
-    try:
-        document = load_json(text) if text.lstrip().startswith("{") else load_yaml(text)
-    except Exception as error:  # bounds, YAML or JSON syntax
-        raise PolicyError([Issue("", f"not YAML or JSON: {error}")]) from None
+    document = load_document(text)
     try:
         specs = parse_observers(document)
     except ValidationError as error:

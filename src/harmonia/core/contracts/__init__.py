@@ -55,7 +55,6 @@ slos.0
 from harmonia.core.contracts._evaluate import evaluate
 from harmonia.core.contracts._frame import Frame, frame
 from harmonia.core.contracts._model import (
-    DEFAULT_CARBON_G_PER_KWH,
     SLO,
     WINDOW_SIGNALS,
     Attribution,
@@ -69,6 +68,7 @@ from harmonia.core.contracts._model import (
     Then,
     parse_contract,
 )
+from harmonia.core.pipeline import DEFAULT_CARBON_G_PER_KWH
 
 __all__ = [
     "DEFAULT_CARBON_G_PER_KWH",

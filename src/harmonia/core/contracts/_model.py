@@ -18,6 +18,7 @@ from pydantic import model_validator as _model_validator
 from harmonia.core.application import Application, AppName, Name
 from harmonia.core.conditions import Condition, parse_condition
 from harmonia.core.errors import HarmoniaError, Issue
+from harmonia.core.pipeline import DEFAULT_CARBON_G_PER_KWH
 from harmonia.core.policy import Window
 
 Scope = Literal["service", "stage", "end_to_end"]
@@ -30,8 +31,6 @@ WINDOW_SIGNALS = frozenset(
     {"count", "throughput", "availability", "error_rate", "accuracy", "total_energy_j", "co2_g"}
 )
 #: IEA's world average grid intensity (gCO2e/kWh), the default when a contract names none
-DEFAULT_CARBON_G_PER_KWH = 475.0
-_J_PER_KWH = 3.6e6
 #: window signals that end to end read traces (``accuracy`` reads the final stages' samples)
 _TRACE_SIGNALS = WINDOW_SIGNALS - {"accuracy"}
 

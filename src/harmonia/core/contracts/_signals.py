@@ -12,7 +12,6 @@ import numpy as np
 from harmonia.core.conditions import Comparison, Condition, Operand
 from harmonia.core.contracts._frame import Frame
 from harmonia.core.contracts._model import (
-    _J_PER_KWH,
     _TRACE_SIGNALS,
     SLO,
     WINDOW_SIGNALS,
@@ -21,6 +20,7 @@ from harmonia.core.contracts._model import (
     Ints,
     Status,
 )
+from harmonia.core.pipeline import JOULES_PER_KWH
 from harmonia.core.policy import Window
 
 # -- signals ---------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ class _Reader:
 
     @property
     def _g_per_j(self) -> float:
-        return self.contract.carbon_g_per_kwh / _J_PER_KWH
+        return self.contract.carbon_g_per_kwh / JOULES_PER_KWH
 
     def _rate(self, count: int, window: Window, rows: Ints | None = None) -> float:
         data = self.data

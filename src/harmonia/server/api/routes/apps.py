@@ -6,11 +6,15 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from harmonia.core.pipeline import EnergyGroup, energy_breakdown, summarize_pipeline
+from harmonia.core.pipeline import (
+    DEFAULT_CARBON_G_PER_KWH,
+    EnergyGroup,
+    energy_breakdown,
+    summarize_pipeline,
+)
 from harmonia.server.api import API
 from harmonia.server.api.deps import Admin, AppAuth, KnownApp, ServerDep
 from harmonia.server.fields import Name
-from harmonia.server.observe import finite_or_none
 from harmonia.server.schemas import (
     AppIn,
     AppOut,
@@ -21,7 +25,7 @@ from harmonia.server.schemas import (
     RegisteredAppOut,
     errors,
 )
-from harmonia.server.service import Server
+from harmonia.server.service import Server, finite_row
 from harmonia.store import App, Instance
 
 router = APIRouter(prefix=API)
@@ -29,9 +33,6 @@ router = APIRouter(prefix=API)
 PIPELINE_SPAN_S = 300.0
 #: the most samples one pipeline view reads (the latest ones of the span)
 PIPELINE_MAX_SAMPLES = 200_000
-#: grid carbon intensity when a node says none: roughly the world's average electricity
-#: (IEA, about 475 gCO2e/kWh); pass the local one as ``carbon_g_per_kwh``
-DEFAULT_CARBON_G_PER_KWH = 475.0
 
 
 @router.post(
@@ -105,9 +106,9 @@ def _pipeline(
         "start": start,
         "end": end,
         "samples": len(rows),
-        "services": {k: _finite(v) for k, v in summary.services.items()},
-        "stages": {k: _finite(v) for k, v in summary.stages.items()},
-        "end_to_end": _finite(summary.end_to_end),
+        "services": {k: finite_row(v) for k, v in summary.services.items()},
+        "stages": {k: finite_row(v) for k, v in summary.stages.items()},
+        "end_to_end": finite_row(summary.end_to_end),
         "instances": summary.instances,
         "models": summary.models,
         "serving": serving,
@@ -163,7 +164,7 @@ def _energy(
         "requests": found.requests,
         "total_j": found.total_j,
         "total_g_co2e": found.total_g_co2e,
-        "groups": {k: _finite(v) for k, v in found.groups.items()},
+        "groups": {k: finite_row(v) for k, v in found.groups.items()},
     }
 
 
@@ -174,10 +175,6 @@ def _intensity(labels: dict[str, str]) -> float | None:
     except (KeyError, ValueError):
         return None
     return value if 0 <= value < 5000 else None
-
-
-def _finite(signals: dict[str, float]) -> dict[str, float | None]:
-    return {k: finite_or_none(v) for k, v in signals.items()}
 
 
 def app_view(server: Server, app: App) -> dict[str, Any]:
