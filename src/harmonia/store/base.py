@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 
 logger = logging.getLogger("harmonia.store")
 #: how often the SQLite write-ahead log is copied back into the database
@@ -97,3 +97,16 @@ class StoreBase:
             return
         with self._write_lock, self.engine.begin() as connection:
             yield connection
+
+
+def add_version(
+    tx: Connection, table: Any, document: dict[str, Any], created: float, **key: Any
+) -> int:
+    """Insert the next version of a versioned document (a policy, a contract, observers)
+    under ``key`` (its app, and service), in transaction ``tx``; returns the version."""
+    latest = tx.scalar(
+        select(func.max(table.version)).where(*(getattr(table, k) == v for k, v in key.items()))
+    )
+    version = int(latest or 0) + 1
+    tx.execute(insert(table).values(**key, version=version, document=document, created=created))
+    return version

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from harmonia.store.apps import App
-from harmonia.store.base import StoreBase
+from harmonia.store.base import StoreBase, add_version
 from harmonia.store.tables import ContractRow, ViolationRow
 
 
@@ -44,16 +44,9 @@ class ContractsMixin(StoreBase):
 
     def add_contract(self, app: App, document: dict[str, Any]) -> StoredContract:
         """Store a new version of the app's contract (already validated)."""
+        created = self.clock()
         with self._tx() as tx:
-            latest = tx.scalar(
-                select(func.max(ContractRow.version)).where(ContractRow.app_id == app.id)
-            )
-            version, created = (latest or 0) + 1, self.clock()
-            tx.execute(
-                insert(ContractRow).values(
-                    app_id=app.id, version=version, document=document, created=created
-                )
-            )
+            version = add_version(tx, ContractRow, document, created, app_id=app.id)
         return StoredContract(app.name, version, document, created)
 
     def contract(self, app: App) -> StoredContract | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from harmonia.store.apps import App
-from harmonia.store.base import StoreBase
+from harmonia.store.base import StoreBase, add_version
 from harmonia.store.tables import ObservationRow, ObserversRow
 
 OBSERVATION_COLUMNS = (
@@ -30,16 +30,7 @@ class ObservationsMixin(StoreBase):
     def add_observers(self, app: App, document: dict[str, Any]) -> int:
         """Store a new version of the app's observers (already validated); its version."""
         with self._tx() as tx:
-            latest = tx.scalar(
-                select(func.max(ObserversRow.version)).where(ObserversRow.app_id == app.id)
-            )
-            version = (latest or 0) + 1
-            tx.execute(
-                insert(ObserversRow).values(
-                    app_id=app.id, version=version, document=document, created=self.clock()
-                )
-            )
-        return version
+            return add_version(tx, ObserversRow, document, self.clock(), app_id=app.id)
 
     def observers(self, app: App) -> tuple[int, dict[str, Any]] | None:
         """The observers in force (the latest version) and their version."""

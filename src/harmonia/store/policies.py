@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import select
 
 from harmonia.store.apps import App
-from harmonia.store.base import StoreBase
+from harmonia.store.base import StoreBase, add_version
 from harmonia.store.tables import PolicyRow
 
 
@@ -26,23 +26,9 @@ class PoliciesMixin(StoreBase):
 
     def add_policy(self, app: App, service: str, document: dict[str, Any]) -> StoredPolicy:
         """Store a new version of ``service``'s policy (already validated)."""
+        created = self.clock()
         with self._tx() as tx:
-            latest = tx.scalar(
-                select(func.max(PolicyRow.version)).where(
-                    PolicyRow.app_id == app.id, PolicyRow.service == service
-                )
-            )
-            version = (latest or 0) + 1
-            created = self.clock()
-            tx.execute(
-                insert(PolicyRow).values(
-                    app_id=app.id,
-                    service=service,
-                    version=version,
-                    document=document,
-                    created=created,
-                )
-            )
+            version = add_version(tx, PolicyRow, document, created, app_id=app.id, service=service)
         return StoredPolicy(app.name, service, version, document, created)
 
     def policies(self, app: App, service: str | None = None) -> list[StoredPolicy]:
