@@ -78,8 +78,9 @@ class ContractKeeper:
     def __init__(self, server: Server) -> None:
         self.server = server
         self._lock = threading.Lock()
-        #: app -> (version, contract)
-        self._parsed: dict[str, tuple[int, Contract]] = {}
+        #: app -> (version, contract), or None for an app known to have none (the periodic
+        #: check asks for every app's every 10 s)
+        self._parsed: dict[str, tuple[int, Contract] | None] = {}
         #: app -> {slo: its last result}
         self._last: dict[str, dict[str, SLOResult]] = {}
 
@@ -95,16 +96,12 @@ class ContractKeeper:
     def contract(self, app: App) -> tuple[int, Contract] | None:
         """The contract in force and its version."""
         with self._lock:
-            known = self._parsed.get(app.name)
-        if known is not None:
-            return known
+            if app.name in self._parsed:
+                return self._parsed[app.name]
         stored = self.server.store.contract(app)
-        if stored is None:
-            return None
-        parsed = (stored.version, parse_contract(stored.document))
-        with self._lock:
-            self._parsed[app.name] = parsed
-        return parsed
+        parsed = None if stored is None else (stored.version, parse_contract(stored.document))
+        with self._lock:  # a contract applied meanwhile wins over what was read before it
+            return self._parsed.setdefault(app.name, parsed)
 
     def check(self, app: App) -> list[SLOResult]:
         """Evaluate the contract over the latest telemetry; record each SLO that became
