@@ -89,10 +89,11 @@ class ObserverWorker:
         stored = self.server.store.observers(app)
         specs = parse_observers(stored[1]) if stored is not None else []
         with self._lock:
-            if specs:
-                self.runner.configure(app.name, specs)
-            self._watched[app.name] = bool(specs)
-        return bool(specs)
+            if app.name not in self._watched:  # observers configured meanwhile win
+                if specs:
+                    self.runner.configure(app.name, specs)
+                self._watched[app.name] = bool(specs)
+            return self._watched[app.name]
 
     def submit(self, app: App, rows: Sequence[dict[str, Any]]) -> None:
         """Hand a stored batch to the worker, or skip it when the worker is behind."""
