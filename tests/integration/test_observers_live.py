@@ -116,3 +116,53 @@ def test_a_bad_observer_configuration_is_refused_naming_the_field(
     assert reply.status_code == 422, reply.text
     assert reply.json()["detail"][0]["field"] == field
     assert client.get("/api/v1/apps/detect/observers").status_code == 404
+
+
+def test_a_policy_switches_on_an_observers_stored_result(client: TestClient) -> None:
+    token = register(client)["token"]
+    policy = """
+policy: detect-fast
+system: detect
+models: [linear, svm]
+initial_model: linear
+window: 100 samples
+strategy: switch
+boundaries:
+  - when: observer.fast_latency.p99 > 100
+    then: switch_model
+"""
+    reply = client.put(
+        "/api/v1/apps/detect/services/fast/policy", content=policy, headers=auth(token)
+    )
+    assert reply.status_code == 201, reply.text
+    assert (
+        client.put(
+            "/api/v1/apps/detect/observers", content=OBSERVERS, headers=auth(token)
+        ).status_code
+        == 201
+    )
+
+    def send(first: int, latency: float) -> dict:
+        samples = [
+            {"service": "fast", "model": "linear", "ts": 1000.0 + i, "latency_ms": latency}
+            for i in range(first, first + 100)
+        ]
+        reply = client.post(
+            "/api/v1/apps/detect/telemetry",
+            json={"instance": "fast-1", "samples": samples},
+            headers=auth(token),
+        )
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json())
+
+    for first in range(0, 500, 100):  # slow: the summary observer runs on the 500th sample
+        assert send(first, 250.0)["actions"] == []  # no result yet when these windows closed
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        names = {r["name"] for r in client.get("/api/v1/apps/detect/observations").json()}
+        if "fast_latency" in names:
+            break
+        time.sleep(0.05)
+    [action] = send(500, 250.0)["actions"]
+    assert action["kind"] == "switch_model" and action["model"] == "svm"
+    assert action["trigger"] == "observer.fast_latency.p99 > 100"

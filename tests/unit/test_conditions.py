@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 
 from harmonia.core.conditions import (
     AGGREGATES,
+    LABELS,
     Comparison,
     Condition,
     Junction,
+    Match,
     Operand,
     parse_condition,
 )
@@ -26,10 +28,33 @@ NUMBERS = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infini
 )
 
 
+SELECTORS = st.lists(
+    st.builds(
+        Match,
+        st.sampled_from(sorted(LABELS)),
+        st.sampled_from(["=", "!="]),
+        st.text("abcxyz-_.0123456789 ", max_size=12),
+    ),
+    max_size=2,
+).map(tuple)
+
+
+@st.composite
+def aggregates(draw: st.DrawFn) -> Operand:
+    """A metric's aggregate, any of them, with or without a selector."""
+    how = draw(st.sampled_from([a for a in AGGREGATES if a != "ratio"]))
+    name = "" if how == "count" and draw(st.booleans()) else draw(METRICS)
+    q = draw(st.integers(0, 100).map(float)) if how == "percentile" else None
+    return Operand(name, how, draw(SELECTORS), q)
+
+
 @st.composite
 def operands(draw: st.DrawFn) -> Operand:
-    if draw(st.booleans()):
-        return Operand(draw(METRICS), draw(st.sampled_from(AGGREGATES)))
+    kind = draw(st.sampled_from(["aggregate", "ratio", "derived"]))
+    if kind == "aggregate":
+        return draw(aggregates())
+    if kind == "ratio":
+        return Operand("", "ratio", terms=(draw(aggregates()), draw(aggregates())))
     return Operand(draw(DERIVED))
 
 
@@ -148,7 +173,8 @@ def test_reported_metric_inside_an_aggregate_is_not_the_derived_signal() -> None
     [
         ("score <", "expected a number, found end of condition"),
         ("mean(latency_ms > 3", "expected ')'"),
-        ("__import__('os')", "unexpected character"),
+        ("__import__('os')", "unknown aggregate '__import__'"),
+        ("score < 1; import os", "unexpected character ';'"),
         ("__import__(os)", "unknown aggregate '__import__'"),
         ("", "empty condition"),
         ("score < 0.5 or", "expected a signal"),
@@ -160,7 +186,16 @@ def test_reported_metric_inside_an_aggregate_is_not_the_derived_signal() -> None
         ("score < 1e999", "finite number"),
         ("(score < 1", "expected ')'"),
         ("and < 1", "keyword"),
-        ("score = 1", "unexpected character '='"),
+        ("score = 1", "expected a comparison operator"),
+        ("ratio(latency_ms, count()) > 1", "each term of ratio(a, b) is an aggregate"),
+        ("ratio(ratio(count(), count()), count()) > 1", "each term of ratio(a, b)"),
+        ('count({host="a"}) > 1', "unknown label 'host'"),
+        ("count({model=large}) > 1", "a quoted value"),
+        ('count({model=="a"}) > 1', "expected = or != after model"),
+        ('p95(latency_ms{model="a") > 1', "'}' to close the selector"),
+        ("percentile(latency_ms) > 1", "',' and the percentile"),
+        ("percentile(latency_ms, 120) > 1", "between 0 and 100"),
+        ("sum() > 1", "a metric name inside sum"),
         ("mean(drift.kl) > 1", "not a telemetry metric name"),
     ],
 )
@@ -174,3 +209,15 @@ def test_error_points_at_the_offending_position() -> None:
     with pytest.raises(ConditionSyntaxError) as caught:
         parse_condition("score < 0.5 and mean(latency_ms > 3")
     assert caught.value.position == len("score < 0.5 and mean(latency_ms ")
+
+
+def test_consumer_defined_metrics_parse_to_their_canonical_form() -> None:
+    text = 'ratio(count({model="large"}), count()) > 0.5'
+    operand = parse_condition(text).operand  # type: ignore[union-attr]
+    assert operand.aggregate == "ratio"
+    assert operand.terms[0].selector == (Match("model", "=", "large"),)
+    assert operand.key == 'ratio(count({model="large"}), count())'
+    assert str(parse_condition("avg(confidence) < 0.5")) == "mean(confidence) < 0.5"
+    q = parse_condition("percentile(latency_ms{instance!='a-1'}, 90) > 3").operand  # type: ignore[union-attr]
+    assert (q.q, str(q)) == (90.0, 'percentile(latency_ms{instance!="a-1"}, 90)')
+    assert parse_condition("count > 3").operand == Operand("count")  # type: ignore[union-attr]

@@ -228,6 +228,46 @@ def test_statuses(condition: str, status: str) -> None:
     assert result.status == status
 
 
+def test_consumer_defined_metrics_count_sum_percentile_ratio_and_labels() -> None:
+    rows = pipeline_rows()
+    cnn = [r for r in rows if r["service"] == "cnn"]
+    slow = np.array([r["latency_ms"] for r in cnn if r["instance"] == "classify-2"])
+    errors = sum(r["metrics"]["error"] for r in rows)
+
+    def value(condition: str, **slo: Any) -> float:
+        result = one({"condition": condition, **slo}, rows, window="100000 samples")
+        return result.checks[0].value
+
+    assert value("count() > 0", scope="service", target="cnn") == len(cnn)
+    assert value('count({instance="classify-2"}) > 0') == len(slow)
+    assert value('count({node="edge-1"}) > 0') == len(slow)  # the node of classify-2
+    assert value('count({instance!="classify-2", stage="classify"}) > 0') == len(cnn) - len(slow)
+    assert value('sum(error{service="vote"}) > 0') == errors
+    assert value('ratio(sum(error), count({service="vote"})) > 0') == pytest.approx(
+        errors / (len(rows) / 3)
+    )
+    assert value(
+        'percentile(latency_ms{instance="classify-2"}, 90) > 0', scope="stage", target="classify"
+    ) == pytest.approx(float(np.percentile(slow, 90)))
+    assert value('ratio(count({model="none"}), count({model="none"})) > 0') != value("count > 0")
+    assert np.isnan(value('ratio(count({model="none"}), count({model="none"})) > 0'))
+    # a label selector narrows every sample of the application, end to end
+    assert value("count() > 0") == len(rows) / 3  # no selector: the final stage's samples
+
+
+def test_a_violated_label_slo_is_attributed_to_its_instance() -> None:
+    result = one(
+        {
+            "scope": "service",
+            "target": "cnn",
+            "condition": 'p99(latency_ms{node!="edge-0"}) <= 200',
+        }
+    )
+    assert result.status == "violated"
+    assert result.attribution[0].instance == "classify-2"
+    assert "node `edge-1`" in (result.explanation or "")
+
+
 # -- the explanation -------------------------------------------------------------------------
 
 
@@ -319,7 +359,7 @@ def test_qoa4ml_errors_name_the_field() -> None:
     assert caught.value.issues[0].path == "quality.service.0.constraint_list.0.condition.operator"
 
 
-def test_an_slo_reads_an_observer_result_and_policies_refuse_one_for_now() -> None:
+def test_an_slo_reads_an_observer_result() -> None:
     from harmonia.core.conditions import parse_condition
     from harmonia.core.errors import ConditionSyntaxError, PolicyError
     from harmonia.core.policy import parse_policy
@@ -337,12 +377,14 @@ def test_an_slo_reads_an_observer_result_and_policies_refuse_one_for_now() -> No
     assert good.status == "met"
     with pytest.raises(ConditionSyntaxError, match=r"write observer\.<name>\.<field>"):
         parse_condition("observer.lat < 1")
-    with pytest.raises(PolicyError, match="not yet by policies"):
+    with pytest.raises(PolicyError, match="samples carry no node"):
         parse_policy(
             {
                 "policy": "p",
                 "system": "a",
                 "models": ["m"],
-                "boundaries": [{"when": "observer.lat.fraction > 0.1", "then": "switch_model"}],
+                "boundaries": [
+                    {"when": 'count({node="edge-1"}) > 1', "then": "switch_model"},
+                ],
             }
         )

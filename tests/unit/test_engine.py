@@ -201,6 +201,9 @@ def test_aggregates_by_hand() -> None:
     assert aggregate(values, "rate") == pytest.approx(0.6)
     assert aggregate(values, "p50") == 1.0
     assert math.isnan(aggregate(np.array([]), "p95"))
+    assert aggregate(values, "sum") == 6.0
+    assert aggregate(values, "count") == 5.0 and aggregate(np.array([]), "count") == 0.0
+    assert aggregate(values, "percentile", 25.0) == float(np.percentile(values, 25))
 
 
 def test_summary_signals() -> None:
@@ -213,6 +216,43 @@ def test_summary_signals() -> None:
     assert signals["p95(latency_ms)"] == 3.0
     assert signals["rate(error)"] == 1.0
     assert 0.8 < signals["r2"] < 0.95
+
+
+def test_a_policy_reads_consumer_defined_metrics_over_labels() -> None:
+    samples = window("lstm", n=100, latency_ms=3.0, metrics={"error": 0.0})
+    slow = [s.model_copy(update={"instance": "b", "latency_ms": 90.0}) for s in samples[:20]]
+    failing = [s.model_copy(update={"metrics": {"error": 1.0}}) for s in samples[20:30]]
+    samples = slow + failing + samples[30:]
+    when = [
+        'p99(latency_ms{instance="b"}) > 50',
+        "ratio(sum(error), count()) > 0.05",
+        'count({instance!="b"}) < 81',
+        "percentile(latency_ms, 50) > 2",
+    ]
+    p = policy(boundaries=[{"when": w, "then": "switch_model"} for w in when])
+    signals = summarize(samples, p, model="lstm", version=None).signals
+    assert signals['p99(latency_ms{instance="b"})'] == 90.0
+    assert signals["ratio(sum(error), count())"] == pytest.approx(0.1)
+    assert signals['count({instance!="b"})'] == 80.0
+    assert signals["percentile(latency_ms, 50)"] == 3.0
+
+
+def test_a_policy_reads_the_observers_latest_results() -> None:
+    engine = build_engine(
+        policy(
+            strategy="switch",
+            boundaries=[{"when": "observer.lat.fraction > 0.1", "then": "switch_model"}],
+        )
+    )
+    knowledge = engine.new_knowledge()
+    knowledge.observe_many(window("linear"))
+    assert engine.step(knowledge, 50.0) == []  # no result yet: no data, no violation
+    knowledge.note_observation("lat", {"fraction": 0.3, "flagged": None})
+    knowledge.observe_many(window("linear", start=50))
+    [action] = engine.step(knowledge, 100.0)
+    assert action.trigger == "observer.lat.fraction > 0.1"
+    assert action.values == {"observer.lat.fraction": 0.3}
+    assert math.isnan(knowledge.summaries[-1].signals["observer.lat.flagged"])
 
 
 def test_summary_computes_drift_with_the_given_detector() -> None:

@@ -8,8 +8,14 @@ with parentheses::
     and_expr   := term ("and" term)*
     term       := "(" or_expr ")" | comparison
     comparison := operand OP NUMBER
-    operand    := AGGREGATE "(" NAME ")" | NAME ("." NAME)*
-    AGGREGATE  := mean | p50 | p95 | p99 | max | min | rate
+    operand    := AGGREGATE "(" NAME [selector] ")"
+                | "count" "(" [NAME] [selector] ")"
+                | "percentile" "(" NAME [selector] "," NUMBER ")"
+                | "ratio" "(" operand "," operand ")"
+                | NAME ("." NAME)*
+    selector   := "{" LABEL ("=" | "!=") STRING ("," LABEL ("=" | "!=") STRING)* "}"
+    AGGREGATE  := mean | avg | p50 | p95 | p99 | max | min | rate | sum
+    LABEL      := model | instance | service | stage | node
     OP         := < | <= | > | >= | == | !=
 
 A signal is a telemetry metric aggregated over the policy's window (``p95(latency_ms)``; a
@@ -18,6 +24,15 @@ bare metric name means its mean), or a derived signal the monitor computes: ``sc
 Inside an aggregate a name is always a reported metric: ``mean(score)`` is the mean of a
 ``score`` the system sent. ``rate(m)`` is the fraction of samples in the window where ``m``
 is non-zero (for example an error flag).
+
+Consumer-defined metrics read the same samples: ``count()`` counts them (``count(m)`` those
+that carry ``m``), ``sum(m)`` adds ``m`` up, ``percentile(m, 90)`` takes any percentile,
+``avg`` is ``mean``, and ``ratio(a, b)`` divides one aggregate by another. A selector in
+braces keeps the samples whose labels match, as in PromQL::
+
+    ratio(count({model="large"}), count()) > 0.5
+    p99(latency_ms{instance="classify-2"}) > 300
+    ratio(sum(error{service!="cache"}), count()) > 0.01
 
 Parsing builds a tree of frozen dataclasses; evaluation looks signals up by their canonical
 key in a mapping and never executes anything from the text.
@@ -39,16 +54,25 @@ from typing import Literal
 
 from harmonia.core.errors import ConditionSyntaxError
 
-Aggregate = Literal["mean", "p50", "p95", "p99", "max", "min", "rate"]
+Aggregate = Literal[
+    "mean", "p50", "p95", "p99", "max", "min", "rate", "count", "sum", "percentile", "ratio"
+]
 Comparator = Literal["<", "<=", ">", ">=", "==", "!="]
 
-AGGREGATES: tuple[Aggregate, ...] = ("mean", "p50", "p95", "p99", "max", "min", "rate")
+AGGREGATES: tuple[Aggregate, ...] = (
+    "mean", "p50", "p95", "p99", "max", "min", "rate", "count", "sum", "percentile", "ratio"
+)  # fmt: skip
+#: other names of an aggregate, written in its canonical form
+ALIASES: dict[str, Aggregate] = {"avg": "mean"}
+#: sample labels a selector can match
+LABELS = frozenset({"model", "instance", "service", "stage", "node"})
 COMPARATORS: tuple[Comparator, ...] = ("<=", ">=", "==", "!=", "<", ">")
 DERIVED_SIGNALS = frozenset({"score", "quality", "energy_norm", "energy_j", "r2", "mae"})
 DRIFT_PREFIX = "drift."
 #: an observation agent's result: ``observer.<name>.<field>``
 OBSERVER_PREFIX = "observer."
-KEYWORDS = frozenset({"and", "or", "not", *AGGREGATES})
+#: ``count`` alone is a signal (the window's samples); ``count(...)`` the aggregate
+KEYWORDS = frozenset({"and", "or", "not", *AGGREGATES, *ALIASES}) - {"count"}
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _TOKEN = re.compile(
@@ -56,20 +80,47 @@ _TOKEN = re.compile(
     (?P<space>\s+)
   | (?P<number>[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)
   | (?P<op><=|>=|==|!=|<|>)
+  | (?P<equals>=)
   | (?P<name>{_NAME}(?:\.{_NAME})*)
+  | (?P<string>"[^"\\]{{0,200}}"|'[^'\\]{{0,200}}')
   | (?P<lparen>\()
   | (?P<rparen>\))
+  | (?P<lbrace>\{{)
+  | (?P<rbrace>\}})
+  | (?P<comma>,)
     """,
     re.VERBOSE,
 )
 
 
 @dataclass(frozen=True)
+class Match:
+    """One label test of a selector: ``label = "value"`` or ``label != "value"``."""
+
+    label: str
+    op: Literal["=", "!="]
+    value: str
+
+    def holds(self, found: str | None) -> bool:
+        return (found == self.value) is (self.op == "=")
+
+    def __str__(self) -> str:
+        return f'{self.label}{self.op}"{self.value}"'
+
+
+@dataclass(frozen=True)
 class Operand:
-    """What a comparison reads: an aggregate of a metric, or a derived signal."""
+    """What a comparison reads: an aggregate of a metric over the samples a selector keeps,
+    a ratio of two such aggregates, or a derived signal."""
 
     name: str
     aggregate: Aggregate | None = None
+    #: the samples it reads: those whose labels pass every test
+    selector: tuple[Match, ...] = ()
+    #: the percentile of ``percentile(name, q)``
+    q: float | None = None
+    #: numerator and denominator of ``ratio(a, b)`` (``name`` is empty)
+    terms: tuple[Operand, ...] = ()
 
     @property
     def is_derived(self) -> bool:
@@ -83,11 +134,19 @@ class Operand:
         return self.aggregate is None and self.name.startswith(OBSERVER_PREFIX)
 
     @property
+    def is_expression(self) -> bool:
+        """Whether it is a consumer-defined metric (a count, sum, percentile, ratio or a
+        selector) rather than one of the aggregates every window has."""
+        return self.aggregate in {"count", "sum", "percentile", "ratio"} or bool(self.selector)
+
+    @property
     def key(self) -> str:
         """Canonical signal key: ``score``, ``drift.kl``, ``mean(latency_ms)``, ``p95(...)``."""
         if self.is_derived:
             return self.name
-        return f"{self.aggregate or 'mean'}({self.name})"
+        if self.aggregate is None:
+            return f"mean({self.name})"
+        return str(self)
 
     @property
     def drift_detector(self) -> str | None:
@@ -95,7 +154,15 @@ class Operand:
         return self.name[len(DRIFT_PREFIX) :] if self.name.startswith(DRIFT_PREFIX) else None
 
     def __str__(self) -> str:
-        return f"{self.aggregate}({self.name})" if self.aggregate else self.name
+        if self.aggregate is None:
+            return self.name
+        if self.aggregate == "ratio":
+            return f"ratio({self.terms[0]}, {self.terms[1]})"
+        selector = "{" + ", ".join(map(str, self.selector)) + "}" if self.selector else ""
+        inner = f"{self.name}{selector}"
+        if self.aggregate == "percentile":
+            return f"percentile({inner}, {_format_number(self.q or 0.0)})"
+        return f"{self.aggregate}({inner})"
 
 
 @dataclass(frozen=True)
@@ -262,18 +329,14 @@ class _Parser:
 
     def parse_operand(self) -> Operand:
         token = self.take("name", "a signal (a metric, an aggregate such as p95(...), or score)")
-        if token.text in AGGREGATES:
-            self.take("lparen", f"'(' after {token.text}")
-            metric = self.take("name", f"a metric name inside {token.text}(...)")
-            self._check_metric_name(metric)
-            self.take("rparen", f"')' to close {token.text}(")
-            return Operand(metric.text, token.text)
+        word = ALIASES.get(token.text, token.text)
+        if word in AGGREGATES and (word != "count" or self.current.kind == "lparen"):
+            return self.parse_aggregate(token, word)
         if token.text in KEYWORDS:
             raise self.fail(f"{token.text!r} is a keyword, not a signal", token)
         if self.current.kind == "lparen":
-            raise self.fail(
-                f"unknown aggregate {token.text!r}; use one of {', '.join(AGGREGATES)}", token
-            )
+            known = ", ".join((*AGGREGATES, *ALIASES))
+            raise self.fail(f"unknown aggregate {token.text!r}; use one of {known}", token)
         if token.text.startswith(OBSERVER_PREFIX):
             if token.text.count(".") != 2 or "" in token.text.split("."):
                 raise self.fail(f"{token.text!r}: write observer.<name>.<field>", token)
@@ -287,6 +350,66 @@ class _Parser:
         if token.text.startswith(DRIFT_PREFIX) and token.text.count(".") != 1:
             raise self.fail(f"{token.text!r}: write drift.<detector>, e.g. drift.kl", token)
         return Operand(token.text)
+
+    def parse_aggregate(self, token: _Token, aggregate: Aggregate) -> Operand:
+        """``AGGREGATE(...)``: a metric with an optional selector, ``count()`` of samples,
+        ``percentile(metric, q)`` or ``ratio(a, b)``."""
+        self.take("lparen", f"'(' after {token.text}")
+        if aggregate == "ratio":
+            numerator = self.parse_ratio_term()
+            self.take("comma", "',' between the two terms of ratio(a, b)")
+            denominator = self.parse_ratio_term()
+            self.take("rparen", "')' to close ratio(")
+            return Operand("", "ratio", terms=(numerator, denominator))
+        name = ""
+        if aggregate != "count" or self.current.kind == "name":
+            metric = self.take("name", f"a metric name inside {token.text}(...)")
+            self._check_metric_name(metric)
+            name = metric.text
+        selector = self.parse_selector() if self.current.kind == "lbrace" else ()
+        q: float | None = None
+        if aggregate == "percentile":
+            self.take("comma", "',' and the percentile, as in percentile(latency_ms, 90)")
+            number = self.take("number", "the percentile, a number from 0 to 100")
+            q = float(number.text)
+            if not 0.0 <= q <= 100.0:
+                raise self.fail("the percentile must be between 0 and 100", number)
+        self.take("rparen", f"')' to close {token.text}(")
+        return Operand(name, aggregate, selector, q)
+
+    def parse_ratio_term(self) -> Operand:
+        start = self.current
+        operand = self.parse_operand()
+        if operand.aggregate is None or operand.aggregate == "ratio":
+            raise self.fail(
+                "each term of ratio(a, b) is an aggregate such as count() or sum(error)", start
+            )
+        return operand
+
+    def parse_selector(self) -> tuple[Match, ...]:
+        self.take("lbrace", "'{'")
+        tests: list[Match] = []
+        while True:
+            label = self.take("name", f"a label ({', '.join(sorted(LABELS))})")
+            if label.text not in LABELS:
+                raise self.fail(
+                    f"unknown label {label.text!r}; a selector matches {', '.join(sorted(LABELS))}",
+                    label,
+                )
+            if self.current.kind == "equals":
+                op: Literal["=", "!="] = "="
+            elif self.current.kind == "op" and self.current.text == "!=":
+                op = "!="
+            else:
+                raise self.fail(f"expected = or != after {label.text}")
+            self.index += 1
+            value = self.take("string", 'a quoted value, as in model="large"')
+            tests.append(Match(label.text, op, value.text[1:-1]))
+            if self.current.kind != "comma":
+                break
+            self.index += 1
+        self.take("rbrace", "'}' to close the selector")
+        return tuple(tests)
 
     def _check_metric_name(self, token: _Token) -> None:
         if "." in token.text or token.text in KEYWORDS:

@@ -82,6 +82,7 @@ class Engine:
             version=knowledge.active_version,
             detectors=self._detectors_for(knowledge),
         )
+        summary.signals.update(knowledge.observer_signals)
         knowledge.record_window(summary, samples)
         violations = tuple(
             Violation(boundary, evaluation)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from harmonia.core.actions import Action, ActionKind
+from harmonia.core.conditions import OBSERVER_PREFIX
 from harmonia.core.monitor import WindowSummary
 from harmonia.core.policy import MAX_WINDOW_SAMPLES, Window
 from harmonia.core.telemetry import TelemetrySample
@@ -81,8 +82,16 @@ class Knowledge:
         self.last_action_window: int | None = None
         self.last_action_ts: float | None = None
         self.observed_reference: np.ndarray | None = None
+        #: the observation agents' latest results (``observer.<name>.<field>`` -> value)
+        self.observer_signals: dict[str, float] = {}
 
     # -- feeding -----------------------------------------------------------------------
+    def note_observation(self, name: str, values: Mapping[str, float | None]) -> None:
+        """An observer's latest run: its fields become signals of the next windows."""
+        for field_name, value in values.items():
+            key = f"{OBSERVER_PREFIX}{name}.{field_name}"
+            self.observer_signals[key] = math.nan if value is None else float(value)
+
     def observe(self, sample: TelemetrySample) -> None:
         """Add one sample to the open window."""
         if self.window_started is None:

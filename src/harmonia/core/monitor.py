@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from harmonia.core.conditions import AGGREGATES, Aggregate
+from harmonia.core.conditions import AGGREGATES, Aggregate, Operand
 from harmonia.core.drift import DriftDetector
 from harmonia.core.policy import Policy
 from harmonia.core.scoring import normalize_energy, score
@@ -54,19 +54,58 @@ def metric_values(samples: Sequence[TelemetrySample], name: str) -> np.ndarray:
     return np.array(values, dtype=float)
 
 
-def aggregate(values: np.ndarray, how: Aggregate) -> float:
-    """One aggregate of a metric over the window; NaN when the window has no value."""
+def aggregate(values: np.ndarray, how: Aggregate, q: float | None = None) -> float:
+    """One aggregate of a metric's values over the window (``q``: the percentile of
+    ``percentile``); NaN when the window has no value, but a count of none is 0."""
+    if how == "count":
+        return float(values.size)
     if values.size == 0:
         return math.nan
     if how == "mean":
         return float(values.mean())
+    if how == "sum":
+        return float(values.sum())
     if how == "max":
         return float(values.max())
     if how == "min":
         return float(values.min())
     if how == "rate":
         return float(np.count_nonzero(values) / values.size)
-    return float(np.percentile(values, float(how[1:])))
+    return percentile(values, q if how == "percentile" and q is not None else float(how[1:]))
+
+
+def percentile(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear interpolation) without its per-call overhead,
+    which dominated a contract's evaluation: two order statistics by partition.
+
+    >>> percentile(np.array([4.0, 1.0, 3.0, 2.0]), 50.0), float(np.percentile([4, 1, 3, 2], 50))
+    (2.5, 2.5)
+    """
+    position = q / 100.0 * (values.size - 1)
+    low = int(position)
+    high = min(low + 1, values.size - 1)
+    picked = np.partition(values, (low, high)) if high != low else np.partition(values, low)
+    fraction = position - low
+    return float(picked[low] + (picked[high] - picked[low]) * fraction)
+
+
+def operand_value(samples: Sequence[TelemetrySample], operand: Operand) -> float:
+    """What a non-derived operand reads over a window: the aggregate of its metric over the
+    samples its selector keeps, or the ratio of two such aggregates (NaN for x / 0)."""
+    if operand.aggregate == "ratio":
+        numerator, denominator = (operand_value(samples, term) for term in operand.terms)
+        return numerator / denominator if denominator else math.nan
+    if operand.selector:
+        samples = [s for s in samples if all(m.holds(_label(s, m.label)) for m in operand.selector)]
+    how = operand.aggregate or "mean"
+    if not operand.name:  # count() of the samples
+        return float(len(samples))
+    return aggregate(metric_values(samples, operand.name), how, operand.q)
+
+
+def _label(sample: TelemetrySample, label: str) -> str | None:
+    value = getattr(sample, label, None)
+    return None if value is None else str(value)
 
 
 def r2_and_mae(predicted: np.ndarray, actual: np.ndarray) -> tuple[float, float]:
@@ -164,8 +203,7 @@ def summarize(
 
     for operand in policy.operands():
         if not operand.is_derived:
-            how = operand.aggregate or "mean"
-            signals[operand.key] = aggregate(metric_values(samples, operand.name), how)
+            signals[operand.key] = operand_value(samples, operand)
 
     drift_values = metric_values(samples, policy.drift.watch)
     details: dict[str, dict[str, Any]] = {}
@@ -196,6 +234,8 @@ __all__ = [
     "aggregate",
     "classification_accuracy",
     "metric_values",
+    "operand_value",
+    "percentile",
     "r2_and_mae",
     "regression_quality",
     "summarize",

@@ -171,14 +171,15 @@ class Boundary(BaseModel):
     name: str | None = None
 
     @model_validator(mode="after")
-    def _no_observer_signals(self) -> Boundary:
-        # contracts read them; a policy's window does not carry them yet
-        observed = [str(o) for o in self.when.operands() if o.is_observer]
-        if observed:
-            raise ValueError(
-                f"{', '.join(observed)}: observer signals are read by contracts, not yet by "
-                "policies"
-            )
+    def _labels_a_window_has(self) -> Boundary:
+        # a policy's window holds telemetry samples, which name no node (contracts know it)
+        for operand in self.when.operands():
+            for term in (operand, *operand.terms):
+                if any(match.label == "node" for match in term.selector):
+                    raise ValueError(
+                        f"{operand}: a policy's samples carry no node; select by instance, "
+                        "or hold the node in a contract"
+                    )
         return self
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,7 @@ class LiveLoop:
                     fresh.profiles[model] = self.knowledge.profiles[model]
             fresh.window = list(self.knowledge.window)
             fresh.window_started = self.knowledge.window_started
+            fresh.observer_signals = dict(self.knowledge.observer_signals)
             self.engine, self.knowledge = engine, fresh
 
     def ingest(self, rows: Sequence[dict[str, Any]]) -> Ingested:
@@ -130,6 +131,11 @@ class LiveLoop:
                     (ActionKind(kind), model, version),
                     (knowledge.active_model, knowledge.active_version),
                 )
+
+    def note_observation(self, name: str, values: Mapping[str, float | None]) -> None:
+        """An observer's stored result, read by the policy's boundaries from the next window."""
+        with self.lock:
+            self.knowledge.note_observation(name, values)
 
     def describe_version(self, info: ModelVersion) -> None:
         """What the managed system says about one of its versions (quality, energy, the

@@ -145,5 +145,9 @@ class ObserverWorker:
         except HarmoniaError:
             logger.exception("storing observations of %s failed", app.name)
             return
-        for row in rows:
+        loops = self.server.loops(app).values()
+        for observation, row in zip(observations, rows, strict=True):
+            if observation.result.error is None:
+                for loop in loops:  # what was stored is what the policies read
+                    loop.note_observation(observation.name, observation.result.values)
             self.server.events.publish(app.name, "observation", row)

@@ -40,7 +40,7 @@ def evaluate(
     if issues:
         raise ContractError(issues)
     data = rows if isinstance(rows, Frame) else Frame(app, rows)
-    reader = _Reader(contract, data, signals)
+    reader = _Reader(contract, data, signals, nodes)
     results = []
     for slo in contract.slos:
         results.append(_evaluate_slo(contract, slo, reader, nodes or {}))

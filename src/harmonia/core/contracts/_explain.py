@@ -54,10 +54,16 @@ def _explain(
     operand = comparison.operand
     if operand.is_observer:  # the observer's own result: its run explains itself
         return f"{head} (the observer's latest run)", ()
-    trace_signal = slo.scope == "end_to_end" and operand.name in {"latency_ms", "energy_j"}
+    trace_signal = (
+        slo.scope == "end_to_end"
+        and operand.name in {"latency_ms", "energy_j"}
+        and not operand.is_expression
+    )
     if trace_signal and read.per_item is not None and data.trace_count:
         return _explain_traces(head, comparison, read, reader, window, nodes)
-    if slo.scope == "end_to_end" and operand.name in {"availability", "error_rate", "co2_g"}:
+    if slo.scope == "end_to_end" and (
+        operand.name in {"availability", "error_rate", "co2_g"} or operand.is_expression
+    ):
         # trace-level window signals: attribute over the rows of every stage
         scopes: list[tuple[Scope, str | None]] = [("stage", name) for name in data.stage_names]
     elif slo.scope == "end_to_end":
@@ -134,7 +140,7 @@ def _instances(
                 stage=data.stage_names[int(data.stage_of_service[service])],
                 service=data.service_names[service],
                 instance=name,
-                node=nodes.get(name) or data.row_nodes.get(int(i)),
+                node=reader.node_of(int(i)),
                 share=None if bad_counts is None else float(bad_counts[i]),
                 signal=str(operand),
                 value=value,
@@ -146,6 +152,8 @@ def _instances(
 def _sample_values(operand: Operand, rows: Ints, reader: _Reader) -> Floats | None:
     data = reader.data
     name = operand.name
+    if operand.is_expression:  # read per instance instead (`_instance_read`)
+        return None
     if operand.aggregate is None and name in {"count", "throughput", "total_energy_j"}:
         return None
     if operand.aggregate is None and name == "availability":
@@ -167,6 +175,8 @@ def _sample_values(operand: Operand, rows: Ints, reader: _Reader) -> Floats | No
 
 def _instance_read(operand: Operand, rows: Ints, reader: _Reader, window: Window) -> float:
     name = operand.name
+    if operand.is_expression:
+        return reader.expression(operand, rows).value
     if operand.aggregate is None and name == "count":
         return float(rows.size)
     if operand.aggregate is None and name == "throughput":

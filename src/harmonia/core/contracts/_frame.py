@@ -34,10 +34,12 @@ class Frame:
         self.sinks = [i for i, name in enumerate(self.stage_names) if name not in followed]
 
         instances: dict[tuple[int, str], int] = {}
+        models: dict[str, int] = {}
         traces: dict[str, int] = {}
         self.row_nodes: dict[int, str] = {}
         svc: list[int] = []
         inst: list[int] = []
+        mdl: list[int] = []
         trc: list[int] = []
         ts: list[float] = []
         lat: list[float] = []
@@ -59,6 +61,11 @@ class Frame:
                 if row.get("node"):
                     self.row_nodes[i] = str(row["node"])
             inst.append(i)
+            model = str(row.get("model") or "")
+            m = models.get(model)
+            if m is None:
+                m = models[model] = len(models)
+            mdl.append(m)
             trace = row.get("trace_id")
             if trace:
                 t = traces.get(trace)
@@ -96,6 +103,8 @@ class Frame:
         self.service: Ints = np.asarray(svc, dtype=np.int64)[order]
         self.stage: Ints = self.stage_of_service[self.service] if self.size else self.service
         self.instance: Ints = np.asarray(inst, dtype=np.int64)[order]
+        self.model: Ints = np.asarray(mdl, dtype=np.int64)[order]
+        self.model_names = list(models)
         self.trace: Ints = np.asarray(trc, dtype=np.int64)[order]
         latency = np.asarray(lat, dtype=np.float64)[order]
         self.columns: dict[str, Floats] = {
@@ -155,13 +164,18 @@ class Frame:
         self.trace_order = np.argsort(last, kind="stable")
 
     # -- selection -----------------------------------------------------------------------
-    def rows_of(self, scope: Scope, target: str | None, window: Window) -> Ints:
-        """Indices of the rows in ``window`` of a service or stage (sink stages end to end)."""
-        key = (scope, target, str(window))
+    def rows_of(
+        self, scope: Scope, target: str | None, window: Window, *, every_stage: bool = False
+    ) -> Ints:
+        """Indices of the rows in ``window`` of a service or stage (end to end: the sink
+        stages', or with ``every_stage`` every stage's)."""
+        key = (scope if not every_stage else "every_stage", target, str(window))
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        if scope == "service":
+        if every_stage:
+            mask = np.ones(self.size, dtype=bool)
+        elif scope == "service":
             mask = self.service == self.service_names.index(str(target))
         elif scope == "stage":
             mask = self.stage == self.stage_names.index(str(target))

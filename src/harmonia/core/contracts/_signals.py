@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from harmonia.core.conditions import Comparison, Condition, Operand
+from harmonia.core.conditions import Comparison, Condition, Match, Operand
 from harmonia.core.contracts._frame import Frame
 from harmonia.core.contracts._model import (
     _TRACE_SIGNALS,
@@ -20,40 +21,20 @@ from harmonia.core.contracts._model import (
     Ints,
     Status,
 )
+from harmonia.core.monitor import aggregate
 from harmonia.core.pipeline import JOULES_PER_KWH
 from harmonia.core.policy import Window
 
 # -- signals ---------------------------------------------------------------------------------
 
 
-def _aggregate(aggregate: str, values: Floats) -> float:
-    values = values[~np.isnan(values)]
-    if not values.size:
-        return math.nan
-    if aggregate == "mean":
-        return float(values.mean())
-    if aggregate == "rate":
-        return float(np.count_nonzero(values) / values.size)
-    if aggregate == "max":
-        return float(values.max())
-    if aggregate == "min":
-        return float(values.min())
-    return _percentile(values, float(aggregate[1:]))
+def _aggregate(how: str, values: Floats, q: float | None = None) -> float:
+    """`aggregate` over the values that are known (NaN: the sample did not report it)."""
+    return aggregate(values[~np.isnan(values)], how, q)  # type: ignore[arg-type]
 
 
-def _percentile(values: Floats, q: float) -> float:
-    """``np.percentile(values, q)`` (linear interpolation) without its per-call overhead,
-    which dominated a contract's evaluation: two order statistics by partition.
-
-    >>> _percentile(np.array([4.0, 1.0, 3.0, 2.0]), 50.0), float(np.percentile([4, 1, 3, 2], 50))
-    (2.5, 2.5)
-    """
-    position = q / 100.0 * (values.size - 1)
-    low = int(position)
-    high = min(low + 1, values.size - 1)
-    picked = np.partition(values, (low, high)) if high != low else np.partition(values, low)
-    fraction = position - low
-    return float(picked[low] + (picked[high] - picked[low]) * fraction)
+def _has_selector(operand: Operand) -> bool:
+    return bool(operand.selector) or any(_has_selector(term) for term in operand.terms)
 
 
 @dataclass
@@ -69,17 +50,30 @@ class _Read:
 
 class _Reader:
     def __init__(
-        self, contract: Contract, data: Frame, signals: Mapping[str, float] | None = None
+        self,
+        contract: Contract,
+        data: Frame,
+        signals: Mapping[str, float] | None = None,
+        nodes: Mapping[str, str] | None = None,
     ) -> None:
         self.contract = contract
         self.data = data
         self.signals = signals or {}
+        self.nodes = nodes or {}
+
+    def node_of(self, instance: int) -> str | None:
+        name = self.data.instance_names[instance]
+        return self.nodes.get(name) or self.data.row_nodes.get(instance)
 
     def read(self, operand: Operand, slo: SLO, window: Window) -> _Read:
         data = self.data
         if operand.is_observer:  # an observation agent's latest result, as given
             value = self.signals.get(operand.name, math.nan)
             return _Read(float(value), None, None, 1 if operand.name in self.signals else 0)
+        if operand.is_expression:
+            every_stage = slo.scope == "end_to_end" and _has_selector(operand)
+            rows = data.rows_of(slo.scope, slo.target, window, every_stage=every_stage)
+            return self.expression(operand, rows)
         if slo.scope == "end_to_end" and (
             operand.name in {"latency_ms", "energy_j"}
             or (operand.aggregate is None and operand.name in _TRACE_SIGNALS)
@@ -112,6 +106,46 @@ class _Reader:
         if agg == "rate":
             values = np.where(np.isnan(values), np.nan, (values != 0).astype(np.float64))
         return _Read(_aggregate(agg, values), values, agg, rows.size)
+
+    def expression(self, operand: Operand, rows: Ints) -> _Read:
+        """A consumer-defined metric over ``rows``: an aggregate of the rows its selector
+        keeps (``count()`` counts them), or a ratio of two such aggregates."""
+        if operand.aggregate == "ratio":
+            numerator, denominator = (self.expression(term, rows).value for term in operand.terms)
+            value = numerator / denominator if denominator else math.nan
+            return _Read(value, None, None, rows.size)
+        if operand.selector:
+            rows = rows[self._selected(operand.selector, rows)]
+        how = operand.aggregate or "mean"
+        if not operand.name:
+            return _Read(float(rows.size), None, None, rows.size)
+        column = self.data.columns.get(operand.name)
+        values = np.full(rows.size, np.nan) if column is None else column[rows]
+        if how == "count":
+            return _Read(float(np.count_nonzero(~np.isnan(values))), None, None, rows.size)
+        per_item = values if how != "sum" else None
+        return _Read(_aggregate(how, values, operand.q), per_item, how, rows.size)
+
+    def _selected(self, selector: tuple[Match, ...], rows: Ints) -> npt.NDArray[np.bool_]:
+        """Which of ``rows`` have labels that pass every test of ``selector``."""
+        data = self.data
+        keep = np.ones(rows.size, dtype=bool)
+        for match in selector:
+            names: Sequence[str | None]
+            if match.label == "node":
+                names = [self.node_of(i) for i in range(len(data.instance_names))]
+                index = data.instance[rows]
+            else:
+                names, index = {
+                    "model": (data.model_names, data.model),
+                    "instance": (data.instance_names, data.instance),
+                    "service": (data.service_names, data.service),
+                    "stage": (data.stage_names, data.stage),
+                }[match.label]
+                index = index[rows]
+            passing = [i for i, name in enumerate(names) if match.holds(name)]
+            keep &= np.isin(index, passing)
+        return keep
 
     @property
     def _g_per_j(self) -> float:
