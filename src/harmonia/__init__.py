@@ -1,7 +1,7 @@
 """Harmonia: a self-adaptive, energy-aware control plane for machine-learning services.
 
 The pure core (policies, conditions, the engine, strategies) is imported eagerly; energy
-meters, drift detectors and policy files load on first use, so that a managed system that
+meters, drift detectors, placers and policy files load on first use, so that a managed system that
 only needs a few names does not pay for scipy and river at import time.
 """
 
@@ -40,6 +40,20 @@ _LAZY = {
         "parse_policy_text",
         "presets",
     ],
+    "harmonia.orchestration": [
+        "BestFitPlacer",
+        "FirstFitPlacer",
+        "InventoryError",
+        "Node",
+        "OptimalPlacer",
+        "Placement",
+        "Placer",
+        "Plan",
+        "ServiceRequirement",
+        "Unplaced",
+        "WorstFitPlacer",
+    ],
+    "harmonia.orchestration.loaders": ["load_nodes", "load_services"],
     "harmonia.sdk": [
         "AMQPTransport",
         "ActionMessage",

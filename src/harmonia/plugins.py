@@ -1,8 +1,8 @@
 """Plugin lookup through Python entry points, MLflow-style: every plugin kind is a group.
 
-Built-in strategies, drift detectors, energy meters and reference systems are registered the
-same way as a user's own (see ``[project.entry-points]`` in pyproject.toml), so there is one
-path for both.
+Built-in strategies, drift detectors, energy meters, artifact stores (by URI scheme) and
+reference systems are registered the same way as a user's own (see ``[project.entry-points]``
+in pyproject.toml), so there is one path for both.
 """
 
 from __future__ import annotations
@@ -17,14 +17,18 @@ STRATEGIES = "harmonia.strategies"
 DRIFT_DETECTORS = "harmonia.drift_detectors"
 ENERGY_METERS = "harmonia.energy_meters"
 OBSERVERS = "harmonia.observers"
+PLACERS = "harmonia.placers"
 SYSTEMS = "harmonia.systems"
+ARTIFACT_STORES = "harmonia.artifact_stores"
 
 _KIND = {
     STRATEGIES: "strategy",
     DRIFT_DETECTORS: "drift detector",
     ENERGY_METERS: "energy meter",
     OBSERVERS: "observer",
+    PLACERS: "placer",
     SYSTEMS: "system",
+    ARTIFACT_STORES: "artifact store",
 }
 
 

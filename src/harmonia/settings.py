@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from harmonia.core.pipeline import DEFAULT_CARBON_G_PER_KWH, MAX_CARBON_G_PER_KWH, CarbonIntensity
+
 if TYPE_CHECKING:
+    from harmonia.orchestration.kubernetes import KubeTarget, RenderOptions
+    from harmonia.registry.artifacts import ArtifactStore
     from harmonia.server.service import Guards
+
+Intensity = Annotated[float, Field(ge=0, le=MAX_CARBON_G_PER_KWH)]
 
 
 class Settings(BaseSettings):
@@ -49,6 +56,77 @@ class Settings(BaseSettings):
     #: the broker address handed to QoA4ML clients (their ``end_point``); empty: the host of
     #: ``amqp_url`` (an ``amqps://`` URL as it is)
     qoa4ml_endpoint: str = ""
+    #: grid carbon intensity (gCO2e/kWh) of a node with neither its own label
+    #: ``carbon_g_per_kwh`` nor a region below
+    carbon_g_per_kwh: Intensity = DEFAULT_CARBON_G_PER_KWH
+    #: intensity per region, for nodes labelled ``region`` (JSON: ``{"se": 25, "pl": 650}``)
+    carbon_g_per_kwh_by_region: dict[str, Intensity] = Field(default_factory=dict)
+    #: the kubeconfig context `harmonia deploy apply` targets; empty: the file's current one
+    kube_context: str = ""
+    #: the namespace manifests are rendered into and applied to
+    kube_namespace: str = "default"
+    #: the kubeconfig file; unset: ``$KUBECONFIG`` or ``~/.kube/config`` (in a pod without
+    #: either, its service account)
+    kube_config: Path | None = None
+    #: put in front of images that name no registry host (``registry.lab:5000``); empty: none
+    kube_image_registry: str = ""
+    kube_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    #: extended resource per accelerator type, over the built-in table (``gpu``:
+    #: ``nvidia.com/gpu``…); JSON: ``{"npu": "vendor.example/npu"}``
+    kube_accelerator_resources: dict[str, str] = Field(default_factory=dict)
+    #: seconds a cluster has to accept a connection before apply says that none answers
+    kube_connect_timeout_s: float = Field(default=3.0, gt=0, le=120)
+    #: the Kubernetes version whose schemas manifests are validated against; empty: the
+    #: version Harmonia pins
+    kube_version: str = ""
+
+    #: where the registry keeps the bytes of models and datasets: ``file:///dir`` or
+    #: ``s3://bucket/prefix``; empty: ``artifacts/`` in ``data_dir``
+    artifact_store: str = ""
+    #: the S3-compatible server of an ``s3://`` store (MinIO: ``http://minio:9000``); empty:
+    #: AWS. Credentials come from boto3's chain (``AWS_ACCESS_KEY_ID``...)
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    #: the largest model or dataset the server takes (bytes); larger uploads get 413
+    max_artifact_bytes: int = Field(default=2 * 1024**3, ge=1)
+
+    def artifacts(self) -> ArtifactStore:
+        """The registry's artifact store as these settings name it."""
+        from harmonia.registry.artifacts import open_artifact_store
+
+        uri = self.artifact_store or str((self.data_dir / "artifacts").resolve())
+        s3 = {"endpoint_url": self.s3_endpoint_url, "region_name": self.s3_region}
+        return open_artifact_store(uri, {"s3": s3})
+
+    def carbon(self) -> CarbonIntensity:
+        """Where the energy view takes each node's carbon intensity from."""
+        return CarbonIntensity(self.carbon_g_per_kwh, dict(self.carbon_g_per_kwh_by_region))
+
+    def kube_target(self, context: str | None = None, namespace: str | None = None) -> KubeTarget:
+        """The cluster and namespace to apply to; arguments override the settings."""
+        from harmonia.orchestration.kubernetes import KubeTarget
+
+        return KubeTarget(
+            context=context or self.kube_context or None,
+            kubeconfig=self.kube_config,
+            namespace=namespace or self.kube_namespace,
+            connect_timeout_s=self.kube_connect_timeout_s,
+        )
+
+    def kube_render_options(
+        self, namespace: str | None = None, app: str | None = None
+    ) -> RenderOptions:
+        """How plans are rendered as manifests; arguments override the settings."""
+        from harmonia.orchestration.kubernetes import KUBERNETES_VERSION, RenderOptions
+
+        return RenderOptions(
+            namespace=namespace or self.kube_namespace,
+            app=app,
+            image_registry=self.kube_image_registry,
+            image_pull_policy=self.kube_image_pull_policy,
+            accelerator_resources=dict(self.kube_accelerator_resources),
+            kubernetes_version=self.kube_version or KUBERNETES_VERSION,
+        )
 
     def guards(self) -> Guards:
         """The server's guards as these settings relax them."""

@@ -386,6 +386,8 @@ def test_a_pipeline_shows_its_stages_services_and_live_numbers(
     per_stage = [float(rows.nth(i).get_attribute("data-j-per-request")) for i in range(3)]
     assert sum(per_stage) == pytest.approx(0.00515)
     assert rows.nth(1).locator("td").first.inner_text() == "5 mJ"  # classify: 1 + 4 mJ
+    assert rows.nth(1).locator("td.method").inner_text() == "probe"  # no node counter here
+    assert "/energy.csv?by=stage" in (page.get_attribute("#energy-csv", "href") or "")
 
     # each service box: p95, quality, energy, model in service, instances with their node
     box = page.locator("[data-service='fast']")
@@ -665,4 +667,62 @@ def test_observers_show_their_latest_runs_and_the_flagged_samples(
         " t.className = 'toast' }"
     )
     shot(page, "observers")
+    assert not page.errors, page.errors
+
+
+DEPLOYED = "deployed-pipeline"
+
+
+def test_nodes_show_their_load_and_a_deployment_explains_its_plan(
+    page: Any, server: Any, shot: Any
+) -> None:
+    login(page, server)
+    goto(page, "#/nodes")
+    assert page.locator("#no-nodes").is_visible()  # the inventory is empty: it says so
+    nodes = [
+        {"name": "edge-1", "cores": 2, "memory_mib": 4096, "labels": {"site": "lab"}},
+        {"name": "edge-2", "cores": 2, "memory_mib": 4096, "labels": {"site": "lab"}},
+    ]
+    server.api("PUT", "/nodes", json={"nodes": nodes})
+    structure = yaml.safe_load((ROOT / "examples" / "apps" / "pipeline.yaml").read_text())
+    structure["name"] = DEPLOYED
+    token = server.api("POST", "/apps", json=structure)["token"]
+    services = [s["name"] for stage in structure["stages"] for s in stage["services"]]
+    deployment = {
+        "placer": "first-fit",
+        "services": [
+            {"name": services[0], "cpu_millicores": 1500, "memory_mib": 512},
+            {"name": services[1], "cpu_millicores": 1500, "memory_mib": 512, "replicas": 2},
+            # fits nowhere: reported, not placed
+            {"name": services[2], "cpu_millicores": 4000, "memory_mib": 512},
+        ],
+    }
+    reply = httpx.put(
+        f"{server.url}/api/v1/apps/{DEPLOYED}/deployment",
+        json=deployment,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert reply.status_code == 201, reply.text
+
+    goto(page, "#/")
+    goto(page, "#/nodes")
+    first = page.locator("#nodes tr[data-node='edge-1']")
+    assert float(first.locator(".load").get_attribute("data-share")) == pytest.approx(0.75)
+    assert f"{DEPLOYED}/{services[0]}" in first.locator(".runs").inner_text()
+    assert "site=lab" in first.inner_text()
+    shot(page, "nodes")
+
+    first.get_by_role("link", name=f"{DEPLOYED}/{services[0]}").click()
+    route = f"#/app/{DEPLOYED}/deployment"
+    page.wait_for_function("r => document.querySelector('#main').dataset.ready === r", arg=route)
+    assert "Version 1" in page.locator("#plan-summary").inner_text()
+    assert page.locator("#placements tbody tr").count() == 2
+    assert f"{services[2]}#0" in page.locator("#unplaced").inner_text()
+    why = page.locator(f"#explanations article[data-service='{services[2]}']")
+    assert "unplaced" in why.inner_text() and "cpu" in why.locator(".rejected").inner_text()
+    assert page.locator("#deployment-history tr[data-status='applied']").count() == 1
+    href = page.locator("#manifests-link").get_attribute("href")
+    manifests = httpx.get(f"{server.url}{href}")
+    assert manifests.status_code == 200 and "kind: Deployment" in manifests.text
+    shot(page, "deployment")
     assert not page.errors, page.errors

@@ -17,6 +17,7 @@ from test_push_delivery import Effector
 from test_server_api import ADMIN, auth
 
 from harmonia.server.app import create_app
+from harmonia.server.contracts import ContractKeeper
 from harmonia.store import Store, sqlite_url
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "contracts"
@@ -82,7 +83,8 @@ def send(
             }
             batches.setdefault((service, instance), []).append(sample)
     replies: dict[str, list[dict[str, Any]]] = {}
-    for (_, instance), samples in batches.items():
+    order = ["frames", "fast", "accurate", "vote"]  # each stage reports after the one before
+    for (_, instance), samples in sorted(batches.items(), key=lambda b: order.index(b[0][0])):
         reply = client.post(
             "/api/v1/apps/detect/telemetry",
             json={"instance": instance, "samples": samples},
@@ -196,3 +198,133 @@ def test_rohe_and_qoa4ml_contracts_are_taken_as_they_are(
     assert reply.status_code == 201, reply.text
     document = client.get("/api/v1/apps/object-classification/contract").json()["document"]
     assert document["slos"]
+
+
+E2E_ONLY = """
+slos:
+  - name: e2e-latency
+    scope: end_to_end
+    condition: p99(latency_ms) <= 100
+    window: 20 samples
+    severity: critical
+    then: reroute
+"""
+
+
+def with_contract(client: TestClient, contract: str) -> str:
+    """Register the detect pipeline, its fast instances on their nodes and ``contract``;
+    the app's token."""
+    token = register(client)["token"]
+    for name, node in (("fast-1", "edge-1"), ("fast-2", "edge-2")):
+        reply = client.post(
+            "/api/v1/apps/detect/services/fast/instances",
+            json={"name": name, "node": node},
+            headers=auth(token),
+        )
+        assert reply.status_code == 201, reply.text
+    put = client.put("/api/v1/apps/detect/contract", content=contract, headers=auth(token))
+    assert put.status_code == 201, put.text
+    return str(token)
+
+
+def keeper(client: TestClient) -> ContractKeeper:
+    return client.app.state.server.contracts  # type: ignore[attr-defined,no-any-return]
+
+
+def test_a_window_that_closes_is_checked_off_the_request_path(client: TestClient) -> None:
+    """No one asks for a check: the 20th trace to reach the last stage closes the SLO's
+    window, and the server checks it on its worker, once the other stages reported."""
+    token = with_contract(client, E2E_ONLY)
+    send(client, token, 0, 19, slow="fast-2")
+    assert keeper(client).queue.join(10)
+    assert client.get("/api/v1/apps/detect/slos").json() == []  # no window closed yet
+
+    send(client, token, 19, 1, slow="fast-2")
+    assert keeper(client).queue.join(10)
+    [status] = client.get("/api/v1/apps/detect/slos").json()
+    assert (status["status"], status["samples"]) == ("violated", 20)
+    [violation] = client.get("/api/v1/apps/detect/violations").json()
+    blamed = violation["attribution"][0]
+    assert (blamed["instance"], blamed["node"]) == ("fast-2", "edge-2")
+    [action] = client.get("/api/v1/apps/detect/actions").json()
+    assert (action["id"], action["kind"], action["service"]) == (
+        violation["action_id"],
+        "reroute",
+        "fast",
+    )
+
+
+def test_a_time_window_is_checked_as_it_closes_and_an_idle_app_by_the_fallback(
+    tmp_path: Path,
+) -> None:
+    now = [time.time()]
+    store = Store(sqlite_url(tmp_path))
+    contract = (
+        "slos:\n  - name: vote-latency\n    scope: service\n    target: vote\n"
+        "    condition: p95(latency_ms) <= 50\n    window: 60 s\n"
+    )
+    with TestClient(create_app(store, ADMIN, clock=lambda: now[0], contract_check_s=0)) as client:
+        contracts = keeper(client)
+        contracts.queue.settle_s = 0.0
+        token = with_contract(client, contract)
+        app = client.app.state.server.app("detect")  # type: ignore[attr-defined]
+
+        def vote() -> None:
+            sample = {"service": "vote", "model": "m", "ts": now[0] - 0.5, "latency_ms": 10.0}
+            reply = client.post(
+                "/api/v1/apps/detect/telemetry",
+                json={"instance": "vote-1", "samples": [sample]},
+                headers=auth(token),
+            )
+            assert reply.status_code == 200, reply.text
+            assert contracts.queue.join(10)
+
+        vote()  # the window opens with the first sample the contract sees
+        now[0] += 30
+        vote()
+        assert contracts.states(app) == {}
+        now[0] += 31  # 61 s: the window closed
+        vote()
+        state = contracts.states(app)["vote-latency"]
+        assert (state.status, state.checked) == ("met", now[0])
+
+        # while samples come, the periodic check leaves the app to ingestion
+        now[0] += 5
+        vote()
+        assert contracts.fallback(app, 10) is None
+        # once they stop, it checks; with nothing left in what a check reads (the
+        # contract's longest window, 5 min by default), the SLO has no data
+        now[0] += 11
+        assert contracts.fallback(app, 10) is not None
+        assert contracts.states(app)["vote-latency"].checked == now[0]
+        now[0] += 300
+        [result] = contracts.fallback(app, 10) or []
+        assert result.status == "no_data"
+        state = contracts.states(app)["vote-latency"]
+        assert (state.status, state.since) == ("no_data", now[0])
+    store.close()
+
+
+def test_an_slo_still_violated_after_a_restart_is_not_recorded_again(tmp_path: Path) -> None:
+    store = Store(sqlite_url(tmp_path))
+    with TestClient(create_app(store, ADMIN, contract_check_s=0)) as client:
+        token = with_contract(client, E2E_ONLY)
+        send(client, token, 0, 20, slow="fast-2")
+        assert keeper(client).queue.join(10)
+        [first] = client.post("/api/v1/apps/detect/contract/check", headers=auth(token)).json()
+        assert first["status"] == "violated"
+        assert len(client.get("/api/v1/apps/detect/violations").json()) == 1
+        app = client.app.state.server.app("detect")  # type: ignore[attr-defined]
+        since = keeper(client).states(app)["e2e-latency"].since
+    store.close()
+
+    store = Store(sqlite_url(tmp_path))  # a restart: a new server over the same database
+    with TestClient(create_app(store, ADMIN, contract_check_s=0)) as client:
+        assert client.get("/api/v1/apps/detect/slos").json() == [first]  # as it was left
+        [again] = client.post("/api/v1/apps/detect/contract/check", headers=auth(ADMIN)).json()
+        assert again["status"] == "violated"
+        assert len(client.get("/api/v1/apps/detect/violations").json()) == 1  # one episode
+        app = client.app.state.server.app("detect")  # type: ignore[attr-defined]
+        state = keeper(client).states(app)["e2e-latency"]
+        assert state.since == since and state.checked > since
+    store.close()

@@ -10,9 +10,10 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from databases import BACKENDS, database
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
-from harmonia.store import Store
+from harmonia.core.application import Application
+from harmonia.store import Store, StoredSLOState
 
 OLD_APPS = [
     # registered with two services: both keep every model, policy and version
@@ -137,3 +138,92 @@ def test_stored_apps_and_telemetry_survive_the_pipeline_migration(
             assert store.add_policy(traffic, "b", {"policy": "next"}).version == 2
         finally:
             store.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_slo_states_come_with_0008_and_go_with_its_downgrade(backend: str, tmp_path: Path) -> None:
+    """0008 adds where each SLO stands; a contract stored before it keeps its violations."""
+    with database(backend, tmp_path) as url:
+        _at_revision(url, "0007")
+        store = Store(url)  # migrates to the head
+        try:
+            traffic = store.create_app(_one_stage("traffic"))[0]
+            stored = store.add_contract(traffic, {"slos": []})
+            assert store.slo_states(traffic, stored.version) == []
+            state = StoredSLOState("fast", "violated", 1.0, 2.0, {"slo": "fast"})
+            store.save_slo_states(traffic, stored.version, [state])
+            store.save_slo_states(traffic, stored.version, [state])  # replaced, not doubled
+            assert store.slo_states(traffic, stored.version) == [state]
+        finally:
+            store.close()
+        config = Config()
+        config.set_main_option(
+            "script_location", str(resources.files("harmonia.store") / "migrations")
+        )
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0007")
+        with engine.connect() as connection:
+            assert "slo_states" not in inspect(connection).get_table_names()
+            assert "contracts" in inspect(connection).get_table_names()
+        engine.dispose()
+
+
+def _one_stage(name: str) -> Application:
+    return Application.single(name, ["linear"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_apps_stored_before_0010_belong_to_the_default_domain(backend: str, tmp_path: Path) -> None:
+    """0010 adds organisations, domains, keys and the audit log; an app registered before it
+    belongs to the ``default`` domain of the ``default`` organisation, and it goes away with
+    its downgrade."""
+    with database(backend, tmp_path) as url:
+        _at_revision(url, "0009")
+        engine = create_engine(url)
+        with engine.begin() as sql:
+            app_id = sql.execute(
+                text(
+                    "INSERT INTO apps (name, owner, token_hash, created) "
+                    "VALUES ('traffic', 'team', 'hash', 1.0) RETURNING id"
+                )
+            ).scalar_one()
+            stage_id = sql.execute(
+                text(
+                    "INSERT INTO stages (app_id, name, position, after) "
+                    "VALUES (:app, 'main', 0, '[]') RETURNING id"
+                ),
+                {"app": app_id},
+            ).scalar_one()
+            sql.execute(
+                text(
+                    "INSERT INTO services (app_id, stage_id, name, position, models) "
+                    "VALUES (:app, :stage, 'forecast', 0, '[\"linear\"]')"
+                ),
+                {"app": app_id, "stage": stage_id},
+            )
+        engine.dispose()
+        store = Store(url)  # migrates to the head
+        try:
+            assert store.app("traffic").domain == "default"
+            [domain] = store.domains()
+            assert (domain.name, domain.org) == ("default", "default")
+            assert store.create_app(_one_stage("vision"))[0].domain == "default"
+        finally:
+            store.close()
+        config = Config()
+        config.set_main_option(
+            "script_location", str(resources.files("harmonia.store") / "migrations")
+        )
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0009")
+        with engine.connect() as connection:
+            tables = inspect(connection).get_table_names()
+            assert not {"orgs", "domains", "api_keys", "audit_log"} & set(tables)
+            columns = {c["name"] for c in inspect(connection).get_columns("apps")}
+            assert "domain_id" not in columns
+            assert connection.execute(text("SELECT count(*) FROM apps")).scalar_one() == 2
+        engine.dispose()

@@ -118,6 +118,16 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Store]]:
     store.close()
 
 
+@pytest.fixture
+def rabbitmq() -> None:
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
+    except OSError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the QoA4ML tests: no RabbitMQ ({error})")
+        pytest.skip(f"no RabbitMQ on 127.0.0.1:5672 ({error})")
+
+
 def _run_client(python: Path, url: str, kind: str, client: dict[str, Any], reports: int) -> str:
     args = {"kind": kind, "client": client, "url": url, "reports": reports}
     done = subprocess.run(
@@ -287,4 +297,64 @@ def test_reports_over_http(tmp_path: Path) -> None:
         rows = list(store.telemetry(store.app("web")))
         assert [r["latency_ms"] for r in rows] == [pytest.approx(20.0)] * 2
         assert rows[0]["instance"] == instance
+    store.close()
+
+
+def _report(instance: str, n: int) -> bytes:
+    """An MLReport as QoA4ML writes it, its inference id ``inf-<n>``."""
+    report = {
+        "metadata": {
+            "client_config": {"instance_id": instance, "stage_id": "detect"},
+            "timestamp": time.time(),
+        },
+        "service": {
+            "detect": {
+                "metrics": {
+                    "response_time": {instance: {"records": [{"responseTime": 0.01}]}},
+                    "availability": {instance: {"records": [0.99]}},
+                }
+            }
+        },
+        "ml_inference": {instance: {"instance_id": instance, "inference_id": f"inf-{n}"}},
+    }
+    return json.dumps(report).encode()
+
+
+def test_a_burst_is_stored_whole_and_only_the_bad_reports_are_dropped(
+    rabbitmq: None, tmp_path: Path
+) -> None:
+    """Reports published at once with QoA4ML's 1 s expiry all reach the store (none twice);
+    the unreadable ones are counted, not stored, and cost the others nothing."""
+    import pika
+
+    store = Store(sqlite_url(tmp_path))
+    options = QoA4MLOptions(registration_key=KEY)
+    background = BackgroundServer(
+        store, ADMIN, data_dir=tmp_path, amqp_url=AMQP, qoa4ml_options=options
+    )
+    app, count = f"burst{uuid.uuid4().hex[:6]}", 3000
+    with background as url:
+        import httpx
+
+        registration = {"application_name": app, "run_id": "r", "user_id": "u"}
+        registration |= {"stage_id": "detect", "functionality": "yolo"}
+        httpx.post(f"{url}/registration?key={KEY}", json=registration).raise_for_status()
+        connection = pika.BlockingConnection(pika.URLParameters(AMQP))
+        channel = connection.channel()
+        expiring = pika.BasicProperties(expiration="1000")
+        bad = [b"{not json", b'{"service": {"detect": [1]}}', b'{"hello": 1}']
+        bodies = [_report(f"i-{n % 5}", n) for n in range(count)]
+        for body in bodies[:1000] + bad + bodies[1000:]:
+            channel.basic_publish(f"{app}_exchange", f"{app}.u.detect.x.client1", body, expiring)
+        connection.close()
+        rows = _samples(store, app, count)
+        served: Any = background.server.config.app
+        bridge = served.state.qoa4ml.bridge
+        deadline = time.monotonic() + 10
+        while bridge.dropped < len(bad) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (bridge.dropped, bridge.failed) == (len(bad), 0)
+    assert len(rows) == count
+    assert {r["trace_id"] for r in rows} == {f"inf-{n}" for n in range(count)}
+    assert {r["instance"] for r in rows} == {f"i-{n}" for n in range(5)}
     store.close()

@@ -23,6 +23,10 @@ class ActionKind(StrEnum):
     REROUTE = "reroute"
     #: shed load: the service refuses requests until its SLO is met again
     REJECT = "reject"
+    #: change the service's replicas (``context``: ``replicas``, ``moves``)
+    SCALE = "scale"
+    #: move replicas of the service to other nodes (``context``: ``moves``)
+    MIGRATE = "migrate"
     NONE = "none"
 
 

@@ -33,3 +33,29 @@ class InvalidName(RegistryError, ValueError):
 
 class InvalidMetadata(RegistryError, ValueError):
     """Metrics, params or training data that cannot be stored as strict JSON."""
+
+
+class ArtifactNotFound(RegistryError, LookupError):
+    """An artifact store holds no object under a key (deleted, or never written)."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        super().__init__(f"no artifact at {location}")
+
+
+class ArtifactTooLarge(RegistryError):
+    """An upload passed its size limit; nothing of it was kept."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the artifact is over the limit of {limit} bytes; nothing was stored")
+
+
+class ChecksumMismatch(RegistryError):
+    """The bytes read back are not the bytes stored: their sha256 differs from the one
+    computed at upload. The artifact is damaged (or was altered) where it is stored."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{what}: sha256 {actual} read back, {expected} stored: damaged artifact")

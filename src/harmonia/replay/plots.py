@@ -83,6 +83,8 @@ ACTION_MARKERS: dict[ActionKind, ActionMarker] = {
     ActionKind.DEGRADE: ActionMarker("degrade", None, None),
     ActionKind.REROUTE: ActionMarker("reroute", None, None),
     ActionKind.REJECT: ActionMarker("reject", None, None),
+    ActionKind.SCALE: ActionMarker("scale", None, None),
+    ActionKind.MIGRATE: ActionMarker("migrate", None, None),
     ActionKind.NONE: ActionMarker("none", None, None),
 }
 

@@ -24,19 +24,27 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from harmonia.compat.harmonica import routes as harmonica
+from harmonia.compat.hxmlops import routes as hxmlops
 from harmonia.compat.qoa4ml import routes as qoa4ml
 from harmonia.core.contracts import Contract
+from harmonia.core.pipeline import CarbonIntensity
 from harmonia.observation import ObserversConfig
 from harmonia.plugins import DRIFT_DETECTORS, STRATEGIES, load_plugin, plugin_names
 from harmonia.policies import MAX_POLICY_BYTES
+from harmonia.registry.artifacts import ArtifactStore
+from harmonia.registry.catalog import MAX_ARTIFACT_BYTES, Catalog
+from harmonia.registry.local import LocalArtifactStore
 from harmonia.server.api.main import ROUTERS
 from harmonia.server.api.responses import JSONBody
+from harmonia.server.api.routes.catalog import UPLOAD_PATH
 from harmonia.server.bridges import bridges_for
+from harmonia.server.catalog import CatalogService
 from harmonia.server.errors import DOMAIN_ERRORS, status_of
 from harmonia.server.middleware import BodyLimit
 from harmonia.server.runs import Runs
 from harmonia.server.schemas import BATCH, add_components, components_of, field_errors
 from harmonia.server.service import Guards, Server
+from harmonia.server.uploads import MAX_FIELD_BYTES
 from harmonia.store import Store
 
 logger = logging.getLogger("harmonia.server")
@@ -44,6 +52,8 @@ logger = logging.getLogger("harmonia.server")
 MAX_BODY_BYTES = 8 * 1024 * 1024
 #: any other body: policies, registrations, descriptions, Harmonica's messages
 MAX_DOCUMENT_BYTES = MAX_POLICY_BYTES
+#: uploads of models and datasets, Harmonia's and HX-MLOps's: streamed, as large as an artifact
+UPLOAD_PATHS = f"{UPLOAD_PATH}|{hxmlops.HX_UPLOAD_PATH}"
 SWITCH_INTERVAL_S = 0.001
 #: how often contracts are checked against the latest telemetry (seconds)
 CONTRACT_CHECK_S = 10.0
@@ -75,14 +85,20 @@ def create_app(
     guards: Guards | None = None,
     qoa4ml_options: "qoa4ml.QoA4MLOptions | None" = None,
     contract_check_s: float = CONTRACT_CHECK_S,
+    carbon: CarbonIntensity | None = None,
+    artifacts: ArtifactStore | None = None,
+    max_artifact_bytes: int = MAX_ARTIFACT_BYTES,
 ) -> FastAPI:
     """The ASGI application; ``data_dir`` holds what the dashboard starts (runs, experiments);
     with ``mqtt_url`` (``mqtt://host:1883``) or ``amqp_url`` (``amqp://user:pw@host:5672/``)
     probes may also report through that broker; ``guards`` relax the safe defaults;
     ``qoa4ml_options`` say how QoA4ML clients register (their reports come through
-    ``amqp_url``); every ``contract_check_s`` the apps' contracts are checked (0: only when
-    asked, ``POST /apps/{app}/contract/check``)."""
-    server = Server(store, admin_token, clock, guards)
+    ``amqp_url``); contracts are checked as their windows close, and every
+    ``contract_check_s`` those of apps that sent nothing meanwhile (0: no periodic check);
+    ``carbon`` gives each node's grid intensity (by its label, its region, else a
+    default); ``artifacts`` keeps the bytes of the registry's models and datasets (default:
+    ``artifacts/`` in ``data_dir``), each up to ``max_artifact_bytes``."""
+    server = Server(store, admin_token, clock, guards, carbon)
     runs = Runs(data_dir / "runs", data_dir)
     compat = qoa4ml.QoA4MLCompat(server, amqp_url, qoa4ml_options or qoa4ml.QoA4MLOptions())
 
@@ -112,6 +128,7 @@ def create_app(
         if checker is not None:
             checker.cancel()
         await run_in_threadpool(server.observers.stop)
+        await run_in_threadpool(server.contracts.queue.stop)
         for bridge in bridges:
             await run_in_threadpool(bridge.stop)
         compat.bridge = None
@@ -124,6 +141,13 @@ def create_app(
         title="Harmonia", version="0.1.0", default_response_class=JSONBody, lifespan=lifespan
     )
     api.state.server = server
+    catalog = Catalog(
+        store,
+        artifacts or LocalArtifactStore(data_dir / "artifacts"),
+        max_bytes=max_artifact_bytes,
+        clock=clock,
+    )
+    api.state.catalog = CatalogService(catalog, server.domains)
     api.state.runs = runs
     api.state.harmonica = harmonica.HarmonicaCompat(server)
     api.state.qoa4ml = compat
@@ -131,7 +155,14 @@ def create_app(
     add_components(api, components_of(TypeAdapter(Contract), "Contract"))
     add_components(api, components_of(TypeAdapter(ObserversConfig), "ObserversConfig"))
 
-    api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, document_limit=MAX_DOCUMENT_BYTES)
+    api.add_middleware(
+        BodyLimit,
+        limit=MAX_BODY_BYTES,
+        document_limit=MAX_DOCUMENT_BYTES,
+        uploads=UPLOAD_PATHS,
+        # the artifact, its form's fields and the multipart framing
+        upload_limit=max_artifact_bytes + MAX_FIELD_BYTES + 64 * 1024,
+    )
     if server.guards.cors_origins:
         api.add_middleware(
             CORSMiddleware,
@@ -144,20 +175,22 @@ def create_app(
         api.add_exception_handler(kind, _domain_error)
     api.add_exception_handler(OperationalError, _database_down)
 
-    for router in (harmonica.router, qoa4ml.router, *ROUTERS):
+    for router in (harmonica.router, qoa4ml.router, *ROUTERS, hxmlops.router):
         api.include_router(router)
     return api
 
 
 async def _check_contracts(server: Server, every: float) -> None:
-    """Check every application's contract each ``every`` seconds, in the thread pool; an
-    error is logged and the checks go on."""
+    """The fallback to the checks ingestion runs as windows close: each ``every`` seconds,
+    check the contract of every application that sent nothing since its last check (a time
+    window closes without samples too), in the thread pool; an error is logged and the
+    checks go on."""
     while True:
         await asyncio.sleep(every)
         try:
             apps = await run_in_threadpool(server.store.apps)
             for app in apps:
-                await run_in_threadpool(server.contracts.check, app)
+                await run_in_threadpool(server.contracts.fallback, app, every)
         except Exception:
             logger.exception("checking the contracts failed; next check in %s s", every)
 

@@ -3,38 +3,74 @@ windows of stored telemetry, every violation recorded with its explanation, and 
 SLO's remedy (``alert``, ``degrade``, ``reroute``, ``reject``) turned into an action aimed at
 the service the explanation points to — delivered, tracked and shown like an adaptation.
 
+Checks run as the contract's windows close, driven by ingestion (`ContractKeeper.ingested`):
+a window of N samples after every N samples of its SLO's scope, a time window once that long
+has passed since the app's last check. They run on one worker thread (`CheckQueue`), never
+on the request path, with at most one check per app in flight and one queued behind it. The
+server's periodic check (`ContractKeeper.fallback`) covers apps that send nothing: a time
+window closes without samples too (``no_data``). ``POST .../contract/check`` checks at once.
+
 A violation is recorded, and its remedy decided, when an SLO *becomes* violated (met, at
 risk or without data before): a window that stays violated is one episode, not one action
-per check. The state of each SLO lives in memory and starts from "met" after a restart, so
-an SLO still violated then is recorded again once.
+per check. Where each SLO stands (status, since when, last checked, last result) is stored
+per contract version and restored on first use, so a restart does not record an episode
+again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import math
 import threading
-from typing import TYPE_CHECKING, Any, Literal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import orjson
 
 from harmonia.core.actions import ActionKind
-from harmonia.core.contracts import Contract, ContractError, SLOResult, evaluate, parse_contract
+from harmonia.core.application import Application
+from harmonia.core.contracts import (
+    SLO,
+    Attribution,
+    Check,
+    Contract,
+    ContractError,
+    SLOResult,
+    Status,
+    evaluate,
+    parse_contract,
+)
 from harmonia.core.errors import Issue, PolicyError
+from harmonia.orchestration.tactics import Replan
 from harmonia.policies import load_document
+from harmonia.server.infrastructure import INFRASTRUCTURE_KINDS
 from harmonia.server.observe import finite_or_none
-from harmonia.store import App, StoredContract
+from harmonia.store import App, StoredContract, StoredSLOState
 
 if TYPE_CHECKING:
     from harmonia.server.service import Server
 
+logger = logging.getLogger("harmonia.server.contracts")
+
 ContractFormat = Literal["harmonia", "rohe", "qoa4ml"]
 #: the most samples one check reads (the latest of the contract's longest window)
 MAX_CHECK_SAMPLES = 200_000
+#: how long after a window closes its check runs (seconds): other stages' samples of the
+#: same traces arrive meanwhile (`CheckQueue`)
+SETTLE_S = 1.0
 #: which remedy a violated SLO's ``then`` asks for
 REMEDIES = {
     "alert": ActionKind.ALERT,
     "degrade": ActionKind.DEGRADE,
     "reroute": ActionKind.REROUTE,
     "reject": ActionKind.REJECT,
+    "scale": ActionKind.SCALE,
+    "migrate": ActionKind.MIGRATE,
+    #: decided by the infrastructure (`Infrastructure.tactic`): migrate or scale
+    "scale_or_migrate": None,
 }
 
 
@@ -71,18 +107,185 @@ def read_contract(text: str, app: App, form: ContractFormat | None = None) -> Co
     return contract
 
 
+@dataclass(frozen=True)
+class SLOState:
+    """Where an SLO stands: its status, since when it has had it, when it was last checked,
+    and the result of that check (None when a stored one could not be read back)."""
+
+    status: Status
+    since: float
+    checked: float
+    result: SLOResult | None = None
+
+    def after(self, result: SLOResult, now: float) -> SLOState:
+        """The state after ``result``: ``since`` moves only when the status changes."""
+        since = self.since if self.status == result.status else now
+        return SLOState(result.status, since, now, result)
+
+    def stored(self, slo: str) -> StoredSLOState:
+        return StoredSLOState(
+            slo,
+            self.status,
+            self.since,
+            self.checked,
+            self.result.as_dict() if self.result is not None else {},
+        )
+
+    @classmethod
+    def restored(cls, stored: StoredSLOState) -> SLOState:
+        return cls(
+            cast(Status, stored.status), stored.since, stored.checked, _result_of(stored.result)
+        )
+
+
+@dataclass
+class WindowSchedule:
+    """When an app's contract windows close, counted from the samples ingestion stores: a
+    window of N samples after every N samples of its SLO's scope, a time window once that
+    long has passed since the app's last check."""
+
+    version: int
+    #: the services each count window reads, and its size
+    counts: list[tuple[frozenset[str], int]]
+    #: the shortest time window (seconds), if any SLO has one
+    seconds: float | None
+    #: when the app was last checked (or when its contract was first seen)
+    checked_at: float
+    #: samples counted towards each count window since it last closed
+    seen: list[int] = field(default_factory=list)
+    #: when samples last arrived (the periodic check leaves an app with traffic alone)
+    arrived_at: float = -math.inf
+
+    @classmethod
+    def of(cls, version: int, contract: Contract, app: Application, now: float) -> WindowSchedule:
+        counts: set[tuple[frozenset[str], int]] = set()
+        durations = []
+        for slo in contract.slos:
+            window = slo.window or contract.window
+            if window.samples is not None:
+                counts.add((scope_services(app, slo), window.samples))
+            elif window.seconds is not None:
+                durations.append(window.seconds)
+        ordered = sorted(counts, key=lambda c: (sorted(c[0]), c[1]))
+        return cls(version, ordered, min(durations, default=None), now, [0] * len(ordered))
+
+    def feed(self, arrived: Mapping[str, int], now: float) -> bool:
+        """Count samples that arrived (per service); whether that closed a window."""
+        self.arrived_at = now
+        closed = False
+        for i, (services, size) in enumerate(self.counts):
+            added = sum(n for service, n in arrived.items() if service in services)
+            if added:
+                total = self.seen[i] + added
+                closed = closed or total >= size
+                self.seen[i] = total % size
+        if self.seconds is not None and now - self.checked_at >= self.seconds:
+            self.checked_at = now  # closed: the next batches wait for the next one
+            closed = True
+        return closed
+
+    def idle(self, now: float, every: float) -> bool:
+        """Whether neither samples nor a check came for ``every`` seconds: the periodic
+        check's turn (a time window closes without samples too)."""
+        return now - self.arrived_at >= every and now - self.checked_at >= every
+
+
+class CheckQueue:
+    """Checks asked for by ingestion, run one at a time on a worker thread started on first
+    use, each ``settle_s`` after it was asked for: the samples of the same traces that other
+    stages and instances send through their own probes (which flush every second by default)
+    arrive meanwhile, so an end-to-end window is not read with its traces half reported.
+
+    An app is queued at most once: a burst of batches that close windows while it waits or
+    while its check runs coalesces into one check, so heavy traffic neither piles up checks
+    nor waits for them. A failed check is logged; the next window checks again."""
+
+    def __init__(self, check: Callable[[App], object], settle_s: float = SETTLE_S) -> None:
+        self.settle_s = settle_s
+        self._check = check
+        #: app -> (app, when its check is due on the monotonic clock), in arrival order
+        self._pending: dict[str, tuple[App, float]] = {}
+        self._running: str | None = None
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def submit(self, app: App) -> None:
+        """Queue a check of ``app`` (nothing if one is queued already). Never blocks."""
+        with self._ready:
+            if self._stopped or app.name in self._pending:
+                return
+            self._pending[app.name] = (app, time.monotonic() + self.settle_s)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="harmonia-contracts", daemon=True
+                )
+                self._thread.start()
+            self._ready.notify()
+
+    def join(self, timeout: float = 10.0) -> bool:
+        """Wait until no check is queued or running; False if ``timeout`` came first."""
+        with self._ready:
+            return self._ready.wait_for(
+                lambda: not self._pending and self._running is None, timeout
+            )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Drop what is queued, let the running check finish, end the worker."""
+        with self._ready:
+            self._stopped = True
+            self._pending.clear()
+            self._ready.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _next(self) -> App | None:
+        """The next app whose check is due, waiting for it; None once stopped."""
+        with self._ready:
+            while not self._stopped:
+                if not self._pending:
+                    self._ready.wait()
+                    continue
+                name, (app, due) = next(iter(self._pending.items()))  # the earliest due
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._ready.wait(wait)
+                    continue
+                del self._pending[name]
+                self._running = name
+                return app
+            return None
+
+    def _run(self) -> None:
+        while (app := self._next()) is not None:
+            try:
+                self._check(app)
+            except Exception:
+                logger.exception("checking the contract of %s failed", app.name)
+            finally:
+                with self._ready:
+                    self._running = None
+                    self._ready.notify_all()
+
+
 class ContractKeeper:
-    """The server's contracts: parsed once per version, checked on demand or by the
-    server's checker, their SLOs' last results kept for the status view."""
+    """The server's contracts: parsed once per version, checked as their windows close (or
+    on demand, or by the server's periodic check), where their SLOs stand kept in the store
+    and in memory for the status view."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
         self._lock = threading.Lock()
-        #: app -> (version, contract), or None for an app known to have none (the periodic
-        #: check asks for every app's every 10 s)
+        #: app -> (version, contract), or None for an app known to have none (ingestion and
+        #: the periodic check ask for every app's)
         self._parsed: dict[str, tuple[int, Contract] | None] = {}
-        #: app -> {slo: its last result}
-        self._last: dict[str, dict[str, SLOResult]] = {}
+        #: app -> (contract version, {slo: where it stands})
+        self._states: dict[str, tuple[int, dict[str, SLOState]]] = {}
+        self._schedules: dict[str, WindowSchedule] = {}
+        #: one check at a time per app: two at once would both see an SLO newly violated
+        self._checking: dict[str, threading.Lock] = {}
+        self.queue = CheckQueue(self.check)
 
     def apply(self, app: App, text: str, form: ContractFormat | None = None) -> StoredContract:
         """Validate a contract for ``app``, store it as a new version and put it in force."""
@@ -90,7 +293,8 @@ class ContractKeeper:
         stored = self.server.store.add_contract(app, contract.model_dump(mode="json"))
         with self._lock:
             self._parsed[app.name] = (stored.version, contract)
-            self._last.pop(app.name, None)
+            self._states.pop(app.name, None)
+            self._schedules.pop(app.name, None)
         return stored
 
     def contract(self, app: App) -> tuple[int, Contract] | None:
@@ -103,15 +307,54 @@ class ContractKeeper:
         with self._lock:  # a contract applied meanwhile wins over what was read before it
             return self._parsed.setdefault(app.name, parsed)
 
+    def ingested(self, app: App, arrived: Mapping[str, int]) -> None:
+        """Samples of ``app`` were stored (``arrived``: how many per service): if that closes
+        a window of its contract, queue a check. On the request path, so it only counts; a
+        failure is logged, never raised: the batch is stored, the periodic check remains."""
+        try:
+            schedule = self._schedule(app)
+            if schedule is None:
+                return
+            with self._lock:
+                due = schedule.feed(arrived, self.server.clock())
+            if due:
+                self.queue.submit(app)
+        except Exception:
+            logger.exception("counting %s's samples towards its contract windows failed", app.name)
+
+    def fallback(self, app: App, every: float) -> list[SLOResult] | None:
+        """The periodic check, for apps whose windows no samples close: check ``app`` if
+        neither samples nor a check came for ``every`` seconds (None when skipped: while
+        samples come, ingestion checks it as its windows close)."""
+        schedule = self._schedule(app)
+        if schedule is None:
+            return None
+        with self._lock:
+            idle = schedule.idle(self.server.clock(), every)
+        return self.check(app) if idle else None
+
     def check(self, app: App) -> list[SLOResult]:
         """Evaluate the contract over the latest telemetry; record each SLO that became
-        violated (with the action its remedy asks for). Runs in a worker thread."""
+        violated (with the action its remedy asks for) and store where each SLO stands.
+        Runs in a worker thread; checks of one app run one at a time."""
         found = self.contract(app)
         if found is None:
             return []
-        version, contract = found
+        with self._lock:
+            checking = self._checking.setdefault(app.name, threading.Lock())
+        with checking:
+            return self._check(app, *found)
+
+    def _check(self, app: App, version: int, contract: Contract) -> list[SLOResult]:
+        """`check` under the app's check lock. A violation is recorded before the new
+        states are kept (a failed record is tried again at the next check), and they are
+        kept in memory before the store (a failed write repeats nothing until a restart)."""
         server = self.server
         now = server.clock()
+        schedule = self._schedule(app)
+        if schedule is not None:
+            with self._lock:
+                schedule.checked_at = now  # time windows close again from now on
         span = max(
             slo.window.seconds if slo.window is not None and slo.window.seconds else 0.0
             for slo in contract.slos
@@ -122,31 +365,85 @@ class ContractKeeper:
         nodes = {i.name: i.node for i in server.store.instances(app) if i.node}
         signals = server.observers.runner.signals(app.name) if server.observers.watches(app) else {}
         results = evaluate(contract, app.structure, rows, nodes=nodes, signals=signals)
-        with self._lock:
-            before = self._last.get(app.name, {})
-            self._last[app.name] = {r.slo: r for r in results}
+        before = self.states(app, version)
         fresh = [
             r
             for r in results
             if r.status == "violated"
-            and (before.get(r.slo) is None or before[r.slo].status != "violated")
+            and (r.slo not in before or before[r.slo].status != "violated")
         ]
         if fresh:
             self._record(app, version, contract, fresh, now)
+        states = {
+            r.slo: before[r.slo].after(r, now)
+            if r.slo in before
+            else SLOState(r.status, now, now, r)
+            for r in results
+        }
+        with self._lock:
+            self._states[app.name] = (version, states)
+        server.store.save_slo_states(app, version, [s.stored(n) for n, s in states.items()])
         return results
 
-    def last(self, app: App) -> list[SLOResult]:
-        """The SLOs' results of the latest check (none before the first)."""
+    def states(self, app: App, version: int | None = None) -> dict[str, SLOState]:
+        """Where each SLO of the contract in force (or of ``version``) stands, by SLO: from
+        memory, else as stored by the last check (none before the first)."""
+        if version is None:
+            found = self.contract(app)
+            if found is None:
+                return {}
+            version = found[0]
         with self._lock:
-            return list(self._last.get(app.name, {}).values())
+            known = self._states.get(app.name)
+        if known is not None and known[0] == version:
+            return dict(known[1])
+        restored = {s.slo: SLOState.restored(s) for s in self.server.store.slo_states(app, version)}
+        with self._lock:  # a check that finished meanwhile knows better
+            known = self._states.get(app.name)
+            if known is None or known[0] != version:
+                known = self._states[app.name] = (version, restored)
+            return dict(known[1])
+
+    def last(self, app: App) -> list[SLOResult]:
+        """The SLOs' results of the latest check (none before the first), kept across
+        restarts."""
+        return [s.result for s in self.states(app).values() if s.result is not None]
+
+    def _schedule(self, app: App) -> WindowSchedule | None:
+        """The app's window schedule for the contract in force (made on first use)."""
+        found = self.contract(app)
+        if found is None:
+            return None
+        version, contract = found
+        with self._lock:
+            schedule = self._schedules.get(app.name)
+            if schedule is None or schedule.version != version:
+                schedule = self._schedules[app.name] = WindowSchedule.of(
+                    version, contract, app.structure, self.server.clock()
+                )
+            return schedule
 
     def _record(
         self, app: App, version: int, contract: Contract, results: list[SLOResult], now: float
     ) -> None:
         server = self.server
-        actions = [self._remedy(app, contract, r, now) for r in results]
+        replans: dict[int, Replan] = {}
+        actions = [self._remedy(app, contract, r, now, replans, i) for i, r in enumerate(results)]
         wanted = [a for a in actions if a is not None]
         stored = server.store.add_actions(app, wanted) if wanted else []
+        decided = iter(stored)
+        by_kubernetes: set[int] = set()
+        for i, action in enumerate(actions):
+            if action is None:
+                continue
+            done = next(decided)
+            if i in replans:  # the new plan, pending until the action is carried out
+                try:
+                    if server.infrastructure.propose(app, replans[i], done):
+                        by_kubernetes.add(done.id)
+                except Exception as error:
+                    logger.exception("storing the replanned deployment of %s failed", app.name)
+                    server.store.finish_action(app, done.id, "failed", f"not stored: {error}")
         by_result = iter(stored)
         rows = []
         for result, action in zip(results, actions, strict=True):
@@ -182,16 +479,27 @@ class ContractKeeper:
             pushed = [
                 a
                 for a in stored
-                if a.kind != ActionKind.ALERT and app.effector_url_of(a.service) is not None
+                if a.kind != ActionKind.ALERT
+                and a.id not in by_kubernetes
+                and app.effector_url_of(a.service) is not None
             ]
             if pushed:
                 server.pusher.submit(app, pushed)
 
     def _remedy(
-        self, app: App, contract: Contract, result: SLOResult, now: float
+        self,
+        app: App,
+        contract: Contract,
+        result: SLOResult,
+        now: float,
+        replans: dict[int, Replan],
+        index: int,
     ) -> dict[str, Any] | None:
         """The action a violated SLO's ``then`` asks for, aimed where its explanation points:
-        the most to blame service (and instance) of the attribution, else its target."""
+        the most to blame service (and instance) of the attribution, else its target. An
+        infrastructure tactic's replan goes to ``replans[index]``; when none can be done
+        (no deployment, cooling down, nowhere to go) there is no action, and the violation
+        says why."""
         if result.then is None:
             return None
         kind = REMEDIES[result.then]
@@ -207,6 +515,22 @@ class ContractKeeper:
         context: dict[str, Any] = {"slo": result.slo, "severity": result.severity}
         if blamed is not None:
             context.update(stage=blamed.stage, away_from=blamed.instance, node=blamed.node)
+        reason = result.explanation or f"{result.slo} violated"
+        if kind is None or kind in INFRASTRUCTURE_KINDS:
+            replan = self.server.infrastructure.tactic(
+                app, kind, service, blamed.node if blamed is not None else None, now
+            )
+            if isinstance(replan, str) or not replan.done:
+                why = replan if isinstance(replan, str) else replan.reason
+                logger.info("no %s for %s/%s: %s", result.then, app.name, service, why)
+                return None
+            replans[index] = replan
+            kind = ActionKind(replan.kind)
+            reason = f"{reason}; {replan.reason}"
+            context.update(
+                replicas=sum(1 for p in replan.plan.placements if p.service == service),
+                moves=[m.model_dump() for m in replan.moves],
+            )
         values = {
             f"{c.signal} ({c.op} {c.threshold:g})": v
             for c in result.checks
@@ -220,7 +544,7 @@ class ContractKeeper:
             "version": None,
             "ts": now,
             "strategy": f"contract {contract.name or app.name}",
-            "reason": (result.explanation or f"{result.slo} violated")[:2000],
+            "reason": reason[:2000],
             "trigger": f"{result.slo}: {result.condition}"[:500],
             "values": values,
             "context": {
@@ -251,3 +575,49 @@ def _first_service(app: App, result: SLOResult) -> str:
 
 def contract_view(version: int, contract: Contract) -> dict[str, Any]:
     return {"version": version, "document": orjson.loads(contract.model_dump_json())}
+
+
+def scope_services(app: Application, slo: SLO) -> frozenset[str]:
+    """The services whose samples an SLO's window counts: its service, its stage's, or end
+    to end the final stages' (a trace is counted when its last stage reports)."""
+    if slo.scope == "service":
+        return frozenset({str(slo.target)})
+    followed = {name for stage in app.stages for name in stage.after}
+    stages = [
+        stage
+        for stage in app.stages
+        if (stage.name == slo.target if slo.scope == "stage" else stage.name not in followed)
+    ]
+    return frozenset(service.name for stage in stages for service in stage.services)
+
+
+def _result_of(data: Mapping[str, Any]) -> SLOResult | None:
+    """An `SLOResult` back from its stored `SLOResult.as_dict` (None for NaN undone), or
+    None, logged, when it does not read as one (stored by another version of Harmonia)."""
+    if not data:
+        return None
+    try:
+        checks = tuple(
+            Check(**{**_known(Check, c), "value": _nan(c.get("value"))})
+            for c in data.get("checks", ())
+        )
+        attribution = tuple(Attribution(**_known(Attribution, a)) for a in data["attribution"])
+        return SLOResult(
+            **{
+                **_known(SLOResult, data),
+                "checks": checks,
+                "attribution": attribution,
+            }
+        )
+    except (KeyError, TypeError, ValueError):
+        logger.warning("a stored SLO result could not be read back: %.200s", data)
+        return None
+
+
+def _known(kind: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(kind)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _nan(value: Any) -> float:
+    return math.nan if value is None else float(value)

@@ -12,6 +12,7 @@ from typing import Any
 
 from harmonia.bounded import DocumentTooComplex
 from harmonia.core.errors import HarmoniaError, PolicyError
+from harmonia.registry.errors import ArtifactNotFound, ArtifactTooLarge, ChecksumMismatch
 from harmonia.store import Conflict, NotFound
 
 
@@ -52,6 +53,10 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Invalid, 422),
     (PolicyError, 422),
     (DocumentTooComplex, 413),
+    (ArtifactTooLarge, 413),
+    # the server's own bytes, missing or damaged where they are kept: not the request's fault
+    (ArtifactNotFound, 500),
+    (ChecksumMismatch, 500),
     (Unavailable, 503),
     (Internal, 500),
 )

@@ -1,6 +1,8 @@
 """ASGI middleware of the server, pure (Starlette's ``BaseHTTPMiddleware`` would cost about
 a millisecond per request)."""
 
+import re
+
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,13 +15,25 @@ class BodyLimit:
     ASGI: Starlette's ``BaseHTTPMiddleware`` would cost about a millisecond per request).
 
     Telemetry batches may be ``limit`` bytes; every other body ``document_limit``: FastAPI
-    parses a typed route's JSON body on the event loop, before checking any token.
+    parses a typed route's JSON body on the event loop, before checking any token. Uploads of
+    models and datasets (paths matching ``uploads``) may be ``upload_limit`` bytes: they are
+    streamed to the artifact store, which refuses an artifact over its own limit.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, document_limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        document_limit: int,
+        *,
+        uploads: str = "",
+        upload_limit: int = 0,
+    ) -> None:
         self.app = app
         self.limit = limit
         self.document_limit = document_limit
+        self.uploads = re.compile(uploads) if uploads else None
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -27,6 +41,8 @@ class BodyLimit:
             return
         path: str = scope["path"]
         limit = self.limit if path.endswith("/telemetry") else self.document_limit
+        if self.uploads is not None and self.uploads.match(path):
+            limit = self.upload_limit
         for key, value in scope["headers"]:
             if key == b"content-length" and value.isdigit() and int(value) > limit:
                 await _refuse(limit, scope, receive, send)

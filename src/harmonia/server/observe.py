@@ -35,6 +35,30 @@ def telemetry_csv(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
+#: an energy export's columns after the group's name (whose header is ``by``: stage...)
+ENERGY_COLUMNS = (
+    "samples",
+    "total_j",
+    "j_per_request",
+    "share",
+    "g_co2e",
+    "g_co2e_per_request",
+    "node_j",
+)
+
+
+def energy_csv(view: dict[str, Any]) -> bytes:
+    """An energy breakdown (``GET /apps/{app}/energy``'s reply) as CSV: a row per group,
+    its figures, and ``method``, how its joules were obtained (several joined by ``; ``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow((view["by"], *ENERGY_COLUMNS, "method"))
+    for key, figures in view["groups"].items():
+        values = ("" if figures.get(c) is None else figures[c] for c in ENERGY_COLUMNS)
+        writer.writerow((key, *values, "; ".join(view["methods"].get(key, []))))
+    return buffer.getvalue().encode()
+
+
 def telemetry_parquet(rows: Iterable[dict[str, Any]]) -> bytes:
     """Parquet (one file, row groups of ``EXPORT_BATCH``); ``metrics`` as JSON text."""
     import pyarrow as pa

@@ -360,6 +360,7 @@ class AppOut(BaseModel):
     stages: list[StageOut]
     effector_url: str | None
     created: float
+    domain: str = Field(description="the domain the app belongs to")
 
 
 class RegisteredAppOut(BaseModel):
@@ -368,6 +369,7 @@ class RegisteredAppOut(BaseModel):
 
     id: int
     name: str
+    domain: str
     stages: dict[str, int]
     services: dict[str, int]
     token: str
@@ -468,11 +470,23 @@ class ObservationOut(BaseModel):
     error: str | None
 
 
+class EnergyNodeOut(BaseModel):
+    """A node an instance of the application runs on: its carbon intensity and where that
+    came from, and, if it reports its own energy counter, what the counter says it spent
+    over the span and what of that went to this application's samples."""
+
+    carbon_g_per_kwh: float
+    carbon_source: str = Field(examples=["node label", "region se", "default"])
+    counter_j: float | None = Field(description="null: the node reports no counter")
+    apportioned_j: float | None
+
+
 class EnergyOut(BaseModel):
     """Where an application's energy goes over [start, end): per stage, service or instance
     (``by``), ``total_j``, ``j_per_request``, ``share`` of the pipeline's joules, ``g_co2e``
-    and ``g_co2e_per_request``, and ``samples``. ``requests`` counts traces (and untraced
-    samples of the first stages), so the groups' joules per request add up to the whole's."""
+    and ``g_co2e_per_request``, ``node_j`` (the joules that came from node counters), and
+    ``samples``. ``requests`` counts traces (and untraced samples of the first stages), so
+    the groups' joules per request add up to the whole's."""
 
     start: float
     end: float
@@ -482,6 +496,36 @@ class EnergyOut(BaseModel):
     total_j: float
     total_g_co2e: float
     groups: dict[str, dict[str, float | None]]
+    methods: dict[str, list[str]] = Field(
+        description="per group, how its joules were obtained: probe, node counter, "
+        "apportioned by CPU time, or node counter, apportioned by latency (CPU-time proxy)"
+    )
+    nodes: dict[str, EnergyNodeOut]
+
+
+class NodeEnergyIn(BaseModel):
+    """What a node's own energy counter (RAPL, NVML, a smart plug) says the whole node
+    spent over [start, end): one reporter per node, readings end to end."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: Finite
+    end: Finite
+    joules: NonNegative
+
+    @model_validator(mode="after")
+    def _an_interval(self) -> NodeEnergyIn:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class NodeEnergyOut(BaseModel):
+    """A node's energy reading, as stored."""
+
+    node: str
+    start: float
+    end: float
+    joules: float
 
 
 class PipelineOut(BaseModel):
@@ -738,6 +782,8 @@ class AppIn(BaseModel):
     models: list[Name] | None = Field(default=None, min_length=1, max_length=100)
     services: list[ServiceIn] = Field(default_factory=list, max_length=100)
     effector_url: str | None = Field(default=None, max_length=512)
+    #: the domain the app belongs to (`docs/domains.md`); None: the ``default`` domain
+    domain: AppName | None = None
 
     @field_validator("effector_url")
     @classmethod

@@ -18,11 +18,13 @@ from pydantic import (
 from harmonia.core.actions import Action
 from harmonia.core.errors import Issue, PolicyError
 from harmonia.core.monitor import WindowSummary
+from harmonia.core.pipeline import CarbonIntensity
 from harmonia.core.policy import Policy
 from harmonia.core.versions import ModelVersion
 from harmonia.policies import check_plugins, parse_policy_text
 from harmonia.server.contracts import ContractKeeper
 from harmonia.server.delivery import Outbox, Pusher
+from harmonia.server.domains import Domains
 from harmonia.server.errors import (
     Forbidden,
     Invalid,
@@ -31,6 +33,7 @@ from harmonia.server.errors import (
 from harmonia.server.fields import (
     APP_NAME_PATTERN,
 )
+from harmonia.server.infrastructure import INFRASTRUCTURE_KINDS, Infrastructure
 from harmonia.server.loop import Ingested, LiveLoop
 from harmonia.server.observe import (
     Broadcaster,
@@ -38,6 +41,7 @@ from harmonia.server.observe import (
     finite_or_none,
 )
 from harmonia.server.observers import ObserverWorker
+from harmonia.server.principals import ADMIN, Principal, key_principal
 from harmonia.server.schemas import (
     BATCH,
     SAMPLE_DEFAULTS,
@@ -51,6 +55,7 @@ from harmonia.server.schemas import (
 from harmonia.server.targets import TargetRefused, check_target
 from harmonia.server.validation import BatchInvalid, BatchValidator
 from harmonia.store import (
+    DEFAULT_DOMAIN,
     App,
     Conflict,
     Instance,
@@ -94,13 +99,18 @@ class Server:
         admin_token: str,
         clock: Callable[[], float] = time.time,
         guards: Guards | None = None,
+        carbon: CarbonIntensity | None = None,
     ):
         self.store = store
         self.admin_token = admin_token
         self.clock = clock
         self.guards = guards or Guards()
+        #: each node's grid carbon intensity, for the energy view's gCO2e
+        self.carbon = carbon or CarbonIntensity()
         #: one live loop per managed service, keyed by (app, service)
         self._loops: dict[tuple[str, str], LiveLoop] = {}
+        #: services known to have no policy (so no live loop), until one is set
+        self._no_policy: set[tuple[str, str]] = set()
         self._apps: dict[str, App] = {}
         self._tokens: dict[str, str] = {}
         #: tokens the server issued to the runs it started, by app (hashes; in memory only)
@@ -115,6 +125,10 @@ class Server:
         self.counters = Counters()
         self.contracts = ContractKeeper(self)
         self.observers = ObserverWorker(self)
+        #: the node inventory, deployments and infrastructure tactics
+        self.infrastructure = Infrastructure(self)
+        #: organisations, domains, their keys (and the cache requests' keys go through)
+        self.domains = Domains(store, admin_token)
 
     def app(self, name: str) -> App:
         cached = self._apps.get(name)
@@ -124,12 +138,13 @@ class Server:
             cached = self._apps[name] = self.store.app(name)
         return cached
 
-    def app_token(self, name: str, token: str) -> bool:
-        """Whether ``token`` is the app's; a verified token is remembered (as its hash)."""
+    def app_token(self, name: str, token: str, *, ask_store: bool = True) -> bool:
+        """Whether ``token`` is the app's; a verified token is remembered (as its hash).
+        Without ``ask_store``, only what is remembered counts (no query)."""
         digest = hash_token(token)
         if self._tokens.get(name) == digest or digest in self._run_tokens.get(name, ()):
             return True
-        if self.store.check_token(name, token):
+        if ask_store and self.store.check_token(name, token):
             self._tokens[name] = digest
             return True
         return False
@@ -142,19 +157,33 @@ class Server:
             self._run_tokens.setdefault(name, set()).add(hash_token(token))
         return token
 
-    def authorize(self, name: str, token: str | None) -> App:
-        """The app, if ``token`` is its own or the admin's; else `Unauthorized`, `Forbidden`
-        or `NotFound`."""
+    def authorize(self, name: str, token: str | None, scope: str = "write") -> App:
+        """The app, if ``token`` is its own, the admin's, or a key holding ``scope`` on the
+        app's domain; else `Unauthorized`, `Forbidden` (naming the scope needed) or
+        `NotFound`. Checked in this order: the admin token, the app's token as remembered,
+        a key (cached; a token not shaped as one costs no query), then the app's token in
+        the store: so the telemetry path pays nothing for keys, nor a key for app tokens."""
         app = self.app(name)
         if token is None:
             raise Unauthorized("missing token: send Authorization: Bearer <token>")
-        if not (same_secret(token, self.admin_token) or self.app_token(name, token)):
-            raise Forbidden(f"this token is not valid for {name!r}")
-        return app
+        if same_secret(token, self.admin_token) or self.app_token(name, token, ask_store=False):
+            return app
+        key = self.domains.keys.key(token)
+        if key is not None:
+            key_principal(key).require(app.domain, scope)
+            return app
+        if self.app_token(name, token):
+            return app
+        raise Forbidden(f"this token is not valid for {name!r}")
 
-    def register(self, body: AppIn) -> dict[str, Any]:
-        """Register an application (a pipeline, or the one-stage form); its token is shown
-        once, in the reply, with the ids of the app, its stages and its services."""
+    def register(self, body: AppIn, caller: Principal = ADMIN) -> dict[str, Any]:
+        """Register an application (a pipeline, or the one-stage form) in its domain (the
+        ``default`` one if it names none), for the admin or a key with ``write`` there; its
+        token is shown once, in the reply, with the ids of the app, its stages and its
+        services. The registration, or its refusal, is in the audit log."""
+        domain = body.domain or DEFAULT_DOMAIN
+        resource = f"app:{body.name}"
+        self.domains.require(caller, domain, "write", "app.register", resource)
         structure = body.structure()
         targets = [("effector_url", structure.effector_url)] + [
             (f"services.{service.name}.effector_url", service.effector_url)
@@ -168,14 +197,24 @@ class Server:
             except TargetRefused as error:
                 raise Invalid([{"field": field, "reason": str(error)}]) from None
         try:
-            app, token = self.store.create_app(structure)
-        except Conflict:  # a StoreError too, but a 409, not a 422
-            raise
+            app, token = self.store.create_app(structure, domain=domain, by=caller.name)
         except StoreError as error:
-            raise Invalid([{"field": "name", "reason": str(error)}]) from None
+            self.store.audit(
+                caller.name,
+                "app.register",
+                resource,
+                domain=domain,
+                outcome="failed",
+                detail=str(error),
+            )
+            if isinstance(error, Conflict):  # a StoreError too, but a 409, not a 422
+                raise
+            field = "domain" if isinstance(error, NotFound) else "name"
+            raise Invalid([{"field": field, "reason": str(error)}]) from None
         return {
             "id": app.id,
             "name": app.name,
+            "domain": app.domain,
             "stages": app.stage_ids,
             "services": app.service_ids,
             "token": token,
@@ -266,6 +305,7 @@ class Server:
             self.forget_loop(app)
             raise
         self.counters.ingested(app.name, accepted)
+        self.contracts.ingested(app, {service: len(s) for service, s in by_service.items()})
         if self.observers.watches(app):
             self.observers.submit(app, rows)
         self.events.publish(
@@ -351,6 +391,7 @@ class Server:
         with self._lock:
             for key in [key for key in self._loops if key[0] == app.name]:
                 del self._loops[key]
+            self._no_policy = {key for key in self._no_policy if key[0] != app.name}
 
     def finish_action(self, app: App, action_id: int, result: ResultIn) -> dict[str, Any]:
         """What the managed system did with an action: applied or failed, and why."""
@@ -362,6 +403,8 @@ class Server:
         """An action moved on in its lifecycle: the event stream says so, and a failed one
         may be decided again."""
         self.events.publish(app.name, "action", action.__dict__)
+        if action.kind in INFRASTRUCTURE_KINDS:
+            self.infrastructure.settle(app, action)
         if action.status == "failed":
             loop = self._loops.get((app.name, action.service))
             if loop is not None:
@@ -423,8 +466,11 @@ class Server:
         with self._lock:
             loop = self._loops.get(key)
             if loop is None:
+                if key in self._no_policy:  # asked before: not a query per batch
+                    return None
                 stored = self.store.policy(app, service)
                 if stored is None:
+                    self._no_policy.add(key)
                     return None
                 policy = parse_policy_text(orjson.dumps(stored.document).decode())
                 loop = self._loops[key] = self._new_loop(app, service, policy)
@@ -478,6 +524,7 @@ class Server:
     def set_policy(self, app: App, service: str, policy: Policy) -> None:
         key = (app.name, service)
         with self._lock:
+            self._no_policy.discard(key)
             loop = self._loops.get(key)
             if loop is None:
                 self._loops[key] = self._new_loop(app, service, policy)

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from harmonia.core.application import Application
+from harmonia.store.audit import add_audit
 from harmonia.store.base import StoreBase
 from harmonia.store.errors import Conflict, NotFound, StoreError
-from harmonia.store.tables import AppRow, InstanceRow, NodeRow, ServiceRow, StageRow
+from harmonia.store.tables import AppRow, DomainRow, InstanceRow, NodeRow, ServiceRow, StageRow
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -32,6 +33,8 @@ class App:
     structure: Application
     stage_ids: dict[str, int]
     service_ids: dict[str, int]
+    #: the domain the app belongs to (``default`` unless registered in another)
+    domain: str = "default"
     #: the names of the app's services, stage by stage (read on every telemetry batch)
     services: tuple[str, ...] = field(init=False)
     _effector_urls: dict[str, str | None] = field(init=False, repr=False, compare=False)
@@ -79,9 +82,12 @@ def hash_token(token: str) -> str:
 class AppsMixin(StoreBase):
     """Applications, their instances and nodes."""
 
-    def create_app(self, structure: Application) -> tuple[App, str]:
-        """Register an application with its stages and services; returns it and its probe
-        token (shown only once)."""
+    def create_app(
+        self, structure: Application, *, domain: str = "default", by: str | None = None
+    ) -> tuple[App, str]:
+        """Register an application with its stages and services in ``domain``; returns it and
+        its probe token (shown only once). With ``by`` (the principal that asked), the
+        registration is written to the audit log in the same transaction."""
         if not NAME.match(structure.name):
             raise StoreError(
                 f"name {structure.name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
@@ -92,6 +98,9 @@ class AppsMixin(StoreBase):
         with self._tx() as tx:
             if tx.scalar(select(AppRow.id).where(AppRow.name == structure.name)) is not None:
                 raise Conflict(f"an application named {structure.name!r} is already registered")
+            domain_id = tx.scalar(select(DomainRow.id).where(DomainRow.name == domain))
+            if domain_id is None:
+                raise NotFound(f"no domain named {domain[:64]!r}")
             app_id = tx.execute(
                 insert(AppRow)
                 .values(
@@ -100,6 +109,7 @@ class AppsMixin(StoreBase):
                     token_hash=hash_token(token),
                     effector_url=structure.effector_url,
                     created=now,
+                    domain_id=domain_id,
                 )
                 .returning(AppRow.id)
             ).scalar_one()
@@ -135,6 +145,9 @@ class AppsMixin(StoreBase):
                                 service_id=service_id, name=instance, registered=now
                             )
                         )
+            if by is not None:
+                resource = f"app:{structure.name}"
+                add_audit(tx, now, by, "app.register", resource, domain=domain)
         return self.app(structure.name), token
 
     def app(self, name: str) -> App:
@@ -259,6 +272,9 @@ def _app(connection: Connection, row: Any) -> App:
             ],
         }
     )
+    domain = None
+    if row.domain_id is not None:
+        domain = connection.scalar(select(DomainRow.name).where(DomainRow.id == row.domain_id))
     return App(
         id=row.id,
         name=row.name,
@@ -268,4 +284,5 @@ def _app(connection: Connection, row: Any) -> App:
         structure=structure,
         stage_ids={stage.name: stage.id for stage in stages},
         service_ids={service.name: service.id for service in services},
+        domain=domain or "default",
     )

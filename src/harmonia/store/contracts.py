@@ -1,4 +1,5 @@
-"""Contracts, version by version, and the SLO violations found when they are checked."""
+"""Contracts, version by version, the SLO violations found when they are checked, and where
+each SLO stands (kept across restarts, so that an episode is recorded once)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from harmonia.store.apps import App
 from harmonia.store.base import StoreBase, add_version
-from harmonia.store.tables import ContractRow, ViolationRow
+from harmonia.store.tables import ContractRow, SLOStateRow, ViolationRow
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,21 @@ class StoredContract:
     version: int
     document: dict[str, Any]
     created: float
+
+
+@dataclass(frozen=True)
+class StoredSLOState:
+    """Where one SLO of a contract version stood at its last check."""
+
+    slo: str
+    #: met, at_risk, violated or no_data
+    status: str
+    #: since when it has had that status
+    since: float
+    #: when it was last checked
+    checked: float
+    #: the last result (`harmonia.core.contracts.SLOResult.as_dict`)
+    result: dict[str, Any]
 
 
 VIOLATION_COLUMNS = (
@@ -91,3 +107,48 @@ class ContractsMixin(StoreBase):
         with self.engine.connect() as connection:
             rows = connection.execute(query.order_by(ViolationRow.id.desc()).limit(limit)).all()
         return [dict(r._mapping) for r in rows]
+
+    def slo_states(self, app: App, contract_version: int) -> list[StoredSLOState]:
+        """Where each SLO of the app's contract ``contract_version`` stood at its last check
+        (none before the first check of that version)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(SLOStateRow)
+                .where(
+                    SLOStateRow.app_id == app.id,
+                    SLOStateRow.contract_version == contract_version,
+                )
+                .order_by(SLOStateRow.slo)
+            ).all()
+        return [StoredSLOState(r.slo, r.status, r.since, r.checked, r.result) for r in rows]
+
+    def save_slo_states(
+        self, app: App, contract_version: int, states: Sequence[StoredSLOState]
+    ) -> None:
+        """Replace the stored state of these SLOs of ``contract_version`` in one transaction
+        (a delete and an insert: the same on SQLite and PostgreSQL, no upsert dialect)."""
+        if not states:
+            return
+        with self._tx() as tx:
+            tx.execute(
+                delete(SLOStateRow).where(
+                    SLOStateRow.app_id == app.id,
+                    SLOStateRow.contract_version == contract_version,
+                    SLOStateRow.slo.in_([s.slo for s in states]),
+                )
+            )
+            tx.execute(
+                insert(SLOStateRow),
+                [
+                    {
+                        "app_id": app.id,
+                        "contract_version": contract_version,
+                        "slo": s.slo,
+                        "status": s.status,
+                        "since": s.since,
+                        "checked": s.checked,
+                        "result": s.result,
+                    }
+                    for s in states
+                ],
+            )

@@ -15,9 +15,14 @@ from sqlalchemy.exc import IntegrityError
 
 from harmonia.store.actions import ActionsMixin, StoredAction, _add_actions, _deliver_pending
 from harmonia.store.apps import App, AppsMixin
+from harmonia.store.audit import AuditMixin
 from harmonia.store.batches import BatchKeysMixin
+from harmonia.store.catalog import CatalogMixin
 from harmonia.store.contracts import ContractsMixin
+from harmonia.store.domains import DomainsMixin
+from harmonia.store.energy import NodeEnergyMixin
 from harmonia.store.errors import Conflict
+from harmonia.store.infrastructure import InfrastructureMixin
 from harmonia.store.observations import ObservationsMixin
 from harmonia.store.policies import PoliciesMixin
 from harmonia.store.telemetry import TelemetryMixin, _insert_telemetry, _telemetry_params
@@ -34,7 +39,12 @@ class Store(
     VersionsMixin,
     BatchKeysMixin,
     ContractsMixin,
+    InfrastructureMixin,
     ObservationsMixin,
+    NodeEnergyMixin,
+    DomainsMixin,
+    AuditMixin,
+    CatalogMixin,
 ):
     """Applications, policies, telemetry and actions in one database."""
 

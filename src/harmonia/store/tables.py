@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -24,6 +34,65 @@ class AppRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64))
     effector_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
     created: Mapped[float] = mapped_column(Float)
+    #: the domain the app belongs to; NULL reads as the ``default`` domain
+    domain_id: Mapped[int | None] = mapped_column(ForeignKey("domains.id"), nullable=True)
+
+
+class OrgRow(Base):
+    """An organisation (a vendor, an operator): the owner of domains."""
+
+    __tablename__ = "orgs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[float] = mapped_column(Float)
+
+
+class DomainRow(Base):
+    """A domain of an organisation (``vendor``, ``operator-production``): what apps, models,
+    datasets, keys and grants belong to, with an optional deployment target."""
+
+    __tablename__ = "domains"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
+    kube_context: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    namespace: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    created: Mapped[float] = mapped_column(Float)
+
+
+class ApiKeyRow(Base):
+    """An API key of a domain with its scope; only the sha256 of its secret is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(128))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(160))
+    expires: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rotated: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AuditRow(Base):
+    """One write on domains, keys, grants or apps: who, what, on what, when, and how it went."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_domain_ts", "domain", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[float] = mapped_column(Float)
+    principal: Mapped[str] = mapped_column(String(160))
+    action: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(256))
+    domain: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(String(2000))
 
 
 class StageRow(Base):
@@ -63,6 +132,23 @@ class NodeRow(Base):
     name: Mapped[str] = mapped_column(String(128), unique=True)
     labels: Mapped[dict[str, str]] = mapped_column(JSON)
     updated: Mapped[float] = mapped_column(Float)
+    #: the node's inventory entry (`harmonia.orchestration.Node`), once the operator gave it
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class NodeEnergyRow(Base):
+    """A reading of a node's own energy counter: the joules the whole node spent over
+    [start, end). Readings of one node do not overlap (the store refuses those that do)."""
+
+    __tablename__ = "node_energy"
+    __table_args__ = (UniqueConstraint("node_id", "start", name="uq_node_energy_node_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    joules: Mapped[float] = mapped_column(Float)
+    received: Mapped[float] = mapped_column(Float)
 
 
 class InstanceRow(Base):
@@ -245,6 +331,21 @@ class ViolationRow(Base):
     action_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+class SLOStateRow(Base):
+    """Where an SLO of a contract version stands (met, at risk, violated, no data), since
+    when, and its last result: kept so that a restart does not record an episode again."""
+
+    __tablename__ = "slo_states"
+
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    contract_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slo: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    since: Mapped[float] = mapped_column(Float)
+    checked: Mapped[float] = mapped_column(Float)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class ObserversRow(Base):
     """One version of an application's observers (``observers:`` YAML, as validated)."""
 
@@ -293,3 +394,174 @@ class BatchKeyRow(Base):
     digest: Mapped[str] = mapped_column(String(64))
     created: Mapped[float] = mapped_column(Float)
     reply: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ArtifactRow(Base):
+    """A named model or dataset of a domain; ``next_version`` is the number its next upload
+    gets, so numbers only increase, even past deleted versions."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (
+        UniqueConstraint("domain_id", "kind", "name", name="uq_artifacts_domain_kind_name"),
+        Index("ix_artifacts_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # "model" or "dataset"
+    name: Mapped[str] = mapped_column(String(128))
+    next_version: Mapped[int] = mapped_column(Integer)
+    created: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(160))
+
+
+class ArtifactVersionRow(Base):
+    """One immutable version of an artifact: where its bytes are, their size and sha256,
+    its metadata and lineage. With `ArtifactRow`'s constraint, (domain, kind, name, version)
+    is unique; a label, when given, is unique within the artifact too."""
+
+    __tablename__ = "artifact_versions"
+    __table_args__ = (
+        UniqueConstraint("artifact_id", "version", name="uq_artifact_versions_version"),
+        UniqueConstraint("artifact_id", "label", name="uq_artifact_versions_label"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: the artifact store's key of the bytes
+    location: Mapped[str] = mapped_column(String(512))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(256))
+    media_type: Mapped[str] = mapped_column(String(128))
+    created: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(160))
+    #: library, library_version, parameters, characteristics, quality, data_schema...
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: lineage: the dataset version it was trained on, the model version it was retrained from
+    trained_on_id: Mapped[int | None] = mapped_column(
+        ForeignKey("artifact_versions.id", ondelete="SET NULL"), nullable=True
+    )
+    retrained_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("artifact_versions.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class ArtifactTagRow(Base):
+    """A tag of a version (``beta``, ``edge``), searched by."""
+
+    __tablename__ = "artifact_tags"
+    #: a tag's versions newest first, straight from the index (the search by tag)
+    __table_args__ = (Index("ix_artifact_tags_tag", "tag", "version_id"),)
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("artifact_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ArtifactAliasRow(Base):
+    """Where an alias of an artifact (``staging``, ``production``) points now."""
+
+    __tablename__ = "artifact_aliases"
+    __table_args__ = (Index("ix_artifact_aliases_version", "version_id"),)
+
+    artifact_id: Mapped[int] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("artifact_versions.id", ondelete="CASCADE"))
+
+
+class AliasMoveRow(Base):
+    """One move of an alias (append-only): who moved it, when, from which version to which,
+    and why; a promotion's move names its approval."""
+
+    __tablename__ = "alias_moves"
+    __table_args__ = (Index("ix_alias_moves_artifact_ts", "artifact_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String(64))
+    from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    to_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ts: Mapped[float] = mapped_column(Float)
+    moved_by: Mapped[str] = mapped_column(String(160))
+    reason: Mapped[str] = mapped_column(String(500))
+    approval_id: Mapped[int | None] = mapped_column(
+        ForeignKey("approvals.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class ApprovalRow(Base):
+    """The approval of a promotion (``staging`` → ``production``): who approved, when, and
+    their note."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_artifact_ts", "artifact_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    from_alias: Mapped[str] = mapped_column(String(64))
+    to_alias: Mapped[str] = mapped_column(String(64))
+    approver: Mapped[str] = mapped_column(String(160))
+    ts: Mapped[float] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(String(2000))
+
+
+class ArtifactGrantRow(Base):
+    """A domain's grant of read access to one of its artifacts to another domain."""
+
+    __tablename__ = "artifact_grants"
+    __table_args__ = (Index("ix_artifact_grants_domain", "domain_id"),)
+
+    artifact_id: Mapped[int] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    domain_id: Mapped[int] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), primary_key=True
+    )
+    granted: Mapped[float] = mapped_column(Float)
+    granted_by: Mapped[str] = mapped_column(String(160))
+
+
+class ArtifactEnergyRow(Base):
+    """Energy spent on a version: a training run, an evaluation or a promotion's checks,
+    with how the joules were obtained (an energy meter's source, or ``reported``)."""
+
+    __tablename__ = "artifact_energy"
+    __table_args__ = (Index("ix_artifact_energy_version", "version_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("artifact_versions.id", ondelete="CASCADE"))
+    phase: Mapped[str] = mapped_column(String(16))
+    joules: Mapped[float] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[float] = mapped_column(Float)
+    recorded_by: Mapped[str] = mapped_column(String(160))
+    detail: Mapped[str] = mapped_column(String(500))
+
+
+class DeploymentRow(Base):
+    """One version of an application's deployment: the services' requirements and placer
+    settings (``document``), the plan, and its status — ``applied`` (in force once no later
+    version is), ``pending`` while the action that proposed it is carried out, ``failed``."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("app_id", "version", name="uq_deployments_app_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    action_id: Mapped[int | None] = mapped_column(
+        ForeignKey("actions.id", ondelete="SET NULL"), nullable=True
+    )
+    created: Mapped[float] = mapped_column(Float)

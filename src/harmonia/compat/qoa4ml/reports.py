@@ -26,15 +26,17 @@ whose models) is the client's ``functionality``, else the stage's only service; 
 
 from __future__ import annotations
 
-import math
+import functools
 import re
+import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from harmonia.core.application import NAME_PATTERN, Application, Service, Stage
 
 _NAME = re.compile(NAME_PATTERN)
 _TRACE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_FLOAT_MAX = sys.float_info.max
 MAX_METRICS = 100
 
 
@@ -72,13 +74,17 @@ def kind_of(report: dict[str, Any]) -> str:
 
 def map_report(structure: Application, report: Any, now: float) -> Mapped:
     """The samples of one report for the application ``structure``; `ReportInvalid` if it
-    is not a QoA4ML report or names a stage the application does not have."""
+    is not a QoA4ML report, has a part of the wrong shape (a list where an object belongs)
+    or names a stage the application does not have."""
     if not isinstance(report, dict):
         raise ReportInvalid("a report is a JSON object")
     kind = kind_of(report)
-    if kind in ("ml", "rohe"):
-        return _map_quality(structure, report, kind, now)
-    return _map_resources(structure, report, kind, now)
+    try:
+        if kind in ("ml", "rohe"):
+            return _map_quality(structure, report, kind, now)
+        return _map_resources(structure, report, kind, now)
+    except (AttributeError, TypeError) as error:  # the mapping reads objects as dicts
+        raise ReportInvalid(f"a part of this {kind} report has the wrong shape: {error}") from None
 
 
 # -- quality reports -----------------------------------------------------------------------
@@ -96,7 +102,7 @@ def _timestamp(report: dict[str, Any], now: float) -> float:
     metadata = report.get("metadata")
     for where in (metadata if isinstance(metadata, dict) else {}, report):
         ts = where.get("timestamp")
-        if isinstance(ts, int | float) and math.isfinite(ts):
+        if _number(ts):
             return float(ts)
     return now
 
@@ -110,8 +116,12 @@ def _map_quality(structure: Application, report: dict[str, Any], kind: str, now:
     #: instance id -> {"stage", "functionality", "metrics", "prediction", "inference_id"}
     seen: dict[str, dict[str, Any]] = {}
 
-    def entry(instance: str) -> dict[str, Any]:
-        return seen.setdefault(str(instance), {"metrics": {}})
+    def entry(instance: Any) -> dict[str, Any]:
+        key = str(instance)
+        item = seen.get(key)
+        if item is None:
+            item = seen[key] = {"metrics": {}}
+        return item
 
     for section, prefix in (("service", ""), ("data", "data.")):
         stages = body.get(section) or {}
@@ -146,8 +156,8 @@ def _map_quality(structure: Application, report: dict[str, Any], kind: str, now:
         if instance is None:
             continue
         item = entry(instance)
-        item.setdefault("functionality", inference.get("functionality"))
-        item.setdefault("inference_id", inference.get("inference_id"))
+        _first(item, "functionality", inference.get("functionality"))
+        _first(item, "inference_id", inference.get("inference_id"))
         for metric in inference.get("metrics") or []:
             _put(item["metrics"], f"ml.{metric.get('metric_name')}", metric.get("records") or [])
         _prediction(item, inference.get("prediction"))
@@ -160,10 +170,8 @@ def _map_quality(structure: Application, report: dict[str, Any], kind: str, now:
         for node in [*nodes, graph.get("end_point")]:
             if isinstance(node, dict) and node.get("id") is not None and str(node["id"]) in seen:
                 item = seen[str(node["id"])]
-                if node.get("stage"):
-                    item.setdefault("stage", node["stage"])
-                if node.get("functionality"):
-                    item.setdefault("functionality", node["functionality"])
+                _first(item, "stage", node.get("stage"))
+                _first(item, "functionality", node.get("functionality"))
 
     own = str(client.get("instance_id") or "")
     if not seen and own:  # a report with nothing observed yet still says the instance lives
@@ -172,15 +180,15 @@ def _map_quality(structure: Application, report: dict[str, Any], kind: str, now:
     mapped = Mapped()
     for instance, item in seen.items():
         if instance == own:
-            item.setdefault("stage", client.get("stage_id") or None)
-            item.setdefault("functionality", client.get("functionality") or None)
+            _first(item, "stage", client.get("stage_id"))
+            _first(item, "functionality", client.get("functionality"))
         stage, service = resolve(structure, item.get("stage"), item.get("functionality"))
         sample: dict[str, Any] = {
             "stage": stage.name,
             "service": service.name,
             "model": model_of(service, item.get("functionality")),
             "ts": ts,
-            "metrics": dict(list(item["metrics"].items())[:MAX_METRICS]),
+            "metrics": _at_most(item["metrics"]),
         }
         for key in ("latency_ms", "prediction"):
             if key in item:
@@ -189,6 +197,18 @@ def _map_quality(structure: Application, report: dict[str, Any], kind: str, now:
             sample["trace_id"] = trace
         mapped.add(_instance_name(instance), sample)
     return mapped
+
+
+def _first(item: dict[str, Any], key: str, value: Any) -> None:
+    """Keep the first source that names ``key``: a report may say an instance's stage or
+    functionality in several places, some of them empty."""
+    if value is not None and value != "" and item.get(key) is None:
+        item[key] = value
+
+
+def _at_most(metrics: dict[str, float]) -> dict[str, float]:
+    """The first `MAX_METRICS` metrics (a sample takes no more)."""
+    return metrics if len(metrics) <= MAX_METRICS else dict(list(metrics.items())[:MAX_METRICS])
 
 
 def _trace(report: dict[str, Any], kind: str, own: dict[str, Any] | None) -> str | None:
@@ -208,16 +228,22 @@ def _latency_ms(records: list[Any]) -> float | None:
     for record in records:
         if isinstance(record, dict):
             record = record.get("responseTime", record.get("response_time"))
-        if isinstance(record, int | float) and not isinstance(record, bool):
+        if _number(record) and record >= 0:
             values.append(float(record) * 1000.0)  # QoA4ML's timer measures seconds
-    values = [v for v in values if math.isfinite(v) and v >= 0]
     return sum(values) / len(values) if values else None
 
 
 def _put(metrics: dict[str, float], name: str, records: list[Any]) -> None:
     """The mean of the numeric records under ``name``; dict records one per numeric key."""
+    if not isinstance(records, list):
+        records = [records]
+    if not any(isinstance(record, dict) for record in records):  # the usual case: numbers
+        values = [float(record) for record in records if _number(record)]
+        if values and _valid_name(name):
+            metrics[name] = sum(values) / len(values)
+        return
     numbers: dict[str, list[float]] = {}
-    for record in records if isinstance(records, list) else [records]:
+    for record in records:
         if isinstance(record, dict):
             for key, value in record.items():
                 if _number(value):
@@ -225,7 +251,7 @@ def _put(metrics: dict[str, float], name: str, records: list[Any]) -> None:
         elif _number(record):
             numbers.setdefault(name, []).append(float(record))
     for key, values in numbers.items():
-        if _NAME.match(key):
+        if _valid_name(key):
             metrics[key] = sum(values) / len(values)
 
 
@@ -236,12 +262,24 @@ def _prediction(item: dict[str, Any], prediction: Any) -> None:
         _put(item["metrics"], "prediction", [prediction])
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def _number(value: Any) -> TypeGuard[int | float]:
+    """A finite JSON number, not a bool; an int too big for a float is not one (the bounds
+    also refuse NaN and infinities, and compare big ints exactly)."""
+    kind = type(value)
+    if kind is float or kind is int or (kind is not bool and isinstance(value, int | float)):
+        return bool(-_FLOAT_MAX <= value <= _FLOAT_MAX)
+    return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_name(name: str) -> bool:
+    """Whether ``name`` may name a metric or an instance; remembered, since the same few
+    names come in every report (bounded, whatever the reports say)."""
+    return _NAME.match(name) is not None
 
 
 def _instance_name(instance: str) -> str:
-    if not _NAME.match(instance):
+    if not _valid_name(instance):
         raise ReportInvalid(f"instance id {instance[:64]!r} is not a valid name")
     return instance
 
@@ -275,7 +313,7 @@ def _map_resources(structure: Application, report: dict[str, Any], kind: str, no
                 "service": service.name,
                 "model": model_of(service, client.get("functionality")),
                 "ts": _timestamp(part, now),
-                "metrics": dict(list(metrics.items())[:MAX_METRICS]),
+                "metrics": _at_most(metrics),
             },
         )
     return mapped
@@ -284,7 +322,7 @@ def _map_resources(structure: Application, report: dict[str, Any], kind: str, no
 def _flatten(metrics: dict[str, float], name: str, usage: dict[str, Any], depth: int = 0) -> None:
     for key, value in usage.items():
         if _number(value):
-            if _NAME.match(f"{name}.{key}"):
+            if _valid_name(f"{name}.{key}"):
                 metrics[f"{name}.{key}"] = float(value)
         elif isinstance(value, dict) and depth < 2:
             _flatten(metrics, f"{name}.{key}", value, depth + 1)

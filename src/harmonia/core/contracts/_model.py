@@ -23,7 +23,8 @@ from harmonia.core.policy import Window
 
 Scope = Literal["service", "stage", "end_to_end"]
 Severity = Literal["info", "warning", "critical"]
-Then = Literal["alert", "degrade", "reroute", "reject"]
+#: a violated SLO's remedy; ``scale_or_migrate`` migrates off a saturated node, else scales
+Then = Literal["alert", "degrade", "reroute", "reject", "scale", "migrate", "scale_or_migrate"]
 Status = Literal["met", "at_risk", "violated", "no_data"]
 
 #: bare signals a contract computes over a window (not means of a reported metric)

@@ -20,6 +20,9 @@ const KIND_STYLE = {
   degrade: { color: OI.orange, symbol: "triangle-up", label: "degrade" },
   reroute: { color: OI.sky, symbol: "cross", label: "reroute" },
   reject: { color: OI.black, symbol: "x", label: "reject" },
+  // infrastructure tactics
+  scale: { color: OI.blue, symbol: "hexagon", label: "scale" },
+  migrate: { color: OI.green, symbol: "arrow-right", label: "migrate" },
 };
 /** A decision that changed nothing ("none": held by cooldown, already best) is recorded too. */
 const changes = (action) => action.kind !== "none";
@@ -462,6 +465,7 @@ function appNav(name, current, service = null) {
     link(appLink(name, null, "pipeline"), "Pipeline", "pipeline"),
     link(appLink(name, null, "contract"), "Contract", "contract"),
     link(appLink(name, null, "observers"), "Observers", "observers"),
+    link(appLink(name, null, "deployment"), "Deployment", "deployment"),
     link(appLink(name, service), "Live", "live"), link(appLink(name, service, "history"), "Adaptation history", "history"),
     link(policyLink(name, service), "Policy", "policy"));
 }
@@ -602,8 +606,13 @@ async function pipelinePage(name) {
   const e2eFlags = h("ul", { class: "slo-flags", id: "e2e-slos", "aria-label": "End-to-end SLOs", hidden: true });
   const energyRows = h("tbody");
   const energyTable = h("table", { id: "energy-by-stage", "aria-labelledby": "energy-heading" },
-    h("thead", {}, h("tr", {}, ...["Stage", "Energy / request", "Share", "gCO2e / request"].map((t) => h("th", { scope: "col" }, t)))),
+    h("thead", {}, h("tr", {}, ...["Stage", "Energy / request", "Share", "gCO2e / request", "Measured by"].map((t) => h("th", { scope: "col" }, t)))),
     energyRows);
+  // the same breakdown as CSV, for the span shown (no token needed: it is public, like the view)
+  const energyExport = h("a", { id: "energy-csv", download: "" }, "Download as CSV");
+  const exportHref = () => { energyExport.href = `${API}/apps/${enc}/energy.csv${query({ by: "stage", span: span.value })}`; };
+  exportHref();
+  span.addEventListener("change", exportHref);
   const e2eSlots = {
     traces: slot(e2e, "traces", "Requests (traces)", "e2e-traces"),
     complete: slot(e2e, "complete", "Complete (went through every stage)", "e2e-complete"),
@@ -669,8 +678,8 @@ async function pipelinePage(name) {
     h("h2", { id: "graph-heading" }, "Stages"),
     h("div", { class: "pipeline-wrap", role: "group", "aria-labelledby": "graph-heading" }, graph),
     h("h2", { id: "energy-heading" }, "Energy per request, by stage"),
-    h("p", { class: "hint" }, "Joules per request each stage spends (they add up to the pipeline's), its share, and the gCO2e at each node's carbon intensity (else the world's average)."),
-    energyTable);
+    h("p", { class: "hint" }, "Joules per request each stage spends (they add up to the pipeline's), its share, the gCO2e at each node's carbon intensity (its label, else its region's, else the server's default), and how the joules were measured: by the probes, or by the node's own counter apportioned by CPU time."),
+    energyTable, h("p", {}, energyExport));
 
   function drawEdges() {
     if (!graph.isConnected) return;
@@ -734,7 +743,8 @@ async function pipelinePage(name) {
       return h("tr", { "data-stage": st.name, "data-j-per-request": g.j_per_request },
         h("th", { scope: "row" }, st.name), h("td", { class: "num" }, mJ(g.j_per_request)),
         h("td", { class: "num" }, g.share === null ? "—" : pct(g.share)),
-        h("td", { class: "num" }, g.g_co2e_per_request === null ? "—" : `${num(g.g_co2e_per_request * 1000, 3)} mg`));
+        h("td", { class: "num" }, g.g_co2e_per_request === null ? "—" : `${num(g.g_co2e_per_request * 1000, 3)} mg`),
+        h("td", { class: "method" }, (energy.methods?.[st.name] || []).join("; ") || "—"));
     }));
     detail = fresh; // instances come and go
     // a service that gained a policy: read which quality it adapts on
@@ -798,7 +808,7 @@ const SLO_STATUS = {
   no_data: { label: "no data", tone: "neutral", mark: "?" },
 };
 // the symbol each remedy has on the charts (KIND_STYLE), as text
-const KIND_MARK = { alert: "★", degrade: "▲", reroute: "✚", reject: "✖" };
+const KIND_MARK = { alert: "★", degrade: "▲", reroute: "✚", reject: "✖", scale: "⬢", migrate: "➜" };
 const SEVERITY_TONE = { critical: "bad", warning: "warn", info: "info" };
 const sloState = (status) => SLO_STATUS[status] || { label: String(status), tone: "neutral", mark: "?" };
 function sloBadge(status) {
@@ -1758,6 +1768,93 @@ async function showExperiment(view, id) {
   ], layout("Energy–accuracy", metric, { height: 480, xaxis: { title: { text: "energy per inference (mJ)" }, gridcolor: "#e5e8ec" }, legend: { orientation: "v", x: 1.02, y: 1 } }));
 }
 
+
+// -- infrastructure: nodes and deployments ---------------------------------------------------
+
+/** A share of a node's CPU as a bar and a number (over 90 %: saturated). */
+function loadBar(share) {
+  if (share === null || share === undefined) return "—";
+  const pct = Math.round(share * 100);
+  const tone = share >= 0.9 ? "bad" : share >= 0.7 ? "warn" : "ok";
+  return h("span", { class: "load", "data-share": String(share) },
+    h("meter", { min: 0, max: 1, low: 0.7, high: 0.9, optimum: 0.3, value: Math.min(share, 1), "aria-label": `${pct}% of the CPU requested` }),
+    " ", badge(`${pct}%`, tone));
+}
+
+async function nodesPage() {
+  const holder = h("div", { id: "node-list", class: "table-wrap" });
+  mount(h("h1", {}, "Nodes"),
+    h("p", { class: "hint" }, "The node inventory, with what the deployments in force place on each node and the share of its CPU they request. Set it with ",
+      h("code", {}, `PUT ${API}/nodes`), " (admin; YAML, JSON or ROHE's add_node) or ", h("code", {}, "harmonia nodes put FILE"), ". See docs/orchestration.md."),
+    holder);
+  const nodes = await api("/nodes");
+  if (!nodes.length) {
+    holder.replaceChildren(h("p", { id: "no-nodes" }, h("strong", {}, "The inventory is empty"), ": no node to place services on yet."));
+    return;
+  }
+  holder.replaceChildren(h("table", { id: "nodes" },
+    h("thead", {}, h("tr", {}, ["Node", "Cores", "Memory", "Accelerators", "Labels", "CPU requested", "Runs"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, nodes.map((n) => h("tr", { "data-node": n.name },
+      h("th", { scope: "row" }, n.name),
+      h("td", { class: "num" }, String(n.spec.cores.length)),
+      h("td", { class: "num" }, `${n.spec.memory_mib} MiB`),
+      h("td", {}, n.spec.accelerators.map((a) => `${a.name} (${a.type})`).join(", ") || "—"),
+      h("td", {}, Object.entries(n.spec.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "—"),
+      h("td", { class: "load-cell" }, `${n.allocated_cpu_millicores} m `, loadBar(n.utilisation)),
+      h("td", { class: "runs" }, n.services.length
+        ? n.services.map((s, i) => [i ? ", " : "", h("a", { href: appLink(s.app, null, "deployment") }, `${s.app}/${s.service}`), ` ×${s.replicas}`])
+        : "—"))))));
+}
+
+async function deploymentPage(name) {
+  const enc = encodeURIComponent(name);
+  mount(h("h1", {}, name, h("span", { class: "muted" }, " · deployment")), appNav(name, "deployment"));
+  let found;
+  try {
+    found = await api(`/apps/${enc}/deployment`);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 404)) throw error;
+    mount(h("section", { id: "no-deployment", class: "card" },
+      h("p", {}, h("strong", {}, `${name} has no deployment yet`), ": its services are not placed on the node inventory."),
+      h("p", {}, "Place them with ", h("code", {}, `PUT ${API}/apps/${name}/deployment`), " (the services' requirements and a placer; see docs/orchestration.md), for example:"),
+      h("pre", { class: "example" }, "placer: best-fit\nservices:\n  - {name: fast, cpu_millicores: 500, memory_mib: 512, replicas: 2}")));
+    return;
+  }
+  const plan = found.in_force.plan;
+  const byNode = {};
+  for (const p of plan.placements) (byNode[p.node] ||= []).push(p);
+  const objective = plan.objective;
+  mount(
+    h("section", { class: "card", id: "plan-summary" },
+      h("p", {}, h("strong", {}, `Version ${found.in_force.version}`), ` — ${found.in_force.reason}`),
+      h("p", { class: "hint" }, `${plan.placer} (${plan.status}): ${objective.name} ${num(objective.value, 4)} ${objective.unit}`,
+        objective.bound !== null ? `, bound ${num(objective.bound, 4)}` : "", plan.gap !== null ? `, gap ${num(plan.gap * 100, 2)} %` : "",
+        `; ${plan.placements.length} replica(s) placed, ${plan.unplaced.length} unplaced`)),
+    h("h2", {}, "Where each replica runs"),
+    h("div", { class: "table-wrap" }, h("table", { id: "placements" },
+      h("thead", {}, h("tr", {}, ["Node", "Replicas"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, Object.entries(byNode).map(([node, placed]) => h("tr", { "data-node": node },
+        h("th", { scope: "row" }, node),
+        h("td", {}, placed.map((p) => `${p.service}#${p.replica}`).join(", "))))))),
+    plan.unplaced.length ? h("div", { id: "unplaced" }, h("h2", {}, "Not placed"),
+      h("ul", {}, plan.unplaced.map((u) => h("li", {}, `${u.service}#${u.replica}: ${u.reason}`)))) : null,
+    h("h2", {}, "Why"),
+    h("div", { id: "explanations" }, plan.explanations.map((e) => h("article", { class: "card explanation", "data-service": e.service },
+      h("h3", {}, e.service, " ", badge(`${e.placed} placed`, "ok"), e.unplaced ? [" ", badge(`${e.unplaced} unplaced`, "bad")] : null),
+      h("p", {}, e.why),
+      Object.keys(e.rejected).length ? h("p", { class: "hint rejected" }, "Nodes turned down: ",
+        Object.entries(e.rejected).map(([kind, n]) => `${kind} ${n}`).join(", ")) : null,
+      e.examples.length ? h("ul", { class: "examples" }, [...new Map(e.examples.map((r) => [`${r.node} ${r.detail}`, r])).values()]
+        .map((r) => h("li", {}, h("code", {}, r.node), ` (${r.kind}): ${r.detail}`))) : null))),
+    h("h2", {}, "Versions"),
+    h("div", { class: "table-wrap" }, h("table", { id: "deployment-history" },
+      h("thead", {}, h("tr", {}, ["Version", "Status", "When", "Why", "Action"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, found.history.map((d) => h("tr", { "data-version": String(d.version), "data-status": d.status },
+        h("td", { class: "num" }, String(d.version)), h("td", {}, badge(d.status, STATUS_TONE[d.status] || "neutral")),
+        h("td", {}, when(d.created)), h("td", {}, d.reason), h("td", {}, d.action_id === null ? "—" : `#${d.action_id}`)))))),
+    h("p", {}, h("a", { href: `${API}/apps/${enc}/deployment/manifests`, id: "manifests-link", download: `${name}-manifests.yaml` }, "Download the Kubernetes manifests (YAML)")));
+}
+
 // -- routing ---------------------------------------------------------------------------------
 
 const ROUTES = [
@@ -1765,6 +1862,8 @@ const ROUTES = [
   [/^#\/app\/([^/]+)\/pipeline$/, pipelinePage, "Pipeline", "overview"],
   [/^#\/app\/([^/]+)\/contract$/, contractPage, "Contract", "overview"],
   [/^#\/app\/([^/]+)\/observers$/, observersPage, "Observers", "overview"],
+  [/^#\/app\/([^/]+)\/deployment$/, deploymentPage, "Deployment", "overview"],
+  [/^#\/nodes$/, nodesPage, "Nodes", "nodes"],
   [/^#\/app\/([^/]+)\/services\/([^/]+)\/history$/, historyPage, "History", "overview"],
   [/^#\/app\/([^/]+)\/services\/([^/]+)$/, livePage, "Live", "overview"],
   [/^#\/app\/([^/]+)\/history$/, historyPage, "History", "overview"],

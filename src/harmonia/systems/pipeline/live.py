@@ -70,6 +70,8 @@ class Config:
     rate: float | None = None
     node: str = field(default_factory=socket.gethostname)
     start_models: dict[str, str] = field(default_factory=dict)
+    #: classify service -> extra seconds its instance takes per frame (a slow instance)
+    delays: dict[str, float] = field(default_factory=dict)
 
 
 def instance_name(service: str, node: str) -> str:
@@ -153,9 +155,11 @@ def run_live(
     rate: float | None = None,
     start_models: dict[str, str] | None = None,
     join_timeout: float = JOIN_TIMEOUT,
+    delays: dict[str, float] | None = None,
 ) -> LiveRun:
     """Serve the scenario's frames live through the four stage processes, reporting to
-    ``server`` as application ``app``; ``rate`` paces the camera (frames per second).
+    ``server`` as application ``app``; ``rate`` paces the camera (frames per second);
+    ``delays`` slow a classify service's instance down (seconds more per frame, measured).
     ``served`` counts the frames the aggregate judged; ``applied`` lists each classify
     service's actions as ``"<service>: <action>"``. A stage that fails stops the others and
     raises RuntimeError here with its traceback."""
@@ -168,6 +172,7 @@ def run_live(
         registries={service: str(r.root) for service, r in registries.items()},
         rate=rate,
         start_models=dict(start_models or {}),
+        delays=dict(delays or {}),
     )
     context = mp.get_context("spawn")
     stop = context.Event()
@@ -366,7 +371,9 @@ def _classify(service: str, config: Config, stop: Event, frames: Any, answers: A
     system.switch(config.start_models.get(service, models[-1]))
     probe = _probe(config, service, CLASSIFY)
     run = LiveRun()
-    classifier = Classifier(service, system, probe, run=run)
+    classifier = Classifier(
+        service, system, probe, run=run, delay_s=config.delays.get(service, 0.0)
+    )
     try:
         try:
             describe_registry(probe, system.registry, models)

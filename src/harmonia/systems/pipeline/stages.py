@@ -11,6 +11,7 @@ and each stage reports the trace id it reads from it.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from functools import partial
 
 import numpy as np
 
-from harmonia.sdk import Probe, new_trace_id, trace_id_of, traceparent
+from harmonia.sdk import ActionMessage, Probe, new_trace_id, trace_id_of, traceparent
 from harmonia.systems.live import LiveRun, describe_version, system_effector
 from harmonia.systems.pipeline import CAMERA_MODEL, SERVICES, VOTE_MODEL
 from harmonia.systems.vision.data import Images, Labels, clean_stream
@@ -124,10 +125,15 @@ def camera_stage(camera: Camera, probe: Probe, index: int) -> Frame:
 
 # -- classify ----------------------------------------------------------------------------------
 class Classifier:
-    """One classify service: a `VisionSystem` over the service's models, reporting each
-    frame through the service's probe, whose `Effector` carries out the actions the server
-    sends that service (switch among its models, retrain for the drift in its recent
-    frames, reuse a version)."""
+    """One classify service (one instance of it): a `VisionSystem` over the service's
+    models, reporting each frame through the instance's probe, whose `Effector` carries out
+    the actions the server sends that service (switch among its models, retrain for the
+    drift in its recent frames, reuse a version, and a contract's ``degrade``: serve the
+    cheaper model it names).
+
+    ``delay_s`` makes this instance slow: each frame takes that many seconds more, inside
+    its measured latency, as on a throttled or crowded node — how a contract's latency SLO
+    is seen violated by one instance, and remedied, in tests and demos."""
 
     def __init__(
         self,
@@ -137,22 +143,35 @@ class Classifier:
         *,
         run: LiveRun | None = None,
         recent: int = RECENT_FRAMES,
+        delay_s: float = 0.0,
     ) -> None:
         if service not in SERVICES:
             raise ValueError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
+        if not delay_s >= 0:
+            raise ValueError(f"delay_s must be >= 0 seconds, got {delay_s!r}")
         self.service = service
         self.system = system
         self.probe = probe
+        self.delay_s = delay_s
         self.run = run if run is not None else LiveRun()
         self._recent: deque[np.ndarray] = deque(maxlen=recent)
         self._lock = threading.Lock()  # frames arrive here; a retrain reads them elsewhere
-        probe.effector = system_effector(
+        effector = system_effector(
             system,
             self.observed,
             self.run,
             partial(describe_version, probe),
             lambda done: f"for {done.diagnosis.condition} in {done.seconds:.2f} s",
         )
+        effector.on("degrade", self._degrade)
+        probe.effector = effector
+
+    def _degrade(self, action: ActionMessage) -> str:
+        """A contract's remedy: serve the cheaper model the server chose (a switch that
+        trades accuracy for speed until the SLO holds again)."""
+        self.system.switch(action.model or self.system.active)
+        self.run.applied.append(f"degrade {self.system.active}")
+        return f"serving {self.system.active}"
 
     def observed(self) -> Images:
         """The recent frames (what a retrain may learn from)."""
@@ -170,6 +189,8 @@ class Classifier:
         system = self.system
         with self.probe.measure(system.active, system.serving_version, trace_id=trace_id) as s:
             label, confidence = system.predict(frame.image)
+            if self.delay_s:
+                time.sleep(self.delay_s)
             s.prediction = float(label)
             s.target = float(frame.label)
             s.drift_value = float(frame.image.mean())

@@ -1,24 +1,18 @@
 """Applications: registration, the list, one app's structure, its instances, and the signals
 of its pipeline per service, per stage and end to end."""
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from harmonia.core.pipeline import (
-    DEFAULT_CARBON_G_PER_KWH,
-    EnergyGroup,
-    energy_breakdown,
-    summarize_pipeline,
-)
+from harmonia.core.pipeline import summarize_pipeline
 from harmonia.server.api import API
-from harmonia.server.api.deps import Admin, AppAuth, KnownApp, ServerDep
+from harmonia.server.api.deps import AppAuth, Caller, KnownApp, ServerDep
 from harmonia.server.fields import Name
 from harmonia.server.schemas import (
     AppIn,
     AppOut,
-    EnergyOut,
     InstanceIn,
     InstanceOut,
     PipelineOut,
@@ -38,15 +32,15 @@ PIPELINE_MAX_SAMPLES = 200_000
 @router.post(
     "/apps",
     status_code=201,
-    dependencies=[Admin],
     response_model=RegisteredAppOut,
-    responses=errors(400, 401, 409, 413, 422, 503),
+    responses=errors(400, 401, 403, 409, 413, 422, 503),
 )
-def register(body: AppIn, server: ServerDep) -> dict[str, Any]:
+def register(body: AppIn, server: ServerDep, caller: Caller) -> dict[str, Any]:
     """Register an application: a pipeline of ``stages``, or the one-stage form (``models``,
-    optionally ``services``). The reply has the ids of the app, its stages and its services,
+    optionally ``services``), in ``domain`` (``default`` if none; the admin token or a key
+    with ``write`` there). The reply has the ids of the app, its stages and its services,
     and the app's token (shown only here)."""
-    return server.register(body)
+    return server.register(body, caller)
 
 
 @router.get("/apps", response_model=list[AppOut], responses=errors(503))
@@ -115,68 +109,6 @@ def _pipeline(
     }
 
 
-@router.get(
-    "/apps/{name}/energy",
-    response_model=EnergyOut,
-    responses=errors(404, 422, 503),
-)
-async def energy(
-    app: KnownApp,
-    server: ServerDep,
-    by: Literal["stage", "service", "instance"] = "stage",
-    start: float | None = Query(default=None, allow_inf_nan=False),
-    end: float | None = Query(default=None, allow_inf_nan=False),
-    span: float = Query(default=PIPELINE_SPAN_S, gt=0, le=30 * 86400),
-    carbon_g_per_kwh: float = Query(default=DEFAULT_CARBON_G_PER_KWH, ge=0, le=5000),
-) -> dict[str, Any]:
-    """Where the energy goes over [start, end) (by default the last ``span`` seconds): joules
-    per request for each stage, service or instance, its share of the pipeline's, and the
-    gCO2e they stand for, at the intensity of each instance's node (its label
-    ``carbon_g_per_kwh``) or else ``carbon_g_per_kwh``."""
-    return await run_in_threadpool(_energy, server, app, by, start, end, span, carbon_g_per_kwh)
-
-
-def _energy(
-    server: Server,
-    app: App,
-    by: EnergyGroup,
-    start: float | None,
-    end: float | None,
-    span: float,
-    carbon: float,
-) -> dict[str, Any]:
-    end = server.clock() if end is None else end
-    start = end - span if start is None else start
-    rows = list(server.store.telemetry(app, start, end, latest=PIPELINE_MAX_SAMPLES))
-    nodes = {i.name: _intensity(i.labels) for i in server.store.instances(app)}
-    found = energy_breakdown(
-        app.structure,
-        rows,
-        by,
-        carbon_g_per_kwh=carbon,
-        carbon_of_instance={k: v for k, v in nodes.items() if v is not None},
-    )
-    return {
-        "start": start,
-        "end": end,
-        "samples": len(rows),
-        "by": by,
-        "requests": found.requests,
-        "total_j": found.total_j,
-        "total_g_co2e": found.total_g_co2e,
-        "groups": {k: finite_row(v) for k, v in found.groups.items()},
-    }
-
-
-def _intensity(labels: dict[str, str]) -> float | None:
-    """A node's carbon intensity label, if it has a usable one."""
-    try:
-        value = float(labels["carbon_g_per_kwh"])
-    except (KeyError, ValueError):
-        return None
-    return value if 0 <= value < 5000 else None
-
-
 def app_view(server: Server, app: App) -> dict[str, Any]:
     """The application with its structure and registered instances."""
     instances = server.store.instances(app)
@@ -207,6 +139,7 @@ def app_view(server: Server, app: App) -> dict[str, Any]:
         ],
         "effector_url": app.effector_url,
         "created": app.created,
+        "domain": app.domain,
     }
 
 

@@ -49,7 +49,7 @@ async def stream(
     the admin token, like the export. Subscribers are capped; a slow one is dropped."""
     token = bearer_token(authorization)
     if token is not None:
-        server.authorize(app.name, token)  # a wrong token is refused, not downgraded
+        server.authorize(app.name, token, "read")  # a wrong token is refused, not downgraded
     try:
         subscription = server.events.subscribe(app.name, raw=token is not None)
     except TooManySubscribers as error:

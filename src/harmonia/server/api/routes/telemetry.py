@@ -7,7 +7,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from harmonia.server.api import API
-from harmonia.server.api.deps import AppAuth, ServerDep
+from harmonia.server.api.deps import AppAuth, AppRead, ServerDep
 from harmonia.server.api.responses import JSONBody
 from harmonia.server.fields import Name
 from harmonia.server.observe import telemetry_csv, telemetry_parquet
@@ -57,7 +57,7 @@ async def telemetry(
     },
 )
 def export_csv(
-    app: AppAuth,
+    app: AppRead,
     server: ServerDep,
     start: float | None = None,
     end: float | None = None,
@@ -83,7 +83,7 @@ def export_csv(
     },
 )
 def export_parquet(
-    app: AppAuth,
+    app: AppRead,
     server: ServerDep,
     start: float | None = None,
     end: float | None = None,
