@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -14,7 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harmonia.cli_domains import domains_app, keys_app
+from harmonia.cli_demo import live_demo
+from harmonia.cli_deploy_self import deploy_self, domain_target
+from harmonia.cli_domains import _call, domains_app, keys_app
 from harmonia.cli_nodes import nodes_app
 from harmonia.cli_registry import datasets_app, models_app
 from harmonia.core.errors import EnergyMeterUnavailable, HarmoniaError, PolicyError
@@ -23,23 +26,34 @@ from harmonia.policies import PRESETS, dump_policy, load_policy
 from harmonia.replay.results import ReplayResult
 from harmonia.systems import ReferenceSystem, reference_system, system_names
 
-app = typer.Typer(help="Harmonia: keep ML services accurate and frugal.", no_args_is_help=True)
-policy_app = typer.Typer(help="Validate and inspect policies.", no_args_is_help=True)
+# Plain help (no rich markup mode): rich's option panels label every flag `<bool>` and read
+# `[domain/]` in a help text as markup; and no local variables in a traceback (tokens).
+app = typer.Typer(
+    help="Harmonia: keep ML services accurate and frugal.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,
+)
+policy_app = typer.Typer(help="Validate, inspect and set policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 
 EXIT_INVALID = 2
 
 
 def _console() -> Console:
-    # Piped output gets a width that fits the result tables instead of 80 columns.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    """A console as wide as the terminal, or as ``COLUMNS`` says; piped output without
+    ``COLUMNS`` gets 120 columns, which fit the placement tables, instead of 80."""
+    fits = sys.stdout.isatty() or "COLUMNS" in os.environ
+    return Console(highlight=False, width=None if fits else 120)
 
 
 @policy_app.command("validate")
 def policy_validate(
-    files: Annotated[list[Path], typer.Argument(help="policy files (YAML or JSON)")],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="policy files (YAML or JSON)")
+    ],
 ) -> None:
-    """Print ``ok`` for each valid policy; print the errors and exit 2 if any is invalid."""
+    """Print ok for each valid policy; print the errors and exit 2 if any is invalid."""
     console = _console()
     failed = False
     for file in files:
@@ -56,7 +70,7 @@ def policy_validate(
 
 @policy_app.command("show")
 def policy_show(
-    file: Path,
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="the policy (YAML or JSON)")],
     fmt: Annotated[str, typer.Option("--format", help="yaml or json")] = "yaml",
 ) -> None:
     """Print a policy as Harmonia reads it (a Harmonica policy comes out converted)."""
@@ -66,6 +80,31 @@ def policy_show(
         _console().print(str(error), markup=False)
         raise typer.Exit(EXIT_INVALID) from None
     typer.echo(dump_policy(policy, fmt), nl=False)
+
+
+@policy_app.command("put")
+def policy_put(
+    app_name: Annotated[str, typer.Argument(metavar="APP", help="the registered application")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="the policy (YAML or JSON)")],
+    service: Annotated[
+        str | None, typer.Option(help="the service it governs (needed when the app has several)")
+    ] = None,
+    server: Annotated[str, typer.Option(help="the Harmonia server's URL")] = (
+        "http://127.0.0.1:8000"
+    ),
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar=["HARMONIA_APP_TOKEN", "HARMONIA_TOKEN", "HARMONIA_ADMIN_TOKEN"],
+            help="the application's token (from registration), or the admin token",
+        ),
+    ] = "",
+) -> None:
+    """Set the policy of an application's service on a running server; it is in force from
+    the next window. The server checks it and names every bad field."""
+    path = f"/api/v1/apps/{app_name}" + (f"/services/{service}" if service else "") + "/policy"
+    stored = _call("PUT", server, path, token, text=_read_text(file))
+    typer.echo(f"policy of {stored['app']}/{stored['service']}: version {stored['version']}")
 
 
 #: the installed reference systems (entry points of ``harmonia.systems``), for help texts
@@ -185,89 +224,33 @@ def demo(
     )
 
     console.rule("4. live: the server, its dashboard, the traffic system as an sdk user")
-    _live_demo(console, live, seconds, rate)
+    live_demo(console, live, seconds, rate)
 
 
-def _live_demo(console: Console, live: Path, seconds: float | None, rate: float) -> None:
-    """Serve the dashboard and run the traffic system live through the server's own runs
-    (as the dashboard's Run page does); print each adaptation as it is decided."""
-    import secrets
-    import socket
-    import time
-
-    import httpx
-
-    from harmonia.replay.lab import registry_for
-    from harmonia.server.background import BackgroundServer
-    from harmonia.settings import Settings
-    from harmonia.store import Store, sqlite_url
-
-    settings = Settings()
-    admin = settings.admin_token or secrets.token_urlsafe(16)
-    # The live system retrains into its own copy of the trained models, not the lab's.
-    registry_for(settings.data_dir, "harmonia").fork(live / "registry" / "traffic-harmonia")
-    store = Store(sqlite_url(live))
-    port = settings.port
-    with socket.socket() as probe:
-        if probe.connect_ex((settings.host, port)) == 0:
-            port = 0  # taken: any free port
-    with BackgroundServer(store, admin, settings.host, port, data_dir=live) as url:
-        headers = {"Authorization": f"Bearer {admin}"}
-        started = httpx.post(
-            f"{url}/api/v1/runs",
-            json={
-                "system": "traffic",
-                "app": "traffic-live",
-                "preset": "traffic-live",
-                "rate": rate,
-            },
-            headers=headers,
-            timeout=30,
-        )
-        started.raise_for_status()
-        console.print(
-            f"dashboard: {url}/#/app/traffic-live   admin token: {admin}\n"
-            f"API docs: {url}/docs   (Ctrl-C stops)",
-            markup=False,
-        )
-        seen: set[int] = set()
-        deadline = None if seconds is None else time.monotonic() + seconds
-        try:
-            while deadline is None or time.monotonic() < deadline:
-                time.sleep(1.0)
-                actions = httpx.get(f"{url}/api/v1/apps/traffic-live/actions?limit=20").json()
-                for item in reversed(actions):
-                    if item["id"] in seen or item["kind"] == "none":
-                        continue
-                    seen.add(item["id"])
-                    target = (item["model"] or "") + (
-                        f" v{item['version']}" if item["version"] else ""
-                    )
-                    console.print(
-                        f"{item['kind']} {target}: {item['reason']}  [fired by {item['trigger']}]",
-                        markup=False,
-                    )
-        except KeyboardInterrupt:
-            pass
-        httpx.delete(f"{url}/api/v1/runs/{started.json()['id']}", headers=headers, timeout=30)
-    store.close()
+_METRIC_HEADERS = {"r2": "R²", "mae": "MAE", "accuracy": "acc.", "confidence": "conf."}
+#: what the short headers of the results table stand for, under it
+_RESULTS_KEY = (
+    "mJ/inf: energy per inference; ms/inf: inference time; sw/rt/ru: switches/retrains/reuses"
+)
 
 
-_METRIC_HEADERS = {"r2": "R²", "mae": "MAE", "accuracy": "accuracy", "confidence": "confidence"}
+def _approach_column(table: Table) -> None:
+    """The approach names, never cut or wrapped: ``single-svm`` and ``single-svm+retrain``
+    must not both read ``single-s…``; the numbers wrap instead."""
+    table.add_column("approach", no_wrap=True, overflow="fold")
 
 
 def _results_table(result: ReplayResult) -> Table:
+    """One row per approach, narrow enough for 80 columns (short headers, their key in
+    the caption)."""
     names = result.metric_names
     table = Table(
-        "approach",
-        "energy/inf (mJ)",
-        *(_METRIC_HEADERS.get(name, name) for name in names),
-        "inference (ms)",
-        "switches",
-        "retrains",
-        "reuses",
         title=f"{result.system}, {result.menu} menu, {result.samples} samples, seed {result.seed}",
+        caption=_RESULTS_KEY,
     )
+    _approach_column(table)
+    for header in ("mJ/inf", *(_METRIC_HEADERS.get(n, n) for n in names), "ms/inf", "sw/rt/ru"):
+        table.add_column(header, justify="right")
     for row in result.approaches:
         table.add_row(
             row.approach,
@@ -279,9 +262,7 @@ def _results_table(result: ReplayResult) -> Table:
                 for name in names
             ),
             f"{row.inference_ms:.4f}",
-            str(row.switches),
-            str(row.retrains),
-            str(row.reuses),
+            f"{row.switches}/{row.retrains}/{row.reuses}",
         )
     return table
 
@@ -294,11 +275,15 @@ def _stages_table(result: ReplayResult) -> Table | None:
         return None
     stages, services = list(first.energy_per_stage), list(first.services)
     table = Table(
-        "approach",
-        *(f"{stage} (mJ/frame)" for stage in stages),
-        *(f"{service} {what}" for service in services for what in ("accuracy", "sw/rt/ru")),
-        title="per stage and per service (sw/rt/ru: switches/retrains/reuses)",
+        title="per stage (mJ/frame) and per service (acc.: accuracy; "
+        "sw/rt/ru: switches/retrains/reuses)"
     )
+    _approach_column(table)
+    for header in (
+        *stages,
+        *(f"{service} {what}" for service in services for what in ("acc.", "sw/rt/ru")),
+    ):
+        table.add_column(header, justify="right")
     for row in result.approaches:
         table.add_row(
             row.approach,
@@ -315,9 +300,117 @@ def _stages_table(result: ReplayResult) -> Table | None:
     return table
 
 
+def _replay_suite(
+    console: Console,
+    system: str,
+    approaches: str,
+    out: Path,
+    menu: str,
+    data: Path | None,
+    samples: int | None,
+    seed: int,
+    workers: int | None,
+    count: int,
+) -> None:
+    """`replay --suite N`: every approach over N generated streams, as a distribution."""
+    from harmonia.replay.approaches import parse_approaches
+    from harmonia.replay.generators import GENERATORS
+    from harmonia.replay.suite import run_suite
+    from harmonia.settings import Settings
+
+    problem = None
+    if count < 1:
+        problem = f"--suite must be at least 1, got {count}"
+    elif data is not None:
+        problem = "--data and --suite exclude each other: a suite generates its streams"
+    elif system not in GENERATORS:
+        problem = f"no stream generator for {system!r}; a suite runs on: {', '.join(GENERATORS)}"
+    if problem:
+        console.print(f"error: {problem}", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+    try:
+        names = parse_approaches(approaches, system)
+    except ValueError as error:
+        console.print(f"error: {error}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("replaying the suite", total=None)
+
+        def advance(name: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=f"finished {name}")
+
+        try:
+            result = run_suite(
+                system,
+                count,
+                approaches=names,
+                seed=seed,
+                menu=menu,
+                samples=samples,
+                data_dir=Settings().data_dir,
+                workers=workers,
+                progress=advance,
+                notes=lambda note: console.print(note, markup=False),
+            )
+        except ValueError as error:
+            console.print(f"error: {error}", markup=False)
+            raise typer.Exit(EXIT_INVALID) from None
+    table = Table(
+        title=f"{system} ({menu}): {count} generated streams, seed {seed}, "
+        f"{result.seconds:.0f} s; regret = reference objective − the approach's"
+    )
+    for column in (
+        "approach",
+        "median objective",
+        "worst objective",
+        "median regret best fixed",
+        "worst regret best fixed",
+        "median regret oracle",
+        "dominated",
+    ):
+        table.add_column(column)
+    for row in result.distribution.values():
+        table.add_row(
+            row.approach,
+            f"{row.median_objective:.4f}",
+            f"{row.worst_objective:.4f}",
+            f"{row.median_regret_best_fixed:+.4f}",
+            f"{row.worst_regret_best_fixed:+.4f}",
+            f"{row.median_regret_oracle:+.4f}",
+            f"{row.dominated}/{row.streams}",
+        )
+    console.print(table)
+    if "harmonia" in result.distribution:
+        streams = Table(title="harmonia per stream")
+        for column in ("stream", "drifts", "best fixed", "regret best fixed", "dominated by"):
+            streams.add_column(column)
+        for described in result.streams:
+            name = f"{system}-{described['seed']}"
+            ours = result.standings[name]["harmonia"]
+            streams.add_row(
+                name,
+                " ".join(d["kind"] for d in described["drifts"]) or "none",
+                result.best_fixed[name],
+                f"{ours.regret_best_fixed:+.4f}",
+                " ".join(ours.dominated_by),
+            )
+        console.print(streams)
+    for file in result.write(out)[-2:]:
+        console.print(f"wrote {file}", markup=False)
+
+
 @app.command()
 def replay(
-    system: Annotated[str, typer.Argument(help=f"the reference system to replay: {SYSTEM_NAMES}")],
+    system: Annotated[
+        str,
+        typer.Argument(metavar="SYSTEM", help=f"the reference system to replay: {SYSTEM_NAMES}"),
+    ],
     approaches: Annotated[
         str, typer.Option(help="'all' or a comma-separated list of approaches")
     ] = "all",
@@ -337,6 +430,13 @@ def replay(
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of every random choice")] = 0,
     workers: Annotated[int | None, typer.Option(help="parallel processes (default: cores)")] = None,
+    suite: Annotated[
+        int | None,
+        typer.Option(
+            help="replay over N streams generated from --seed instead (--samples: their "
+            "length) and report the distribution"
+        ),
+    ] = None,
 ) -> None:
     """Replay adaptation approaches over a recorded stream and compare them."""
     from harmonia.replay.approaches import parse_approaches
@@ -349,6 +449,9 @@ def replay(
     if samples is not None and samples < 1:
         console.print(f"error: --samples must be at least 1, got {samples}", markup=False)
         raise typer.Exit(EXIT_INVALID)
+    if suite is not None:
+        _replay_suite(console, system, approaches, out, menu, data, samples, seed, workers, suite)
+        return
     try:
         names = parse_approaches(approaches, system)
         # fail before any training, with the file's own error
@@ -393,6 +496,14 @@ def replay(
 def serve(
     host: Annotated[str | None, typer.Option(help="address to bind (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="its database, experiments and trained models (default: HARMONIA_DATA_DIR, "
+            "else .harmonia); the demo's: build/demo/live",
+        ),
+    ] = None,
 ) -> None:
     """Run the Harmonia server (settings from HARMONIA_* variables and .env)."""
     import secrets
@@ -404,7 +515,7 @@ def serve(
     from harmonia.settings import Settings
     from harmonia.store import Store, sqlite_url
 
-    settings = Settings()
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     token = settings.admin_token or secrets.token_urlsafe(24)
     store = Store(settings.database_url or sqlite_url(settings.data_dir))
     console = _console()
@@ -412,6 +523,7 @@ def serve(
         console.print(f"admin token: {token}", markup=False)
     bind_host, bind_port = host or settings.host, port or settings.port
     console.print(f"serving on http://{bind_host}:{bind_port} ({store.engine.url})", markup=False)
+    console.print(f"data directory: {settings.data_dir.resolve()}", markup=False)
     uvicorn.run(
         create_app(
             store,
@@ -434,7 +546,8 @@ def serve(
 @app.command()
 def run(
     system: Annotated[
-        str, typer.Argument(help=f"the reference system to run live: {SYSTEM_NAMES}")
+        str,
+        typer.Argument(metavar="SYSTEM", help=f"the reference system to run live: {SYSTEM_NAMES}"),
     ],
     server: Annotated[
         str, typer.Option(help="the Harmonia server's URL")
@@ -458,8 +571,19 @@ def run(
             "scenario file); default: the shipped one",
         ),
     ] = None,
+    loop: Annotated[
+        bool, typer.Option("--loop", help="start the data again at its end, until stopped")
+    ] = False,
+    samples: Annotated[
+        int | None, typer.Option(help="stop after serving this many (with --loop, any number)")
+    ] = None,
 ) -> None:
-    """Run a reference system live, reporting to a Harmonia server and obeying its actions."""
+    """Run a reference system live, reporting to a Harmonia server and obeying its actions.
+
+    The server, the application and the token are checked first: a wrong one stops the
+    run at once with one line saying which (exit 2).
+    """
+    from harmonia.sdk import TransportError
     from harmonia.settings import Settings
 
     console = _console()
@@ -468,32 +592,54 @@ def run(
     if not token:
         console.print("error: give --token or HARMONIA_APP_TOKEN (from registration)", markup=False)
         raise typer.Exit(EXIT_INVALID)
+    if samples is not None and samples < 1:
+        console.print(f"error: --samples must be at least 1, got {samples}", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+    _check_app_access(server, app_name, token)
     try:
         done = reference.run_live(
-            server, app_name, token, data=data, data_dir=Settings().data_dir, menu=menu, rate=rate
+            server,
+            app_name,
+            token,
+            data=data,
+            data_dir=Settings().data_dir,
+            menu=menu,
+            rate=rate,
+            loop=loop,
+            limit=samples,
         )
     except ValueError as error:
         if not isinstance(error, HarmoniaError):  # only a bad data file, before anything ran
             raise
         console.print(f"error: {error}", markup=False)
         raise typer.Exit(EXIT_INVALID) from None
+    except TransportError as error:  # the server went away, or refused what the system is
+        console.print(f"error: {error.message}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
     console.print(f"served {done.served} {reference.unit}; actions applied: {len(done.applied)}")
     for applied in done.applied:
         console.print(f"  {applied}", markup=False)
 
 
-def _get(server: str, path: str) -> Any:
-    import httpx
+def _check_app_access(server: str, app_name: str, token: str) -> None:
+    """Exit 2 with one line, before any model loads, unless ``server`` answers, knows
+    ``app_name`` and takes ``token`` for it (an empty read of its telemetry)."""
+    _call(
+        "GET",
+        server,
+        f"/api/v1/apps/{app_name}/telemetry.csv?start=0&end=0",
+        token,
+        json_reply=False,
+        hints={
+            403: "give the token its registration printed, with --token or HARMONIA_APP_TOKEN",
+            404: "register it first: harmonia apps register FILE",
+        },
+    )
 
-    try:
-        reply = httpx.get(f"{server.rstrip('/')}{path}", timeout=10)
-    except httpx.HTTPError as error:
-        _console().print(f"error: cannot reach {server}: {error}", markup=False)
-        raise typer.Exit(EXIT_INVALID) from None
-    if reply.status_code >= 400:
-        _console().print(f"error: {reply.status_code} {reply.json().get('detail')}", markup=False)
-        raise typer.Exit(EXIT_INVALID)
-    return reply.json()
+
+def _get(server: str, path: str) -> Any:
+    """The JSON of a read that needs no token; one line and exit 2 on any failure."""
+    return _call("GET", server, path, "", anyone=True)
 
 
 SERVER_OPTION = typer.Option(help="the Harmonia server's URL")
@@ -531,38 +677,31 @@ def apps(
 
 @apps_app.command("register")
 def apps_register(
-    file: Annotated[Path, typer.Argument(help="the application's YAML (see examples/apps)")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="the application's YAML (see examples/apps)")
+    ],
     server: Annotated[str, SERVER_OPTION] = "http://127.0.0.1:8000",
     admin_token: Annotated[
-        str, typer.Option(envvar="HARMONIA_ADMIN_TOKEN", help="the server's admin token")
+        str,
+        typer.Option(
+            "--admin-token",
+            "--token",
+            envvar=["HARMONIA_ADMIN_TOKEN", "HARMONIA_TOKEN"],
+            help="the server's admin token, or a key with write on the app's domain",
+        ),
     ] = "",
 ) -> None:
     """Register an application (its stages and services) and print its ids and token."""
-    import httpx
     import yaml
 
     from harmonia.bounded import load_yaml
 
-    console = _console()
     try:
-        document = load_yaml(file.read_text())
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        console.print(f"error: {file}: {error}", markup=False)
+        document = load_yaml(_read_text(file))
+    except (ValueError, yaml.YAMLError) as error:
+        _console().print(f"error: {file}: {' '.join(str(error).split())}", markup=False)
         raise typer.Exit(EXIT_INVALID) from None
-    try:
-        reply = httpx.post(
-            f"{server.rstrip('/')}/api/v1/apps",
-            json=document,
-            headers={"Authorization": f"Bearer {admin_token}"},
-            timeout=30,
-        )
-    except httpx.HTTPError as error:
-        console.print(f"error: cannot reach {server}: {error}", markup=False)
-        raise typer.Exit(EXIT_INVALID) from None
-    if reply.status_code >= 400:
-        console.print(f"error: {reply.status_code}: {_detail(reply)}", markup=False)
-        raise typer.Exit(EXIT_INVALID)
-    registered = reply.json()
+    registered = _call("POST", server, "/api/v1/apps", admin_token, document)
     typer.echo(f"app {registered['name']}: id {registered['id']}")
     for stage, stage_id in registered["stages"].items():
         typer.echo(f"  stage {stage}: id {stage_id}")
@@ -571,15 +710,14 @@ def apps_register(
     typer.echo(f"token (shown once): {registered['token']}")
 
 
-def _detail(reply: Any) -> str:
-    """An error reply's detail, field errors one per line."""
+def _read_text(file: Path) -> str:
+    """The file's text; one line naming the file and exit 2 when it cannot be read."""
     try:
-        detail = reply.json().get("detail")
-    except ValueError:
-        return str(reply.text)
-    if isinstance(detail, list):
-        return "; ".join(f"{item.get('field')}: {item.get('reason')}" for item in detail)
-    return str(detail)
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        _console().print(f"error: {file}: cannot read ({reason})", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
 
 
 @app.command()
@@ -617,6 +755,7 @@ def actions(
 
 deploy_app = typer.Typer(help="Place services on nodes, and deploy them.", no_args_is_help=True)
 app.add_typer(deploy_app, name="deploy")
+deploy_app.command("self")(deploy_self)
 NODES_OPTION = typer.Option(
     "--nodes", help="node inventory: YAML or JSON, Harmonia's or ROHE's add_node"
 )
@@ -876,6 +1015,10 @@ def deploy_apply(
         str | None, typer.Option(help="kubeconfig context (default: HARMONIA_KUBE_CONTEXT)")
     ] = None,
     namespace: Annotated[str | None, NAMESPACE_OPTION] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(help="apply to this domain's target: its context and namespace"),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="the cluster checks all, stores nothing")
     ] = False,
@@ -885,8 +1028,9 @@ def deploy_apply(
 ) -> None:
     """Apply manifests to a cluster with server-side apply (field manager `harmonia`).
 
-    The manifests come from a file, or are rendered from the inputs of `render`. Exits 2 on
-    invalid input, 1 if no cluster answers or it refuses a manifest.
+    The manifests come from a file, or are rendered from the inputs of `render`. With
+    --domain, the domain's context and namespace are the target (--context and --namespace
+    win). Exits 2 on invalid input, 1 if no cluster answers or it refuses a manifest.
     """
     from harmonia.orchestration.kubernetes import (
         KubernetesError,
@@ -903,6 +1047,10 @@ def deploy_apply(
     if (manifests is None) == (not rendering) or (rendering and None in (nodes, services)):
         err.print("error: give --manifests FILE, or --nodes and --services", markup=False)
         raise typer.Exit(EXIT_INVALID)
+    if domain is not None:
+        target_domain = domain_target(err, domain)
+        context = context or target_domain.kube_context
+        namespace = namespace or target_domain.namespace
     settings = Settings()
     try:
         if manifests is None:

@@ -9,6 +9,7 @@ command needs: ``HARMONIA_TOKEN``, else ``HARMONIA_ADMIN_TOKEN``).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -40,41 +41,88 @@ def _console() -> Console:
 
 
 def _call(
-    method: str, server: str, path: str, token: str, body: Any = None, *, anyone: bool = False
+    method: str,
+    server: str,
+    path: str,
+    token: str,
+    body: Any = None,
+    *,
+    anyone: bool = False,
+    text: str | None = None,
+    json_reply: bool = True,
+    hints: Mapping[int, str] | None = None,
 ) -> Any:
-    """The JSON reply of an API call (None for an empty one); a readable error and exit 2 on
-    any failure. ``anyone``: the route needs no token (one is sent if given)."""
+    """The JSON reply of an API call (None for an empty one, or with ``json_reply`` off);
+    one readable line and exit 2 on any failure, since a traceback tells a user nothing
+    they can act on. ``anyone``: the route needs no token (one is sent if given). ``text``:
+    a body sent as it is (a YAML document) instead of ``body`` as JSON. ``hints``: what to
+    do, per refusal status, after the server's reason."""
     import httpx
 
     console = _console()
     if not token and not anyone:
         console.print("error: give --token, HARMONIA_TOKEN or HARMONIA_ADMIN_TOKEN", markup=False)
         raise typer.Exit(EXIT_INVALID)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         reply = httpx.request(
             method,
             f"{server.rstrip('/')}{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {token}"} if token else {},
+            json=body if text is None else None,
+            content=None if text is None else text.encode("utf-8"),
+            headers=headers,
             timeout=30,
         )
     except httpx.HTTPError as error:
-        console.print(f"error: cannot reach {server}: {error}", markup=False)
+        console.print(f"error: cannot reach {server}: {_reason(error)}", markup=False)
         raise typer.Exit(EXIT_INVALID) from None
     if reply.status_code >= 400:
-        console.print(f"error: {reply.status_code}: {_detail(reply)}", markup=False)
+        hint = (hints or {}).get(reply.status_code)
+        message = f"error: {reply.status_code}: {_detail(reply)}" + (f"; {hint}" if hint else "")
+        console.print(message, markup=False)
         raise typer.Exit(EXIT_INVALID)
-    return reply.json() if reply.content else None
+    if not reply.content or not json_reply:
+        return None
+    try:
+        return reply.json()
+    except ValueError:
+        console.print(f"error: {server} answered, but not with JSON: is it Harmonia?", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def _reason(error: Exception) -> str:
+    """Why a request failed, in words: ``Connection refused``, not a repr."""
+    return str(error) or type(error).__name__
+
+
+#: the most characters of a non-JSON error reply (an HTML page) shown
+MAX_REPLY_TEXT = 200
 
 
 def _detail(reply: Any) -> str:
+    """An error reply's ``detail`` on one line: field errors as ``field: reason`` joined by
+    ``; `` (never a Python list), anything else as its text."""
     try:
         detail = reply.json().get("detail")
-    except ValueError:
-        return str(reply.text)
+    except (ValueError, AttributeError):
+        return " ".join(str(reply.text).split())[:MAX_REPLY_TEXT] or reply.reason_phrase
     if isinstance(detail, list):
-        return "; ".join(f"{item.get('field')}: {item.get('reason')}" for item in detail)
-    return str(detail)
+        return "; ".join(_one_line(_issue(item)) for item in detail)
+    return _one_line(str(detail))
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its line breaks and runs of spaces as single spaces (a YAML parser's
+    message spans lines)."""
+    return " ".join(text.split())
+
+
+def _issue(item: Any) -> str:
+    """One field error, ``field: reason`` (``reason`` alone for the body as a whole)."""
+    if not isinstance(item, dict):
+        return str(item)
+    field, reason = item.get("field"), item.get("reason", item.get("msg", ""))
+    return f"{field}: {reason}" if field else str(reason)
 
 
 def _when(ts: float | None) -> str:
@@ -98,7 +146,7 @@ def parse_duration(text: str) -> float:
 # -- domains --------------------------------------------------------------------------------
 @domains_app.command("add")
 def domains_add(
-    name: Annotated[str, typer.Argument(help="e.g. vendor, operator-production")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="e.g. vendor, operator-production")],
     org: Annotated[str, typer.Option(help="the organisation that owns it")],
     context: Annotated[
         str | None, typer.Option(help="its Kubernetes context (the server's kubeconfig)")
@@ -141,7 +189,7 @@ def domains_list(server: Server = DEFAULT_SERVER, token: Token = "") -> None:
 
 @domains_app.command("check")
 def domains_check(
-    name: Annotated[str, typer.Argument(help="the domain")],
+    name: Annotated[str, typer.Argument(metavar="DOMAIN", help="the domain")],
     server: Server = DEFAULT_SERVER,
     token: Token = "",
 ) -> None:
@@ -163,7 +211,7 @@ def _print_created(key: dict[str, Any]) -> None:
 
 @keys_app.command("create")
 def keys_create(
-    domain: Annotated[str, typer.Argument(help="the domain the key is for")],
+    domain: Annotated[str, typer.Argument(metavar="DOMAIN", help="the domain the key is for")],
     scope: Annotated[str, typer.Option(help="read, write or admin")] = "read",
     name: Annotated[str, typer.Option(help="a name to tell the key apart")] = "",
     expires_in: Annotated[
@@ -181,7 +229,7 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(
-    domain: Annotated[str, typer.Argument(help="the domain")],
+    domain: Annotated[str, typer.Argument(metavar="DOMAIN", help="the domain")],
     server: Server = DEFAULT_SERVER,
     token: Token = "",
 ) -> None:
@@ -204,7 +252,7 @@ def keys_list(
 
 @keys_app.command("rotate")
 def keys_rotate(
-    domain: Annotated[str, typer.Argument(help="the domain")],
+    domain: Annotated[str, typer.Argument(metavar="DOMAIN", help="the domain")],
     key_id: Annotated[str, typer.Argument(metavar="ID", help="the key's id")],
     server: Server = DEFAULT_SERVER,
     token: Token = "",
@@ -216,7 +264,7 @@ def keys_rotate(
 
 @keys_app.command("revoke")
 def keys_revoke(
-    domain: Annotated[str, typer.Argument(help="the domain")],
+    domain: Annotated[str, typer.Argument(metavar="DOMAIN", help="the domain")],
     key_id: Annotated[str, typer.Argument(metavar="ID", help="the key's id")],
     server: Server = DEFAULT_SERVER,
     token: Token = "",

@@ -17,7 +17,10 @@ nodes_app = typer.Typer(help="The server's node inventory: put, list, remove.")
 
 @nodes_app.command("put")
 def put(
-    file: Annotated[Path, typer.Argument(help="nodes: [...] as YAML or JSON, or ROHE's add_node")],
+    file: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", help="nodes: [...] as YAML or JSON, or ROHE's add_node"),
+    ],
     server: Server = DEFAULT_SERVER,
     token: Token = "",
 ) -> None:
@@ -55,7 +58,7 @@ def list_nodes(server: Server = DEFAULT_SERVER, token: Token = "") -> None:
 
 @nodes_app.command("remove")
 def remove(
-    name: Annotated[str, typer.Argument(help="the node to take out")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="the node to take out")],
     server: Server = DEFAULT_SERVER,
     token: Token = "",
 ) -> None:

@@ -33,7 +33,7 @@ models_app = typer.Typer(help="Models of the registry: push, pull, list, promote
 datasets_app = typer.Typer(help="Datasets of the registry: push, pull, list.")
 
 Domain = Annotated[str, typer.Option(help="the domain that owns it")]
-Name = Annotated[str, typer.Argument(help="its name in the domain")]
+Name = Annotated[str, typer.Argument(metavar="NAME", help="its name in the domain")]
 
 
 def _console() -> Console:
@@ -60,6 +60,10 @@ def _client(server: str, token: str) -> Iterator[Any]:
         raise typer.Exit(EXIT_INVALID) from None
     except httpx.HTTPError as error:
         console.print(f"error: cannot reach {server}: {error}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    except OSError as error:  # the local file of a push or a pull
+        where = f"{error.filename}: " if error.filename else ""
+        console.print(f"error: {where}{error.strerror or error}", markup=False)
         raise typer.Exit(EXIT_INVALID) from None
 
 
@@ -95,7 +99,7 @@ def _metadata(
     """``--metadata`` (JSON, or @file with JSON) with the options over it."""
     document: dict[str, Any] = {}
     if metadata:
-        text = Path(metadata[1:]).read_text() if metadata.startswith("@") else metadata
+        text = _metadata_text(metadata)
         try:
             loaded = json.loads(text)
         except ValueError as error:
@@ -114,6 +118,20 @@ def _metadata(
         if value:
             document[key] = value
     return document
+
+
+def _metadata_text(metadata: str) -> str:
+    """``--metadata`` itself, or the text of the file ``@file`` names; exit 2 with one line
+    naming the file when it cannot be read."""
+    if not metadata.startswith("@"):
+        return metadata
+    file = Path(metadata[1:])
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        _console().print(f"error: --metadata {file}: cannot read ({reason})", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
 
 
 def _versions_table(found: list[Any]) -> Table:
@@ -137,7 +155,9 @@ def _add_commands(group: typer.Typer, kind: str) -> None:
 
     @group.command("push")
     def push(
-        file: Annotated[Path, typer.Argument(help="the artifact's file", exists=True)],
+        file: Annotated[
+            Path, typer.Argument(metavar="FILE", help="the artifact's file", exists=True)
+        ],
         name: Annotated[str, typer.Option(help="its name in the domain")],
         domain: Domain,
         metadata: Annotated[
@@ -173,9 +193,9 @@ def _add_commands(group: typer.Typer, kind: str) -> None:
     def pull(
         name: Name,
         domain: Domain,
-        ref: Annotated[str, typer.Argument(help="a version, latest, an alias or a label")] = (
-            "latest"
-        ),
+        ref: Annotated[
+            str, typer.Argument(metavar="REF", help="a version, latest, an alias or a label")
+        ] = "latest",
         output: Annotated[
             Path | None, typer.Option("--output", "-o", help="the file (default: its name)")
         ] = None,

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     #: comma-separated (``http://localhost:3000,https://ops.example``); also the only
     #: origins whose pages reach Harmonica's token-less routes. Empty: none.
     cors_origins: str = ""
+    #: Harmonica's ``tool/`` folder: its dashboard's save-policy, set-model, start/stop and
+    #: write-approach then write and start there (docs/harmonica.md). Unset: those routes
+    #: answer 403 saying how to turn them on
+    harmonica_tool_dir: Path | None = None
+    #: the Python that runs Harmonica's managed system (its virtual environment's)
+    harmonica_python: str = "python3"
+    #: take uploaded custom MAPE files and run that system, sandboxed (needs the tool folder)
+    harmonica_custom_mape: bool = False
     #: let effector and tactic URLs be link-local or cloud-metadata addresses (off: an
     #: application could otherwise make the server call ``169.254.169.254``)
     allow_link_local_targets: bool = False

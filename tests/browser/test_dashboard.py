@@ -11,6 +11,7 @@ saved as a screenshot under build/screenshots/.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -725,4 +726,245 @@ def test_nodes_show_their_load_and_a_deployment_explains_its_plan(
     manifests = httpx.get(f"{server.url}{href}")
     assert manifests.status_code == 200 and "kind: Deployment" in manifests.text
     shot(page, "deployment")
+    assert not page.errors, page.errors
+
+
+# -- the registry: models and datasets per domain ----------------------------------------------
+
+VENDOR = "vendor-lab"
+OPERATOR = "operator-prod"
+#: the bytes of the uploads, so that the page's checksums and sizes can be checked
+FLOWS = b"hour,flow\n0,120\n1,95\n"
+LSTM = {1: b"lstm-weights-v1" * 64, 2: b"lstm-weights-v2" * 128}
+#: joules per inference of lstm v2 in service in the operator's domain
+SERVING_J = 0.004
+
+
+def upload(server: Any, kinds: str, name: str, content: bytes, metadata: dict[str, Any]) -> Any:
+    reply = httpx.post(
+        f"{server.url}/api/v1/domains/{VENDOR}/{kinds}/{name}/versions",
+        headers={"Authorization": f"Bearer {server.admin}"},
+        files={"file": (f"{name}.bin", content)},
+        data={"metadata": json.dumps(metadata)},
+    )
+    assert reply.status_code == 201, reply.text
+    return reply.json()
+
+
+@pytest.fixture(scope="module")
+def catalog(server: Any) -> dict[str, Any]:
+    """A vendor's dataset and two versions of a model trained on it (the second retrained
+    from the first), the second promoted to production, the model granted to an operator's
+    domain that serves it, and the energy of each version's training and evaluation."""
+    if VENDOR in {d["name"] for d in server.api("GET", "/domains")}:
+        return {}  # made by an earlier test of this session
+    server.api("POST", "/orgs", json={"name": "acme"})
+    server.api("POST", "/orgs", json={"name": "telco"})
+    server.api("POST", "/domains", json={"name": VENDOR, "org": "acme"})
+    server.api("POST", "/domains", json={"name": OPERATOR, "org": "telco"})
+    upload(server, "datasets", "flows", FLOWS, {"label": "2024-06", "tags": ["traffic"]})
+    upload(
+        server,
+        "models",
+        "lstm",
+        LSTM[1],
+        {"label": "1.0", "tags": ["edge"], "library": "torch", "trained_on": "flows@1"},
+    )
+    upload(
+        server,
+        "models",
+        "lstm",
+        LSTM[2],
+        {
+            "label": "2.0",
+            "tags": ["edge", "beta"],
+            "library": "torch",
+            "trained_on": "flows@1",
+            "retrained_from": "lstm@1",
+        },
+    )
+    lstm = f"/domains/{VENDOR}/models/lstm"
+    server.api("PUT", f"{lstm}/aliases/staging", json={"version": 1, "reason": "first candidate"})
+    server.api("PUT", f"{lstm}/aliases/staging", json={"version": 2, "reason": "retrained"})
+    server.api("POST", f"{lstm}/promote", json={"note": "r2 0.93 on last week's traffic"})
+    server.api("PUT", f"{lstm}/grants/{OPERATOR}")
+    for version, phase, joules in [
+        (1, "training", 1200.0),
+        (1, "evaluation", 35.0),
+        (2, "training", 800.0),
+        (2, "evaluation", 30.0),
+    ]:
+        server.api(
+            "POST",
+            f"{lstm}/versions/{version}/energy",
+            json={"phase": phase, "joules": joules, "seconds": 60, "source": "rapl"},
+        )
+    # the operator serves v2: its telemetry says so, with the energy of each inference
+    app = {"name": "lstm-serving", "owner": "ops", "models": ["lstm"], "domain": OPERATOR}
+    token = server.api("POST", "/apps", json=app)["token"]
+    now = time.time()
+    samples = [
+        {"model": "lstm", "model_version": 2, "ts": now - 60 + i, "energy_j": SERVING_J}
+        for i in range(40)
+    ]
+    httpx.post(
+        f"{server.url}/api/v1/apps/lstm-serving/telemetry",
+        json={"samples": samples},
+        headers={"Authorization": f"Bearer {token}"},
+    ).raise_for_status()
+    return {"lstm": lstm}
+
+
+def no_raw_error(text: str) -> None:
+    """A page says what went wrong in words: no JSON, no status detail, no stack."""
+    assert "{" not in text and '"detail"' not in text and "Error:" not in text, text
+
+
+def test_catalog_lists_models_and_datasets_per_domain(
+    page: Any, server: Any, shot: Any, request: pytest.FixtureRequest
+) -> None:
+    # logged out, the page says the registry needs a token (another tab: this one stays in)
+    other = page.context.new_page()
+    other.goto(f"{server.url}/#/catalog")
+    other.wait_for_selector("#main[data-ready='#/catalog']")
+    assert "Log in to read the registry" in other.locator("#catalog-login").inner_text()
+    other.close()
+
+    login(page, server)
+    server.api("POST", "/orgs", json={"name": "empty-org"})
+    server.api("POST", "/domains", json={"name": "empty-domain", "org": "empty-org"})
+    page.locator("nav a[data-nav='catalog']").click()
+    page.wait_for_selector("#main[data-ready='#/catalog']")
+    assert page.get_attribute("nav a[data-nav='catalog']", "aria-current") == "page"
+    empty = page.locator("#empty-empty-domain")
+    assert "No model or dataset in empty-domain yet" in empty.inner_text()
+    assert "harmonia models push model.pt --name NAME --domain empty-domain" in empty.inner_text()
+
+    request.getfixturevalue("catalog")
+    goto(page, "#/")
+    goto(page, "#/catalog")
+    vendor = page.locator(f"section.domain[data-domain='{VENDOR}']")
+    lstm = vendor.locator(f"#models-{VENDOR} tr[data-name='lstm']")
+    assert lstm.get_attribute("data-latest") == "2"
+    assert "v2 · 2.0" in lstm.locator(".latest-version").inner_text()
+    assert "production → v2" in lstm.locator(".aliases").inner_text()
+    assert "staging → v2" in lstm.locator(".aliases").inner_text()
+    assert lstm.locator(".tag").all_inner_texts() == ["beta", "edge"]
+    assert lstm.locator(".grants").inner_text() == OPERATOR
+    flows = vendor.locator(f"#datasets-{VENDOR} tr[data-name='flows']")
+    assert flows.get_attribute("data-latest") == "1"
+    assert "development" in flows.inner_text() and "traffic" in flows.inner_text()
+    # the operator's domain has nothing of its own, but reads what was shared with it
+    operator = page.locator(f"section.domain[data-domain='{OPERATOR}']")
+    assert operator.locator(f"#empty-{OPERATOR}").is_visible()
+    shared = operator.locator(f"#shared-{OPERATOR} li[data-name='{VENDOR}/lstm']")
+    assert "latest v2" in shared.inner_text()
+
+    # the filter narrows by name or tag, and by status
+    page.fill("#catalog-filter", "beta")
+    assert lstm.is_visible() and not flows.is_visible()
+    page.fill("#catalog-filter", "")
+    page.select_option("#catalog-status", "development")
+    assert flows.is_visible() and not lstm.is_visible()
+    page.select_option("#catalog-status", "")
+    assert flows.is_visible() and lstm.is_visible()
+    page.evaluate(  # no toast in the screenshot
+        "() => { const t = document.querySelector('#status'); t.style.transition = 'none';"
+        " t.className = 'toast' }"
+    )
+    shot(page, "catalog")
+
+    lstm.get_by_role("link", name="lstm").click()
+    route = f"#/catalog/{VENDOR}/models/lstm"
+    page.wait_for_function("r => document.querySelector('#main').dataset.ready === r", arg=route)
+    assert not page.errors, page.errors
+
+
+def test_catalog_model_page_shows_versions_lineage_promotions_grants_and_energy(
+    page: Any, server: Any, catalog: dict[str, Any], shot: Any
+) -> None:
+    login(page, server)
+    goto(page, f"#/catalog/{VENDOR}/models/lstm")
+    rows = page.locator("#versions tbody tr")
+    assert [rows.nth(i).get_attribute("data-version") for i in range(rows.count())] == ["2", "1"]
+    for version, content in LSTM.items():
+        row = page.locator(f"#versions tr[data-version='{version}']")
+        sha = hashlib.sha256(content).hexdigest()
+        assert row.locator("td.sha code").get_attribute("data-sha256") == sha
+        assert sha[:12] in row.locator("td.sha").inner_text()
+        assert row.locator("td.size").get_attribute("data-bytes") == str(len(content))
+        assert row.locator("td.by").inner_text() == "admin"
+        assert f"{version}.0" in row.locator("th").inner_text()  # the label
+    v2 = page.locator("#versions tr[data-version='2']")
+    assert v2.get_attribute("data-status") == "production"
+    assert v2.locator(".trained-on a").inner_text() == f"{VENDOR}/flows@1"
+    assert (
+        v2.locator(".retrained-from a").get_attribute("href") == f"#/catalog/{VENDOR}/models/lstm/1"
+    )
+
+    # aliases with their history (newest first), the promotion with its approval
+    assert page.locator("#aliases tr[data-alias='production']").get_attribute("data-version") == "2"
+    history = page.locator("#alias-history tbody tr")
+    assert history.count() == 3
+    moves = [
+        (history.nth(i).get_attribute("data-alias"), history.nth(i).locator(".move").inner_text())
+        for i in range(3)
+    ]
+    assert moves == [("production", "set v2"), ("staging", "v1 → v2"), ("staging", "set v1")]
+    assert "#1" in history.nth(0).inner_text()
+    approval = page.locator("#approvals tr#approval-1")
+    assert approval.get_attribute("data-version") == "2"
+    assert "staging → production" in approval.inner_text()
+    assert "r2 0.93 on last week's traffic" in approval.inner_text()
+    # lineage the other way, and the grant
+    assert page.locator(f"#derived li[data-ref='{VENDOR}/lstm@2']").is_visible()
+    assert page.locator(f"#grants tr[data-domain='{OPERATOR}']").is_visible()
+
+    # energy from training to serving, one small chart per version
+    card = page.locator("#energy article[data-version='2']")
+    assert card.locator(".training").inner_text() == "800 J"
+    assert card.locator(".evaluation").inner_text() == "30 J"
+    assert f"4 mJ in {OPERATOR} (40 samples)" in card.locator(".serving").inner_text()
+    assert page.get_attribute("#energy-chart-2", "data-points") == "3"
+    traces = page.evaluate(
+        "() => document.querySelector('#energy-chart-2').data.map((t) => [t.x, t.y])"
+    )
+    assert traces[0] == [["training", "evaluation"], [800, 30]]
+    assert traces[1][0] == [OPERATOR] and traces[1][1][0] == pytest.approx(SERVING_J * 1000)
+    assert page.get_attribute("#energy-chart-1", "data-points") == "2"  # not served
+    assert (
+        "not served yet" in page.locator("#energy article[data-version='1'] .serving").inner_text()
+    )
+    shot(page, "catalog-model")
+
+    # the lineage link opens the dataset at that version
+    v2.locator(".trained-on a").click()
+    route = f"#/catalog/{VENDOR}/datasets/flows/1"
+    page.wait_for_function("r => document.querySelector('#main').dataset.ready === r", arg=route)
+    selected = page.locator("#versions tr[data-version='1']")
+    assert "selected" in selected.get_attribute("class")
+    assert (
+        selected.locator("td.sha code").get_attribute("data-sha256")
+        == hashlib.sha256(FLOWS).hexdigest()
+    )
+    derived = page.locator("#derived li")
+    assert sorted(derived.all_inner_texts()) == [
+        f"{VENDOR}/lstm@1 trained on v1",
+        f"{VENDOR}/lstm@2 trained on v1",
+    ]
+    # nothing there yet: each part says so and shows how to fill it
+    assert (
+        "PUT /api/v1/domains/vendor-lab/datasets/flows/grants/{domain}"
+        in page.locator("#no-grants").inner_text()
+    )
+    assert "/promote" in page.locator("#no-approvals").inner_text()
+    assert "/versions/{version}/energy" in page.locator("#no-energy").inner_text()
+    shot(page, "catalog-dataset")
+
+    # what is not there is said in words
+    goto(page, f"#/catalog/{VENDOR}/models/nope")
+    problem = page.locator("#catalog-problem")
+    assert problem.get_attribute("data-status") == "404"
+    assert f"There is no model {VENDOR}/nope" in problem.inner_text()
+    no_raw_error(page.locator("#main").inner_text())
     assert not page.errors, page.errors

@@ -18,7 +18,7 @@ import numpy as np
 from harmonia.core.actions import Action, ActionKind
 from harmonia.core.drift import DriftDetector
 from harmonia.core.knowledge import Knowledge
-from harmonia.core.monitor import WindowSummary, summarize
+from harmonia.core.monitor import WindowSummary, split_at_switches, summarize
 from harmonia.core.policy import Cooldown, Policy
 from harmonia.core.strategies.base import Planned, Situation, Strategy, Violation
 
@@ -74,16 +74,25 @@ class Engine:
         """Close the window if it is due and decide; ``[]`` when no window closed."""
         if not knowledge.window_due(self.policy.window, now):
             return []
-        samples = knowledge.take_window(self.policy.window)
+        # Fair attribution: a window that spans a switch is cut at the switch; each part is
+        # credited to the model that served it, and only the last part (the model in
+        # service) is judged, so a fresh model is not blamed for its predecessor's samples.
+        *earlier, samples = split_at_switches(knowledge.take_window(self.policy.window))
+        for part in earlier:
+            served = summarize(part, self.policy, model=part[0].model, version=part[0].model_version)
+            knowledge.credit(served, part)
+        serving = samples[0].model == knowledge.active_model
         summary = summarize(
             samples,
             self.policy,
-            model=knowledge.active_model,
-            version=knowledge.active_version,
+            model=knowledge.active_model if serving else samples[0].model,
+            version=knowledge.active_version if serving else samples[0].model_version,
             detectors=self._detectors_for(knowledge),
         )
         summary.signals.update(knowledge.observer_signals)
         knowledge.record_window(summary, samples)
+        if not serving:
+            return []  # the model in service has not served yet: nothing to judge it by
         violations = tuple(
             Violation(boundary, evaluation)
             for boundary in self.policy.boundaries

@@ -187,6 +187,14 @@ class Knowledge:
         if self.observed_reference is None and summary.drift_values.size:
             self.observed_reference = summary.drift_values
 
+    def credit(self, summary: WindowSummary, samples: Sequence[TelemetrySample]) -> None:
+        """Update the profile of the model that served ``samples``, a part of a window cut at
+        a switch (``summary`` is theirs alone), without closing a window."""
+        if summary.model in self.profiles:
+            self.profiles[summary.model] = _profile_update(
+                self.profiles[summary.model], samples, summary, summary.model
+            )
+
     def record_actions(self, actions: Sequence[Action]) -> None:
         for action in actions:
             self.actions.append(action)

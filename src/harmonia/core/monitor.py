@@ -162,6 +162,22 @@ def window_quality(samples: Sequence[TelemetrySample], quality: str) -> float:
     return aggregate(metric_values(samples, quality), "mean")
 
 
+def split_at_switches(samples: Sequence[TelemetrySample]) -> list[list[TelemetrySample]]:
+    """A window cut at each switch: the consecutive runs of samples served by one model and
+    version, in order (fair attribution: each run is credited to the model that served it).
+    """
+    parts: list[list[TelemetrySample]] = []
+    for sample in samples:
+        if parts and (parts[-1][-1].model, parts[-1][-1].model_version) == (
+            sample.model,
+            sample.model_version,
+        ):
+            parts[-1].append(sample)
+        else:
+            parts.append([sample])
+    return parts
+
+
 def summarize(
     samples: Sequence[TelemetrySample],
     policy: Policy,
@@ -238,6 +254,7 @@ __all__ = [
     "percentile",
     "r2_and_mae",
     "regression_quality",
+    "split_at_switches",
     "summarize",
     "window_quality",
 ]

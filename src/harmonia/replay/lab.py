@@ -66,6 +66,25 @@ def prepare(
     return registry
 
 
+def short_stream_warning(samples: int, window: int) -> str | None:
+    """What to tell a user whose stream is shorter than one decision window: no window
+    closes, so no approach decides anything, and the comparison would look like a tie for
+    no visible reason. None when at least one window fits.
+
+    >>> short_stream_warning(400, 200) is None
+    True
+    >>> print(short_stream_warning(120, 200))  # doctest: +ELLIPSIS
+    warning: the stream has 120 samples, fewer than one decision window (200): ...
+    """
+    if samples >= window:
+        return None
+    return (
+        f"warning: the stream has {samples} samples, fewer than one decision window "
+        f"({window}): no window closes, so no approach can decide anything and each serves "
+        f"its first model throughout; replay at least {window} samples"
+    )
+
+
 def run_lab(
     approaches: list[str],
     *,
@@ -85,6 +104,9 @@ def run_lab(
     one service, or one per adapting service of a pipeline."""
     spec = spec_for(system)
     stream = spec.stream(data)
+    short = short_stream_warning(len(stream), spec.settings.window)
+    if short and notes:
+        notes(short)
     meter, skipped = auto_meter()
     for note in skipped:
         if notes:

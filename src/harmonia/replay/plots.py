@@ -290,6 +290,46 @@ def timeline_approaches(result: ReplayResult) -> list[ApproachResult]:
     return rows
 
 
+@dataclass(frozen=True)
+class DriftShading:
+    """Where the timelines shade drift, and what the legend calls it."""
+
+    regions: list[tuple[int, int]]
+    label: str
+
+
+def drift_shading(result: ReplayResult) -> DriftShading:
+    """The stream's known drift (the shipped streams know theirs); for a stream that does
+    not know it (a user's own CSV), the windows where an approach's drift detector fired,
+    so a user's replay is not left without any: each window that closed with an action
+    triggered by drift, merged where they touch.
+
+    >>> from harmonia.replay.results import Timeline
+    >>> fired = ActionRecord(399, "retrain", None, 2, "kl 0.9", "harmone: drift.kl above")
+    >>> row = ApproachResult("harmone", 0.0, {}, 0.0, 0, 1, 0, "estimate", 0.0)
+    >>> row.timeline = Timeline(actions=[fired])
+    >>> result = ReplayResult("traffic", "harmonia", 0, "mine.csv", 600, [], 200, [row])
+    >>> drift_shading(result)
+    DriftShading(regions=[(200, 400)], label='drift detected')
+    """
+    if result.drift_regions:
+        return DriftShading(list(result.drift_regions), "drift")
+    windows = sorted(
+        (max(0, action.index + 1 - result.window), action.index + 1)
+        for approach in result.approaches
+        for timeline in (approach.timeline, *(s.timeline for s in approach.services.values()))
+        for action in timeline.actions
+        if "drift" in action.trigger
+    )
+    merged: list[tuple[int, int]] = []
+    for start, end in windows:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return DriftShading(merged, "drift detected")
+
+
 def timeline_styles(result: ReplayResult) -> dict[str, Style]:
     """`approach_styles` of the result, and each pipeline service's row in its approach's."""
     styles = approach_styles(a.approach for a in result.approaches)
@@ -631,6 +671,7 @@ def timeline_png(result: ReplayResult, path: Path) -> None:
     positions = model_positions(result)
     names = sorted(positions, key=positions.__getitem__)
     rows = max(len(approaches), 1)
+    drift = drift_shading(result)
 
     fig = Figure(figsize=timeline_figsize(rows), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
@@ -639,7 +680,7 @@ def timeline_png(result: ReplayResult, path: Path) -> None:
     for ax, approach in zip(axes, approaches, strict=False):
         name = approach.approach
         colour = styles[name].colour
-        for start, end in result.drift_regions:
+        for start, end in drift.regions:
             ax.axvspan(start, end, color=DRIFT_COLOUR, alpha=0.35, linewidth=0, zorder=0)
         served = approach.timeline.models
         steps = change_points(served)
@@ -681,8 +722,8 @@ def timeline_png(result: ReplayResult, path: Path) -> None:
     fig.supylabel("model in service (cheapest at the bottom)", fontsize="medium")
     fig.suptitle(title(result, "Model in service"))
     handles: list[Any] = []
-    if result.drift_regions:
-        handles.append(Patch(color=DRIFT_COLOUR, alpha=0.35, label="drift"))
+    if drift.regions:
+        handles.append(Patch(color=DRIFT_COLOUR, alpha=0.35, label=drift.label))
     for kind, look in ACTION_MARKERS.items():
         if kind in used_kinds:
             handles.append(
@@ -714,6 +755,7 @@ def timeline_figure(result: ReplayResult) -> Any:
     names = sorted(positions, key=positions.__getitem__)
     rows = max(len(approaches), 1)
     low, high = -0.6, len(names) - 0.4
+    drift = drift_shading(result)
 
     fig = make_subplots(
         rows=rows,
@@ -733,7 +775,7 @@ def timeline_figure(result: ReplayResult) -> Any:
     for row, approach in enumerate(approaches, start=1):
         name = approach.approach
         colour = styles[name].colour
-        for start, end in result.drift_regions:
+        for start, end in drift.regions:
             fig.add_trace(
                 go.Scatter(
                     x=[start, start, end, end, start],
@@ -743,12 +785,12 @@ def timeline_figure(result: ReplayResult) -> Any:
                     fillcolor=DRIFT_COLOUR,
                     opacity=0.35,
                     line={"width": 0},
-                    name="drift",
+                    name=drift.label,
                     legendgroup="drift",
                     showlegend=first("drift"),
                     hoveron="fills",
                     hoverinfo="text",
-                    text=f"drift, samples {start}–{end - 1}",
+                    text=f"{drift.label}, samples {start}–{end - 1}",
                 ),
                 row=row,
                 col=1,

@@ -96,6 +96,12 @@ def run_approach(
         energy = managed.energy_per_inference()
         engine = build_engine(policy, seed=seed)
         knowledge = managed.knowledge(policy.models, policy.start_model)
+        first_model = getattr(engine.strategy, "first_model", None)
+        if first_model is not None:  # a strategy that chooses its first model (harmonia)
+            first = first_model(policy, knowledge)
+            if first != knowledge.active_model:
+                managed.switch(first)
+                knowledge.activate(first)
         predictions = np.empty(count)
         confidences = np.zeros(count)
         latency = np.empty(count)

@@ -24,6 +24,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from harmonia.compat.harmonica import routes as harmonica
+from harmonia.compat.harmonica.cors import HarmonicaPreflight
+from harmonia.compat.harmonica.tool import HarmonicaOptions
 from harmonia.compat.hxmlops import routes as hxmlops
 from harmonia.compat.qoa4ml import routes as qoa4ml
 from harmonia.core.contracts import Contract
@@ -53,7 +55,7 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 #: any other body: policies, registrations, descriptions, Harmonica's messages
 MAX_DOCUMENT_BYTES = MAX_POLICY_BYTES
 #: uploads of models and datasets, Harmonia's and HX-MLOps's: streamed, as large as an artifact
-UPLOAD_PATHS = f"{UPLOAD_PATH}|{hxmlops.HX_UPLOAD_PATH}"
+UPLOAD_PATHS = f"{UPLOAD_PATH}|{hxmlops.HX_UPLOAD_PATH}|{harmonica.UPLOAD_PATH}"
 SWITCH_INTERVAL_S = 0.001
 #: how often contracts are checked against the latest telemetry (seconds)
 CONTRACT_CHECK_S = 10.0
@@ -88,6 +90,7 @@ def create_app(
     carbon: CarbonIntensity | None = None,
     artifacts: ArtifactStore | None = None,
     max_artifact_bytes: int = MAX_ARTIFACT_BYTES,
+    harmonica_options: "HarmonicaOptions | None" = None,
 ) -> FastAPI:
     """The ASGI application; ``data_dir`` holds what the dashboard starts (runs, experiments);
     with ``mqtt_url`` (``mqtt://host:1883``) or ``amqp_url`` (``amqp://user:pw@host:5672/``)
@@ -97,10 +100,12 @@ def create_app(
     ``contract_check_s`` those of apps that sent nothing meanwhile (0: no periodic check);
     ``carbon`` gives each node's grid intensity (by its label, its region, else a
     default); ``artifacts`` keeps the bytes of the registry's models and datasets (default:
-    ``artifacts/`` in ``data_dir``), each up to ``max_artifact_bytes``."""
+    ``artifacts/`` in ``data_dir``), each up to ``max_artifact_bytes``; ``harmonica_options``
+    say how Harmonica's routes behave (its tool folder: off by default)."""
     server = Server(store, admin_token, clock, guards, carbon)
     runs = Runs(data_dir / "runs", data_dir)
     compat = qoa4ml.QoA4MLCompat(server, amqp_url, qoa4ml_options or qoa4ml.QoA4MLOptions())
+    harmonica_compat = harmonica.HarmonicaCompat(server, harmonica_options)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +115,7 @@ def create_app(
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, SWITCH_INTERVAL_S))
         await server.outbox.start()
+        await harmonica_compat.start()
         await run_in_threadpool(server.resume_pushes)
         bridges = bridges_for(server, mqtt_url, amqp_url)
         if amqp_url:
@@ -128,6 +134,7 @@ def create_app(
         if checker is not None:
             checker.cancel()
         await run_in_threadpool(server.observers.stop)
+        await harmonica_compat.close()
         await run_in_threadpool(server.contracts.queue.stop)
         for bridge in bridges:
             await run_in_threadpool(bridge.stop)
@@ -149,7 +156,7 @@ def create_app(
     )
     api.state.catalog = CatalogService(catalog, server.domains)
     api.state.runs = runs
-    api.state.harmonica = harmonica.HarmonicaCompat(server)
+    api.state.harmonica = harmonica_compat
     api.state.qoa4ml = compat
     add_components(api, components_of(BATCH, "BatchIn"))
     add_components(api, components_of(TypeAdapter(Contract), "Contract"))
@@ -170,6 +177,8 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
+    # outermost: a preflight from an origin not allowed is told which setting allows it
+    api.add_middleware(HarmonicaPreflight, allowed=server.guards.cors_origins)
     api.add_exception_handler(RequestValidationError, _invalid)
     for kind in DOMAIN_ERRORS:
         api.add_exception_handler(kind, _domain_error)
@@ -195,9 +204,25 @@ async def _check_contracts(server: Server, every: float) -> None:
             logger.exception("checking the contracts failed; next check in %s s", every)
 
 
-async def _invalid(_: Request, error: Exception) -> JSONResponse:
+async def _invalid(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    return JSONResponse({"detail": field_errors(error)}, status_code=422)
+    detail = _not_json(request, error) or field_errors(error)
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _not_json(request: Request, error: RequestValidationError) -> list[dict[str, str]] | None:
+    """The one issue of a body refused as a whole because it did not come as JSON (``curl
+    -d`` sends ``application/x-www-form-urlencoded``): FastAPI then validates the raw bytes,
+    and "Input should be a valid dictionary" would not say what to fix. None otherwise."""
+    if not any(tuple(item["loc"]) == ("body",) for item in error.errors()):
+        return None
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return None
+    got = f"it came as {media}" if media else "it came without one"
+    reason = f"the body must be JSON: send Content-Type: application/json ({got})"
+    return [{"field": "", "reason": reason}]
 
 
 async def _domain_error(_: Request, error: Exception) -> JSONResponse:

@@ -85,9 +85,16 @@ class Runs:
         self._lock = threading.Lock()
 
     def start_system(
-        self, system: str, server: str, app: str, token: str, rate: float | None
+        self,
+        system: str,
+        server: str,
+        app: str,
+        token: str,
+        rate: float | None,
+        loop: bool = False,
     ) -> Run:
-        """Run a reference system live against ``server`` as application ``app``."""
+        """Run a reference system live against ``server`` as application ``app``; with
+        ``loop`` its data plays round and round until the run is stopped."""
         _check(system in SYSTEMS, f"system must be one of {', '.join(SYSTEMS)}")
         _check(SAFE.match(app) is not None, "app: use lowercase letters, digits, '-' or '_'")
         with self._lock:
@@ -97,6 +104,8 @@ class Runs:
         if rate is not None:
             _check(0 < rate <= 100_000, "rate must be in (0, 100000] observations per second")
             command += ["--rate", str(rate)]
+        if loop:
+            command.append("--loop")
         return self._start("system", system, app, command, {"HARMONIA_APP_TOKEN": token})
 
     def start_experiment(

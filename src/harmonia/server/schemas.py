@@ -324,6 +324,32 @@ class HealthOut(BaseModel):
     status: Literal["ok"]
 
 
+class ReadyCheck(BaseModel):
+    """One condition of readiness: whether it holds, and what was found."""
+
+    ok: bool
+    detail: str = Field(examples=["at 0012, head 0012"])
+
+
+class MigrationsCheck(ReadyCheck):
+    current: list[str] = Field(description="the migration(s) the database is at; [] if none")
+    head: list[str] = Field(description="the newest migration(s) this server knows")
+
+
+class ReadyOut(BaseModel):
+    """Whether this replica can serve (``/readyz``): the database answers and its schema is
+    at the migration this version of the server knows as the newest. A 503 has the same body,
+    its ``detail`` naming what is not ready."""
+
+    status: Literal["ready", "not ready"]
+    detail: str = Field(
+        examples=["migrations not current (at 0011, head 0012)"],
+        description="'ready', or each condition that does not hold, joined by '; '",
+    )
+    database: ReadyCheck
+    migrations: MigrationsCheck
+
+
 class InstanceOut(BaseModel):
     """A registered instance of a service, on its node (with the node's labels)."""
 
@@ -752,14 +778,6 @@ EXPERIMENT_RESULTS: dict[str, Any] = {
 # -- Harmonica's replies ---------------------------------------------------------------------
 class HarmonicaMessageOut(BaseModel):
     message: str
-
-
-class HarmonicaKnowledgeOut(BaseModel):
-    """A Harmonica policy with the telemetry and interventions recorded under it."""
-
-    policy: dict[str, Any]
-    telemetry_history: list[dict[str, Any]]
-    intervention_history: list[dict[str, Any]]
 
 
 # -- request bodies: what the routes validate ---------------------------------------------

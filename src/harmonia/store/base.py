@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 
 logger = logging.getLogger("harmonia.store")
@@ -35,6 +38,29 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _alembic_config() -> Config:
+    """Alembic's configuration for the store's migrations (no ``alembic.ini``)."""
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("harmonia.store") / "migrations"))
+    return config
+
+
+@lru_cache(maxsize=1)
+def _migrations() -> ScriptDirectory:
+    """The store's migration scripts, read once (they are files of the installed package)."""
+    return ScriptDirectory.from_config(_alembic_config())
+
+
+def head_revisions() -> tuple[str, ...]:
+    """The newest migration(s) this version of Harmonia knows."""
+    return tuple(sorted(_migrations().get_heads()))
+
+
+def known_revisions() -> frozenset[str]:
+    """Every migration this version of Harmonia knows."""
+    return frozenset(script.revision for script in _migrations().walk_revisions())
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -64,13 +90,17 @@ class StoreBase:
 
     def migrate(self) -> None:
         """Bring the schema to the latest migration (Alembic), idempotently."""
-        config = Config()
-        config.set_main_option(
-            "script_location", str(resources.files("harmonia.store") / "migrations")
-        )
+        config = _alembic_config()
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    def current_revisions(self) -> tuple[str, ...]:
+        """The migration(s) the database is at, as its ``alembic_version`` says (empty: never
+        migrated); raises SQLAlchemy's error when the database cannot be reached."""
+        with self.engine.connect() as connection:
+            heads = MigrationContext.configure(connection).get_current_heads()
+        return tuple(sorted(heads))
 
     def close(self) -> None:
         self._closing.set()

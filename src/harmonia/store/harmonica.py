@@ -44,6 +44,24 @@ class HarmonicaStore:
                 ).scalar_one()
             )
 
+    def reset(self) -> None:
+        """Forget every policy, telemetry message and intervention, as Harmonica's
+        ``/api/reset`` empties its knowledge base."""
+        with self.store._tx() as tx:
+            tx.execute(delete(HarmonicaRecordRow))
+            tx.execute(delete(HarmonicaPolicyRow))
+
+    def latest(self, policy_id: str, kind: str = "telemetry") -> tuple[int, dict[str, Any]] | None:
+        """The last record of ``kind`` under ``policy_id`` with its id (None if none)."""
+        with self.store.engine.connect() as connection:
+            row = connection.execute(
+                select(HarmonicaRecordRow.id, HarmonicaRecordRow.body)
+                .where(HarmonicaRecordRow.policy_id == policy_id, HarmonicaRecordRow.kind == kind)
+                .order_by(HarmonicaRecordRow.id.desc())
+                .limit(1)
+            ).first()
+            return (int(row.id), dict(row.body)) if row is not None else None
+
     def update_record(self, record_id: int, body: dict[str, Any]) -> None:
         with self.store._tx() as tx:
             tx.execute(

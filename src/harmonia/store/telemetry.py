@@ -1,22 +1,39 @@
 """Telemetry: the samples, stored and read back (export, the latest served model, counts).
 
-Samples go in with a Core ``executemany`` insert (the ORM's per-object work would cost more
-than the database itself); `_telemetry_params` and `_insert_telemetry` are apart from the
-transaction so that `Store.ingest`, the hot path, builds the parameters before it takes the
-write lock and inserts inside its one commit.
+Samples go in without the ORM (its per-object work would cost more than the database itself):
+on SQLite one ``executemany`` at the driver, on PostgreSQL (psycopg 3) one binary ``COPY``.
+`_telemetry_params` and `_insert_telemetry` are apart from the transaction so that
+`Store.ingest`, the hot path, builds the parameters before it takes the write lock and inserts
+inside its one commit.
+
+On PostgreSQL the table is partitioned by range of ``ts``, a partition a day (UTC), plus a
+default partition for whatever falls outside them (migration 0013). The store creates today's
+partition and the next ones ahead (`maintain_telemetry`, once a day), any other day a batch
+needs on demand, before the batch's transaction; retention (``telemetry_retention_days``)
+drops the partitions wholly older than it. A day whose partition cannot be made at once (a
+lock held by a long export, too many new days in one batch) goes to the default partition:
+nothing waits and nothing is lost; its rows move into the day's partition when it is made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import Connection, delete, func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from harmonia.store.apps import App
 from harmonia.store.base import StoreBase
 from harmonia.store.tables import TelemetryRow
+
+logger = logging.getLogger("harmonia.store")
 
 #: a sample as stored; its stage is not (a service belongs to one stage), only exported
 STORED_COLUMNS = (
@@ -38,6 +55,55 @@ STORED_COLUMNS = (
 TELEMETRY_COLUMNS = ("stage", *STORED_COLUMNS)
 
 _TELEMETRY_INSERT = "INSERT INTO telemetry (app_id, {columns}) VALUES ({markers})"
+#: the binary COPY's type of each column: app_id, then STORED_COLUMNS (``metrics`` is json,
+#: whose binary form is its text)
+_COPY_TYPES = (
+    "int4",
+    *("text", "text", "text", "int4", "float8", "float8", "float8", "text"),
+    *("float8", "float8", "float8", "text", "text"),
+)
+
+#: the span of one telemetry partition (seconds): a UTC day
+PARTITION_SECONDS = 86_400
+#: partitions made ahead of today, so that the day's first samples find theirs
+PARTITIONS_AHEAD = 2
+#: days without a partition that one batch may have made for it; more go to the default
+NEW_PARTITIONS_PER_BATCH = 8
+#: how long partition maintenance waits for a lock before it gives up (until next time)
+PARTITION_LOCK_TIMEOUT = "2s"
+#: after a failed attempt, how long batches go to the default partition before the next
+PARTITION_RETRY_SECONDS = 30.0
+#: the advisory lock that serialises partition maintenance across every store of a database
+_PARTITION_LOCK = 0x6861726D_6F6E6961 >> 1  # "harmonia", as a positive bigint
+_EPOCH = date(1970, 1, 1)
+_FIRST_DAY = (date.min - _EPOCH).days
+_LAST_DAY = (date.max - _EPOCH).days - 1
+
+
+def partition_name(day: int) -> str:
+    """The partition of UTC day ``day`` (days since 1970-01-01): ``telemetry_pYYYYMMDD``.
+
+    >>> partition_name(0), partition_name(19_723)
+    ('telemetry_p19700101', 'telemetry_p20240101')
+    """
+    d = _EPOCH + timedelta(days=day)
+    return f"telemetry_p{d.year:04d}{d.month:02d}{d.day:02d}"
+
+
+def _day_of_partition(name: str) -> int | None:
+    digits = name.removeprefix("telemetry_p")
+    if len(digits) != 8 or not digits.isdigit() or digits == name:
+        return None
+    try:
+        return (date(int(digits[:4]), int(digits[4:6]), int(digits[6:])) - _EPOCH).days
+    except ValueError:
+        return None
+
+
+def _days_of(stamps: Iterable[float]) -> set[int]:
+    """The UTC days of finite ``stamps`` that can have a partition."""
+    days = {stamp // PARTITION_SECONDS for stamp in stamps}
+    return {int(d) for d in days if math.isfinite(d) and _FIRST_DAY <= d <= _LAST_DAY}
 
 
 def _telemetry_params(app: App, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harmonia.core.application import Application
+from harmonia.core.errors import HarmoniaError
 from harmonia.plugins import SYSTEMS, load_plugin, plugin_names
 
 if TYPE_CHECKING:
@@ -28,8 +29,13 @@ if TYPE_CHECKING:
     from harmonia.systems.live import LiveRun
 
 
+class LiveOptionError(HarmoniaError, ValueError):
+    """A live run asked of a system what it cannot do (loop a pipeline's scenario)."""
+
+
 class LiveRunner(Protocol):
-    """Runs a system live against a server until its data is served (``harmonia run``)."""
+    """Runs a system live against a server until its data is served, or round and round
+    until stopped (``harmonia run``, ``harmonia demo``)."""
 
     def __call__(
         self,
@@ -41,9 +47,12 @@ class LiveRunner(Protocol):
         data_dir: Path,
         menu: str,
         rate: float | None,
+        loop: bool = False,
+        limit: int | None = None,
     ) -> LiveRun:
         """``data``: the system's own data file, or None for the shipped default; a bad
-        file raises ValueError before anything runs."""
+        file raises ValueError before anything runs. ``loop``: start the data again at its
+        end; ``limit``: serve at most that many inputs."""
         ...
 
 
@@ -116,8 +125,11 @@ class ReferenceSystem:
         data_dir: Path,
         menu: str = "",
         rate: float | None = None,
+        loop: bool = False,
+        limit: int | None = None,
     ) -> LiveRun:
-        """Run it live against ``server`` as application ``app`` (imports its models)."""
+        """Run it live against ``server`` as application ``app`` (imports its models);
+        ``loop`` plays its data round and round, ``limit`` stops after so many inputs."""
         runner: LiveRunner = _resolve(self.live)
         return runner(
             server,
@@ -127,6 +139,8 @@ class ReferenceSystem:
             data_dir=data_dir,
             menu=menu or (self.menus[0] if self.menus else ""),
             rate=rate,
+            loop=loop,
+            limit=limit,
         )
 
 
@@ -149,4 +163,10 @@ def reference_system(name: str) -> ReferenceSystem:
     return system
 
 
-__all__ = ["LiveRunner", "ReferenceSystem", "reference_system", "system_names"]
+__all__ = [
+    "LiveOptionError",
+    "LiveRunner",
+    "ReferenceSystem",
+    "reference_system",
+    "system_names",
+]

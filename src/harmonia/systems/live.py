@@ -6,13 +6,18 @@ and keep a record of what it did."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
 
 from harmonia.registry import ModelRegistry, RegisteredVersion
 from harmonia.sdk import ActionMessage, Effector, Probe
 from harmonia.systems.serving import Adaptable
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -21,6 +26,40 @@ class LiveRun:
 
     served: int = 0
     applied: list[str] = field(default_factory=list)
+
+
+def looped(items: Sequence[T], *, loop: bool, limit: int | None = None) -> Iterator[T]:
+    """``items`` once, or round and round when ``loop`` (a live demo must not run dry when
+    its recording ends: played again, its drift comes back and the system adapts again);
+    at most ``limit`` of them.
+
+    >>> list(looped("abc", loop=True, limit=7))
+    ['a', 'b', 'c', 'a', 'b', 'c', 'a']
+    >>> list(looped("abc", loop=False, limit=7))
+    ['a', 'b', 'c']
+    """
+    stream: Iterator[T] = itertools.cycle(items) if loop and len(items) else iter(items)
+    return stream if limit is None else itertools.islice(stream, limit)
+
+
+def played(history: Any, served: int, offset: int = 0) -> Any:
+    """What a system has observed of ``history`` (an array) once it served ``served`` inputs
+    of it played round and round, where input ``i`` of a pass shows it ``history[: i + 1 +
+    offset]``: the pass so far after the rest of the pass before, oldest first (all a
+    retrain may learn from, in the order it was seen).
+
+    >>> played(np.arange(6), 2, offset=2).tolist()
+    [0, 1, 2, 3]
+    >>> played(np.arange(6), 5, offset=2).tolist()  # the second pass's first input
+    [3, 4, 5, 0, 1, 2]
+    """
+    per_pass = len(history) - offset
+    if per_pass <= 0 or served <= per_pass:
+        return history[: served + offset]
+    at = served % per_pass
+    if at == 0:
+        return history
+    return np.concatenate([history[at + offset :], history[: at + offset]])
 
 
 def system_effector(

@@ -18,14 +18,21 @@ Harmonica evaluates each telemetry message as it arrives, on the value the syste
 window, with no cooldown.
 Its tactic ids map to tactics and a strategy: ``execute_mape_plan`` is HarmonE's plan
 (``harmone``, switch_model), ``handle_data_drift`` is reuse_or_retrain, and
-``switch_model_r2_baseline`` is the plain ``switch``. The original document is kept under
-``harmonica`` (tactic endpoints included) for the server's compatibility routes.
+``switch_model_r2_baseline`` is the plain ``switch``. Any other id (a system's own tactic,
+or ``""`` as in Harmonica's ``reg_single_*.json``) is accepted as Harmonica accepts it: the
+compatibility routes store it and forward it to the tactic's endpoint, while the converted
+policy has no boundary for it (Harmonia's own loop would not know what to do). A boundary's
+``dynamic_logic`` must follow `harmonia.compat.harmonica.dynamic`'s grammar; the converted
+policy keeps the static threshold. The original document is kept under ``harmonica``
+(tactic endpoints included) for the server's compatibility routes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from harmonia.compat.harmonica.analysis import DRIFT_TACTIC
+from harmonia.compat.harmonica.dynamic import DynamicLogicError, parse_dynamic
 from harmonia.core.errors import Issue, PolicyError
 from harmonia.core.policy import Policy, Tactic, parse_policy
 
@@ -37,6 +44,8 @@ _TACTICS: dict[str, tuple[Tactic, str | None]] = {
     "switch_model": (Tactic.SWITCH_MODEL, "switch"),
     "retrain": (Tactic.RETRAIN, None),
 }
+MAX_TACTIC_ID = 128
+TACTIC_ID_RULE = f"must be text of at most {MAX_TACTIC_ID} characters (any id: it is forwarded)"
 _SYSTEMS = {
     "reg": ("traffic", ["linear", "svm", "lstm"]),
     "cv": ("vision", ["small", "medium", "large"]),
@@ -69,14 +78,12 @@ def _condition(boundary: Any, attribute: Any, path: str, issues: list[Issue]) ->
     threshold = boundary.get("threshold")
     if not _is_number(threshold):
         issues.append(Issue(f"{path}.threshold", f"must be a number, got {threshold!r}"))
-    if boundary.get("dynamic_logic"):
-        issues.append(
-            Issue(
-                f"{path}.dynamic_logic",
-                "dynamic thresholds (historic_avg * factor) are not supported; "
-                "use a static threshold",
-            )
-        )
+    logic = boundary.get("dynamic_logic")
+    if logic is not None and logic != "":
+        try:
+            parse_dynamic(logic)
+        except DynamicLogicError as error:
+            issues.append(Issue(f"{path}.dynamic_logic", str(error)))
     if comparator is None or not _is_number(threshold):
         return None
     # Harmonica compares the value the system reported in each message: with a one-sample
@@ -96,26 +103,21 @@ def convert_harmonica(data: dict[str, Any], source: str | None = None) -> Policy
     if not isinstance(tactics, list):
         issues.append(Issue("tactics", "must be a list"))
         tactics = []
-    ranked: list[tuple[float, int, Tactic, str | None]] = []
+    ranked: list[tuple[float, int, str]] = []
     for index, tactic in enumerate(tactics):
         path = f"tactics[{index}]"
         if not isinstance(tactic, dict):
             issues.append(Issue(path, "must be an object with tactic_id and priority"))
             continue
-        known = _TACTICS.get(str(tactic.get("tactic_id")))
-        if known is None:
-            issues.append(
-                Issue(
-                    f"{path}.tactic_id",
-                    f"unknown tactic {tactic.get('tactic_id')!r}; known: {', '.join(_TACTICS)}",
-                )
-            )
+        tactic_id = tactic.get("tactic_id", "")
+        if not isinstance(tactic_id, str) or len(tactic_id) > MAX_TACTIC_ID:
+            issues.append(Issue(f"{path}.tactic_id", TACTIC_ID_RULE))
             continue
         priority = tactic.get("priority", index + 1)
         if not _is_number(priority):
             issues.append(Issue(f"{path}.priority", f"must be a number, got {priority!r}"))
             continue
-        ranked.append((float(priority), index, *known))
+        ranked.append((float(priority), index, tactic_id))
     ranked.sort()
 
     conditions: list[tuple[str, str | None]] = []
@@ -135,19 +137,24 @@ def convert_harmonica(data: dict[str, Any], source: str | None = None) -> Policy
         attribute = boundary.get("quality_attribute") if isinstance(boundary, dict) else None
         text = _condition(boundary, attribute, path, issues)
         tactic_id = boundary.get("tactic_id") if isinstance(boundary, dict) else None
-        if tactic_id is not None and str(tactic_id) not in _TACTICS:
-            issues.append(Issue(f"{path}.tactic_id", f"unknown tactic {tactic_id!r}"))
-        conditions.append((text or "", tactic_id))
+        if tactic_id is not None and (
+            not isinstance(tactic_id, str) or len(tactic_id) > MAX_TACTIC_ID
+        ):
+            issues.append(Issue(f"{path}.tactic_id", TACTIC_ID_RULE))
+            tactic_id = None
+        conditions.append((text or "", DRIFT_TACTIC if tactic_id is None else tactic_id))
     if issues:
         raise PolicyError(issues, source)
 
-    first = ranked[0] if ranked else None
-    strategy = next((s for *_, s in ranked if s is not None), None) or "single"
+    # Harmonica fires the top-priority tactic on the primary boundary
+    first = ranked[0][2] if ranked else None
+    plans = (_TACTICS[t][1] for *_, t in ranked if t in _TACTICS)
+    strategy = next((plan for plan in plans if plan is not None), "single")
     boundaries = []
-    for text, tactic_id in conditions:
-        tactic = _TACTICS[tactic_id][0] if tactic_id else (first[2] if first else None)
-        if tactic is not None:
-            boundaries.append({"when": text, "then": tactic.value})
+    for index, (text, tactic_id) in enumerate(conditions):
+        known = _TACTICS.get((first or "") if index == 0 else tactic_id)
+        if known is not None:
+            boundaries.append({"when": text, "then": known[0].value})
 
     prefix = policy_id.split("_", 1)[0]
     system, models = _SYSTEMS.get(prefix, ("harmonica", ["linear", "svm", "lstm"]))

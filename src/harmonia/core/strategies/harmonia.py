@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from harmonia.core.actions import ActionKind
+from harmonia.core.knowledge import Knowledge
+from harmonia.core.policy import Policy
 from harmonia.core.scoring import score
 from harmonia.core.strategies.base import Planned, Situation, Trigger, planned, reuse_or_retrain
 
@@ -122,6 +124,36 @@ class HarmoniaStrategy:
             return self._remedy(situation, window_score, drift, drifted)
         self.low_streak_ = 0
         return self._economise(situation, window_score)
+
+    def first_model(self, policy: Policy, knowledge: Knowledge) -> str:
+        """The model to serve before any window has closed: the cheapest whose stored
+        promise is within ``tolerance`` of the best (what a healthy window would choose), or
+        the policy's start model where no version stored a promise. Starting on the most
+        accurate model and leaving it after a window costs a window of its energy for
+        nothing.
+        """
+        objective = policy.objective
+        window = policy.window.samples
+        promise: dict[str, float] = {}
+        cost: dict[str, float] = {}
+        for model in policy.models:
+            energy = _stored(knowledge, model, "energy_j_per_inference")
+            quality = _stored(knowledge, model, objective.quality)
+            if math.isnan(energy) or math.isnan(quality):
+                continue
+            promise[model] = score(quality, energy, objective)
+            training = _stored(knowledge, model, "retrain_joules")
+            if math.isnan(training):
+                training = _stored(knowledge, model, "training_joules")
+            spread = 0.0 if math.isnan(training) or not window else training / (
+                window * self.evidence_ttl
+            )
+            cost[model] = energy + spread
+        if not promise:
+            return policy.start_model
+        best = max(promise.values())
+        good = [m for m in promise if promise[m] >= best - self.tolerance]
+        return min(good, key=lambda m: (cost[m], policy.models.index(m)))
 
     # -- what is known ----------------------------------------------------------------------
     def _recent(self, now: int, drifted: bool | None = None) -> dict[str, float]:
@@ -282,6 +314,15 @@ class HarmoniaStrategy:
                 f"{horizon} windows, more than the {gain:.3f} it can win back"
             )
         return None
+
+
+def _stored(knowledge: Knowledge, model: str, name: str) -> float:
+    """A metric stored with the current version of ``model`` (NaN if it has none)."""
+    info = knowledge.version_info(model, knowledge.current_versions.get(model))
+    value = info.metadata.get(name) if info is not None else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
 
 
 def _retrain_joules(situation: Situation, model: str) -> float:

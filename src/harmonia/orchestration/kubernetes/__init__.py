@@ -5,6 +5,8 @@ Rendering is pure (`render_plan`: dicts in, dicts out); files (`dump_manifests`,
 `write_manifests`, `read_manifests`) and the cluster (`apply_manifests`) are kept apart, so
 that rendering is tested without either. No ``kubectl`` is run. Each (service, node) group of
 the plan is one Deployment pinned to its node; one Service per service selects all of them.
+`render_harmonia` renders Harmonia's own server (and optionally its PostgreSQL) for a
+domain's namespace (docs/deploy.md).
 """
 
 from harmonia.orchestration.kubernetes._apply import (
@@ -43,6 +45,15 @@ from harmonia.orchestration.kubernetes._render import (
     Rendered,
     render_plan,
 )
+from harmonia.orchestration.kubernetes._self import (
+    DOMAIN_LABEL,
+    SECRET_KEYS,
+    SELF_PART_OF,
+    RenderedSelf,
+    SelfOptions,
+    SelfSecrets,
+    render_harmonia,
+)
 from harmonia.orchestration.kubernetes._validate import validate_manifests
 
 __all__ = [
@@ -50,10 +61,13 @@ __all__ = [
     "APPLIERS",
     "APPLY_PATCH",
     "DEPLOYMENT_LABEL",
+    "DOMAIN_LABEL",
     "HOSTNAME_LABEL",
     "KUBERNETES_VERSION",
     "MANAGER",
     "NAME_LABEL",
+    "SECRET_KEYS",
+    "SELF_PART_OF",
     "Applied",
     "ApplyError",
     "ClusterUnreachable",
@@ -66,6 +80,9 @@ __all__ = [
     "RenderError",
     "RenderOptions",
     "Rendered",
+    "RenderedSelf",
+    "SelfOptions",
+    "SelfSecrets",
     "apply_manifests",
     "connect",
     "dns_label",
@@ -74,6 +91,7 @@ __all__ = [
     "joined_label",
     "parse_manifests",
     "read_manifests",
+    "render_harmonia",
     "render_plan",
     "validate_manifests",
     "write_manifests",

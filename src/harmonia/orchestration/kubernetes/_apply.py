@@ -34,12 +34,15 @@ Action = Literal["created", "configured", "pruned"]
 
 @dataclass(frozen=True)
 class _Calls:
-    """The typed calls of the official client for one kind of object."""
+    """The typed calls of the official client for one kind of object. A kind without
+    ``list`` and ``delete`` is never pruned; a cluster-scoped one (a Namespace) is patched
+    without a namespace."""
 
     api: str
     patch: str
-    list: str
-    delete: str
+    list: str | None = None
+    delete: str | None = None
+    namespaced: bool = True
 
     def bound(
         self, connection: Connection, which: Literal["patch", "list", "delete"]
@@ -48,11 +51,14 @@ class _Calls:
         import kubernetes.client
 
         api = getattr(kubernetes.client, self.api)(connection.api)
-        call: Callable[..., Any] = getattr(api, getattr(self, which))
+        call: Callable[..., Any] = getattr(api, str(getattr(self, which)))
         return call
 
 
-#: the kinds Harmonia applies, by (apiVersion, kind), in the order they are pruned
+#: the kinds Harmonia applies, by (apiVersion, kind); the prunable ones (Deployments and
+#: Services of applications) in the order they are pruned. Harmonia's own objects
+#: (`render_harmonia`) add a Namespace, a Secret, a StatefulSet and a PodDisruptionBudget,
+#: which pruning never deletes: a Secret or a database is not removed by omission.
 APPLIERS: dict[tuple[str, str], _Calls] = {
     ("apps/v1", "Deployment"): _Calls(
         "AppsV1Api",
@@ -65,6 +71,12 @@ APPLIERS: dict[tuple[str, str], _Calls] = {
         "patch_namespaced_service_with_http_info",
         "list_namespaced_service",
         "delete_namespaced_service",
+    ),
+    ("v1", "Namespace"): _Calls("CoreV1Api", "patch_namespace_with_http_info", namespaced=False),
+    ("v1", "Secret"): _Calls("CoreV1Api", "patch_namespaced_secret_with_http_info"),
+    ("apps/v1", "StatefulSet"): _Calls("AppsV1Api", "patch_namespaced_stateful_set_with_http_info"),
+    ("policy/v1", "PodDisruptionBudget"): _Calls(
+        "PolicyV1Api", "patch_namespaced_pod_disruption_budget_with_http_info"
     ),
 }
 
@@ -82,7 +94,8 @@ class Applied:
 
     def __str__(self) -> str:
         where = "from" if self.action == "pruned" else "in"
-        return f"{self.kind}/{self.name} {self.action} {where} {self.namespace}" + (
+        scope = f" {where} {self.namespace}" if self.namespace else ""  # a Namespace has none
+        return f"{self.kind}/{self.name} {self.action}{scope}" + (
             " (dry run)" if self.dry_run else ""
         )
 
@@ -135,6 +148,10 @@ def _prepared(
             issues.append(Issue(where, f"Harmonia applies only {known}, not {key[1]} ({key[0]})"))
             continue
         metadata = dict(document.get("metadata") or {})
+        if not APPLIERS[key].namespaced:
+            metadata.pop("namespace", None)
+            bodies.append({**document, "metadata": metadata})
+            continue
         own = metadata.get("namespace")
         if explicit and own not in (None, namespace):
             issues.append(
@@ -157,11 +174,13 @@ def _apply_one(
 
     metadata = body["metadata"]
     name = f"{body['kind']}/{metadata['name']}"
-    patch = APPLIERS[(body["apiVersion"], body["kind"])].bound(connection, "patch")
+    calls = APPLIERS[(body["apiVersion"], body["kind"])]
+    patch = calls.bound(connection, "patch")
+    scope = {"namespace": metadata["namespace"]} if calls.namespaced else {}
     try:
         _, status, _ = patch(  # (object, HTTP status, headers)
             name=metadata["name"],
-            namespace=metadata["namespace"],
+            **scope,
             body=body,
             field_manager=MANAGER,
             force=True,
@@ -175,7 +194,8 @@ def _apply_one(
     except HTTPError as error:
         raise connection.unreachable(error) from None
     action: Action = "created" if status == 201 else "configured"
-    return Applied(body["kind"], metadata["name"], metadata["namespace"], action, dry_run)
+    namespace = metadata["namespace"] if calls.namespaced else ""
+    return Applied(body["kind"], metadata["name"], namespace, action, dry_run)
 
 
 def _prune(
@@ -186,14 +206,17 @@ def _prune(
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
-    keep = {(b["kind"], b["metadata"]["namespace"], b["metadata"]["name"]) for b in bodies}
+    prunable = [b for b in bodies if APPLIERS[(b["apiVersion"], b["kind"])].list is not None]
+    keep = {(b["kind"], b["metadata"]["namespace"], b["metadata"]["name"]) for b in prunable}
     scopes: dict[str, set[str]] = {}
-    for body in bodies:
+    for body in prunable:
         labels = body["metadata"].get("labels") or {}
         if labels.get(MANAGED_BY_LABEL) == MANAGER and labels.get(PART_OF_LABEL):
             scopes.setdefault(body["metadata"]["namespace"], set()).add(labels[PART_OF_LABEL])
     pruned: list[Applied] = []
     for (_, kind), calls in APPLIERS.items():
+        if calls.list is None:
+            continue
         for namespace, apps in sorted(scopes.items()):
             selector = f"{MANAGED_BY_LABEL}={MANAGER},{PART_OF_LABEL} in ({','.join(sorted(apps))})"
             name = f"{kind} in {namespace}"

@@ -19,9 +19,9 @@ class RenderError(KubernetesError, ValueError):
     with no extended resource, a placement naming an unknown service); ``issues`` name the input
     field. Raised before any document is returned, so nothing half-rendered is written."""
 
-    def __init__(self, issues: list[Issue]) -> None:
+    def __init__(self, issues: list[Issue], what: str = "the plan") -> None:
         self.issues = issues
-        super().__init__(_listing("cannot render the plan", issues))
+        super().__init__(_listing(f"cannot render {what}", issues))
 
 
 class ManifestError(KubernetesError, ValueError):

@@ -3,6 +3,7 @@ output: no timestamps, keys in the order rendered), read back as plain dicts."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,24 @@ def dump_manifests(documents: Sequence[Mapping[str, Any]], header: str = HEADER)
 
 
 def write_manifests(
-    documents: Sequence[Mapping[str, Any]], path: Path, header: str = HEADER
+    documents: Sequence[Mapping[str, Any]],
+    path: Path,
+    header: str = HEADER,
+    *,
+    private: bool = False,
 ) -> None:
     """Write the YAML stream to ``path`` whole (through a temporary file, then renamed), so a
-    failed write never leaves half a manifest behind."""
+    failed write never leaves half a manifest behind. ``private``: readable by its owner
+    only, from the start (the manifests hold a Secret's values)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(dump_manifests(documents, header), encoding="utf-8")
+    if private:
+        partial.unlink(missing_ok=True)  # a leftover one may be readable by others
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(dump_manifests(documents, header))
+    else:
+        partial.write_text(dump_manifests(documents, header), encoding="utf-8")
     partial.replace(path)
 
 

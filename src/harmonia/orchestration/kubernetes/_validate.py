@@ -94,12 +94,12 @@ def _structure_issues(where: str, document: Mapping[str, Any]) -> list[Issue]:
 
 
 def _semantic_issues(where: str, document: Mapping[str, Any]) -> list[Issue]:
-    """Selectors: a Deployment's must match its pod template, a Service must have one (but
-    an ``ExternalName`` Service, a DNS alias, selects no pods by design)."""
+    """Selectors: a Deployment's (a StatefulSet's) must match its pod template, a Service
+    must have one (but an ``ExternalName`` Service, a DNS alias, selects no pods by design)."""
     spec = document.get("spec")
     if not isinstance(spec, Mapping):
         return []
-    if document["kind"] == "Deployment":
+    if document["kind"] in ("Deployment", "StatefulSet"):
         selector = (spec.get("selector") or {}).get("matchLabels") or {}
         labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         if not isinstance(selector, Mapping) or not isinstance(labels, Mapping):

@@ -1855,6 +1855,467 @@ async function deploymentPage(name) {
     h("p", {}, h("a", { href: `${API}/apps/${enc}/deployment/manifests`, id: "manifests-link", download: `${name}-manifests.yaml` }, "Download the Kubernetes manifests (YAML)")));
 }
 
+// -- the registry: models and datasets per domain ---------------------------------------------
+
+/** The plural of a route (models) and the kind the API's replies say (model). */
+const KIND_OF = { models: "model", datasets: "dataset" };
+const KINDS_OF = { model: "models", dataset: "datasets" };
+/** How many versions one request reads, and how many get an energy card. */
+const VERSION_PAGE = 100;
+const ENERGY_VERSIONS = 12;
+const ALIAS_TONE = { production: "ok", staging: "info" };
+const PHASE_COLOR = { training: OI.blue, evaluation: OI.orange, promotion: OI.purple };
+
+/** Append to ``el``, skipping the nulls of optional parts and flattening lists. */
+function put(el, ...nodes) {
+  el.append(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
+  return el;
+}
+
+function catalogLink(domain, kinds, name, version = null) {
+  const base = `#/catalog/${encodeURIComponent(domain)}/${kinds}/${encodeURIComponent(name)}`;
+  return version === null || version === undefined ? base : `${base}/${version}`;
+}
+function artifactPath(domain, kinds, name) {
+  return `/domains/${encodeURIComponent(domain)}/${kinds}/${encodeURIComponent(name)}`;
+}
+/** A lineage reference (vendor/dataset/flows@3) as a link to that version's page. */
+function lineageLink(ref, cls) {
+  if (!ref) return null;
+  const m = String(ref).match(/^([^/]+)\/(model|dataset)\/([^@]+)@(\d+)$/);
+  if (!m) return h("code", {}, ref);
+  const [, domain, kind, name, version] = m;
+  return h("a", { href: catalogLink(domain, KINDS_OF[kind], name, version), class: cls, "data-ref": ref }, `${domain}/${name}@${version}`);
+}
+function bytes(n) {
+  if (n === null || n === undefined) return "—";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit ? `${num(value, 1)} ${units[unit]}` : `${n} B`;
+}
+/** Joules at a readable scale: 35 J, 1.2 kJ, 3.4 MJ. */
+function joules(j) {
+  if (j === null || j === undefined) return "—";
+  if (Math.abs(j) >= 1e6) return `${num(j / 1e6, 2)} MJ`;
+  if (Math.abs(j) >= 1e3) return `${num(j / 1e3, 2)} kJ`;
+  return `${num(j, 2)} J`;
+}
+function aliasBadge(alias, version) {
+  return badge(version === undefined ? alias : `${alias} → v${version}`, ALIAS_TONE[alias] || "neutral");
+}
+function tags(list) {
+  return list?.length ? h("span", { class: "tags" }, list.map((t) => h("span", { class: "tag" }, t))) : "—";
+}
+/** An empty state: what is missing, and the command or route that fills it. */
+function emptyState(id, message, ...how) {
+  return h("div", { class: "empty", id, "data-empty": "" }, h("p", {}, message), how.some(Boolean) ? h("ul", { class: "how" }, how.filter(Boolean).map((x) => h("li", {}, x))) : null);
+}
+
+/** Reading the registry needs a token: say so, and come back here after logging in. */
+function loginFirst(what) {
+  return h("section", { class: "card empty", id: "catalog-login" },
+    h("p", {}, h("strong", {}, `Log in to ${what}`), ": the registry answers a domain key or the admin token only, never an anonymous request."),
+    h("p", {}, h("a", { href: "#/login", onclick: () => sessionStorage.setItem(NEXT_KEY, location.hash) }, "Log in with the admin token"),
+      " (it sees every domain), or read it from a shell: ", h("code", {}, "HARMONIA_TOKEN=hk_… harmonia models list")));
+}
+
+/** A refusal or failure of the API as a sentence for people, never the raw reply. */
+function catalogProblem(error, what) {
+  const status = error instanceof ApiError ? error.status : 0;
+  if (![401, 403, 404, 422].includes(status)) console.error(error);
+  const box = h("section", { class: "card problem", id: "catalog-problem", role: "alert", "data-status": String(status) });
+  const back = h("a", { href: "#/catalog" }, "Back to the models and datasets");
+  if (status === 401) {
+    put(box, h("p", {}, h("strong", {}, "The server does not accept this tab's token any more"), " (it may have restarted with another admin token). ",
+      h("a", { href: "#/login", onclick: () => sessionStorage.setItem(NEXT_KEY, location.hash) }, "Log in again"), "."));
+  } else if (status === 403) {
+    put(box, h("p", {}, h("strong", {}, `This token may not read ${what}`), ": that needs scope read on its domain, or a grant of it to a domain of the token. "), h("p", {}, back));
+  } else if (status === 404) {
+    put(box, h("p", {}, h("strong", {}, `There is no ${what}`), ": the name may be mistyped, or it was deleted."), h("p", {}, back));
+  } else if (status === 422) {
+    put(box, h("p", {}, h("strong", {}, `${what} is not a valid name`), ": names are letters, digits, '_', '.' and '-', up to 64 characters."), h("p", {}, back));
+  } else {
+    put(box, h("p", {}, h("strong", {}, `The registry did not answer for ${what}`), status ? ` (HTTP ${status})` : " (no reply)", ": try again in a moment."),
+      h("p", {}, h("button", { type: "button", onclick: () => route() }, "Try again"), " ", back));
+  }
+  return box;
+}
+
+/** Each domain the caller sees, with its models and datasets and the latest version of each. */
+async function catalogPage() {
+  const root = main;
+  put(root, h("h1", {}, "Models and datasets"),
+    h("p", { class: "muted" }, "The registry, per domain: each model and dataset with its latest version, where its aliases point, its tags and the domains it is shared with. Open one for its versions, lineage, promotions and energy from training to serving. See docs/registry.md."));
+  if (!state.token) {
+    put(root, loginFirst("read the registry"));
+    return;
+  }
+  let domains;
+  try {
+    domains = await api("/domains");
+  } catch (error) {
+    put(root, catalogProblem(error, "the domains"));
+    return;
+  }
+  const read = await Promise.all(domains.map(async (domain) => {
+    const d = encodeURIComponent(domain.name);
+    try {
+      const [models, datasets, recent] = await Promise.all([
+        api(`/domains/${d}/models`), api(`/domains/${d}/datasets`), api(`/catalog${query({ domain: domain.name, limit: 1000 })}`)]);
+      const latest = new Map(recent.map((v) => [`${v.kind}/${v.name}/${v.version}`, v]));
+      // an artifact whose latest version is beyond the page of recent ones is asked for alone
+      const all = [...models, ...datasets];
+      await Promise.all(all.filter((a) => a.latest !== null && !latest.has(`${a.kind}/${a.name}/${a.latest}`)).map((a) =>
+        api(`${artifactPath(a.domain, KINDS_OF[a.kind], a.name)}/versions/${a.latest}`).then((v) => latest.set(`${a.kind}/${a.name}/${v.version}`, v)).catch(() => null)));
+      for (const a of all) a.latestVersion = a.latest === null ? null : latest.get(`${a.kind}/${a.name}/${a.latest}`) || null;
+      return { domain, models, datasets };
+    } catch (error) {
+      return { domain, error };
+    }
+  }));
+  const everything = read.flatMap((r) => (r.error ? [] : [...r.models, ...r.datasets]));
+  const count = (kind) => everything.filter((a) => a.kind === kind).length;
+  const filter = h("input", { id: "catalog-filter", type: "search", placeholder: "name or tag", "aria-describedby": "catalog-filter-hint" });
+  const status = h("select", { id: "catalog-status" }, [["", "any"], ["production", "production"], ["staging", "staging"], ["development", "development only"]].map(([v, t]) => h("option", { value: v }, t)));
+  const shown = h("p", { id: "catalog-filter-hint", class: "hint", "aria-live": "polite" });
+  put(root, 
+    h("p", { id: "catalog-summary" }, `${domains.length} domain${domains.length === 1 ? "" : "s"} · ${count("model")} model${count("model") === 1 ? "" : "s"} · ${count("dataset")} dataset${count("dataset") === 1 ? "" : "s"}`),
+    everything.length ? h("div", { class: "toolbar" },
+      h("div", { class: "field" }, h("label", { for: "catalog-filter" }, "Filter"), filter),
+      h("div", { class: "field" }, h("label", { for: "catalog-status" }, "Status"), status), shown) : null,
+    everything.length ? null : emptyState("catalog-empty", "The registry is empty: no domain has a model or a dataset yet.",
+      [h("code", {}, "harmonia models push model.pt --name lstm --domain vendor --label 1.0"), " (a key with scope write, or the admin token)"],
+      [h("code", {}, "harmonia datasets push flows.csv --name flows --domain vendor")],
+      ["or ", h("code", {}, `POST ${API}/domains/{domain}/models/{name}/versions`), " (multipart: file, metadata)"]),
+    read.map((r) => domainSection(r, everything)));
+
+  function apply() {
+    const text = filter.value.trim().toLowerCase();
+    let visible = 0;
+    for (const row of root.querySelectorAll("tr[data-name]")) {
+      const hay = `${row.dataset.name} ${row.dataset.tags}`.toLowerCase();
+      const statusOk = !status.value || (status.value === "development" ? row.dataset.aliases === "" : row.dataset.aliases.split(" ").includes(status.value));
+      row.hidden = !(hay.includes(text) && statusOk);
+      if (!row.hidden) visible += 1;
+    }
+    shown.textContent = text || status.value ? `${visible} shown` : "";
+  }
+  filter.addEventListener("input", apply);
+  status.addEventListener("change", apply);
+}
+
+function domainSection({ domain, models, datasets, error }, everything) {
+  const name = domain.name;
+  const section = h("section", { class: "card domain", "data-domain": name, "aria-labelledby": `domain-${name}` },
+    h("h2", { id: `domain-${name}` }, name, h("span", { class: "muted" }, ` · ${domain.org}`),
+      domain.target ? h("span", { class: "hint" }, ` · target ${domain.target.context || "current context"}/${domain.target.namespace || "default"}`) : null));
+  if (error) {
+    put(section, catalogProblem(error, `the registry of ${name}`));
+    return section;
+  }
+  const shared = everything.filter((a) => a.domain !== name && a.grants.includes(name));
+  if (!models.length && !datasets.length) {
+    put(section, emptyState(`empty-${name}`, `No model or dataset in ${name} yet.`,
+      [h("code", {}, `harmonia models push model.pt --name NAME --domain ${name}`)],
+      [h("code", {}, `harmonia datasets push data.csv --name NAME --domain ${name}`)],
+      ["or ", h("code", {}, `POST ${API}/domains/${name}/models/NAME/versions`), " with the bytes as file"]));
+  } else {
+    for (const [kinds, list] of [["models", models], ["datasets", datasets]]) {
+      put(section, h("h3", {}, `${kinds === "models" ? "Models" : "Datasets"} (${list.length})`),
+        list.length ? artifactTable(name, kinds, list)
+          : h("p", { class: "empty hint", "data-empty": kinds }, `No ${kinds} in ${name} yet: `, h("code", {}, `harmonia ${kinds} push FILE --name NAME --domain ${name}`), "."));
+    }
+  }
+  if (shared.length) {
+    put(section, h("h3", {}, `Shared with ${name} (${shared.length})`),
+      h("ul", { class: "shared", id: `shared-${name}` }, shared.map((a) => h("li", { "data-name": `${a.domain}/${a.name}` },
+        h("a", { href: catalogLink(a.domain, KINDS_OF[a.kind], a.name) }, `${a.domain}/${a.name}`), ` (${a.kind}`,
+        a.latest === null ? "" : `, latest v${a.latest}`, ")"))));
+  }
+  return section;
+}
+
+function artifactTable(domain, kinds, list) {
+  return h("div", { class: "table-wrap" }, h("table", { id: `${kinds}-${domain}`, class: "artifacts" },
+    h("thead", {}, h("tr", {}, ["Name", "Latest", "Status", "Aliases", "Tags", "Shared with", "Updated", "By"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, list.map((a) => {
+      const v = a.latestVersion;
+      const aliases = Object.entries(a.aliases);
+      return h("tr", { "data-name": a.name, "data-kind": a.kind, "data-latest": a.latest === null ? "" : String(a.latest),
+        "data-tags": (v?.tags || []).join(" "), "data-aliases": aliases.map(([alias]) => alias).join(" ") },
+      h("th", { scope: "row" }, h("a", { href: catalogLink(domain, kinds, a.name) }, a.name)),
+      h("td", { class: "latest-version" }, a.latest === null ? h("span", { class: "muted" }, "no version") : [`v${a.latest}`, v?.label ? h("span", { class: "muted" }, ` · ${v.label}`) : null]),
+      h("td", {}, v ? badge(v.status, ALIAS_TONE[v.status] || "neutral") : "—"),
+      h("td", { class: "aliases" }, aliases.length ? aliases.map(([alias, n], i) => [i ? " " : "", aliasBadge(alias, n)]) : "—"),
+      h("td", {}, tags(v?.tags)),
+      h("td", { class: "grants" }, a.grants.length ? a.grants.join(", ") : "—"),
+      h("td", {}, when(v?.created ?? a.created)),
+      h("td", {}, v?.created_by ?? a.created_by));
+    }))));
+}
+
+/** One model or dataset: versions, aliases and their history, promotions, lineage, grants,
+ * and energy from training to serving per version. */
+async function catalogItemPage(domain, kinds, name, selected) {
+  const root = main;
+  const kind = KIND_OF[kinds];
+  const path = artifactPath(domain, kinds, name);
+  const what = `${kind} ${domain}/${name}`;
+  put(root, h("p", { class: "crumbs" }, h("a", { href: "#/catalog" }, "Models and datasets"), ` › ${domain} › ${kinds} ›`),
+    h("h1", {}, name, h("span", { class: "muted" }, ` · ${kind} in ${domain}`)));
+  if (!state.token) {
+    put(root, loginFirst(`read ${what}`));
+    return;
+  }
+  let artifact, versions, aliases, approvals, grants;
+  try {
+    artifact = await api(path); // first: a name that is not there is one refusal, not five
+    [versions, aliases, approvals, grants] = await Promise.all([
+      api(`${path}/versions?limit=${VERSION_PAGE}`), api(`${path}/aliases`), api(`${path}/approvals`), api(`${path}/grants`)]);
+  } catch (error) {
+    put(root, catalogProblem(error, what));
+    return;
+  }
+  const wanted = selected === undefined ? null : Number(selected);
+  // an older version named in the route: read on until it is there
+  let more = versions.length === VERSION_PAGE;
+  while (wanted !== null && more && !versions.some((v) => v.version === wanted) && versions.at(-1).version > wanted) {
+    const next = await api(`${path}/versions?limit=${VERSION_PAGE}&offset=${versions.length}`).catch(() => []);
+    versions.push(...next);
+    more = next.length === VERSION_PAGE;
+  }
+  const cli = kind === "model" ? "models" : "datasets";
+  const latest = versions.find((v) => v.version === artifact.latest);
+  put(root, 
+    h("dl", { class: "cards", id: "artifact-summary" },
+      summaryStat("Latest", artifact.latest === null ? "none" : `v${artifact.latest}${latest?.label ? ` · ${latest.label}` : ""}`),
+      summaryStat("Versions", more ? `${versions.length}+` : String(versions.length)),
+      summaryStat("Aliases", Object.keys(artifact.aliases).length ? Object.entries(artifact.aliases).map(([a, n]) => `${a} → v${n}`).join(", ") : "none"),
+      summaryStat("Shared with", artifact.grants.length ? artifact.grants.join(", ") : "no other domain"),
+      summaryStat("Created", `${when(artifact.created)} by ${artifact.created_by}`)),
+    wanted !== null && !versions.some((v) => v.version === wanted)
+      ? h("p", { class: "card notice", id: "missing-version" }, `${name} has no version ${wanted} (any more): the versions there are are listed below.`) : null);
+
+  // -- versions
+  const versionRows = h("tbody", {});
+  const addRows = (list) => versionRows.append(...list.map((v) => versionRow(v, wanted)));
+  addRows(versions);
+  const older = h("button", { type: "button", id: "older-versions", hidden: !more, onclick: async () => {
+    older.disabled = true;
+    try {
+      const next = await api(`${path}/versions?limit=${VERSION_PAGE}&offset=${versions.length}`);
+      versions.push(...next);
+      addRows(next);
+      older.hidden = next.length < VERSION_PAGE;
+    } catch (error) {
+      announce("The older versions could not be read; try again.", true);
+      console.error(error);
+    } finally {
+      older.disabled = false;
+    }
+  } }, "Show older versions");
+  put(root, h("h2", { id: "versions-head" }, "Versions"),
+    versions.length ? [h("div", { class: "table-wrap" }, h("table", { id: "versions", "aria-labelledby": "versions-head" },
+      h("thead", {}, h("tr", {}, ["Version", "Status", "Tags", "Size", "sha256", "Created", "By", "Lineage", "Library"].map((c) => h("th", { scope: "col" }, c)))),
+      versionRows)), older,
+    h("p", { class: "hint" }, "Download one, checked against its sha256: ", h("code", {}, `harmonia ${cli} pull ${name} <version|latest|alias> --domain ${domain}`))]
+      : emptyState("no-versions", `${name} has no version left (each was deleted; numbers are never given again).`,
+        [h("code", {}, `harmonia ${cli} push FILE --name ${name} --domain ${domain}`)]));
+
+  // -- aliases, promotions
+  const moves = aliases.history.slice().reverse();
+  put(root, h("h2", {}, "Aliases"),
+    Object.keys(aliases.aliases).length ? h("div", { class: "table-wrap narrow" }, h("table", { id: "aliases" },
+      h("thead", {}, h("tr", {}, ["Alias", "Points at", "Since", "Moved by"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, Object.entries(aliases.aliases).map(([alias, n]) => {
+        const last = moves.find((m) => m.alias === alias);
+        return h("tr", { "data-alias": alias, "data-version": String(n) },
+          h("th", { scope: "row" }, aliasBadge(alias)), h("td", {}, h("a", { href: catalogLink(domain, kinds, name, n) }, `v${n}`)),
+          h("td", {}, when(last?.ts)), h("td", {}, last?.moved_by ?? "—"));
+      }))))
+      : emptyState("no-aliases", `No alias points at a version of ${name}.`,
+        [h("code", {}, `PUT ${API}${path}/aliases/staging`), " with ", h("code", {}, '{"version": 1, "reason": "…"}'), " (write)"],
+        ["production moves only by promotion, which records the approval"]),
+    moves.length ? [h("h3", {}, "History of the aliases"), h("div", { class: "table-wrap" }, h("table", { id: "alias-history" },
+      h("thead", {}, h("tr", {}, ["When", "Alias", "Move", "By", "Why", "Approval"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, moves.map((m) => h("tr", { "data-alias": m.alias, "data-from": m.from_version ?? "", "data-to": m.to_version ?? "" },
+        h("td", {}, when(m.ts)), h("td", {}, aliasBadge(m.alias)),
+        h("td", { class: "move" }, m.from_version === null ? "set " : `v${m.from_version} → `, m.to_version === null ? "unset" : `v${m.to_version}`),
+        h("td", {}, m.moved_by), h("td", {}, m.reason || "—"),
+        h("td", {}, m.approval_id === null ? "—" : h("a", { href: "#approvals", onclick: (e) => { e.preventDefault(); document.getElementById(`approval-${m.approval_id}`)?.scrollIntoView({ block: "center" }); } }, `#${m.approval_id}`)))))))] : null,
+    h("h2", {}, "Promotions"),
+    approvals.length ? h("div", { class: "table-wrap" }, h("table", { id: "approvals" },
+      h("thead", {}, h("tr", {}, ["Approval", "When", "Version", "Move", "Approver", "Note"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, approvals.slice().reverse().map((a) => h("tr", { id: `approval-${a.id}`, "data-version": String(a.version) },
+        h("td", {}, `#${a.id}`), h("td", {}, when(a.ts)), h("td", {}, h("a", { href: catalogLink(domain, kinds, name, a.version) }, `v${a.version}`)),
+        h("td", {}, `${a.from_alias} → ${a.to_alias}`), h("td", {}, a.approver), h("td", {}, a.note || "—"))))))
+      : emptyState("no-approvals", `No version of ${name} has been promoted yet.`,
+        kind === "model"
+          ? [h("code", {}, `harmonia models promote ${name} --domain ${domain} --note "what you checked"`), " promotes the staging version to production (admin)"]
+          : [h("code", {}, `POST ${API}${path}/promote`), " with ", h("code", {}, '{"note": "…"}'), " promotes the staging version to production (admin)"]));
+
+  // -- lineage: what else names a version of this one
+  const derived = h("div", { id: "derived-holder" });
+  put(root, h("h2", {}, kind === "dataset" ? "Models trained on it" : "Derived versions"), derived);
+  const deriving = derivedFrom(derived, domain, kind, name);
+
+  // -- grants
+  put(root, h("h2", {}, "Shared with"),
+    grants.length ? h("div", { class: "table-wrap narrow" }, h("table", { id: "grants" },
+      h("thead", {}, h("tr", {}, ["Domain", "Granted", "By"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, grants.map((g) => h("tr", { "data-domain": g.domain }, h("th", { scope: "row" }, g.domain), h("td", {}, when(g.granted)), h("td", {}, g.granted_by))))))
+      : emptyState("no-grants", `${name} is not shared: only ${domain} reads it.`,
+        [h("code", {}, `PUT ${API}${path}/grants/{domain}`), " lets another domain read every version (admin)"]));
+
+  // -- energy from training to serving, per version
+  const energyGrid = h("div", { class: "energy-grid", id: "energy" });
+  put(root, h("h2", {}, "Energy from training to serving"),
+    h("p", { class: "hint" }, `Per version${versions.length > ENERGY_VERSIONS ? ` (the newest ${ENERGY_VERSIONS})` : ""}: the joules of its training runs, evaluations and promotions as recorded with it`,
+      kind === "model" ? ", and the joules per inference in service (in mJ) in each domain, from the telemetry of the applications that report serving this version." : "; a dataset is not served."),
+    energyGrid);
+  await Promise.all([deriving, energyCards(energyGrid, path, kind, versions.slice(0, ENERGY_VERSIONS), wanted)]);
+
+  if (wanted !== null) root.querySelector(`#versions tr[data-version="${wanted}"]`)?.scrollIntoView({ block: "center" });
+}
+
+function summaryStat(label, value) {
+  return h("div", { class: "stat" }, h("dt", {}, label), h("dd", {}, value));
+}
+
+function versionRow(v, wanted) {
+  const lineage = [
+    v.trained_on ? h("div", { class: "trained-on" }, "trained on ", lineageLink(v.trained_on, "lineage-link")) : null,
+    v.retrained_from ? h("div", { class: "retrained-from" }, "retrained from ", lineageLink(v.retrained_from, "lineage-link")) : null,
+  ].filter(Boolean);
+  const library = v.metadata?.library ? `${v.metadata.library}${v.metadata.library_version ? ` ${v.metadata.library_version}` : ""}` : "—";
+  return h("tr", { "data-version": String(v.version), "data-status": v.status, class: v.version === wanted ? "selected" : null, "aria-current": v.version === wanted ? "true" : null },
+    h("th", { scope: "row" }, `v${v.version}`, v.label ? h("span", { class: "muted" }, ` · ${v.label}`)
+      : null),
+    h("td", {}, badge(v.status, ALIAS_TONE[v.status] || "neutral"),
+      v.aliases.filter((a) => a !== v.status).map((a) => [" ", aliasBadge(a)])),
+    h("td", {}, tags(v.tags)),
+    h("td", { class: "num size", "data-bytes": String(v.size) }, bytes(v.size)),
+    h("td", { class: "sha" }, h("code", { title: v.sha256, "data-sha256": v.sha256 }, `${v.sha256.slice(0, 12)}…`)),
+    h("td", {}, when(v.created)),
+    h("td", { class: "by" }, v.created_by),
+    h("td", { class: "lineage" }, lineage.length ? lineage : "—"),
+    h("td", {}, library));
+}
+
+/** Versions (among the newest 1000 models the caller reads) whose lineage names this one. */
+async function derivedFrom(holder, domain, kind, name) {
+  let found;
+  try {
+    found = await api(`/catalog${query({ kind: "model", limit: 1000 })}`);
+  } catch (error) {
+    console.error(error);
+    holder.replaceChildren(h("p", { class: "hint" }, "What was made from it could not be read just now."));
+    return;
+  }
+  const prefix = `${domain}/${kind}/${name}@`;
+  const named = (ref) => ref && ref.startsWith(prefix);
+  const rows = found.filter((v) => named(v.trained_on) || named(v.retrained_from));
+  holder.replaceChildren(rows.length
+    ? h("ul", { id: "derived", class: "derived" }, rows.map((v) => h("li", { "data-ref": `${v.domain}/${v.name}@${v.version}` },
+      h("a", { href: catalogLink(v.domain, "models", v.name, v.version) }, `${v.domain}/${v.name}@${v.version}`),
+      named(v.trained_on) ? ` trained on v${v.trained_on.slice(prefix.length)}` : null,
+      named(v.trained_on) && named(v.retrained_from) ? "," : null,
+      named(v.retrained_from) ? ` retrained from v${v.retrained_from.slice(prefix.length)}` : null)))
+    : emptyState("no-derived", kind === "dataset"
+      ? `No model version names ${name} as what it was trained on (among the newest 1000 model versions).`
+      : `No model version was retrained from ${name} (among the newest 1000 model versions).`,
+    [h("code", {}, kind === "dataset" ? `harmonia models push FILE --name NAME --domain ${domain} --trained-on ${name}@1` : `harmonia models push FILE --name ${name} --domain ${domain} --retrained-from ${name}@1`),
+      " records it, or ", h("code", {}, kind === "dataset" ? "trained_on" : "retrained_from"), " in the upload's metadata"]));
+}
+
+async function energyCards(grid, path, kind, versions, wanted) {
+  if (!versions.length) {
+    grid.replaceChildren(h("p", { class: "muted" }, "No version, so no energy."));
+    return;
+  }
+  const read = await Promise.all(versions.map((v) => api(`${path}/versions/${v.version}/energy`).catch((error) => ({ error }))));
+  if (read.every((e) => e.error)) {
+    grid.classList.remove("energy-grid");
+    grid.replaceChildren(h("p", { class: "hint", id: "energy-unread" }, "The energy of these versions could not be read just now; reload the page to try again."));
+    return;
+  }
+  const anything = read.some((e) => !e.error && (e.runs.length || e.serving.length));
+  if (!anything) {
+    grid.classList.remove("energy-grid");
+    grid.replaceChildren(emptyState("no-energy", "No energy is recorded for these versions yet.",
+      [h("code", {}, `POST ${API}${path}/versions/{version}/energy`), " with ", h("code", {}, '{"phase": "training", "joules": 1200, "seconds": 60, "source": "rapl"}'), " (write; phase training, evaluation or promotion)"],
+      ["reference systems record their training energy when they register a version through ", h("code", {}, "ServerRegistry")],
+      kind === "model" ? ["joules per inference appear once an application reports serving a version: ", h("code", {}, "model"), " and ", h("code", {}, "model_version"), " in its telemetry, with ", h("code", {}, "energy_j")] : null));
+    return;
+  }
+  const cards = versions.map((v, i) => energyCard(v, read[i], kind, wanted));
+  grid.replaceChildren(...cards.map((c) => c.card));
+  for (const c of cards) c.draw?.();
+}
+
+function energyCard(v, e, kind, wanted) {
+  const id = `energy-chart-${v.version}`;
+  const card = h("article", { class: `card energy-card${v.version === wanted ? " selected" : ""}`, "data-version": String(v.version) },
+    h("h3", {}, `v${v.version}`, v.label ? h("span", { class: "muted" }, ` · ${v.label}`) : null, " ", badge(v.status, ALIAS_TONE[v.status] || "neutral")));
+  if (e.error) {
+    put(card, h("p", { class: "hint" }, "Its energy could not be read just now."));
+    return { card };
+  }
+  const phases = ["training", "evaluation", "promotion"].filter((p) => e.runs.some((r) => r.phase === p));
+  const serving = kind === "model" ? e.serving : [];
+  card.dataset.trainingJ = String(e.training_j);
+  card.dataset.evaluationJ = String(e.evaluation_j);
+  const sources = [...new Set(e.runs.map((r) => r.source))];
+  put(card, h("dl", { class: "energy-facts" },
+    h("div", {}, h("dt", {}, "training"), h("dd", { class: "training" }, phases.includes("training") ? joules(e.training_j) : "—")),
+    h("div", {}, h("dt", {}, "evaluation"), h("dd", { class: "evaluation" }, phases.includes("evaluation") ? joules(e.evaluation_j) : "—")),
+    phases.includes("promotion") ? h("div", {}, h("dt", {}, "promotion"), h("dd", { class: "promotion" }, joules(e.promotion_j))) : null,
+    kind === "model" ? h("div", { class: "serving-fact" }, h("dt", {}, "per inference in service"),
+      h("dd", { class: "serving" }, serving.length
+        ? serving.map((s) => h("div", { "data-domain": s.domain, "data-joules": String(s.joules_per_inference) }, `${mJ(s.joules_per_inference)} in ${s.domain} (${s.samples} samples)`))
+        : h("span", { class: "muted" }, "not served yet"))) : null),
+  sources.length ? h("p", { class: "hint" }, `Measured by ${sources.join(", ")}; ${e.runs.length} run${e.runs.length === 1 ? "" : "s"} recorded.`) : null);
+  const bars = phases.length + serving.length;
+  if (!bars) {
+    put(card, h("p", { class: "muted" }, "Nothing recorded for this version."));
+    return { card };
+  }
+  const caption = `Energy of v${v.version}: ${phases.map((p) => `${p} ${joules(e[`${p}_j`])}`).join(", ")}${serving.length ? `; in service ${serving.map((s) => `${mJ(s.joules_per_inference)} per inference in ${s.domain}`).join(", ")}` : ""}.`;
+  put(card, h("div", { class: "chart small", id, role: "img", "aria-label": caption, "data-points": String(bars) }));
+  const draw = () => {
+    const both = phases.length && serving.length;
+    const data = [];
+    if (phases.length) {
+      data.push({ type: "bar", name: "J", x: phases, y: phases.map((p) => e[`${p}_j`]), xaxis: "x", yaxis: "y",
+        marker: { color: phases.map((p) => PHASE_COLOR[p]) }, text: phases.map((p) => joules(e[`${p}_j`])), textposition: "auto",
+        hovertemplate: "%{x}: %{y:.2f} J<extra></extra>" });
+    }
+    if (serving.length) {
+      const axis = phases.length ? "2" : "";
+      data.push({ type: "bar", name: "mJ / inference", x: serving.map((s) => s.domain), y: serving.map((s) => s.joules_per_inference * 1000),
+        xaxis: `x${axis}`, yaxis: `y${axis}`, customdata: serving.map((s) => s.samples), marker: { color: OI.green },
+        text: serving.map((s) => mJ(s.joules_per_inference)), textposition: "auto",
+        hovertemplate: "in service in %{x}: %{y:.4f} mJ per inference (%{customdata} samples)<extra></extra>" });
+    }
+    const axes = {};
+    const left = phases.length ? "joules" : "mJ per inference";
+    axes.xaxis = { domain: both ? [0, 0.5] : [0, 1], automargin: true };
+    axes.yaxis = { title: { text: left, font: { size: 11 } }, gridcolor: "#e5e8ec", rangemode: "tozero", automargin: true };
+    if (both) {
+      axes.xaxis2 = { domain: [0.64, 1], anchor: "y2", automargin: true };
+      axes.yaxis2 = { title: { text: "mJ per inference", font: { size: 11 } }, anchor: "x2", gridcolor: "#e5e8ec", rangemode: "tozero", automargin: true };
+    }
+    plot(id, data, { height: 210, margin: { l: 56, r: 12, t: 10, b: 30 }, showlegend: false, bargap: 0.35,
+      font: { family: "system-ui, sans-serif", size: 11, color: "#1b1f24" }, paper_bgcolor: "#fff", plot_bgcolor: "#fff", ...axes });
+  };
+  return { card, draw };
+}
+
 // -- routing ---------------------------------------------------------------------------------
 
 const ROUTES = [
@@ -1864,6 +2325,8 @@ const ROUTES = [
   [/^#\/app\/([^/]+)\/observers$/, observersPage, "Observers", "overview"],
   [/^#\/app\/([^/]+)\/deployment$/, deploymentPage, "Deployment", "overview"],
   [/^#\/nodes$/, nodesPage, "Nodes", "nodes"],
+  [/^#\/catalog$/, catalogPage, "Models", "catalog"],
+  [/^#\/catalog\/([^/]+)\/(models|datasets)\/([^/]+)(?:\/(\d+))?$/, catalogItemPage, "Models", "catalog"],
   [/^#\/app\/([^/]+)\/services\/([^/]+)\/history$/, historyPage, "History", "overview"],
   [/^#\/app\/([^/]+)\/services\/([^/]+)$/, livePage, "Live", "overview"],
   [/^#\/app\/([^/]+)\/history$/, historyPage, "History", "overview"],

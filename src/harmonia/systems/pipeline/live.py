@@ -425,9 +425,16 @@ def run(
     data_dir: Path,
     menu: str,
     rate: float | None,
+    loop: bool = False,
+    limit: int | None = None,
 ) -> LiveRun:
     """`run_live` over a vision scenario file (default: the shipped one): the system's
-    `harmonia.systems.LiveRunner`, what ``harmonia run pipeline`` calls. It has one menu."""
+    `harmonia.systems.LiveRunner`, what ``harmonia run pipeline`` calls. It has one menu;
+    its four stage processes serve the scenario once (no ``loop``, no ``limit``)."""
+    from harmonia.systems import LiveOptionError
     from harmonia.systems.vision.scenario import load_scenario
+
+    if loop or limit is not None:
+        raise LiveOptionError("the pipeline serves its scenario once: no --loop or --samples")
 
     return run_live(server, app, token, load_scenario(data), data_dir=data_dir, rate=rate)

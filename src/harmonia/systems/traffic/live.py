@@ -17,7 +17,14 @@ import numpy as np
 from harmonia.energy import auto_meter
 from harmonia.registry import ModelRegistry
 from harmonia.sdk import HTTPTransport, Probe
-from harmonia.systems.live import LiveRun, describe_registry, describe_version, system_effector
+from harmonia.systems.live import (
+    LiveRun,
+    describe_registry,
+    describe_version,
+    looped,
+    played,
+    system_effector,
+)
 from harmonia.systems.traffic.data import LOOKBACK, TEST, TRAIN, lag_windows, load_flow, shipped
 from harmonia.systems.traffic.models import MENUS, MODEL_KINDS, Menu
 from harmonia.systems.traffic.system import TrafficSystem
@@ -35,8 +42,12 @@ def run_live(
     start_model: str = "lstm",
     instance: str = "traffic-1",
     stop: Callable[[LiveRun], bool] | None = None,
+    loop: bool = False,
+    limit: int | None = None,
 ) -> LiveRun:
-    """Serve ``series`` live, reporting to ``server``; stop early when ``stop(run)`` says so."""
+    """Serve ``series`` live, reporting to ``server``: once, or round and round with
+    ``loop`` (until stopped); at most ``limit`` observations; stop early when ``stop(run)``
+    says so."""
     meter, _ = auto_meter()
     registry = ModelRegistry(data_dir / "registry" / f"traffic-{menu}")
     system = TrafficSystem(registry, menu, meter, models=MODEL_KINDS)
@@ -48,12 +59,13 @@ def run_live(
     transport = HTTPTransport(server, token)
     probe = Probe(app, transport, instance=instance, service="forecast")
     probe.effector = system_effector(
-        system, lambda: series[: run.served + LOOKBACK], run, partial(describe_version, probe)
+        system, lambda: played(series, run.served, LOOKBACK), run, partial(describe_version, probe)
     )
     describe_registry(probe, registry, MODEL_KINDS)
     with probe:
         started = time.perf_counter()
-        for i, (row, target) in enumerate(zip(rows, truth, strict=True)):
+        pairs = list(zip(rows, truth, strict=True))
+        for i, (row, target) in enumerate(looped(pairs, loop=loop, limit=limit)):
             with probe.measure(system.active, system.serving_version) as sample:
                 sample.prediction = system.predict(row)
                 # The next observation is the ground truth; in this replayed stream it is known.
@@ -79,10 +91,22 @@ def run(
     data_dir: Path,
     menu: str,
     rate: float | None,
+    loop: bool = False,
+    limit: int | None = None,
 ) -> LiveRun:
     """`run_live` over a flow CSV (default: the shipped test stream): the system's
     `harmonia.systems.LiveRunner`, what ``harmonia run traffic`` calls."""
     if menu not in MENUS:
         raise ValueError(f"unknown menu {menu!r}; choose {' or '.join(MENUS)}")
     series = load_flow(data or shipped(TEST))
-    return run_live(server, app, token, series, data_dir=data_dir, menu=menu, rate=rate)
+    return run_live(
+        server,
+        app,
+        token,
+        series,
+        data_dir=data_dir,
+        menu=menu,
+        rate=rate,
+        loop=loop,
+        limit=limit,
+    )

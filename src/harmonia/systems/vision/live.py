@@ -16,7 +16,14 @@ from pathlib import Path
 from harmonia.energy import auto_meter
 from harmonia.registry import ModelRegistry
 from harmonia.sdk import HTTPTransport, Probe
-from harmonia.systems.live import LiveRun, describe_registry, describe_version, system_effector
+from harmonia.systems.live import (
+    LiveRun,
+    describe_registry,
+    describe_version,
+    looped,
+    played,
+    system_effector,
+)
 from harmonia.systems.vision.data import mean_luminance
 from harmonia.systems.vision.models import MODEL_KINDS
 from harmonia.systems.vision.scenario import Scenario, load_scenario
@@ -35,9 +42,12 @@ def run_live(
     instance: str = "vision-1",
     labels: bool = True,
     stop: Callable[[LiveRun], bool] | None = None,
+    loop: bool = False,
+    limit: int | None = None,
 ) -> LiveRun:
-    """Serve the scenario's images live, reporting to ``server``; ``labels`` sends the true
-    class with each (as a labelled replay would); stop early when ``stop(run)`` says so."""
+    """Serve the scenario's images live, reporting to ``server``: once, or round and round
+    with ``loop``; at most ``limit`` images; ``labels`` sends the true class with each (as a
+    labelled replay would); stop early when ``stop(run)`` says so."""
     meter, _ = auto_meter()
     registry = ModelRegistry(data_dir / "registry" / "vision")
     system = VisionSystem(registry, meter, models=MODEL_KINDS)
@@ -50,7 +60,7 @@ def run_live(
     probe = Probe(app, transport, instance=instance, service="classify")
     probe.effector = system_effector(
         system,
-        lambda: images[: run.served],
+        lambda: played(images, run.served),
         run,
         partial(describe_version, probe),
         lambda done: f"for {done.diagnosis.condition} in {done.seconds:.2f} s",
@@ -58,7 +68,7 @@ def run_live(
     describe_registry(probe, registry, MODEL_KINDS)
     with probe:
         started = time.perf_counter()
-        for i in range(len(images)):
+        for n, i in enumerate(looped(range(len(images)), loop=loop, limit=limit)):
             with probe.measure(system.active, system.serving_version) as sample:
                 label, confidence = system.predict(images[i])
                 sample.prediction = float(label)
@@ -67,7 +77,7 @@ def run_live(
                 if labels:
                     sample.target = float(truth[i])
                     sample.metrics["correct"] = float(label == truth[i])
-            run.served = i + 1
+            run.served = n + 1
             if stop is not None and stop(run):
                 break
             if rate:
@@ -87,7 +97,12 @@ def run(
     data_dir: Path,
     menu: str,
     rate: float | None,
+    loop: bool = False,
+    limit: int | None = None,
 ) -> LiveRun:
     """`run_live` over a scenario file (default: the shipped one): the system's
     `harmonia.systems.LiveRunner`, what ``harmonia run vision`` calls. It has one menu."""
-    return run_live(server, app, token, load_scenario(data), data_dir=data_dir, rate=rate)
+    scenario = load_scenario(data)
+    return run_live(
+        server, app, token, scenario, data_dir=data_dir, rate=rate, loop=loop, limit=limit
+    )

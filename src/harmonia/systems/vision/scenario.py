@@ -8,8 +8,9 @@ A scenario is a YAML (or JSON) file that says which drift, where and how strong:
       - {condition: dark, start: 400, end: 800, strength: 0.75}
       - {condition: fog,  start: 1100, end: 1500, strength: 0.6}
 
-``start``/``end`` are sample indices, ``[start, end)``; stretches must not overlap. The
-strength means, per condition (images in [0, 1]):
+``start``/``end`` are sample indices, ``[start, end)``; stretches must not overlap. An
+optional ``ramp`` (samples, default 0: a sudden onset) makes the onset gradual: the drift
+blends in linearly over the stretch's first ``ramp`` images. The strength means, per condition (images in [0, 1]):
 
 * ``dark``: the light falls by that share: ``x · (1 − s)``, s in (0, 1);
 * ``fog``: a bright haze covers that share: ``x · (1 − s) + 0.75 · s``, s in (0, 1);
@@ -97,12 +98,14 @@ def apply(
 
 @dataclass(frozen=True)
 class Drift:
-    """One stretch of drift: ``condition`` at ``strength`` on samples ``[start, end)``."""
+    """One stretch of drift: ``condition`` at ``strength`` on samples ``[start, end)``,
+    blended in over its first ``ramp`` samples (0: a sudden onset)."""
 
     condition: Condition
     start: int
     end: int
     strength: float
+    ramp: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ class Scenario:
     def shortened(self, samples: int) -> Scenario:
         """The same scenario cut to its first ``samples`` images (short replays, tests)."""
         kept = tuple(
-            Drift(d.condition, d.start, min(d.end, samples), d.strength)
+            Drift(d.condition, d.start, min(d.end, samples), d.strength, d.ramp)
             for d in self.drifts
             if d.start < samples
         )
@@ -140,7 +143,11 @@ class Scenario:
         rng = np.random.default_rng(self.seed + 2)
         for drift in self.drifts:
             part = images[drift.start : drift.end]
-            images[drift.start : drift.end] = apply(drift.condition, part, drift.strength, rng)
+            drifted = apply(drift.condition, part, drift.strength, rng)
+            if drift.ramp > 0:  # a gradual onset: blend the drifted images in
+                weight = np.minimum(1.0, (np.arange(len(part)) + 1.0) / drift.ramp)
+                drifted = (part + weight[:, None, None] * (drifted - part)).astype(np.float32)
+            images[drift.start : drift.end] = drifted
         return images, labels
 
 
@@ -186,7 +193,7 @@ def parse_scenario(data: Any, source: str = "") -> Scenario:
         at = f"drifts[{i}]"
         if not isinstance(item, dict):
             raise _fail(at, "must be a mapping with condition, start, end, strength", source)
-        extra = sorted(set(item) - {"condition", "start", "end", "strength"})
+        extra = sorted(set(item) - {"condition", "start", "end", "strength", "ramp"})
         if extra:
             raise _fail(f"{at}.{extra[0]}", "unknown field", source)
         for name in ("condition", "start", "end", "strength"):
@@ -222,7 +229,8 @@ def parse_scenario(data: Any, source: str = "") -> Scenario:
                 f"overlaps or precedes the previous stretch (ends at {drifts[-1].end})",
                 source,
             )
-        drifts.append(Drift(condition, start, end, float(strength)))
+        ramp = _integer(item.get("ramp", 0), f"{at}.ramp", source, 0)
+        drifts.append(Drift(condition, start, end, float(strength), ramp))
     return Scenario(samples, tuple(drifts), seed, source)
 
 

@@ -28,6 +28,8 @@ class RunIn(BaseModel):
     app: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     preset: str | None = Field(default=None, max_length=128)
     rate: float | None = Field(default=20.0, gt=0, le=100_000)
+    #: play the system's data round and round until the run is stopped (the demo's)
+    loop: bool = False
 
 
 class ExperimentIn(BaseModel):
@@ -79,7 +81,9 @@ def start_run(body: RunIn, request: Request, server: ServerDep, runs: RunsDep) -
         for service, preset in chosen or [(None, reference.live_preset)]:
             _apply_preset(server, app, preset, service)
     try:
-        run = runs.start_system(body.system, _own_url(request), app.name, token, body.rate)
+        run = runs.start_system(
+            body.system, _own_url(request), app.name, token, body.rate, body.loop
+        )
     except RunError as error:
         raise Conflict(str(error)) from None
     return run.view()

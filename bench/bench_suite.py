@@ -1,0 +1,102 @@
+"""Suites of generated streams: is ``harmonia`` ever dominated by a fixed configuration?
+
+For traffic (both menus) and vision: the share of streams where ``harmonia`` is dominated
+by a fixed configuration (lower quality and higher energy at once; target 0), its median
+regret against the window oracle and against the best fixed configuration, and the wall
+time of the suite (target: 30 streams under 10 minutes on a 2-core machine). Models are
+trained on first use, before the clock starts. Prints the figures and writes
+``build/bench/suite.json``.
+
+    .venv/bin/python bench/bench_suite.py [--streams 30] [--seed 1] [--samples N]
+        [--runs traffic:harmonia,traffic:harmone,vision:harmonia]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from harmonia.energy import auto_meter
+from harmonia.replay.lab import prepare
+from harmonia.replay.suite import run_suite
+
+SUITE_SECONDS = 600.0
+TARGET_STREAMS = 30
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, default=TARGET_STREAMS)
+    parser.add_argument("--seed", type=int, default=1, help="suite seed (evaluation streams)")
+    parser.add_argument("--samples", type=int, default=None, help="stream length (default)")
+    parser.add_argument("--runs", default="traffic:harmonia,traffic:harmone,vision:harmonia")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--data-dir", type=Path, default=Path(".harmonia"))
+    parser.add_argument("--out", type=Path, default=Path("build/bench/suite.json"))
+    parser.add_argument("--keep", type=Path, default=None, help="write each suite's files here")
+    args = parser.parse_args()
+    meter, _ = auto_meter()
+    figures: dict[str, dict[str, object]] = {}
+    for run in args.runs.split(","):
+        system, menu = run.split(":")
+        prepare(args.data_dir, menu, meter, system=system)  # trained before the clock starts
+        started = time.perf_counter()
+        result = run_suite(
+            system,
+            args.streams,
+            seed=args.seed,
+            menu=menu,
+            samples=args.samples,
+            data_dir=args.data_dir,
+            workers=args.workers,
+        )
+        seconds = time.perf_counter() - started
+        if args.keep:
+            result.write(args.keep / f"{system}-{menu}")
+        ours = result.distribution["harmonia"]
+        dominated = [s for s, rows in result.standings.items() if rows["harmonia"].dominated]
+        clean = [f"{system}-{s['seed']}" for s in result.streams if not s["drifts"]]
+        figures[run] = {
+            "streams": args.streams,
+            "samples": result.samples,
+            "dominated_share": ours.dominated_share,
+            "dominated_streams": dominated,
+            "median_regret_oracle": ours.median_regret_oracle,
+            "median_relative_regret_oracle": ours.median_relative_regret_oracle,
+            "median_regret_best_fixed": ours.median_regret_best_fixed,
+            "worst_regret_best_fixed": ours.worst_regret_best_fixed,
+            "retrains_without_drift": ours.retrains_without_drift,
+            "streams_without_drift": len(clean),
+            "seconds": seconds,
+            "seconds_for_30_streams": seconds * TARGET_STREAMS / args.streams,
+            "under_10_minutes_for_30": seconds * TARGET_STREAMS / args.streams <= SUITE_SECONDS,
+            "median_objective": {k: v.median_objective for k, v in result.distribution.items()},
+        }
+        print(
+            f"{run}: {args.streams} streams of {result.samples} samples in {seconds:.0f} s; "
+            f"harmonia dominated on {len(dominated)}/{args.streams} "
+            f"({ours.dominated_share:.0%}), median regret vs oracle "
+            f"{ours.median_regret_oracle:+.4f} ({ours.median_relative_regret_oracle:+.2%}), "
+            f"vs best fixed {ours.median_regret_best_fixed:+.4f} "
+            f"(worst {ours.worst_regret_best_fixed:+.4f}); retrains on clean streams "
+            f"{ours.retrains_without_drift}",
+            flush=True,
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "energy_source": meter.source,
+        "suite_seed": args.seed,
+        "targets": {"dominated_share": 0.0, "suite_seconds_30_streams": SUITE_SECONDS},
+        "runs": figures,
+    }
+    args.out.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
