@@ -227,7 +227,7 @@ def demo(
     live_demo(console, live, seconds, rate)
 
 
-_METRIC_HEADERS = {"r2": "R²", "mae": "MAE", "accuracy": "acc.", "confidence": "conf."}
+_METRIC_HEADERS = {"r2": "R²", "mae": "MAE", "accuracy": "accuracy", "confidence": "conf."}
 #: what the short headers of the results table stand for, under it
 _RESULTS_KEY = (
     "mJ/inf: energy per inference; ms/inf: inference time; sw/rt/ru: switches/retrains/reuses"
@@ -244,9 +244,10 @@ def _results_table(result: ReplayResult) -> Table:
     """One row per approach, narrow enough for 80 columns (short headers, their key in
     the caption)."""
     names = result.metric_names
+    key = _RESULTS_KEY + ("; conf.: mean confidence" if "confidence" in names else "")
     table = Table(
         title=f"{result.system}, {result.menu} menu, {result.samples} samples, seed {result.seed}",
-        caption=_RESULTS_KEY,
+        caption=key,
     )
     _approach_column(table)
     for header in ("mJ/inf", *(_METRIC_HEADERS.get(n, n) for n in names), "ms/inf", "sw/rt/ru"):
@@ -275,7 +276,7 @@ def _stages_table(result: ReplayResult) -> Table | None:
         return None
     stages, services = list(first.energy_per_stage), list(first.services)
     table = Table(
-        title="per stage (mJ/frame) and per service (acc.: accuracy; "
+        title="per stage and per service (stages: mJ/frame; acc.: accuracy; "
         "sw/rt/ru: switches/retrains/reuses)"
     )
     _approach_column(table)
@@ -510,6 +511,7 @@ def serve(
 
     import uvicorn
 
+    from harmonia.compat.harmonica.tool import HarmonicaOptions
     from harmonia.compat.qoa4ml.routes import QoA4MLOptions
     from harmonia.server.app import create_app
     from harmonia.settings import Settings
@@ -517,7 +519,10 @@ def serve(
 
     settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     token = settings.admin_token or secrets.token_urlsafe(24)
-    store = Store(settings.database_url or sqlite_url(settings.data_dir))
+    store = Store(
+        settings.database_url or sqlite_url(settings.data_dir),
+        telemetry_retention_days=settings.telemetry_retention_days,
+    )
     console = _console()
     if not settings.admin_token:
         console.print(f"admin token: {token}", markup=False)
@@ -533,6 +538,7 @@ def serve(
             amqp_url=settings.amqp_url,
             guards=settings.guards(),
             qoa4ml_options=QoA4MLOptions.from_settings(settings),
+            harmonica_options=HarmonicaOptions.from_settings(settings),
             carbon=settings.carbon(),
             artifacts=settings.artifacts(),
             max_artifact_bytes=settings.max_artifact_bytes,
@@ -594,6 +600,9 @@ def run(
         raise typer.Exit(EXIT_INVALID)
     if samples is not None and samples < 1:
         console.print(f"error: --samples must be at least 1, got {samples}", markup=False)
+        raise typer.Exit(EXIT_INVALID)
+    if data is not None and not data.is_file():  # a local mistake first, before the server's
+        console.print(f"error: {data}: cannot read (No such file)", markup=False)
         raise typer.Exit(EXIT_INVALID)
     _check_app_access(server, app_name, token)
     try:

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     #: how far ahead of the server's clock a sample's timestamp may be (seconds); later
     #: samples are refused with 422
     max_clock_skew_s: float = 300.0
+    #: samples older than this many days are dropped, once a day (on PostgreSQL by whole
+    #: days: a day's partition goes once all of it is older); unset: kept for ever
+    telemetry_retention_days: float | None = Field(default=None, gt=0)
     #: the key QoA4ML/ROHE clients register with (``POST /registration``, as a Bearer token
     #: or ``?key=``); empty: only the admin token registers, unless registration is open
     registration_key: str = ""

@@ -123,3 +123,32 @@ def test_policy_versions_and_the_latest_adaptation_are_listed(client: TestClient
         client.post("/api/v1/apps/traffic/telemetry", json=body, headers=auth(token))
     latest = client.get("/api/v1/apps/traffic/status").json()["latest_action"]
     assert latest["kind"] == "switch_model" and latest["trigger"] == "quality < 0.9"
+
+
+def test_saving_a_policy_keeps_the_status_of_the_service(client: TestClient) -> None:
+    """A new policy version takes effect at the next window: until then the status still
+    shows the version in service and the last window's score, quality, energy and drift."""
+    token = register(client)
+    client.put("/api/v1/apps/traffic/policy", content=POLICY, headers=auth(token))
+    body = {"samples": samples("lstm", 50, 0.95, model_version=3)}
+    client.post("/api/v1/apps/traffic/telemetry", json=body, headers=auth(token))
+    before = client.get("/api/v1/apps/traffic/status").json()
+    assert before["model"] == "lstm" and before["version"] == 3
+    assert before["window"]["signals"]["quality"] > 0.8
+    assert before["drift"]
+
+    saved = client.put(
+        "/api/v1/apps/traffic/policy",
+        content=POLICY.replace("quality < 0.8", "quality < 0.5"),
+        headers=auth(token),
+    )
+    assert saved.status_code == 200, saved.text
+    after = client.get("/api/v1/apps/traffic/status").json()
+    assert after["policy_version"] == 2
+    assert (after["model"], after["version"]) == ("lstm", 3)
+    assert after["window"] == before["window"]
+    assert after["drift"] == before["drift"]
+    assert after["violations"] == []  # the last window read against the new boundaries
+    # the overview says the same
+    [row] = client.get("/api/v1/overview").json()
+    assert row["version"] == 3 and row["window"] == before["window"]

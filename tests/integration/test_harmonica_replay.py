@@ -39,6 +39,12 @@ def _swap(value: Any, old: str, new: str) -> Any:
     return json.loads(json.dumps(value).replace(old, new))
 
 
+def _delivered(client: TestClient) -> None:
+    """Wait until every tactic call queued so far was made."""
+    app: Any = client.app
+    assert app.state.server.outbox.join(10)
+
+
 def _without_timestamps(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in log.items() if k != "timestamp"} for log in logs]
 
@@ -136,7 +142,7 @@ def test_the_dashboard_and_the_wrapper_get_harmonicas_answers(
         if step == "single.set_model":
             model = tool / "managed_system_regression" / "knowledge" / "model.csv"
             assert model.read_text() == RECORDED["effects"]["model_csv"]
-    harmonia.app.state.server.outbox.join(10)
+    _delivered(harmonia)
     tactics = [t["json"] for group in RECORDED["tactics"].values() for t in group]
     posted = [t for t in tactics if t is not None]  # (the wrapper's shutdown call: no body)
     assert [t["tactic_id"] for t in posted] == [
@@ -163,7 +169,7 @@ def test_values_are_kept_as_sent(harmonia: TestClient, effector: Effector) -> No
     }
     assert harmonia.post("/api/policy", json=policy).status_code == 201
     harmonia.post("/api/telemetry", json={"errors": 5, "timestamp": 7})
-    harmonia.app.state.server.outbox.join(10)
+    _delivered(harmonia)
     text = harmonia.get("/api/knowledge/ints").text
     assert '"trigger_value":5,' in text.replace(" ", "")
     assert '"errors":5' in text.replace(" ", "")
@@ -199,13 +205,13 @@ def test_reset_forgets_policies_telemetry_and_interventions(
     harmonia.post("/api/policy", json=policy)
     harmonia.post("/api/telemetry", json={"score": 0.1})
     harmonia.post("/api/telemetry", json={"latency": 3})
-    harmonia.app.state.server.outbox.join(10)
+    _delivered(harmonia)
     assert harmonia.post("/api/reset").json() == {"message": "Knowledge base reset."}
-    empty = {"policy": None, "telemetry_history": [], "intervention_logs": []}
+    empty: dict[str, Any] = {"policy": None, "telemetry_history": [], "intervention_logs": []}
     assert harmonia.get(f"/api/knowledge/{policy['policy_id']}").json() == empty
     assert harmonia.get("/api/knowledge/unassigned").json()["telemetry_history"] == []
     harmonia.post("/api/telemetry", json={"score": 0.1})  # no policy any more: no tactic
-    harmonia.app.state.server.outbox.join(10)
+    _delivered(harmonia)
     assert len(effector.received) == 1
 
 

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import io
+import sys
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from harmonia.store import Store, sqlite_url
 
 ADMIN = "admin-secret"
 DASHBOARD = "http://localhost:8000"
-MANAGEMENT = [
+MANAGEMENT: list[tuple[str, dict[str, str] | None]] = [
     ("/api/save-policy", {"policy_id": "reg_x", "quality_attribute": "score"}),
     ("/api/set-model", {"model": "svm", "system": "regression"}),
     ("/api/start-managed-system", None),
@@ -48,7 +48,7 @@ def client(tmp_path: Path, options: HarmonicaOptions | None, **guards: object) -
 
 @pytest.mark.parametrize(("path", "body"), MANAGEMENT)
 def test_management_routes_are_off_by_default_and_say_how_to_turn_them_on(
-    tmp_path: Path, path: str, body: dict | None
+    tmp_path: Path, path: str, body: dict[str, str] | None
 ) -> None:
     with client(tmp_path, None) as harmonica:
         reply = harmonica.post(path, json=body) if body else harmonica.post(path)
@@ -72,9 +72,14 @@ def test_write_approach_without_a_tool_folder_forgets_and_says_what_it_did_not(
     tmp_path: Path,
 ) -> None:
     with client(tmp_path, None) as harmonica:
-        harmonica.post("/api/policy", json={"policy_id": "p", "quality_attribute": "s",
-                                            "adaptation_boundary": {"condition": "LESS_THAN",
-                                                                    "threshold": 1}})
+        harmonica.post(
+            "/api/policy",
+            json={
+                "policy_id": "p",
+                "quality_attribute": "s",
+                "adaptation_boundary": {"condition": "LESS_THAN", "threshold": 1},
+            },
+        )
         reply = harmonica.post("/api/write-approach", json={"approach": "reg_single"})
         assert reply.status_code == 200
         assert "HARMONIA_HARMONICA_TOOL_DIR" in reply.json()["message"]
@@ -85,13 +90,18 @@ def test_the_tool_folder_is_written_and_the_system_started_and_stopped(
     tmp_path: Path, tool: Path
 ) -> None:
     with client(tmp_path, HarmonicaOptions(tool_dir=tool)) as harmonica:
-        assert harmonica.post("/api/write-approach", json={"approach": "cv_switch_conf"}).json()[
-            "message"
-        ] == "Approach written and system cleaned"
+        assert (
+            harmonica.post("/api/write-approach", json={"approach": "cv_switch_conf"}).json()[
+                "message"
+            ]
+            == "Approach written and system cleaned"
+        )
         assert (tool / "approach.conf").read_text() == "cv_switch"
         policy = {"policy_id": "reg_harmone_score", "quality_attribute": "score"}
         assert harmonica.post("/api/save-policy", json=policy).json() == {"message": "Policy saved"}
-        assert '"quality_attribute": "score"' in (tool / "policies/reg_harmone_score.json").read_text()
+        assert (
+            '"quality_attribute": "score"' in (tool / "policies/reg_harmone_score.json").read_text()
+        )
         for bad in ("../evil", "/etc/x", ".hidden"):
             refused = harmonica.post("/api/save-policy", json={"policy_id": bad})
             assert refused.status_code == 400, bad
@@ -173,7 +183,10 @@ def test_a_zip_dataset_is_extracted_for_a_cv_system(tmp_path: Path, tool: Path) 
                 ("dataset", ("images.zip", _zip({"a/b.jpg": b"jpeg"}))),
             ],
         )
-    assert reply.json() == {"message": "Custom system built with 1 MAPE files.", "approach": "custom_cv"}
+    assert reply.json() == {
+        "message": "Custom system built with 1 MAPE files.",
+        "approach": "custom_cv",
+    }
     images = tool / "managed_system_custom/data/bdd100k/images/test"
     assert (images / "a/b.jpg").read_bytes() == b"jpeg"
     assert (tool / "approach.conf").read_text() == "custom_cv"
@@ -194,12 +207,72 @@ def test_preflight_from_an_origin_not_allowed_says_which_setting_allows_it(
     assert refused.status_code == 403
     assert "HARMONIA_CORS_ORIGINS" in refused.json()["error"]
     assert "access-control-allow-origin" not in refused.headers
-    routes = ["policy", "telemetry", "reset", "write-approach", "save-policy", "set-model",
-              "start-managed-system", "stop-managed-system", "upload-custom-mape",
-              "knowledge/reg_harmone_score"]
+    routes = [
+        "policy",
+        "telemetry",
+        "reset",
+        "write-approach",
+        "save-policy",
+        "set-model",
+        "start-managed-system",
+        "stop-managed-system",
+        "upload-custom-mape",
+        "knowledge/reg_harmone_score",
+    ]
     with client(tmp_path / "allowed", None, cors_origins=(DASHBOARD,)) as harmonica:
         for route in routes:
             reply = harmonica.options(f"/api/{route}", headers=preflight)
             assert reply.status_code == 200, route
             assert reply.headers["access-control-allow-origin"] == DASHBOARD, route
             assert "POST" in reply.headers["access-control-allow-methods"], route
+
+
+UPLOADED_MONITOR = b"""
+import socket
+results = []
+try:
+    open("escaped.txt", "w").write("x")  # the tool folder: outside the custom system's
+    results.append("wrote outside")
+except OSError:
+    results.append("outside refused")
+try:
+    socket.create_connection(("127.0.0.1", 9), 2)
+    results.append("connected")
+except OSError as error:
+    results.append("network refused" if isinstance(error, PermissionError) else repr(error))
+open("managed_system_custom/result.txt", "w").write(",".join(results))
+"""
+
+
+def test_an_uploaded_custom_system_runs_sandboxed(tmp_path: Path, tool: Path) -> None:
+    from harmonia.compat.harmonica import landlock
+
+    if landlock.abi_version() < 4:
+        pytest.skip("needs Landlock ABI 4+")
+    (tool / "run_managed_system.py").write_text(
+        "import runpy\nrunpy.run_path('managed_system_custom/mape_logic/monitor.py')\n"
+    )
+    options = HarmonicaOptions(tool_dir=tool, custom_mape=True, python=sys.executable)
+    with client(tmp_path, options) as harmonica:
+        built = harmonica.post(
+            "/api/upload-custom-mape",
+            data={"base_system": "regression"},
+            files=[("files[]", ("monitor.py", UPLOADED_MONITOR))],
+        )
+        assert built.json()["approach"] == "custom_regression"
+        started = harmonica.post("/api/start-managed-system").json()
+        assert started["message"] == "Managed system started (sandboxed)"
+        result = tool / "managed_system_custom" / "result.txt"
+        deadline = time.monotonic() + 20
+        while not result.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert result.read_text() == "outside refused,network refused"
+    assert not (tool / "escaped.txt").exists()
+
+
+def test_a_custom_approach_does_not_start_without_custom_mape(tmp_path: Path, tool: Path) -> None:
+    (tool / "approach.conf").write_text("custom_regression")
+    with client(tmp_path, HarmonicaOptions(tool_dir=tool)) as harmonica:
+        reply = harmonica.post("/api/start-managed-system")
+    assert reply.status_code == 403 and "CUSTOM_MAPE" in reply.json()["error"]
+    assert not (tool / "started.txt").exists()

@@ -76,7 +76,9 @@ def test_traffic_drift_kinds_do_what_they_say() -> None:
     sigma = float(base.std())
 
     def drifted(kind: str, strength: float, ramp: int = 0) -> np.ndarray:
-        return traffic_drift(base, 2 * DAY, 3 * DAY, GeneratedDrift(kind, 0, DAY, strength, ramp), rng)
+        return traffic_drift(
+            base, 2 * DAY, 3 * DAY, GeneratedDrift(kind, 0, DAY, strength, ramp), rng
+        )
 
     clean = base[2 * DAY : 3 * DAY]
     assert np.allclose(drifted("level", 1.0), clean + sigma)
@@ -96,7 +98,9 @@ def test_a_vision_ramp_blends_the_condition_in() -> None:
     assert np.array_equal(a[:10], b[:10]) and np.allclose(a[30:], b[30:])
     assert b[10].mean() > a[10].mean()  # the first drifted image is barely darkened
     parsed = parse_scenario(
-        {"samples": 40, "drifts": [{"condition": "fog", "start": 0, "end": 9, "strength": 0.5,
-                                    "ramp": 4}]}
+        {
+            "samples": 40,
+            "drifts": [{"condition": "fog", "start": 0, "end": 9, "strength": 0.5, "ramp": 4}],
+        }
     )
     assert parsed.drifts[0].ramp == 4 and parsed.shortened(5).drifts[0].ramp == 4

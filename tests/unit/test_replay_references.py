@@ -40,7 +40,9 @@ def test_best_fixed_model_is_the_best_single_model_over_the_whole_stream() -> No
     assert best_fixed_model(predictions, actual, energy, energy_heavy, WINDOW)[0] == "early"
 
 
-def row(name: str, quality: float, mj: float, objective: float, retrains: int = 0) -> ApproachResult:
+def row(
+    name: str, quality: float, mj: float, objective: float, retrains: int = 0
+) -> ApproachResult:
     return ApproachResult(name, mj / 1e3, {"r2": quality}, 0.1, 0, retrains, 0, "test", objective)
 
 

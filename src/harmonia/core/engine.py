@@ -79,7 +79,9 @@ class Engine:
         # service) is judged, so a fresh model is not blamed for its predecessor's samples.
         *earlier, samples = split_at_switches(knowledge.take_window(self.policy.window))
         for part in earlier:
-            served = summarize(part, self.policy, model=part[0].model, version=part[0].model_version)
+            served = summarize(
+                part, self.policy, model=part[0].model, version=part[0].model_version
+            )
             knowledge.credit(served, part)
         serving = samples[0].model == knowledge.active_model
         summary = summarize(

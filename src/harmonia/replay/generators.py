@@ -129,7 +129,9 @@ def plan(
             recurrence = -1
             kind = str(kinds[int(rng.integers(0, len(kinds)))])
             value = strength(rng, kind)
-        ramp = int(rng.integers(length // 4, length // 2 + 1)) if rng.random() < layout.gradual else 0
+        ramp = (
+            int(rng.integers(length // 4, length // 2 + 1)) if rng.random() < layout.gradual else 0
+        )
         drifts.append(GeneratedDrift(kind, position, position + length, value, ramp, recurrence))
         position += length + int(rng.integers(layout.gap[0], layout.gap[1] + 1))
     return tuple(drifts)
@@ -190,7 +192,8 @@ def traffic_drift(
         drifted = clean + s * (doubled - profile[slots])
     else:
         raise ValueError(f"unknown traffic drift {drift.kind!r}; known: {', '.join(TRAFFIC_KINDS)}")
-    return clean + _onset(len(clean), drift.ramp) * (drifted - clean)
+    blended: np.ndarray = clean + _onset(len(clean), drift.ramp) * (drifted - clean)
+    return blended
 
 
 def generate_traffic(seed: int, samples: int | None = None) -> GeneratedStream:

@@ -116,7 +116,9 @@ class SuiteResult:
                 for standing in rows.values():
                     row = asdict(standing)
                     row["dominated_by"] = " ".join(standing.dominated_by)
-                    writer.writerow({"stream": stream, "best_fixed": self.best_fixed[stream], **row})
+                    writer.writerow(
+                        {"stream": stream, "best_fixed": self.best_fixed[stream], **row}
+                    )
         return [*files, json_path, csv_path]
 
 

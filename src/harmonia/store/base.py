@@ -71,9 +71,19 @@ def sqlite_url(data_dir: Path) -> str:
 class StoreBase:
     """One database: its engine, migrated on opening, and its write transaction."""
 
-    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        telemetry_retention_days: float | None = None,
+    ) -> None:
         self.url = url
         self.clock = clock
+        #: samples older than this many days are dropped (by whole days on PostgreSQL)
+        self.telemetry_retention_days = telemetry_retention_days
+        #: serialises the telemetry partitions' upkeep within this process
+        self._upkeep_lock = threading.RLock()
         self.engine: Engine = create_engine(
             url, json_serializer=lambda value: orjson.dumps(value).decode()
         )

@@ -68,6 +68,7 @@ class Store(
         Returns (samples stored, actions recorded, actions delivered).
         """
         params = _telemetry_params(app, rows)
+        self._prepare_telemetry(rows)  # the partitions of its days, in their own transaction
         try:
             with self._tx() as tx:
                 accepted = _insert_telemetry(tx, params)

@@ -25,7 +25,7 @@ import time
 import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import requests  # type: ignore[import-untyped]
 
@@ -37,9 +37,9 @@ CHECK_EVERY_S = 2
 class Effector(BaseHTTPRequestHandler):
     """The managed-system wrapper's adaptor API as Harmonica calls it: records each POST."""
 
-    received: list[dict[str, Any]] = []
+    received: ClassVar[list[dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.received.append({"path": self.path, "json": json.loads(body or b"null")})
         reply = b'{"message": "Command queued."}'
@@ -212,7 +212,9 @@ def record(tool: Path) -> dict[str, Any]:
     }
     http.send("single.policy", "POST", "/api/policy", headers=json_post, json=single)
     http.send("single.telemetry", "POST", "/api/telemetry", json={"timestamp": 1.0, "r2_score": -1})
-    http.send("single.file_policy", "POST", "/api/policy", json=_policy_file(tool, "reg_single_svm"))
+    http.send(
+        "single.file_policy", "POST", "/api/policy", json=_policy_file(tool, "reg_single_svm")
+    )
     http.send("single.telemetry", "POST", "/api/telemetry", json={"timestamp": 2.0, "r2_score": -2})
     time.sleep(0.5)
     http.send("single.knowledge", "GET", "/api/knowledge/reg_single_svm")

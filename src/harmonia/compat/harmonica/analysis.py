@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from harmonia.compat.harmonica.dynamic import DynamicLogicError, parse_dynamic
 
@@ -18,7 +18,8 @@ from harmonia.compat.harmonica.dynamic import DynamicLogicError, parse_dynamic
 DRIFT_TACTIC = "handle_data_drift"
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[float]:
+    """An int or a float, not a bool (kept as it is: 5 stays 5)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -27,9 +28,9 @@ def crosses(condition: Any, value: float, threshold: Any) -> bool:
     if not is_number(threshold):
         return False
     if condition == "GREATER_THAN":
-        return value > threshold
+        return bool(value > threshold)
     if condition == "LESS_THAN":
-        return value < threshold
+        return bool(value < threshold)
     return False
 
 
@@ -71,8 +72,10 @@ def drifted(document: dict[str, Any], latest: dict[str, Any]) -> list[Drift]:
         if not isinstance(boundary, dict):
             continue
         attribute = boundary.get("quality_attribute")
-        value = latest.get(attribute) if isinstance(attribute, str) else None
-        if value is None or not is_number(value):
+        if not isinstance(attribute, str):
+            continue
+        value = latest.get(attribute)
+        if not is_number(value):
             continue
         if crosses(boundary.get("condition"), value, boundary.get("threshold")):
             tactic = boundary.get("tactic_id")
@@ -85,7 +88,12 @@ def top_tactic(document: dict[str, Any]) -> dict[str, Any] | None:
     tactics = [t for t in document.get("tactics") or [] if isinstance(t, dict)]
     if not tactics:
         return None
-    return min(tactics, key=lambda t: t.get("priority") if is_number(t.get("priority")) else 0)
+    return min(tactics, key=_priority)
+
+
+def _priority(tactic: dict[str, Any]) -> float:
+    priority = tactic.get("priority")
+    return float(priority) if is_number(priority) else 0.0
 
 
 def first_endpoint(document: dict[str, Any]) -> str | None:

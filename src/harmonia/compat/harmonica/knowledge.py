@@ -202,7 +202,9 @@ class HarmonicaCompat:
         }
         record_id = self.kb.record(policy_id, "intervention", record)
         url = str(endpoint or tactic.get("tactic_endpoint") or "")
-        self.server.outbox.submit(f"harmonica:{policy_id}", [TacticCall(self, record_id, record, url)])
+        self.server.outbox.submit(
+            f"harmonica:{policy_id}", [TacticCall(self, record_id, record, url)]
+        )
         return 1
 
     def settle(self, record_id: int, record: dict[str, Any], status: str) -> None:

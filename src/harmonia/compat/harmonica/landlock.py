@@ -45,7 +45,7 @@ _FILE_ACCESS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV
 
 
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 - ctypes' declaration
+    _fields_ = [
         ("handled_access_fs", ctypes.c_uint64),
         ("handled_access_net", ctypes.c_uint64),
         ("scoped", ctypes.c_uint64),
@@ -54,14 +54,14 @@ class _RulesetAttr(ctypes.Structure):
 
 class _PathBeneathAttr(ctypes.Structure):
     _pack_ = 1
-    _fields_ = [  # noqa: RUF012
+    _fields_ = [
         ("allowed_access", ctypes.c_uint64),
         ("parent_fd", ctypes.c_int32),
     ]
 
 
 class _NetPortAttr(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012
+    _fields_ = [
         ("allowed_access", ctypes.c_uint64),
         ("port", ctypes.c_uint64),
     ]

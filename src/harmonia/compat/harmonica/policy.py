@@ -152,7 +152,7 @@ def convert_harmonica(data: dict[str, Any], source: str | None = None) -> Policy
     strategy = next((plan for plan in plans if plan is not None), "single")
     boundaries = []
     for index, (text, tactic_id) in enumerate(conditions):
-        known = _TACTICS.get((first or "") if index == 0 else tactic_id)
+        known = _TACTICS.get((first if index == 0 else tactic_id) or "")
         if known is not None:
             boundaries.append({"when": text, "then": known[0].value})
 

@@ -38,7 +38,7 @@ from harmonia.compat.harmonica.schemas import (
     HarmonicaUploadOut,
     route_errors,
 )
-from harmonia.compat.harmonica.tool import TOOL_DIR_SETTING, ToolError, ToolOff
+from harmonia.compat.harmonica.tool import TOOL_DIR_SETTING, ToolError, ToolOff, checked_name
 from harmonia.compat.harmonica.uploads import UploadRefused
 from harmonia.server.schemas import (
     HARMONICA_POLICY_BODY,
@@ -191,8 +191,10 @@ async def harmonica_knowledge(policy_id: str, request: Request, compat: Compat) 
     "/api/reset",
     response_model=None,
     responses={
-        200: {"model": HarmonicaMessageOut, "description": "Policies, telemetry and "
-              "interventions forgotten"},
+        200: {
+            "model": HarmonicaMessageOut,
+            "description": "Policies, telemetry and interventions forgotten",
+        },
         **route_errors(401),
     },
 )
@@ -224,7 +226,8 @@ async def harmonica_write_approach(request: Request, compat: Compat) -> JSONResp
     def write(body: Any) -> JSONResponse:
         approach = body.get("approach") if isinstance(body, dict) else None
         if not isinstance(approach, str):
-            raise ToolError("the body must be {\"approach\": \"<name>\"}")
+            raise ToolError('the body must be {"approach": "<name>"}')
+        checked_name(approach, "approach")
         if compat.options.tool_dir is None:
             compat.reset()
             return _message(
@@ -271,7 +274,7 @@ async def harmonica_set_model(request: Request, compat: Compat) -> JSONResponse:
     def set_model(body: Any) -> JSONResponse:
         compat.tool.folder  # noqa: B018
         if not isinstance(body, dict):
-            raise ToolError("the body must be {\"model\": ..., \"system\": ...}")
+            raise ToolError('the body must be {"model": ..., "system": ...}')
         compat.tool.set_model(body.get("model"), body.get("system"))
         return _message("Model set")
 
@@ -289,9 +292,7 @@ async def harmonica_set_model(request: Request, compat: Compat) -> JSONResponse:
 async def harmonica_start(request: Request, compat: Compat) -> JSONResponse:
     if not allowed(compat, request):
         return _error(REFUSED, 401)
-    return await _answer(
-        lambda: JSONResponse({"status": "ok", "message": compat.tool.start()})
-    )
+    return await _answer(lambda: JSONResponse({"status": "ok", "message": compat.tool.start()}))
 
 
 @router.post(

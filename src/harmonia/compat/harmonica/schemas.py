@@ -80,7 +80,9 @@ WRITE_APPROACH_BODY = json_body(
     {
         "type": "object",
         "required": ["approach"],
-        "properties": {"approach": {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"}},
+        "properties": {
+            "approach": {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"}
+        },
     },
     {"approach": "reg_harmone_score"},
 )

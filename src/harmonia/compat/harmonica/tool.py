@@ -100,7 +100,8 @@ class ToolError(ValueError):
     """A request the tool folder cannot serve as asked; the message says why (400)."""
 
 
-def _name(value: Any, what: str) -> str:
+def checked_name(value: Any, what: str) -> str:
+    """``value`` if it is a safe file name (no path, no leading dot), else `ToolError`."""
     if not isinstance(value, str) or not NAME.match(value):
         raise ToolError(f"{what} must be 1-128 letters, digits, '_', '-' or '.', got {value!r}")
     return value
@@ -137,14 +138,14 @@ class HarmonicaTool:
     def write_approach(self, approach: Any) -> str:
         """Stop the managed system and write ``approach.conf`` (Harmonica's short form)."""
         value = APPROACHES.get(approach, approach) if isinstance(approach, str) else approach
-        written = _name(value, "approach")
+        written = checked_name(value, "approach")
         folder = self.folder
         self.stop()
         (folder / "approach.conf").write_text(written)
         return written
 
     def save_policy(self, document: dict[str, Any]) -> Path:
-        policy_id = _name(str(document.get("policy_id", "")), "policy_id")
+        policy_id = checked_name(str(document.get("policy_id", "")), "policy_id")
         folder = self.folder / "policies"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{policy_id}.json"
@@ -152,7 +153,7 @@ class HarmonicaTool:
         return path
 
     def set_model(self, model: Any, system: Any) -> Path:
-        name = _name(model, "model")
+        name = checked_name(model, "model")
         base = "managed_system_regression" if system == "regression" else "managed_system_cv"
         path = self.folder / base / "knowledge" / "model.csv"
         path.parent.mkdir(parents=True, exist_ok=True)

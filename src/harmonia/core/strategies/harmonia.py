@@ -145,8 +145,10 @@ class HarmoniaStrategy:
             training = _stored(knowledge, model, "retrain_joules")
             if math.isnan(training):
                 training = _stored(knowledge, model, "training_joules")
-            spread = 0.0 if math.isnan(training) or not window else training / (
-                window * self.evidence_ttl
+            spread = (
+                0.0
+                if math.isnan(training) or not window
+                else training / (window * self.evidence_ttl)
             )
             cost[model] = energy + spread
         if not promise:

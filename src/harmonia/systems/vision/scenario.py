@@ -10,7 +10,8 @@ A scenario is a YAML (or JSON) file that says which drift, where and how strong:
 
 ``start``/``end`` are sample indices, ``[start, end)``; stretches must not overlap. An
 optional ``ramp`` (samples, default 0: a sudden onset) makes the onset gradual: the drift
-blends in linearly over the stretch's first ``ramp`` images. The strength means, per condition (images in [0, 1]):
+blends in linearly over the stretch's first ``ramp`` images. The strength means, per
+condition (images in [0, 1]):
 
 * ``dark``: the light falls by that share: ``x · (1 − s)``, s in (0, 1);
 * ``fog``: a bright haze covers that share: ``x · (1 − s) + 0.75 · s``, s in (0, 1);

@@ -34,7 +34,7 @@ _original_connect_ex = socket.socket.connect_ex
 _original_bind = socket.socket.bind
 
 
-def _init(self: socket.socket, family: Any = -1, type: Any = -1, *args: Any, **kwargs: Any) -> None:  # noqa: A002
+def _init(self: socket.socket, family: Any = -1, type: Any = -1, *args: Any, **kwargs: Any) -> None:
     _original_init(self, family, type, *args, **kwargs)
     if self.family not in _NET or (int(self.type) & 0xF) != socket.SOCK_STREAM:
         self.close()
@@ -66,6 +66,6 @@ def _bind(self: socket.socket, address: Any) -> None:
 
 
 socket.socket.__init__ = _init  # type: ignore[method-assign]
-socket.socket.connect = _connect  # type: ignore[method-assign]
-socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]
-socket.socket.bind = _bind  # type: ignore[method-assign]
+socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
+socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
+socket.socket.bind = _bind  # type: ignore[method-assign,assignment]
