@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Self
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class HarmoniaError(Exception):
@@ -20,15 +24,36 @@ class Issue:
         return f"{self.path}: {self.reason}" if self.path else self.reason
 
 
-class PolicyError(HarmoniaError):
-    """A policy is invalid; ``issues`` lists every problem with its field path."""
+class DocumentError(HarmoniaError):
+    """A document (a policy, a contract, an inventory...) is invalid: ``issues`` lists every
+    problem with its field path, ``source`` where the document came from. Subclasses name
+    the kind of document in ``kind``."""
+
+    kind: ClassVar[str] = "document"
 
     def __init__(self, issues: list[Issue], source: str | None = None) -> None:
         self.issues = issues
         self.source = source
         where = f"{source}: " if source else ""
         lines = "\n".join(f"  - {issue}" for issue in issues)
-        super().__init__(f"{where}invalid policy ({len(issues)} problem(s)):\n{lines}")
+        super().__init__(f"{where}invalid {self.kind} ({len(issues)} problem(s)):\n{lines}")
+
+    @classmethod
+    def from_validation(
+        cls, error: ValidationError, prefix: str = "", source: str | None = None
+    ) -> Self:
+        """One issue per pydantic error, its path rooted at ``prefix`` (the caller's field)."""
+        issues = []
+        for item in error.errors():
+            path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
+            issues.append(Issue(path, str(item["msg"]).removeprefix("Value error, ")))
+        return cls(issues, source)
+
+
+class PolicyError(DocumentError):
+    """A policy is invalid; ``issues`` lists every problem with its field path."""
+
+    kind = "policy"
 
 
 class ConditionSyntaxError(HarmoniaError, ValueError):

@@ -17,7 +17,7 @@ from pydantic import model_validator as _model_validator
 
 from harmonia.core.application import Application, AppName, Name
 from harmonia.core.conditions import Condition, parse_condition
-from harmonia.core.errors import HarmoniaError, Issue
+from harmonia.core.errors import DocumentError, Issue
 from harmonia.core.pipeline import DEFAULT_CARBON_G_PER_KWH
 from harmonia.core.policy import Window
 
@@ -39,25 +39,10 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
 
-class ContractError(HarmoniaError, ValueError):
+class ContractError(DocumentError, ValueError):
     """A contract is invalid (or does not fit its application); ``issues`` name each field."""
 
-    def __init__(self, issues: list[Issue], source: str | None = None) -> None:
-        self.issues = issues
-        self.source = source
-        where = f"{source}: " if source else ""
-        lines = "\n".join(f"  - {issue}" for issue in issues)
-        super().__init__(f"{where}invalid contract ({len(issues)} problem(s)):\n{lines}")
-
-    @classmethod
-    def from_validation(
-        cls, error: ValidationError, prefix: str = "", source: str | None = None
-    ) -> ContractError:
-        issues = []
-        for item in error.errors():
-            path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
-            issues.append(Issue(path, str(item["msg"]).removeprefix("Value error, ")))
-        return cls(issues, source)
+    kind = "contract"
 
 
 class SLO(BaseModel):

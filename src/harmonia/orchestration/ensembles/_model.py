@@ -17,13 +17,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from harmonia.core.application import Name
-from harmonia.core.errors import HarmoniaError, Issue
+from harmonia.core.errors import DocumentError
 
 #: how a metric of the members becomes the ensemble's: ``1-prod(1-x)`` is "any member right"
 #: (ROHE calls it ``rprod``), ``prod`` "all members wrong" for miss rates
@@ -55,23 +54,11 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
-class EnsembleError(HarmoniaError, ValueError):
+class EnsembleError(DocumentError, ValueError):
     """Inputs to ensemble selection are invalid; ``issues`` name each bad field by its path
     (``services.2.accuracy.car``, ``contract.metrics.cost.bounds``)."""
 
-    def __init__(self, issues: list[Issue]) -> None:
-        self.issues = issues
-        lines = "\n".join(f"  - {issue}" for issue in issues)
-        super().__init__(f"invalid ensemble input ({len(issues)} problem(s)):\n{lines}")
-
-    @classmethod
-    def from_validation(cls, error: ValidationError, prefix: str) -> EnsembleError:
-        """Re-root pydantic's errors under ``prefix`` so the path names the caller's field."""
-        issues = []
-        for item in error.errors():
-            path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
-            issues.append(Issue(path, str(item["msg"]).removeprefix("Value error, ")))
-        return cls(issues)
+    kind = "ensemble input"
 
 
 def parse_metric_name(name: str) -> tuple[str, str | None]:
