@@ -23,7 +23,7 @@ from harmonia.cli_registry import datasets_app, models_app
 from harmonia.core.errors import EnergyMeterUnavailable, HarmoniaError, PolicyError
 from harmonia.energy import auto_meter, get_meter
 from harmonia.policies import PRESETS, dump_policy, load_policy
-from harmonia.replay.results import ReplayResult
+from harmonia.replay.results import ReplayResult, ServiceResult
 from harmonia.systems import ReferenceSystem, reference_system, system_names
 
 # Plain help (no rich markup mode): rich's option panels label every flag `<bool>` and read
@@ -251,7 +251,7 @@ def _results_table(result: ReplayResult) -> Table:
     )
     _approach_column(table)
     for header in ("mJ/inf", *(_METRIC_HEADERS.get(n, n) for n in names), "ms/inf", "sw/rt/ru"):
-        table.add_column(header, justify="right")
+        table.add_column(header, justify="right", overflow="fold")
     for row in result.approaches:
         table.add_row(
             row.approach,
@@ -269,36 +269,32 @@ def _results_table(result: ReplayResult) -> Table:
 
 
 def _stages_table(result: ReplayResult) -> Table | None:
-    """A pipeline's rows: energy per frame in each stage, and what each service did; None
-    for a one-service system."""
+    """A pipeline's rows: energy per frame in each stage, and what each service did (one
+    column each, so that it fits 80 columns); None for a one-service system."""
     first = result.approaches[0] if result.approaches else None
     if first is None or not first.services:
         return None
     stages, services = list(first.energy_per_stage), list(first.services)
     table = Table(
-        title="per stage and per service (stages: mJ/frame; acc.: accuracy; "
-        "sw/rt/ru: switches/retrains/reuses)"
+        title="per stage and per service: mJ/frame in each stage; each service's accuracy "
+        "and switches/retrains/reuses"
     )
     _approach_column(table)
-    for header in (
-        *stages,
-        *(f"{service} {what}" for service in services for what in ("acc.", "sw/rt/ru")),
-    ):
-        table.add_column(header, justify="right")
+    for header in (*stages, *services):
+        table.add_column(header, justify="right", overflow="fold")
     for row in result.approaches:
         table.add_row(
             row.approach,
-            *(f"{row.energy_per_stage.get(stage, float('nan')) * 1e3:.4f}" for stage in stages),
-            *(
-                text
-                for done in (row.services[service] for service in services)
-                for text in (
-                    f"{done.metrics.get('accuracy', float('nan')):.4f}",
-                    f"{done.switches}/{done.retrains}/{done.reuses}",
-                )
-            ),
+            *(f"{row.energy_per_stage.get(stage, float('nan')) * 1e3:.4g}" for stage in stages),
+            *(_service_cell(row.services[service]) for service in services),
         )
     return table
+
+
+def _service_cell(done: ServiceResult) -> str:
+    """What one service did within an approach: ``0.912 1/0/0``."""
+    accuracy = done.metrics.get("accuracy", float("nan"))
+    return f"{accuracy:.3f} {done.switches}/{done.retrains}/{done.reuses}"
 
 
 def _replay_suite(
@@ -542,6 +538,7 @@ def serve(
             carbon=settings.carbon(),
             artifacts=settings.artifacts(),
             max_artifact_bytes=settings.max_artifact_bytes,
+            replica=settings.replica(bind_port),
         ),
         host=bind_host,
         port=bind_port,
