@@ -13,6 +13,7 @@ from harmonia.core.pipeline import DEFAULT_CARBON_G_PER_KWH, MAX_CARBON_G_PER_KW
 if TYPE_CHECKING:
     from harmonia.orchestration.kubernetes import KubeTarget, RenderOptions
     from harmonia.registry.artifacts import ArtifactStore
+    from harmonia.server.leases import ReplicaOptions
     from harmonia.server.service import Guards
 
 Intensity = Annotated[float, Field(ge=0, le=MAX_CARBON_G_PER_KWH)]
@@ -54,6 +55,13 @@ class Settings(BaseSettings):
     #: how far ahead of the server's clock a sample's timestamp may be (seconds); later
     #: samples are refused with 422
     max_clock_skew_s: float = 300.0
+    #: this server's name among the replicas sharing a PostgreSQL database (unique to each,
+    #: the same across its restarts); empty: ``<hostname>:<port>``
+    replica_id: str = Field(default="", max_length=128)
+    #: how long a replica's lease on a live loop lasts without renewal (seconds; renewed
+    #: every third of it): a dead replica's loops are taken over that long after it died.
+    #: 0: no leases, for a single server on PostgreSQL. Unused on SQLite
+    lease_seconds: float = Field(default=3.0, ge=0, le=3600)
     #: samples older than this many days are dropped, once a day (on PostgreSQL by whole
     #: days: a day's partition goes once all of it is older); unset: kept for ever
     telemetry_retention_days: float | None = Field(default=None, gt=0)
@@ -138,6 +146,16 @@ class Settings(BaseSettings):
             accelerator_resources=dict(self.kube_accelerator_resources),
             kubernetes_version=self.kube_version or KUBERNETES_VERSION,
         )
+
+    def replica(self, port: int | None = None) -> ReplicaOptions:
+        """This server as one replica: its id (``replica_id``, else the host's name and
+        ``port``) and its leases' length."""
+        import socket
+
+        from harmonia.server.leases import ReplicaOptions
+
+        name = self.replica_id or f"{socket.gethostname()}:{port or self.port}"
+        return ReplicaOptions(id=name, lease_seconds=self.lease_seconds)
 
     def guards(self) -> Guards:
         """The server's guards as these settings relax them."""

@@ -80,8 +80,9 @@ def live(page: Any, server: Any, shot: Any) -> dict[str, Any]:
 def test_login_needs_the_admin_token(page: Any, server: Any, shot: Any) -> None:
     page.goto(f"{server.url}/#/run")
     page.wait_for_selector("#main[data-ready='#/run']")
-    # logged out, a write sends the user to log in
-    page.get_by_role("button", name="Start").click()
+    # logged out, nothing can be started: Start is off, and the page says how to log in
+    assert page.get_by_role("button", name="Start").is_disabled()
+    page.locator("#run-login").get_by_role("link", name="Log in").click()
     page.wait_for_url(re.compile(r"#/login$"))
     page.get_by_label("Admin token").fill("not-the-token")
     page.get_by_role("button", name="Log in").click()
@@ -92,6 +93,8 @@ def test_login_needs_the_admin_token(page: Any, server: Any, shot: Any) -> None:
     page.get_by_label("Admin token").press("Enter")  # the keyboard is enough
     page.wait_for_selector("#logout")
     page.wait_for_url(re.compile(r"#/run$"))  # back where the user was going
+    page.wait_for_selector("#main[data-ready='#/run']")
+    assert page.get_by_role("button", name="Start").is_enabled()
 
 
 def test_a_system_started_from_the_page_reports_live(
@@ -256,6 +259,7 @@ def test_experiments_run_from_the_page_and_compare_approaches(
         assert approach in table
     names = page.evaluate("() => document.querySelector('#chart-frontier').data.map(t => t.name)")
     assert names[0] == "oracle frontier" and "harmonia" in names
+    page.wait_for_selector("#chart-frontier[data-labels]")  # each approach named on the chart
     shot(page, "experiments")
 
 
@@ -967,4 +971,264 @@ def test_catalog_model_page_shows_versions_lineage_promotions_grants_and_energy(
     assert problem.get_attribute("data-status") == "404"
     assert f"There is no model {VENDOR}/nope" in problem.inner_text()
     no_raw_error(page.locator("#main").inner_text())
+    assert not page.errors, page.errors
+
+
+# -- the first hour: what a new user stumbled on ------------------------------------------------
+
+
+def test_saving_a_policy_keeps_the_status_cards(
+    page: Any, server: Any, live: dict[str, Any]
+) -> None:
+    """Saving a policy puts it in force at the next window: until then the cards still show
+    the version in service and the last window's score, quality, energy and drift."""
+    login(page, server)
+    # the live run has closed windows and is stopped by now (unless this test runs alone)
+    deadline = time.monotonic() + 60
+    while server.api("GET", f"/apps/{APP}/status")["window"] is None:
+        assert time.monotonic() < deadline, "no window closed in 60 s"
+        time.sleep(0.5)
+    if server.api("GET", "/runs")[0]["status"] == "running":
+        server.api("DELETE", f"/runs/{live['id']}")
+    before = server.api("GET", f"/apps/{APP}/status")
+    goto(page, f"#/policies/{APP}")
+    page.wait_for_selector("#policy-valid")
+    page.get_by_role("button", name="Save as new version and apply").click()
+    page.get_by_text(re.compile(r"Saved as version \d+")).wait_for()
+    after = server.api("GET", f"/apps/{APP}/status")
+    assert after["policy_version"] == before["policy_version"] + 1
+    assert (after["model"], after["version"]) == (before["model"], before["version"])
+    assert after["window"] == before["window"]
+    goto(page, f"#/app/{APP}")
+    assert page.inner_text("#stat-model") == f"{before['model']} v{before['version']}"
+    for card in ("stat-score", "stat-quality", "stat-energy", "stat-drift"):
+        assert page.inner_text(f"#{card}") != "—", card
+    assert f"(policy v{after['policy_version']})" in page.inner_text("#stat-strategy")
+
+
+#: a service that reports from elsewhere (no run started here), then goes quiet
+QUIET = "quiet-service"
+#: both boundaries fire on every window: a switch and a retrain decided in one window, then
+#: decisions held by the cooldown (they change nothing); only the switch strategy's own drift
+#: detector (kl), which the samples give nothing to compare (no drift_value)
+BOTH_KINDS = {
+    "policy": "quiet-both",
+    "system": QUIET,
+    "models": ["linear", "svm", "lstm"],
+    "initial_model": "lstm",
+    "window": "50 samples",
+    "strategy": "switch",
+    "boundaries": [
+        {"when": "quality < 2", "then": "switch_model"},
+        {"when": "quality < 2", "then": "retrain"},
+    ],
+    "cooldown": "2 windows",
+}
+
+
+def quiet_samples(start: float, n: int = 50) -> list[dict[str, Any]]:
+    """``n`` samples of lstm half a second apart from ``start``, 12-16 ms each."""
+    rng = np.random.default_rng(int(start))
+    targets = rng.normal(100, 20, n)
+    return [
+        {
+            "model": "lstm",
+            "model_version": 1,
+            "ts": start + i * 0.5,
+            "latency_ms": 12.0 + i % 5,
+            "energy_j": 0.002,
+            "energy_source": "estimate",
+            "prediction": float(t + rng.normal(0, 4)),
+            "target": float(t),
+        }
+        for i, t in enumerate(targets)
+    ]
+
+
+def test_a_quiet_service_says_since_when_and_shows_each_decision(
+    page: Any, server: Any, shot: Any
+) -> None:
+    login(page, server)
+    token = server.api(
+        "POST", "/apps", json={"name": QUIET, "owner": "team", "models": BOTH_KINDS["models"]}
+    )["token"]
+    server.api("PUT", f"/apps/{QUIET}/policy", json=BOTH_KINDS)
+    telemetry = f"{server.url}/api/v1/apps/{QUIET}/telemetry"
+    app_auth = {"Authorization": f"Bearer {token}"}
+    # two windows 25 minutes ago, then nothing
+    long_ago = time.time() - 25 * 60
+    reply = httpx.post(telemetry, json={"samples": quiet_samples(long_ago, 100)}, headers=app_auth)
+    reply.raise_for_status()
+    [last] = server.api("GET", f"/apps/{QUIET}/windows?limit=1")
+    hhmm = page.evaluate(
+        "ts => new Date(ts * 1000).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'})",
+        last["end"],
+    )
+
+    # the overview says the telemetry stopped, and since when
+    goto(page, "#/")
+    freshness = page.locator(f"#overview tr[data-app='{QUIET}'] .freshness")
+    assert freshness.get_attribute("data-state") == "silent"
+    assert freshness.inner_text() == f"no telemetry since {hhmm}"
+
+    # the last 15 minutes hold nothing: said once above the charts, and in each chart
+    goto(page, f"#/app/{QUIET}")
+    notice = page.locator("#live-notice")
+    assert notice.is_visible()
+    assert notice.inner_text().startswith(f"No telemetry since {hhmm} (")
+    assert "nothing in this range" in notice.inner_text()
+    for chart in ("chart-main", "chart-energy", "chart-latency", "chart-drift", "chart-share"):
+        assert page.get_attribute(f"#{chart}", "data-empty") == f"No telemetry since {hhmm}"
+    reporting = page.locator("#stat-reporting")
+    assert reporting.get_attribute("data-state") == "silent"
+    assert reporting.inner_text() == f"no telemetry since {hhmm}"  # and no run started here
+    shot(page, "live-quiet")
+
+    # all time: the switch and the retrain of the first window are both seen
+    notice.get_by_role("button", name="Show all time").click()
+    page.wait_for_function("() => document.querySelector('#chart-main').dataset.points === '2'")
+    assert page.input_value("#range") == "all"
+    marks = page.evaluate(
+        "() => document.querySelector('#chart-main').data"
+        ".filter(t => ['switch', 'retrain'].includes(t.name))"
+        ".map(t => [t.name, +new Date(t.x[0]), t.y[0], t.hovertext[0]])"
+    )
+    by_kind = {name: (x, y, hover) for name, x, y, hover in marks}
+    assert sorted(by_kind) == ["retrain", "switch"]
+    (x_s, y_s, hover_s), (x_r, y_r, hover_r) = by_kind["switch"], by_kind["retrain"]
+    assert x_s == x_r and y_s != y_r  # one window, one above the other
+    # each one's hover names the other
+    assert hover_s.startswith("<b>switch_model") and "same window:</b> retrain" in hover_s
+    assert hover_r.startswith("<b>retrain") and "same window:</b> switch_model" in hover_r
+    # no drift statistic: the drift chart says why instead of staying blank
+    drift = page.get_attribute("#chart-drift", "data-empty") or ""
+    assert drift.startswith("No drift statistic yet from kl: the samples carry no drift_value")
+    assert page.get_attribute("#chart-main", "data-empty") is None
+    assert notice.inner_text().startswith(f"No telemetry since {hhmm}")  # still quiet
+    shot(page, "live-two-decisions")
+
+    # the service reports again (an sdk service, not a run started here): it says so
+    now = time.time()
+    reply = httpx.post(telemetry, json={"samples": quiet_samples(now - 25)}, headers=app_auth)
+    reply.raise_for_status()
+    page.wait_for_function(
+        "() => document.querySelector('#stat-reporting').dataset.state === 'live'"
+    )
+    assert reporting.inner_text().startswith("yes, last window")
+    assert "started here" not in reporting.inner_text()
+    page.wait_for_function("() => document.querySelector('#live-notice').hidden")
+
+    # decisions that changed nothing say so, not "applied"
+    goto(page, f"#/app/{QUIET}/history")
+    page.check("#show-noops")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#history tbody tr')]"
+        ".some(r => r.textContent.includes('none'))"
+    )
+    rows = page.locator("#history tbody tr")
+    kinds = {"none": 0, "switch_model": 0, "retrain": 0}
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        kind = row.locator("td strong").first.inner_text()
+        kinds[kind] += 1
+        outcome = row.locator("td .badge").last.inner_text()
+        if kind == "none":
+            assert outcome == "no change"
+        else:
+            assert outcome in ("pending", "delivered")
+    assert kinds["none"] >= 2 and kinds["switch_model"] == kinds["retrain"] == 1
+    # before / after the retrain: one window each side, the p95 with its unit
+    rows.filter(has=page.locator("td strong", has_text="retrain")).get_by_role(
+        "button", name="Before / after"
+    ).click()
+    page.wait_for_selector("#before-after")
+    heads = page.locator("#before-after thead th").all_inner_texts()
+    assert heads[1:] == ["before (1 window)", "after (1 window)"]
+    p95 = page.locator("#before-after tr[data-signal='p95(latency_ms)']")
+    assert p95.locator("th").inner_text() == "p95 latency"
+    for cell in p95.locator("td").all_inner_texts():
+        assert re.fullmatch(r"1\d(\.\d+)? ms", cell), cell
+    shot(page, "history-no-change")
+
+    # a policy without any drift detector: the drift chart says that
+    single = {**BOTH_KINDS, "policy": "quiet-single", "strategy": "single", "boundaries": []}
+    server.api("PUT", f"/apps/{QUIET}/policy", json=single)
+    goto(page, f"#/app/{QUIET}")
+    page.wait_for_selector("#chart-drift[data-empty]")
+    assert page.get_attribute("#chart-drift", "data-empty").startswith(
+        "No drift detector: policy quiet-single (strategy single) measures no drift."
+    )
+    assert page.get_attribute("#chart-main", "data-empty") is None  # the rest is drawn
+    assert not page.errors, page.errors
+
+
+def test_the_run_page_keeps_a_policy_the_user_edited(
+    page: Any, server: Any, live: dict[str, Any], shot: Any
+) -> None:
+    login(page, server)
+    version = server.api("GET", f"/apps/{APP}/policy")["version"]
+    goto(page, "#/run")
+    page.select_option("#run-system", "traffic")
+    page.fill("#run-app", APP)
+    page.wait_for_selector(f"#run-approach[data-app='{APP}']")
+    # the application exists with a policy: keeping it is the default, and said so
+    assert page.input_value("#run-approach") == ""
+    keep = page.locator("#run-approach option[value='']").inner_text()
+    assert keep.startswith(f"keep {APP}'s policy (v{version}")
+    note = page.locator("#approach-note")
+    assert f"its policy v{version} stays in force" in note.inner_text()
+    # a preset chosen on purpose says what it replaces
+    page.select_option("#run-approach", "traffic-live")
+    assert f"in place of v{version}" in note.inner_text()
+    page.select_option("#run-approach", "")
+    shot(page, "run-keep-policy")
+
+    # Start sends no preset, so the server keeps the policy in force (the run is not started:
+    # the request is answered here)
+    sent: list[Any] = []
+
+    def answer(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        sent.append(route.request.post_data_json)
+        route.fulfill(status=201, json={"id": 999, "system": "traffic", "app": APP})
+
+    page.route("**/api/v1/runs", answer)
+    try:
+        page.get_by_role("button", name="Start").click()
+        page.wait_for_function("() => document.querySelector('#status').textContent.includes(999)")
+    finally:
+        page.unroute("**/api/v1/runs")
+    assert sent == [{"system": "traffic", "app": APP, "preset": None, "rate": sent[0]["rate"]}]
+    assert server.api("GET", f"/apps/{APP}/policy")["version"] == version
+    assert not page.errors, page.errors
+
+
+def test_the_energy_accuracy_plot_uses_a_log_axis_and_names_apart(
+    page: Any, server: Any, shot: Any
+) -> None:
+    """The replay run earlier on this page: approaches a hundred times apart in energy do
+    not pile up at the left edge, and no two names on the chart overlap."""
+    login(page, server)
+    goto(page, "#/experiments")
+    page.wait_for_selector("#chart-frontier[data-labels]")
+    chart = page.evaluate(
+        "() => { const c = document.querySelector('#chart-frontier');"
+        " return {type: c._fullLayout.xaxis.type, title: c.layout.xaxis.title.text,"
+        " names: c.data.slice(1).map(t => t.name), frontier: c.data[0].x} }"
+    )
+    assert chart["type"] == "log" and "log scale" in chart["title"]
+    assert chart["frontier"] and min(chart["frontier"]) > 0
+    labels = page.eval_on_selector_all(
+        "#chart-frontier g.annotation",
+        "els => els.map(e => { const r = e.querySelector('text').getBoundingClientRect();"
+        " return [e.textContent, r.left, r.top, r.right, r.bottom] })",
+    )
+    assert sorted(label[0] for label in labels) == sorted(chart["names"])
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            apart = a[3] <= b[1] or b[3] <= a[1] or a[4] <= b[2] or b[4] <= a[2]
+            assert apart, (a, b)
+    shot(page, "experiments-labels")
     assert not page.errors, page.errors

@@ -130,8 +130,11 @@ def test_saving_a_policy_keeps_the_status_of_the_service(client: TestClient) -> 
     shows the version in service and the last window's score, quality, energy and drift."""
     token = register(client)
     client.put("/api/v1/apps/traffic/policy", content=POLICY, headers=auth(token))
-    body = {"samples": samples("lstm", 50, 0.95, model_version=3)}
-    client.post("/api/v1/apps/traffic/telemetry", json=body, headers=auth(token))
+    # version 1, then version 3 (retrained) for two windows: the second is compared with the
+    # first for drift
+    for start, version in ((0, 1), (50, 3), (100, 3)):
+        body = {"samples": samples("lstm", 50, 0.95, start=start, model_version=version)}
+        client.post("/api/v1/apps/traffic/telemetry", json=body, headers=auth(token))
     before = client.get("/api/v1/apps/traffic/status").json()
     assert before["model"] == "lstm" and before["version"] == 3
     assert before["window"]["signals"]["quality"] > 0.8
@@ -142,7 +145,7 @@ def test_saving_a_policy_keeps_the_status_of_the_service(client: TestClient) -> 
         content=POLICY.replace("quality < 0.8", "quality < 0.5"),
         headers=auth(token),
     )
-    assert saved.status_code == 200, saved.text
+    assert saved.status_code == 201, saved.text
     after = client.get("/api/v1/apps/traffic/status").json()
     assert after["policy_version"] == 2
     assert (after["model"], after["version"]) == ("lstm", 3)
@@ -152,3 +155,17 @@ def test_saving_a_policy_keeps_the_status_of_the_service(client: TestClient) -> 
     # the overview says the same
     [row] = client.get("/api/v1/overview").json()
     assert row["version"] == 3 and row["window"] == before["window"]
+
+
+def test_the_status_names_the_drift_detectors_in_force(client: TestClient) -> None:
+    """The live view tells "no detector" from "no statistic yet" with these."""
+    token = register(client)
+    assert client.get("/api/v1/apps/traffic/status").json()["drift_detectors"] == []
+    client.put("/api/v1/apps/traffic/policy", content=POLICY, headers=auth(token))
+    status = client.get("/api/v1/apps/traffic/status").json()
+    assert status["drift_detectors"] == ["kl"]  # the switch strategy reads kl
+    assert status["drift_watch"] == "drift_value"
+    single = POLICY.replace("strategy: switch", "strategy: single").split("boundaries:")[0]
+    reply = client.put("/api/v1/apps/traffic/policy", content=single, headers=auth(token))
+    assert reply.status_code == 201, reply.text
+    assert client.get("/api/v1/apps/traffic/status").json()["drift_detectors"] == []

@@ -69,7 +69,8 @@ def test_a_batch_over_several_days_lands_in_their_partitions(postgres: str) -> N
     try:
         app, _ = store.create_app(one("traffic", "linear"))
         stamps = [JAN_1 + 0.5 * DAY * i for i in range(6)]  # 2024-01-01 to 01-03
-        accepted, _, _ = store.ingest(app, [sample(ts) for ts in stamps], [], pull=["forecast"])
+        rows = [sample(ts, trace_id=f"t{i}" if i % 2 else None) for i, ts in enumerate(stamps)]
+        accepted, _, _ = store.ingest(app, rows, [], pull=["forecast"])
         assert accepted == 6
         for day in (19_723, 19_724, 19_725):
             assert rows_in(postgres, partition_name(day)) == 2
@@ -78,6 +79,7 @@ def test_a_batch_over_several_days_lands_in_their_partitions(postgres: str) -> N
         assert [r["ts"] for r in read] == stamps
         assert read[0]["metrics"] == {"confidence": 0.9, "note\t": 1.0}
         assert read[0]["stage"] == "main"
+        assert [r["trace_id"] for r in read] == [None, "t1", None, "t3", None, "t5"]
         assert list(store.telemetry(app, start=JAN_1 + DAY, end=JAN_1 + 2 * DAY)) == read[2:4]
         assert store.count_telemetry(app) == 6
         assert set(store.telemetry_partitions()) >= {
@@ -167,7 +169,8 @@ def test_two_stores_make_the_same_partitions_without_a_fight(postgres: str) -> N
                 errors.append(error)
 
         threads = [
-            threading.Thread(target=ingest, args=(store, 1000 * n)) for n, store in enumerate(stores)
+            threading.Thread(target=ingest, args=(store, 1000 * n))
+            for n, store in enumerate(stores)
         ]
         for thread in threads:
             thread.start()
@@ -187,7 +190,7 @@ def test_a_batch_stays_whole_with_copy(postgres: str) -> None:
     store = Store(postgres, clock=lambda: JAN_1)
     try:
         app, _ = store.create_app(one("traffic", "linear"))
-        action = {
+        action: dict[str, object] = {
             "service": "forecast",
             "instance": None,
             "kind": "switch_model",
@@ -320,19 +323,15 @@ def test_samples_stored_before_0013_move_into_partitions(backend: str, tmp_path:
             assert store.count_telemetry(app) == 6
             engine = create_engine(url)
             with engine.connect() as connection:
-                ids = connection.execute(text("SELECT id FROM telemetry ORDER BY id")).scalars()
-                ids = ids.all()
+                query = text("SELECT id FROM telemetry ORDER BY id")
+                ids = connection.execute(query).scalars().all()
                 assert ids[:5] == old_ids and ids[5] > old_ids[-1]  # the numbering goes on
                 if backend == "postgresql":
-                    kinds = dict(
-                        connection.execute(
-                            text("SELECT relname, relkind FROM pg_class WHERE relname LIKE 'tele%'")
-                        ).all()
-                    )
+                    query = text("SELECT relname, relkind FROM pg_class WHERE relname LIKE 'tele%'")
+                    kinds: dict[str, str] = dict(connection.execute(query).tuples().all())
                     assert kinds["telemetry"] == "p"
-                    assert {"telemetry_p19700101", "telemetry_p20240101", "telemetry_p20240102"} <= (
-                        set(kinds)
-                    )
+                    days = {"telemetry_p19700101", "telemetry_p20240101", "telemetry_p20240102"}
+                    assert days <= set(kinds)
                     assert rows_in(url, "telemetry_p20240102") == 3
             engine.dispose()
         finally:

@@ -42,6 +42,7 @@ from harmonia.server.api.routes.catalog import UPLOAD_PATH
 from harmonia.server.bridges import bridges_for
 from harmonia.server.catalog import CatalogService
 from harmonia.server.errors import DOMAIN_ERRORS, status_of
+from harmonia.server.leases import ReplicaOptions
 from harmonia.server.middleware import BodyLimit
 from harmonia.server.runs import Runs
 from harmonia.server.schemas import BATCH, add_components, components_of, field_errors
@@ -91,6 +92,7 @@ def create_app(
     artifacts: ArtifactStore | None = None,
     max_artifact_bytes: int = MAX_ARTIFACT_BYTES,
     harmonica_options: "HarmonicaOptions | None" = None,
+    replica: ReplicaOptions | None = None,
 ) -> FastAPI:
     """The ASGI application; ``data_dir`` holds what the dashboard starts (runs, experiments);
     with ``mqtt_url`` (``mqtt://host:1883``) or ``amqp_url`` (``amqp://user:pw@host:5672/``)
@@ -101,8 +103,10 @@ def create_app(
     ``carbon`` gives each node's grid intensity (by its label, its region, else a
     default); ``artifacts`` keeps the bytes of the registry's models and datasets (default:
     ``artifacts/`` in ``data_dir``), each up to ``max_artifact_bytes``; ``harmonica_options``
-    say how Harmonica's routes behave (its tool folder: off by default)."""
-    server = Server(store, admin_token, clock, guards, carbon)
+    say how Harmonica's routes behave (its tool folder: off by default); ``replica`` makes
+    this server one replica among several on a PostgreSQL ``store``, each live loop owned by
+    one of them through a lease (`harmonia.server.leases`; ignored on SQLite)."""
+    server = Server(store, admin_token, clock, guards, carbon, replica)
     runs = Runs(data_dir / "runs", data_dir)
     compat = qoa4ml.QoA4MLCompat(server, amqp_url, qoa4ml_options or qoa4ml.QoA4MLOptions())
     harmonica_compat = harmonica.HarmonicaCompat(server, harmonica_options)
@@ -116,6 +120,8 @@ def create_app(
         sys.setswitchinterval(min(interval, SWITCH_INTERVAL_S))
         await server.outbox.start()
         await harmonica_compat.start()
+        if server.replicas is not None:  # the loops it owns, their pushes resumed
+            await run_in_threadpool(server.replicas.start)
         await run_in_threadpool(server.resume_pushes)
         bridges = bridges_for(server, mqtt_url, amqp_url)
         if amqp_url:
@@ -133,6 +139,8 @@ def create_app(
         yield
         if checker is not None:
             checker.cancel()
+        if server.replicas is not None:  # the leases let go: others take the loops at once
+            await run_in_threadpool(server.replicas.stop)
         await run_in_threadpool(server.observers.stop)
         await harmonica_compat.close()
         await run_in_threadpool(server.contracts.queue.stop)

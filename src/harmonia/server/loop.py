@@ -53,17 +53,25 @@ class LiveLoop:
         return self.engine.policy
 
     def replace_policy(self, policy: Policy, *, seed: int = 0) -> None:
-        """A new policy takes effect at the next window; what is known about models stays."""
+        """A new policy takes effect at the next window; what is known stays: the models'
+        versions and the one each serves (not the first known), what they achieved, and the
+        windows closed so far (the status shows the last one until the next closes)."""
         engine = build_engine(policy, seed=seed)
         with self.lock:
+            old = self.knowledge
             fresh = engine.new_knowledge()
-            if self.knowledge.active_model in fresh.models:
-                fresh.activate(self.knowledge.active_model)
             for model in fresh.models:
-                for info in self.knowledge.versions.get(model, []):
+                for info in old.versions.get(model, []):
                     fresh.add_version(info)
-                if model in self.knowledge.profiles:
-                    fresh.profiles[model] = self.knowledge.profiles[model]
+                if old.current_versions.get(model) is not None:
+                    fresh.current_versions[model] = old.current_versions[model]
+                if model in old.profiles:
+                    fresh.profiles[model] = old.profiles[model]
+            if old.active_model in fresh.models:
+                fresh.activate(old.active_model, old.active_version)
+                fresh.observed_reference = old.observed_reference
+            fresh.summaries.extend(old.summaries)
+            fresh.windows_closed = old.windows_closed
             fresh.window = list(self.knowledge.window)
             fresh.window_started = self.knowledge.window_started
             fresh.observer_signals = dict(self.knowledge.observer_signals)

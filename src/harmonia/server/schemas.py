@@ -738,6 +738,14 @@ class AppStatusOut(BaseModel):
     version: int | None
     window: WindowSignalsOut | None
     drift: dict[str, DriftOut]
+    drift_detectors: list[str] = Field(
+        default_factory=list,
+        description="the drift detectors the policy and its strategy read (none: no drift "
+        "is measured)",
+    )
+    drift_watch: str | None = Field(
+        default=None, description="the sample field the drift detectors compare"
+    )
     violations: list[str]
     actions: dict[str, int]
     open_actions: int

@@ -2,6 +2,7 @@
 broker bridges). It raises domain errors (`harmonia.server.errors`), never HTTP ones."""
 
 import hashlib
+import logging
 import re
 import secrets
 import threading
@@ -34,6 +35,7 @@ from harmonia.server.fields import (
     APP_NAME_PATTERN,
 )
 from harmonia.server.infrastructure import INFRASTRUCTURE_KINDS, Infrastructure
+from harmonia.server.leases import ReplicaOptions, Replicas
 from harmonia.server.loop import Ingested, LiveLoop
 from harmonia.server.observe import (
     Broadcaster,
@@ -67,6 +69,9 @@ from harmonia.store import (
     hash_token,
     same_secret,
 )
+from harmonia.store.leases import LeaseLost
+
+logger = logging.getLogger("harmonia.server")
 
 #: a push still pending when the server starts is pushed again if decided this recently
 STALE_PUSH_SECONDS = 600.0
@@ -100,6 +105,7 @@ class Server:
         clock: Callable[[], float] = time.time,
         guards: Guards | None = None,
         carbon: CarbonIntensity | None = None,
+        replica: ReplicaOptions | None = None,
     ):
         self.store = store
         self.admin_token = admin_token
@@ -129,6 +135,12 @@ class Server:
         self.infrastructure = Infrastructure(self)
         #: organisations, domains, their keys (and the cache requests' keys go through)
         self.domains = Domains(store, admin_token)
+        #: this server's part among replicas on PostgreSQL (the leases of the loops it owns);
+        #: None on SQLite or without leases: one server owns every loop
+        self.replicas: Replicas | None = None
+        if replica is not None and replica.lease_seconds > 0 and store.replicable:
+            self.replicas = Replicas(self, replica)
+            self.events = self.replicas.events
 
     def app(self, name: str) -> App:
         cached = self._apps.get(name)
@@ -279,6 +291,8 @@ class Server:
         extra = {"app": app.name, "instance": instance, "input_summary": None}
         rows = [{**SAMPLE_DEFAULTS, **sample, **extra} for sample in samples]
         by_service = self._place(app, rows)
+        if self.replicas is not None:
+            return self._ingest_as_replica(self.replicas, app, rows, by_service, instance, keyed)
         actions: list[dict[str, Any]] = []
         windows: list[dict[str, Any]] = []
         for service, served in by_service.items():
@@ -314,6 +328,14 @@ class Server:
             {"instance": instance, "count": accepted, "last": finite_row(rows[-1])},
             raw=True,
         )
+        self.publish_decisions(app, windows, stored)
+        return {"accepted": accepted, "actions": [a.message() for a in delivered]}
+
+    def publish_decisions(
+        self, app: App, windows: list[dict[str, Any]], stored: list[StoredAction]
+    ) -> None:
+        """What a loop decided and the store recorded: the event stream shows its last
+        windows and its actions, and actions aimed at push services are pushed."""
         for window in windows[-10:]:
             self.events.publish(app.name, "window", window)
         if stored:
@@ -323,7 +345,102 @@ class Server:
             pushed = [a for a in stored if app.effector_url_of(a.service) is not None]
             if pushed:
                 self.pusher.submit(app, pushed)
-        return {"accepted": accepted, "actions": [a.message() for a in delivered]}
+
+    @staticmethod
+    def decisions_of(
+        service: str, decided: Ingested
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A loop's closed windows and decisions as the store records them."""
+        return (
+            [_window_view(w, service) for w in decided.windows],
+            [_action_row(a, service) for a in decided.actions],
+        )
+
+    def _ingest_as_replica(
+        self,
+        replicas: Replicas,
+        app: App,
+        rows: list[dict[str, Any]],
+        by_service: dict[str, list[dict[str, Any]]],
+        instance: str,
+        keyed: tuple[str, str] | None,
+    ) -> dict[str, Any]:
+        """`ingest` on one replica among several: the loops this replica owns decide on the
+        batch as on a single server; the batch is stored (with the pull reply's pending
+        actions); then what the owned loops decided is recorded, fenced by their leases, and
+        the samples of the loops owned elsewhere go to their inboxes, for their owners.
+
+        A decision refused because the lease was taken over meanwhile drops the loop here
+        and hands its samples on as well. Once the batch is stored it is acknowledged, even
+        if recording a decision then fails (the loop is rebuilt from the store)."""
+        owned: dict[str, tuple[int, list[dict[str, Any]], list[dict[str, Any]]]] = {}
+        handed: dict[str, list[dict[str, Any]]] = {}
+        for service, served in by_service.items():
+            token = replicas.token(app.name, service)
+            loop = self.loop(app, service) if token is not None else None
+            if token is not None and loop is not None:
+                owned[service] = (token, *self.decisions_of(service, loop.ingest(served)))
+            elif replicas.has_policy(app, service):
+                handed[service] = served
+        pull = [s for s in by_service if app.effector_url_of(s) is None]
+        try:
+            accepted, _, delivered = self.store.ingest(
+                app, rows, [], pull=pull, instance=instance, key=keyed
+            )
+        except Conflict:  # the same key, stored meanwhile by a concurrent retry
+            self.forget_loop(app)
+            assert keyed is not None
+            return self._replayed(app, keyed) or {"accepted": 0, "actions": []}
+        except Exception:
+            self.forget_loop(app)
+            raise
+        messages = [a.message() for a in delivered]
+        windows: list[dict[str, Any]] = []
+        stored: list[StoredAction] = []
+        for service, (token, closed, decided) in owned.items():
+            if not closed and not decided:
+                continue
+            try:
+                recorded, more = self.store.record_decisions(
+                    app,
+                    service,
+                    replicas.id,
+                    token,
+                    windows=closed,
+                    actions=decided,
+                    deliver_to=instance if service in pull else None,
+                    reply=None
+                    if keyed is None
+                    else (keyed[0], {"accepted": accepted, "actions": messages}),
+                )
+            except LeaseLost as error:
+                replicas.lost(app.name, service, error)
+                handed[service] = by_service[service]
+                continue
+            except Exception:
+                logger.exception("recording what %s/%s decided failed", app.name, service)
+                self.drop_loop(app.name, service)
+                continue
+            windows.extend(closed)
+            stored.extend(recorded)
+            messages.extend(a.message() for a in more)
+        for service, served in handed.items():
+            try:
+                self.store.enqueue(app, service, served)
+            except Exception:  # stored all the same: only the owner's loop misses them
+                logger.exception("handing %s/%s's samples to its owner failed", app.name, service)
+        self.counters.ingested(app.name, accepted)
+        self.contracts.ingested(app, {service: len(s) for service, s in by_service.items()})
+        if self.observers.watches(app):
+            self.observers.submit(app, rows)
+        self.events.publish(
+            app.name,
+            "telemetry",
+            {"instance": instance, "count": accepted, "last": finite_row(rows[-1])},
+            raw=True,
+        )
+        self.publish_decisions(app, windows, stored)
+        return {"accepted": accepted, "actions": messages}
 
     def _place(self, app: App, rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         """Give each sample its service and stage, and group the batch by service (in
@@ -393,6 +510,11 @@ class Server:
                 del self._loops[key]
             self._no_policy = {key for key in self._no_policy if key[0] != app.name}
 
+    def drop_loop(self, app: str, service: str) -> None:
+        """Drop one live loop: a replica lost it, or it must be rebuilt from the store."""
+        with self._lock:
+            self._loops.pop((app, service), None)
+
     def finish_action(self, app: App, action_id: int, result: ResultIn) -> dict[str, Any]:
         """What the managed system did with an action: applied or failed, and why."""
         action = self.store.finish_action(app, action_id, result.status, result.reason)
@@ -410,18 +532,30 @@ class Server:
             if loop is not None:
                 loop.action_failed()
 
-    def resume_pushes(self, *, stale_after: float = STALE_PUSH_SECONDS) -> None:
+    def resume_pushes(
+        self,
+        *,
+        stale_after: float = STALE_PUSH_SECONDS,
+        only: set[tuple[str, str]] | None = None,
+    ) -> None:
         """After a restart: push again what was pending for push applications (it may have
-        been in flight when the server stopped), or fail it if it is too old to matter."""
+        been in flight when the server stopped), or fail it if it is too old to matter.
+        With ``only``, just the actions of those (app, service): the loops a replica has
+        taken over (among replicas, a replica that starts leaves the others' alone)."""
+        if only is None and self.replicas is not None:
+            return  # each loop's pushes are resumed by the replica that takes it
         now = self.clock()
         for app in self.store.apps():
             if all(app.effector_url_of(s) is None for s in app.services):
+                continue
+            if only is not None and not any((app.name, s) in only for s in app.services):
                 continue
             pending = sorted(
                 (
                     a
                     for a in self.store.actions(app, "pending")
                     if app.effector_url_of(a.service) is not None
+                    and (only is None or (app.name, a.service) in only)
                 ),
                 key=lambda a: a.id,
             )
@@ -458,7 +592,48 @@ class Server:
         loop = self.loop(app, service)
         if loop is not None:
             loop.describe_version(stored)
+        elif self.replicas is not None:  # the replica that owns the loop tells it
+            self.replicas.version_described(app, service, model, version)
         return version_view(stored)
+
+    def version_stored(self, name: str, service: str, model: str, version: int) -> None:
+        """Another replica stored a version's description: the loop, if owned here, learns
+        it."""
+        with self._lock:
+            loop = self._loops.get((name, service))
+        if loop is None:
+            return
+        app = self.app(name)
+        for described in self.store.versions(app, service):
+            if (described.model, described.version) == (model, version):
+                loop.describe_version(described)
+
+    def policy_stored(self, name: str, service: str) -> None:
+        """Another replica applied a policy: it is in force here from the next window, if
+        this replica owns the loop (a loop built later reads it from the store)."""
+        key = (name, service)
+        with self._lock:
+            self._no_policy.discard(key)
+            loop = self._loops.get(key)
+        if loop is None:
+            return
+        stored = self.store.policy(self.app(name), service)
+        if stored is not None:
+            loop.replace_policy(parse_policy_text(orjson.dumps(stored.document).decode()))
+
+    def heard(self, name: str, event: str, data: dict[str, Any]) -> None:
+        """An event of another replica that the loops owned here need: an action that
+        failed (it may be decided again), an observer's result (the policy reads it)."""
+        if event == "action" and data.get("status") == "failed":
+            with self._lock:
+                loop = self._loops.get((name, str(data.get("service"))))
+            if loop is not None:
+                loop.action_failed()
+        elif event == "observation" and data.get("error") is None:
+            with self._lock:
+                loops = [loop for key, loop in self._loops.items() if key[0] == name]
+            for loop in loops:
+                loop.note_observation(str(data["name"]), dict(data.get("values") or {}))
 
     def loop(self, app: App, service: str) -> LiveLoop | None:
         """The live loop of ``service``; None while it has no policy."""
@@ -468,6 +643,8 @@ class Server:
             if loop is None:
                 if key in self._no_policy:  # asked before: not a query per batch
                     return None
+                if self.replicas is not None and self.replicas.token(*key) is None:
+                    return None  # another replica owns it, or none does yet
                 stored = self.store.policy(app, service)
                 if stored is None:
                     self._no_policy.add(key)
@@ -523,6 +700,12 @@ class Server:
 
     def set_policy(self, app: App, service: str, policy: Policy) -> None:
         key = (app.name, service)
+        if self.replicas is not None:  # in force where the loop is owned
+            self.replicas.policy_changed(app, service)
+            if self.replicas.token(*key) is None:
+                with self._lock:
+                    self._no_policy.discard(key)
+                return
         with self._lock:
             self._no_policy.discard(key)
             loop = self._loops.get(key)

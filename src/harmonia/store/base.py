@@ -27,6 +27,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, insert, s
 logger = logging.getLogger("harmonia.store")
 #: how often the SQLite write-ahead log is copied back into the database
 CHECKPOINT_SECONDS = 0.5
+#: the advisory lock key under which a PostgreSQL database is migrated
+_MIGRATION_LOCK = 0x4841524D4F4E49  # "HARMONI"
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -99,9 +101,12 @@ class StoreBase:
             ).start()
 
     def migrate(self) -> None:
-        """Bring the schema to the latest migration (Alembic), idempotently."""
+        """Bring the schema to the latest migration (Alembic), idempotently. On PostgreSQL
+        under an advisory lock: replicas starting together migrate one after the other."""
         config = _alembic_config()
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

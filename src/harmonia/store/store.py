@@ -23,6 +23,7 @@ from harmonia.store.domains import DomainsMixin
 from harmonia.store.energy import NodeEnergyMixin
 from harmonia.store.errors import Conflict
 from harmonia.store.infrastructure import InfrastructureMixin
+from harmonia.store.leases import LeasesMixin
 from harmonia.store.observations import ObservationsMixin
 from harmonia.store.policies import PoliciesMixin
 from harmonia.store.telemetry import TelemetryMixin, _insert_telemetry, _telemetry_params
@@ -45,6 +46,7 @@ class Store(
     DomainsMixin,
     AuditMixin,
     CatalogMixin,
+    LeasesMixin,
 ):
     """Applications, policies, telemetry and actions in one database."""
 

@@ -69,12 +69,13 @@ PARTITION_SECONDS = 86_400
 PARTITIONS_AHEAD = 2
 #: days without a partition that one batch may have made for it; more go to the default
 NEW_PARTITIONS_PER_BATCH = 8
-#: how long partition maintenance waits for a lock before it gives up (until next time)
-PARTITION_LOCK_TIMEOUT = "2s"
+#: how long partition upkeep waits for a lock before it gives up (until next time): a long
+#: export holds one, and batches queue behind a partition's drop while it waits
+PARTITION_LOCK_TIMEOUT = "1s"
 #: after a failed attempt, how long batches go to the default partition before the next
 PARTITION_RETRY_SECONDS = 30.0
 #: the advisory lock that serialises partition maintenance across every store of a database
-_PARTITION_LOCK = 0x6861726D_6F6E6961 >> 1  # "harmonia", as a positive bigint
+_PARTITION_LOCK = 0x4861726D_6F6E6961  # "Harmonia" in ASCII
 _EPOCH = date(1970, 1, 1)
 _FIRST_DAY = (date.min - _EPOCH).days
 _LAST_DAY = (date.max - _EPOCH).days - 1
@@ -185,6 +186,8 @@ def _copy_telemetry(tx: Connection, columns: Sequence[str], params: list[tuple[A
 class TelemetryMixin(StoreBase):
     """Samples, stored and read; on PostgreSQL, their partitions made and dropped."""
 
+    #: whether the telemetry table is partitioned (None: not asked yet)
+    _telemetry_partitioned: bool | None = None
     #: the UTC days whose partitions this store knows exist (None: not read yet)
     _telemetry_days: set[int] | None = None
     #: the day `maintain_telemetry` last ran for, and whether it is running
@@ -203,15 +206,29 @@ class TelemetryMixin(StoreBase):
     # -- partitions (PostgreSQL) and retention ----------------------------------------------
 
     def _partitioned(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
+        """Whether telemetry is partitioned: on PostgreSQL, once migrated to 0013."""
+        partitioned = self._telemetry_partitioned
+        if partitioned is None:
+            partitioned = False
+            if self.engine.dialect.name == "postgresql":
+                with self.engine.connect() as connection:
+                    kind = connection.scalar(
+                        text("SELECT relkind FROM pg_class WHERE oid = 'telemetry'::regclass")
+                    )
+                partitioned = kind == "p"
+            self._telemetry_partitioned = partitioned
+        return partitioned
 
     def _prepare_telemetry(self, rows: Sequence[dict[str, Any]]) -> None:
         """Before a batch's transaction: start the day's upkeep when the day has turned, and
         on PostgreSQL make the partitions of the batch's days that do not exist yet (in
         their own transaction, so that the batch's holds no lock on the table's shape)."""
-        if int(self.clock() // PARTITION_SECONDS) != self._maintained_day:
+        partitioned = self._partitioned()
+        if int(self.clock() // PARTITION_SECONDS) != self._maintained_day and (
+            partitioned or self.telemetry_retention_days is not None
+        ):
             self._maintain_in_background()
-        if not self._partitioned():
+        if not partitioned:
             return
         missing = _days_of(row["ts"] for row in rows) - self._known_partitions()
         if missing and time.monotonic() >= self._partitions_retry_at:

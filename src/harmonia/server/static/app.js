@@ -157,6 +157,44 @@ function ago(ts) {
   if (s < 3600) return `${Math.round(s / 60)} min ago`;
   return `${Math.round(s / 3600)} h ago`;
 }
+/** "09:25" today, "3 Jun, 09:25" on another day: when something last happened. */
+function since(ts) {
+  if (!isEpoch(ts)) return `t=${num(ts, 1)}`;
+  const d = new Date(ts * 1000);
+  const hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return d.toDateString() === new Date().toDateString() ? hm : `${d.toLocaleDateString([], { day: "numeric", month: "short" })}, ${hm}`;
+}
+/** "1 window", "3 windows". */
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+/** Whether telemetry that last closed a window at ``end`` has gone quiet: nothing for five
+ * windows' time (``span``: seconds a window usually takes), and at least a minute. */
+function silent(end, span = 0, floor = 60) {
+  if (end === null || end === undefined || !isEpoch(end)) return false;
+  return Date.now() / 1000 - end > Math.max(floor, 5 * (span || 0));
+}
+/** A signal's name as a row header: "energy / inference", "p95 latency (ms)". */
+function signalLabel(key) {
+  if (key === "energy_j") return "energy / inference";
+  const m = key.match(/^(p\d+|avg|mean|max|min)\((\w+?)_ms\)$/);
+  return m ? `${m[1]} ${m[2]}` : key;
+}
+/** A signal's value with its unit: joules in mJ, anything in milliseconds with "ms". */
+function signalText(key, value) {
+  if (key === "energy_j") return mJ(value);
+  if (/_ms\b/.test(key)) return value === null || value === undefined ? "—" : `${num(value, 2)} ms`;
+  return num(value, 4);
+}
+/** Under an application's name: whether its telemetry still arrives, in words. */
+function freshnessHint(end) {
+  if (typeof end !== "number" || !isEpoch(end)) return null;
+  const quiet = silent(end, 0, 120);
+  return h("div", { class: `hint freshness${quiet ? " stale" : ""}`, "data-state": quiet ? "silent" : "live" },
+    quiet ? `no telemetry since ${since(end)}` : `last window ${ago(end)}`);
+}
+/** A decision that changed nothing says so, not "applied". */
+function outcomeBadge(action) {
+  return changes(action) ? badge(action.status, STATUS_TONE[action.status] || "neutral") : badge("no change", "neutral");
+}
 /** Where an application's pages live; a service, where named, picks one of its services. */
 function appLink(name, service = null, page = "") {
   const base = `#/app/${encodeURIComponent(name)}`;
@@ -284,14 +322,25 @@ function driftLines(policy) {
   return lines;
 }
 
+/** Thresholds at one level drawn once, their labels joined (two boundaries on quality < 2
+ * would otherwise write over each other). */
+function merged(lines) {
+  const out = [];
+  for (const line of lines) {
+    const same = out.find((o) => o.value === line.value);
+    if (same) same.label = `${same.label}; ${line.label}`;
+    else out.push({ ...line });
+  }
+  return out;
+}
 function thresholdShapes(lines) {
-  return lines.map((line, i) => ({
+  return merged(lines).map((line, i) => ({
     type: "line", xref: "paper", x0: 0, x1: 1, y0: line.value, y1: line.value,
     line: { color: i ? OI.purple : OI.vermillion, width: 2, dash: i ? "dot" : "dash" },
   }));
 }
 function thresholdNotes(lines) {
-  return lines.map((line, i) => ({
+  return merged(lines).map((line, i) => ({
     xref: "paper", x: 1, y: line.value, xanchor: "right", yanchor: "bottom", showarrow: false,
     text: line.label, font: { size: 11, color: i ? "#7a3d63" : "#9b3a00" }, bgcolor: "#ffffffcc",
   }));
@@ -370,12 +419,13 @@ async function overviewPage() {
       const drift = Object.entries(app.drift || {}).map(([name, d]) =>
         h("div", {}, `${name} ${num(d.value, 3)} `, d.drifted ? badge("drifted", "warn") : badge("ok", "ok")));
       const violations = app.violations.length
-        ? app.violations.map((v) => h("div", {}, badge("violated", "bad"), " ", h("code", {}, v)))
+        ? [...new Set(app.violations)].map((v) => h("div", {}, badge("violated", "bad"), " ", h("code", {}, v)))
         : [badge("none", "ok")];
       const multi = app.services.length > 1;
       const link = appLink(app.name, multi ? app.service : null);
       return h("tr", { "data-app": app.name, "data-services": app.services.length },
         h("th", { scope: "row" }, h("a", { href: link }, app.name), app.running.length ? [" ", badge("running", "info")] : null,
+          freshnessHint(app.window?.end),
           h("div", { class: "hint app-services" }, h("a", { href: appLink(app.name, null, "pipeline"), "aria-label": `${app.name} pipeline`, class: "pipeline-link" },
             `${app.services.length} service${app.services.length === 1 ? "" : "s"}: pipeline`)),
           h("div", { class: "hint" }, h("a", { href: appLink(app.name, multi ? app.service : null, "history"), "aria-label": `${app.name} history` }, "history"), " · ",
@@ -432,6 +482,12 @@ function rangePicker(onChange, initial = "900") {
     h("div", { class: "row" }, h("div", { class: "field" }, h("label", { for: "range" }, "Show"), select), custom));
   return {
     el,
+    /** Show another choice (a value of RANGES) and load it. */
+    set(value) {
+      select.value = value;
+      custom.hidden = value !== "custom";
+      onChange();
+    },
     /** {start, end, live}: seconds; end null means "now, and keep following". */
     get() {
       if (select.value === "all") return { start: null, end: null, live: true };
@@ -501,27 +557,50 @@ function escapeHtml(text) {
   return String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 }
 
-/** Traces and shapes that mark each adaptation on a time chart. */
-function actionMarks(actions, windows, key) {
+/** Traces and shapes that mark each adaptation on a time chart. Decisions of one window
+ * (a switch and a retrain) share a time: each is moved down a step, so that none hides
+ * another, and each one's hover names the others. */
+function actionMarks(actions, windows, key, levels = []) {
+  const drawn = actions.filter((a) => KIND_STYLE[a.kind]);
+  const valueAt = (a) => {
+    if (typeof a.values?.[key] === "number") return a.values[key];
+    const before = windows.filter((w) => w.end <= at(a) + 1e-6).at(-1);
+    return before?.signals?.[key] ?? null;
+  };
+  // a step of 7 % of what the chart spans, thresholds included (or of the value where flat)
+  const ys = [...windows.map((w) => w.signals?.[key]), ...drawn.map(valueAt), ...levels].filter((v) => typeof v === "number" && Number.isFinite(v));
+  const spread = ys.length ? Math.max(...ys) - Math.min(...ys) : 0;
+  const step = 0.07 * (spread || Math.abs(ys[0] ?? 0) || 1);
+  const together = new Map();
+  for (const a of drawn) {
+    const t = at(a);
+    if (!together.has(t)) together.set(t, []);
+    together.get(t).push(a);
+  }
+  const hover = (a) => {
+    const others = together.get(at(a)).filter((o) => o !== a);
+    const also = others.map((o) => `${o.kind}${o.model ? ` → ${o.model}` : ""}`).join(", ");
+    return actionHover(a) + (also ? `<br><b>same window:</b> ${escapeHtml(also)}` : "");
+  };
   const traces = [];
   for (const [kind, style] of Object.entries(KIND_STYLE)) {
-    const mine = actions.filter((a) => a.kind === kind);
+    const mine = drawn.filter((a) => a.kind === kind);
     if (!mine.length) continue;
     traces.push({
       type: "scatter", mode: "markers", name: style.label,
       x: mine.map((a) => toX(at(a))),
       y: mine.map((a) => {
-        if (typeof a.values?.[key] === "number") return a.values[key];
-        const before = windows.filter((w) => w.end <= at(a) + 1e-6).at(-1);
-        return before?.signals?.[key] ?? null;
+        const y = valueAt(a);
+        const rank = together.get(at(a)).indexOf(a);
+        return y === null ? null : y - rank * step;
       }),
       marker: { symbol: style.symbol, size: 13, color: style.color, line: { color: "#000", width: 1 } },
-      hovertext: mine.map(actionHover), hoverinfo: "text",
+      hovertext: mine.map(hover), hoverinfo: "text",
     });
   }
-  const shapes = actions.filter((a) => KIND_STYLE[a.kind]).map((a) => ({
-    type: "line", xref: "x", yref: "paper", x0: toX(at(a)), x1: toX(at(a)), y0: 0, y1: 1,
-    line: { color: KIND_STYLE[a.kind].color, width: 1, dash: "dot" },
+  const shapes = [...together.keys()].map((t) => ({
+    type: "line", xref: "x", yref: "paper", x0: toX(t), x1: toX(t), y0: 0, y1: 1,
+    line: { color: KIND_STYLE[together.get(t)[0].kind].color, width: 1, dash: "dot" },
   }));
   return { traces, shapes };
 }
@@ -934,7 +1013,7 @@ async function contractPage(name) {
           : h("span", { class: "taken", "data-kind": a?.kind || "" },
             h("strong", {}, `${style ? `${KIND_MARK[a.kind] || ""} ` : ""}${a ? a.kind : `action #${v.action_id}`}`),
             a?.service ? ` → ${a.service}` : "", a?.context?.away_from ? ` (away from ${a.context.away_from})` : "", " ",
-            a ? badge(a.status, STATUS_TONE[a.status] || "neutral") : null, " ",
+            a ? outcomeBadge(a) : null, " ",
             h("a", { href: appLink(name, multi && a?.service ? a.service : null, "history"), class: "history-link" }, "in history"));
         return h("tr", { "data-violation": v.id, "data-slo": v.slo, "data-action": v.action_id ?? "" },
           h("td", { class: "nowrap" }, when(v.ts)),
@@ -1137,8 +1216,12 @@ async function livePage(name, chosen) {
   const multi = first.services.length > 1;
   const svc = encodeURIComponent(service);
   const mineOnly = (item) => !item.service || item.service === service;
-  const data = { windows: [], actions: [], policy: null, status: null };
+  // last: the service's latest window wherever it is, in the range shown or not
+  const data = { windows: [], actions: [], policy: null, status: null, last: null };
   const cards = h("dl", { class: "cards", id: "status-cards" });
+  const reporting = h("dd", { id: "stat-reporting" });
+  // said in words when telemetry stops, or when the range holds none (not five blank charts)
+  const notice = h("div", { class: "notice", id: "live-notice", role: "status", hidden: true });
   const latest = h("div", { class: "card latest", id: "latest-action", "aria-live": "polite" }, "No adaptation yet in this range.");
   const liveBadge = h("span", { class: "live", id: "live-state" }, badge("connecting…", "neutral"));
   const range = rangePicker(() => load().catch(fail));
@@ -1157,7 +1240,7 @@ async function livePage(name, chosen) {
         multi ? ` — one of ${first.services.length} services of this application.` : "."),
       servicePicker(name, detail, service)),
     appNav(name, "live", multi ? service : null), noPolicy, cards,
-    h("div", { class: "toolbar" }, range.el, downloads), latest,
+    h("div", { class: "toolbar" }, range.el, downloads), notice, latest,
     h("div", { class: "charts" },
       chartBox("chart-main", "The policy's main metric per window, coloured by the model that served it; dashed: the threshold; markers: adaptations (hover for who, what and why).", true),
       chartBox("chart-energy", "Energy per inference (mJ) per window."),
@@ -1195,20 +1278,101 @@ async function livePage(name, chosen) {
       stat(`Quality${status.quality ? ` (${status.quality})` : ""}`, num(s.quality), "stat-quality"),
       stat("Energy / inference", mJ(s.energy_j), "stat-energy"),
       stat("Drift", drift || "—", "stat-drift"),
-      stat("Open violations", status.violations.length ? status.violations.join("; ") : "none", "stat-violations"),
+      stat("Open violations", status.violations.length ? [...new Set(status.violations)].join("; ") : "none", "stat-violations"),
       stat("Switches", String(status.actions.switch_model), "count-switch"),
       stat("Retrains", String(status.actions.retrain), "count-retrain"),
       stat("Reuses", String(status.actions.reuse_version), "count-reuse"),
-      stat("Running", status.running.length ? `run ${status.running.join(", ")}` : "no", "stat-running"));
+      h("div", { class: "stat" }, h("dt", {}, "Reporting"), reporting));
+    showReporting();
+  }
+
+  /** When the latest window of this service closed, wherever it is. */
+  function lastEnd() {
+    const ends = [data.last?.end, data.windows.at(-1)?.end, data.status?.window?.end].filter((e) => typeof e === "number");
+    return ends.length ? Math.max(...ends) : null;
+  }
+  /** How long a window of this service usually takes (s): the median of the latest. */
+  function windowSpan() {
+    const recent = data.windows.length ? data.windows.slice(-20) : data.last ? [data.last] : [];
+    const spans = recent.map((w) => w.end - w.start).filter((x) => x > 0).sort((x, y) => x - y);
+    return spans[Math.floor(spans.length / 2)] || 0;
+  }
+  /** live (a window closed lately), silent (none for five windows' time) or none (never). */
+  function freshness() {
+    const end = lastEnd();
+    if (end === null) return { state: "none", end };
+    return { state: silent(end, windowSpan()) ? "silent" : "live", end };
+  }
+  /** Whether the service reports: from its telemetry, whoever sends it (an sdk service
+   * started elsewhere reports as well as a run started here). */
+  function showReporting() {
+    const { state, end } = freshness();
+    const runs = data.status?.running || [];
+    const here = runs.length ? ` · run ${runs.map((r) => `#${r}`).join(", ")} started here` : "";
+    reporting.dataset.state = state;
+    reporting.textContent = state === "none" ? `no telemetry yet${here}`
+      : state === "silent" ? `no telemetry since ${since(end)}${here}`
+      : `yes, last window ${isEpoch(end) ? ago(end) : `at ${clock(end)}`}${here}`;
+  }
+  /** What the notice above the charts says, or null when the charts speak for themselves. */
+  function quietText(windows) {
+    const { state, end } = freshness();
+    if (state === "none") return data.status?.policy_version == null ? null : `No telemetry yet: no window of ${service} has closed. The charts fill in as its windows close.`;
+    if (!windows.length) {
+      return state === "silent"
+        ? `No telemetry since ${since(end)} (${ago(end)}): nothing in this range.`
+        : `No window in this range: the latest closed at ${when(end)}.`;
+    }
+    return state === "silent" ? `No telemetry since ${since(end)} (${ago(end)}): the charts end there.` : null;
+  }
+  function showNotice(windows) {
+    const text = quietText(windows);
+    notice.hidden = text === null;
+    notice.dataset.state = freshness().state;
+    if (text === null) return notice.replaceChildren();
+    const all = range.get().start === null && range.get().end === null;
+    const widen = !windows.length && !all && lastEnd() !== null;
+    notice.replaceChildren(h("span", {}, text),
+      ...(widen ? [h("button", { type: "button", id: "show-all-time", onclick: () => range.set("all") }, "Show all time")] : []));
+  }
+  /** A chart with nothing to draw says why, in the chart and to screen readers. */
+  function explainEmpty(id, title, message) {
+    const el = document.getElementById(id);
+    if (!el) return;
+    el.dataset.empty = message;
+    el.setAttribute("aria-label", message);
+    plot(id, [], layout(title, "", {
+      xaxis: { visible: false }, yaxis: { visible: false },
+      annotations: [{ xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, text: message.split("\n").map(escapeHtml).join("<br>"), font: { size: 13, color: "#56606b" } }],
+    }));
+  }
+  function drawn(id) {
+    const el = document.getElementById(id);
+    if (!el) return;
+    delete el.dataset.empty;
+    el.setAttribute("aria-label", el.closest("figure")?.querySelector("figcaption")?.textContent || "");
+  }
+  /** Why the drift chart is empty while windows are not: no detector at all, or detectors
+   * with nothing to compare yet. */
+  function noDrift(policy) {
+    if (!policy) return `No drift statistic: ${service} has no policy.`;
+    const detectors = data.status?.drift_detectors || [];
+    if (!detectors.length) {
+      return `No drift detector: policy ${policy.policy} (strategy ${policy.strategy}) measures no drift.\nAdd one under drift: detectors:, or a boundary such as drift.psi > 0.2.`;
+    }
+    const watch = data.status?.drift_watch || "drift_value";
+    return `No drift statistic yet from ${detectors.join(", ")}: the samples carry no ${watch},\nor there is no reference yet (the training data of the version in service, or a first window).`;
   }
 
   async function load() {
     const { start, end } = range.get();
-    const [windows, actions] = await Promise.all([
+    const [windows, actions, last] = await Promise.all([
       fetchWindows(name, start, end, service),
       api(`/apps/${enc}/actions${query({ start, end, limit: 1000, service })}`),
+      api(`/apps/${enc}/windows${query({ limit: 1, service })}`),
     ]);
     data.windows = windows;
+    data.last = last.at(-1) || null;
     data.actions = actions.reverse(); // oldest first, like the windows
     render();
   }
@@ -1225,9 +1389,24 @@ async function livePage(name, chosen) {
 
   function render() {
     const { windows, actions, policy } = data;
+    showNotice(windows);
+    showReporting();
+    if (!windows.length) {
+      const { state, end } = freshness();
+      const why = state === "none" ? "No telemetry yet" : state === "silent" ? `No telemetry since ${since(end)}` : "No window in this range";
+      explainEmpty("chart-main", "Main metric over time", why);
+      explainEmpty("chart-energy", "Energy per inference", why);
+      explainEmpty("chart-latency", "Latency percentiles", why);
+      explainEmpty("chart-drift", "Drift", why);
+      explainEmpty("chart-share", "Time share of each model", why);
+      showLatest(actions);
+      document.getElementById("chart-main")?.setAttribute("data-points", "0");
+      return;
+    }
+    for (const id of ["chart-main", "chart-energy", "chart-latency", "chart-share"]) drawn(id);
     const models = [...new Set([...(data.status?.models || []), ...windows.map((w) => w.model)])];
     const metric = mainMetric(policy);
-    const marks = actionMarks(actions, windows, metric.key);
+    const marks = actionMarks(actions, windows, metric.key, metric.lines.map((l) => l.value));
     plot("chart-main", [...perModel(windows, metric.key, models), ...marks.traces],
       layout(`${metric.key} over time`, metric.key, {
         shapes: [...thresholdShapes(metric.lines), ...marks.shapes], annotations: thresholdNotes(metric.lines), height: 330,
@@ -1241,10 +1420,15 @@ async function livePage(name, chosen) {
     })), layout("Latency percentiles", "ms"));
     const driftKeys = [...new Set(windows.flatMap((w) => Object.keys(w.signals).filter((k) => k.startsWith("drift."))))];
     const dLines = driftLines(policy);
-    plot("chart-drift", driftKeys.map((k, i) => ({
-      type: "scatter", mode: "lines+markers", name: k, marker: { size: 4 }, x: windows.map((w) => toX(w.end)), y: windows.map((w) => w.signals[k] ?? null),
-      line: { color: [OI.orange, OI.green, OI.purple, OI.sky][i % 4], dash: ["solid", "dash", "dot", "dashdot"][i % 4] },
-    })), layout("Drift", "statistic", { shapes: thresholdShapes(dLines), annotations: thresholdNotes(dLines) }));
+    if (driftKeys.length) {
+      drawn("chart-drift");
+      plot("chart-drift", driftKeys.map((k, i) => ({
+        type: "scatter", mode: "lines+markers", name: k, marker: { size: 4 }, x: windows.map((w) => toX(w.end)), y: windows.map((w) => w.signals[k] ?? null),
+        line: { color: [OI.orange, OI.green, OI.purple, OI.sky][i % 4], dash: ["solid", "dash", "dot", "dashdot"][i % 4] },
+      })), layout("Drift", "statistic", { shapes: thresholdShapes(dLines), annotations: thresholdNotes(dLines) }));
+    } else {
+      explainEmpty("chart-drift", "Drift", noDrift(policy));
+    }
     const seconds = {};
     for (const w of windows) seconds[w.model] = (seconds[w.model] || 0) + Math.max(w.end - w.start, 0);
     const total = Object.values(seconds).reduce((a, b) => a + b, 0) || 1;
@@ -1255,6 +1439,11 @@ async function livePage(name, chosen) {
       text: used.map((m) => `${num((100 * seconds[m]) / total, 1)} %`), textposition: "auto",
       hovertemplate: "%{y}: %{x:.1f} % of the time<extra></extra>",
     }], layout("Time share of each model", "", { xaxis: { title: { text: "% of time" }, range: [0, 100] }, yaxis: { automargin: true } }));
+    showLatest(actions);
+    document.getElementById("chart-main")?.setAttribute("data-points", String(windows.length));
+  }
+
+  function showLatest(actions) {
     const last = actions.filter(changes).at(-1);
     if (last) {
       latest.replaceChildren(h("strong", {}, "Latest adaptation: "),
@@ -1265,7 +1454,6 @@ async function livePage(name, chosen) {
     } else {
       latest.textContent = "No adaptation yet in this range.";
     }
-    document.getElementById("chart-main")?.setAttribute("data-points", String(windows.length));
   }
 
   await refreshStatus(first);
@@ -1288,9 +1476,13 @@ async function livePage(name, chosen) {
   events.onopen = () => liveBadge.replaceChildren(badge("● live", "ok"));
   events.onerror = () => liveBadge.replaceChildren(badge("reconnecting…", "warn"));
   events.addEventListener("window", (event) => {
-    if (!range.get().live) return;
     const closed = JSON.parse(event.data);
     if (!mineOnly(closed)) return; // another service's
+    if (!data.last || closed.end >= data.last.end) data.last = closed;
+    if (!range.get().live) {
+      showReporting(); // a fixed range keeps its charts; whether the service reports is news
+      return;
+    }
     data.windows.push(closed);
     soon();
     statusSoon();
@@ -1350,7 +1542,7 @@ async function historyPage(name, service = null) {
       h("td", {}, h("code", { class: "trigger" }, a.trigger)),
       h("td", {}, h("ul", { class: "values" }, Object.entries(a.values || {}).map(([k, v]) => h("li", {}, `${k} = ${num(v, 4)}`)))),
       h("td", {}, h("div", {}, a.reason), h("div", { class: "hint" }, `by ${a.strategy}`)),
-      h("td", {}, badge(a.status, STATUS_TONE[a.status] || "neutral"), a.detail ? h("div", { class: "hint" }, a.detail) : null),
+      h("td", {}, outcomeBadge(a), a.detail ? h("div", { class: "hint" }, a.detail) : null),
       h("td", {}, h("button", { type: "button", class: "before-after nowrap", onclick: () => show(i) }, "Before / after"))));
     holder.replaceChildren(actions.length
       ? h("table", { id: "history" },
@@ -1380,13 +1572,13 @@ async function historyPage(name, service = null) {
     const note = [{ x: toX(at(a)), xref: "x", y: 0.02, yref: "paper", xanchor: "left", yanchor: "bottom", text: ` ${a.kind}${a.model ? ` → ${a.model}` : ""}`, showarrow: false, bgcolor: "#ffffffcc", font: { color: "#9b3a00" } }];
     detail.replaceChildren(
       h("h2", { tabindex: "-1", id: "detail-heading" }, `Before and after${multi && of ? ` (${of})` : ""}: ${a.kind}${a.model ? ` → ${a.model}` : ""} at ${when(a.ts)}`),
-      h("p", {}, "Boundary ", h("code", {}, a.trigger), ` fired; ${a.reason}. Outcome: `, badge(a.status, STATUS_TONE[a.status] || "neutral"), a.detail ? ` ${a.detail}` : ""),
+      h("p", {}, "Boundary ", h("code", {}, a.trigger), ` fired; ${a.reason}. Outcome: `, outcomeBadge(a), a.detail ? ` ${a.detail}` : ""),
       h("div", { class: "table-wrap", style: "max-width: 40rem; margin-bottom: .75rem" }, h("table", { id: "before-after" },
-        h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", { class: "num" }, `before (${before.length} windows)`), h("th", { class: "num" }, `after (${after.length} windows)`))),
+        h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", { class: "num" }, `before (${plural(before.length, "window")})`), h("th", { class: "num" }, `after (${plural(after.length, "window")})`))),
         h("tbody", {}, [metric.key, "quality", "energy_j", "p95(latency_ms)"].filter((k, i, all) => all.indexOf(k) === i).map((k) =>
-          h("tr", {}, h("th", { scope: "row" }, k === "energy_j" ? "energy / inference" : k),
-            h("td", { class: "num" }, k === "energy_j" ? mJ(mean(before, k)) : num(mean(before, k), 4)),
-            h("td", { class: "num" }, k === "energy_j" ? mJ(mean(after, k)) : num(mean(after, k), 4))))))),
+          h("tr", { "data-signal": k }, h("th", { scope: "row" }, signalLabel(k)),
+            h("td", { class: "num" }, signalText(k, mean(before, k))),
+            h("td", { class: "num" }, signalText(k, mean(after, k)))))))),
       h("div", { class: "charts" }, chartBox("chart-before-after", `${metric.key} around the adaptation`), chartBox("chart-before-after-energy", "Energy per inference around the adaptation")));
     plot("chart-before-after", perModel(windows, metric.key, models),
       layout(`${metric.key} before / after`, metric.key, { shapes: [...thresholdShapes(metric.lines), ...marker], annotations: [...thresholdNotes(metric.lines), ...note] }));
@@ -1599,52 +1791,114 @@ async function policiesPage(selected, chosen) {
 async function runPage() {
   const [systems, presetList] = await Promise.all([api("/systems"), api("/presets")]);
   const systemSelect = h("select", { id: "run-system" }, Object.keys(systems).map((s) => h("option", { value: s }, s)));
-  const approach = h("select", { id: "run-approach" });
-  const appInput = h("input", { id: "run-app", pattern: "[a-z0-9][a-z0-9_\\-]{0,63}", required: true });
+  const approach = h("select", { id: "run-approach", "aria-describedby": "approach-note" });
+  const appInput = h("input", { id: "run-app", pattern: "[a-z0-9][a-z0-9_\\-]{0,63}", required: true, "aria-describedby": "approach-note" });
   const rate = h("input", { id: "run-rate", type: "number", min: "0.1", max: "100000", step: "any", value: "20" });
-  const note = h("p", { id: "approach-note", class: "hint" });
-  const startButton = h("button", { type: "submit", class: "primary", id: "start-run" }, "Start");
+  const note = h("p", { id: "approach-note", class: "hint", "aria-live": "polite" });
+  // logged out, nothing can be started: the button says so by being off, the line says why
+  const startButton = h("button", { type: "submit", class: "primary", id: "start-run", disabled: !state.token, "aria-describedby": state.token ? null : "run-login" }, "Start");
   const holder = h("div", { id: "runs" });
+  // the application the name refers to, if it exists: {name, policy_version, strategy}
+  let existing = null;
+  let lookup = 0;
 
-  function fill() {
+  const mine = () => presetList.filter((p) => p.system === systemSelect.value && !p.harmonica);
+  /** The approaches: the application's own policy first (kept unless the user picks a
+   * preset), then the system's presets. */
+  function fillApproaches() {
     const system = systemSelect.value;
-    const mine = presetList.filter((p) => p.system === system && !p.harmonica);
-    approach.replaceChildren(...mine.map((p) => h("option", { value: p.name }, `${p.name} (${p.strategy})`)));
-    const preferred = mine.find((p) => p.name === `${system}-live`);
-    if (preferred) approach.value = preferred.name;
-    appInput.value = `${system}-live`;
-    startButton.disabled = mine.length === 0;
-    note.textContent = mine.length
-      ? `Models: ${systems[system].join(", ")}. The approach is the policy put in force before the system starts.`
-      : `No policy preset for ${system} ships with this server yet, so it cannot be started from here.`;
+    const presets = mine();
+    const chosen = approach.value;
+    const keep = existing?.policy_version != null
+      ? h("option", { value: "" }, `keep ${existing.name}'s policy (v${existing.policy_version}${existing.strategy ? `, ${existing.strategy}` : ""})`)
+      : null;
+    approach.replaceChildren(...[keep, ...presets.map((p) => h("option", { value: p.name }, `${p.name} (${p.strategy})`))].filter(Boolean));
+    if (keep) approach.value = "";
+    else if (chosen && presets.some((p) => p.name === chosen)) approach.value = chosen;
+    else {
+      const preferred = presets.find((p) => p.name === `${system}-live`);
+      if (preferred) approach.value = preferred.name;
+    }
+    approach.dataset.app = existing?.name ?? appInput.value;
+    explain();
   }
-  systemSelect.addEventListener("change", fill);
-  fill();
+  function explain() {
+    const system = systemSelect.value;
+    startButton.disabled = !state.token || !approach.options.length;
+    note.classList.toggle("warn-text", false);
+    if (!approach.options.length) {
+      note.textContent = `No policy preset for ${system} ships with this server yet, so it cannot be started from here.`;
+      return;
+    }
+    const models = `Models: ${systems[system].join(", ")}. `;
+    if (existing?.policy_version != null && approach.value === "") {
+      note.textContent = `${models}${existing.name} exists: its policy v${existing.policy_version} stays in force, as last saved.`;
+    } else if (existing?.policy_version != null) {
+      note.classList.toggle("warn-text", true);
+      note.textContent = `${models}Starting puts ${approach.value} in force as a new version of ${existing.name}'s policy, in place of v${existing.policy_version}.`;
+    } else {
+      note.textContent = `${models}The approach is the policy put in force before the system starts.`;
+    }
+  }
+  /** Find out whether the typed name is an application with a policy. */
+  async function resolve() {
+    const name = appInput.value.trim();
+    const mineNow = ++lookup;
+    let found = null;
+    if (name && appInput.checkValidity()) {
+      try {
+        const status = await api(`/apps/${encodeURIComponent(name)}/status`);
+        found = { name, policy_version: status.policy_version, strategy: status.strategy };
+      } catch (error) {
+        if (error.status !== 404) console.error(error);
+      }
+    }
+    if (mineNow !== lookup) return; // a later name is being looked up
+    existing = found;
+    fillApproaches();
+  }
+  let typing;
+  appInput.addEventListener("input", () => {
+    appInput.dataset.edited = "true"; // the user's name is theirs: a change of system keeps it
+    clearTimeout(typing);
+    typing = setTimeout(resolve, 250);
+  });
+  approach.addEventListener("change", explain);
+  systemSelect.addEventListener("change", () => {
+    if (!appInput.dataset.edited) appInput.value = `${systemSelect.value}-live`;
+    approach.value = "";
+    fillApproaches();
+    resolve();
+  });
+  appInput.value = `${systemSelect.value}-live`;
+  fillApproaches();
+  await resolve();
 
   const form = h("form", { class: "card", id: "run-form", onsubmit: async (event) => {
     event.preventDefault();
     if (needLogin("start a system")) return;
     startButton.disabled = true;
     try {
-      const run = await api("/runs", { method: "POST", json: { system: systemSelect.value, app: appInput.value, preset: approach.value, rate: Number(rate.value) || null } });
+      const run = await api("/runs", { method: "POST", json: { system: systemSelect.value, app: appInput.value, preset: approach.value || null, rate: Number(rate.value) || null } });
       announce(`Started run ${run.id}: ${run.system} as ${run.app}.`);
       await refresh();
     } catch (error) {
       fail(error);
     } finally {
-      startButton.disabled = false;
+      explain();
     }
   } },
   h("div", { class: "row" },
     h("div", { class: "field" }, h("label", { for: "run-system" }, "Reference system"), systemSelect),
-    h("div", { class: "field" }, h("label", { for: "run-approach" }, "Approach (policy preset)"), approach),
+    h("div", { class: "field" }, h("label", { for: "run-approach" }, "Approach (policy)"), approach),
     h("div", { class: "field" }, h("label", { for: "run-app" }, "Application name"), appInput),
     h("div", { class: "field" }, h("label", { for: "run-rate" }, "Rate (observations / s)"), rate),
     startButton),
   note);
+  const toLogin = () => sessionStorage.setItem(NEXT_KEY, "#/run"); // and back here after
   mount(h("h1", {}, "Run a reference system"),
     h("p", { class: "muted" }, "Start a reference system live against this server with an approach of your choice, watch it adapt, stop it when done."),
-    state.token ? null : h("p", {}, badge("read-only", "warn"), " ", h("a", { href: "#/login" }, "Log in"), " to start or stop systems."),
+    state.token ? null : h("p", { id: "run-login" }, badge("read-only", "warn"), " ", h("a", { href: "#/login", id: "run-login-link", onclick: toLogin }, "Log in"), " with the admin token to start or stop systems."),
     form, h("h2", {}, "Runs"), holder);
 
   async function stop(run) {
@@ -1668,7 +1922,7 @@ async function runPage() {
         h("td", {}, badge(run.status, STATUS_TONE[run.status] || "neutral"), run.exit_code !== null && run.status !== "stopped" ? h("div", { class: "hint" }, `exit ${run.exit_code}`) : null),
         h("td", {}, when(run.started)), h("td", {}, when(run.ended)),
         h("td", {}, run.log_tail ? h("details", {}, h("summary", {}, "log"), h("pre", { class: "log" }, run.log_tail)) : "—"),
-        h("td", {}, run.status === "running" ? h("button", { type: "button", class: "danger stop-run", onclick: () => stop(run) }, `Stop #${run.id}`) : null))))))
+        h("td", {}, run.status === "running" ? h("button", { type: "button", class: "danger stop-run", disabled: !state.token, title: state.token ? null : "Log in to stop it", onclick: () => stop(run) }, `Stop #${run.id}`) : null))))))
       : h("p", { class: "muted" }, "Nothing started from this server yet."));
   }
   await refresh();
@@ -1705,7 +1959,9 @@ async function experimentsPage(id) {
       h("div", { class: "field" }, h("label", { for: "exp-system" }, "System"), systemSelect),
       h("div", { class: "field" }, h("label", { for: "exp-approaches" }, "Approaches"), approaches),
       h("div", { class: "field" }, h("label", { for: "exp-limit" }, "Samples (optional)"), limit),
-      h("button", { type: "submit", class: "primary", id: "start-experiment" }, "Run replay")),
+      h("button", { type: "submit", class: "primary", id: "start-experiment", disabled: !state.token, title: state.token ? null : "Log in to run a replay" }, "Run replay")),
+    state.token ? null : h("p", { class: "hint", id: "exp-login" }, badge("read-only", "warn"), " ",
+      h("a", { href: "#/login", onclick: () => sessionStorage.setItem(NEXT_KEY, "#/experiments") }, "Log in"), " with the admin token to run a replay."),
     h("p", { id: "exp-hint", class: "hint" }, "'all', or names separated by commas: harmonia, harmone, switch, switch+retrain, single-<model>, single-<model>+retrain, oracle.")),
     h("h2", {}, "Results"), list, view);
 
@@ -1753,19 +2009,91 @@ async function showExperiment(view, id) {
     h("div", { class: "charts", style: "margin-top: .75rem" }, chartBox("chart-frontier", `Energy per inference against ${metric}; the line is the hindsight oracle's frontier (what any approach could at best reach).`, true)));
   const frontier = (result.frontier || []).slice().sort((p, q) => p[0] - q[0]);
   const symbols = ["circle", "square", "diamond", "triangle-up", "triangle-down", "cross", "x", "star", "hexagon", "pentagon", "hourglass", "bowtie"];
-  plot("chart-frontier", [
+  const points = rows.map((r) => ({ name: r.approach, x: r.energy_j_per_inference * 1000, y: r.metrics[metric] }));
+  // energies span orders of magnitude (a linear model costs a fraction of an LSTM): on a
+  // linear axis the cheap approaches and the oracle's frontier pile up at the left edge
+  const energies = [...points.map((p) => p.x), ...frontier.map((p) => p[0] * 1000)].filter((x) => typeof x === "number");
+  const log = energies.length > 0 && energies.every((x) => x > 0);
+  const el = document.getElementById("chart-frontier");
+  if (!el || !window.Plotly) return;
+  await Plotly.react(el, [
     {
       type: "scatter", mode: "lines+markers", name: "oracle frontier", x: frontier.map((p) => p[0] * 1000), y: frontier.map((p) => p[1]),
       line: { color: OI.black, dash: "dash", shape: "hv" }, marker: { size: 5, color: OI.black },
       hovertemplate: "oracle: %{x:.4f} mJ, %{y:.4f}<extra></extra>",
     },
     ...rows.map((r, i) => ({
-      type: "scatter", mode: "markers+text", name: r.approach, x: [r.energy_j_per_inference * 1000], y: [r.metrics[metric]],
-      text: [r.approach], textposition: "top center", textfont: { size: 11 },
+      type: "scatter", mode: "markers", name: r.approach, x: [points[i].x], y: [points[i].y],
       marker: { size: 12, color: SERIES[i % SERIES.length], symbol: symbols[i % symbols.length], line: { color: "#000", width: 1 } },
       hovertemplate: `${r.approach}: %{x:.4f} mJ, ${metric} %{y:.4f}<br>switches ${r.switches}, retrains ${r.retrains}, reuses ${r.reuses}<extra></extra>`,
     })),
-  ], layout("Energy–accuracy", metric, { height: 480, xaxis: { title: { text: "energy per inference (mJ)" }, gridcolor: "#e5e8ec" }, legend: { orientation: "v", x: 1.02, y: 1 } }));
+  ], layout("Energy–accuracy", metric, {
+    height: 480, legend: { orientation: "v", x: 1.02, y: 1 },
+    xaxis: { type: log ? "log" : "linear", title: { text: `energy per inference (mJ${log ? ", log scale" : ""})` }, gridcolor: "#e5e8ec", automargin: true,
+      ...(log ? logTicks(Math.min(...energies), Math.max(...energies)) : {}) },
+  }), PLOT_CONFIG);
+  placeLabels(el, points, frontier.map((p) => ({ x: p[0] * 1000, y: p[1] })));
+}
+
+/** Ticks of a log axis at 1, 2 and 5 of each decade, written in full (0.02, not "2"). */
+function logTicks(low, high, mantissas = [1, 2, 5]) {
+  const values = [];
+  for (let e = Math.floor(Math.log10(low / 2)); e <= Math.ceil(Math.log10(high * 2)); e++) {
+    for (const m of mantissas) {
+      const v = m * 10 ** e;
+      if (v >= low / 2 && v <= high * 2) values.push(Number(v.toPrecision(1)));
+    }
+  }
+  if (values.length < 4 && mantissas.length < 9) return logTicks(low, high, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  return values.length >= 2 ? { tickmode: "array", tickvals: values, ticktext: values.map((v) => num(v, 6)) } : {};
+}
+
+/** Name each point of a scatter chart next to it, where the name covers no other name, no
+ * marker and no point of ``line``: tried around the point, nearest first; a name moved
+ * away from its point is tied to it by a thin leader line. */
+function placeLabels(el, points, line = []) {
+  const full = el._fullLayout;
+  if (!full?.xaxis || !full?.yaxis) return;
+  const xa = full.xaxis;
+  const ya = full.yaxis;
+  const X = (x) => xa._offset + xa.l2p(xa.d2l(x));
+  const Y = (y) => ya._offset + ya.l2p(ya.d2l(y));
+  const area = { x0: xa._offset, x1: xa._offset + xa._length, y0: ya._offset, y1: ya._offset + ya._length };
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = "11px system-ui, sans-serif";
+  const box = (cx, cy, w, hgt) => ({ x0: cx - w / 2, x1: cx + w / 2, y0: cy - hgt / 2, y1: cy + hgt / 2 });
+  const overlaps = (a, b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+  const valid = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (xa.type !== "log" || p.x > 0));
+  const taken = valid.map((p) => box(X(p.x), Y(p.y), 13, 13)); // markers of 12 px
+  const drawnLine = line.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (xa.type !== "log" || p.x > 0));
+  for (const p of drawnLine) taken.push(box(X(p.x), Y(p.y), 8, 8));
+  const annotations = [];
+  for (const p of valid) {
+    const px = X(p.x);
+    const py = Y(p.y);
+    const w = context.measureText(p.name).width + 6;
+    const hgt = 15;
+    const candidates = [];
+    for (const ring of [1, 2, 3, 4]) {
+      const dy = 8 + hgt / 2 + (ring - 1) * 16;
+      const dx = 10 + w / 2 + (ring - 1) * 16;
+      candidates.push([0, -dy], [0, dy], [dx, 0], [-dx, 0], [dx, -dy], [-dx, -dy], [dx, dy], [-dx, dy]);
+    }
+    const inside = (b) => b.x0 >= area.x0 && b.x1 <= area.x1 && b.y0 >= area.y0 && b.y1 <= area.y1;
+    const fits = candidates.find(([dx, dy]) => {
+      const b = box(px + dx, py + dy, w, hgt);
+      return inside(b) && !taken.some((t) => overlaps(b, t));
+    }) || candidates.find(([dx, dy]) => inside(box(px + dx, py + dy, w, hgt))) || candidates[0];
+    const [dx, dy] = fits;
+    taken.push(box(px + dx, py + dy, w, hgt));
+    const far = Math.abs(dx) > 10 + w / 2 || Math.abs(dy) > 8 + hgt / 2;
+    annotations.push({
+      x: xa.type === "log" ? Math.log10(p.x) : p.x, y: p.y, xref: "x", yref: "y", text: escapeHtml(p.name),
+      ax: dx, ay: dy, showarrow: true, arrowhead: 0, arrowwidth: 1, standoff: 7,
+      arrowcolor: far ? "#56606b" : "rgba(0,0,0,0)", font: { size: 11 }, bgcolor: "#ffffffcc",
+    });
+  }
+  Plotly.relayout(el, { annotations }).then(() => { el.dataset.labels = String(annotations.length); });
 }
 
 

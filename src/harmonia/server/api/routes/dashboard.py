@@ -163,6 +163,8 @@ def _status(server: Server, runs: Runs, app: App, service: str | None = None) ->
         "version": None,
         "window": None,
         "drift": {},
+        "drift_detectors": [],
+        "drift_watch": None,
         "violations": [],
         "actions": {k: sum(counts.get(k, {}).values()) for k in ACTION_KINDS},
         "open_actions": sum(
@@ -184,6 +186,8 @@ def _status(server: Server, runs: Runs, app: App, service: str | None = None) ->
             quality=policy.objective.quality,
             model=knowledge.active_model,
             version=knowledge.active_version,
+            drift_detectors=sorted(loop.engine.detector_factories),
+            drift_watch=policy.drift.watch,
         )
     if summary is not None:
         signals = summary.signals

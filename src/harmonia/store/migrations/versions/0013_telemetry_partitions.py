@@ -99,9 +99,7 @@ def upgrade() -> None:
             f"CREATE TABLE {_partition_name(day)} PARTITION OF telemetry "
             f"FOR VALUES FROM ({day * DAY}) TO ({(day + 1) * DAY})"
         )
-    op.execute(
-        f"INSERT INTO telemetry ({_COLUMNS}) SELECT {_COLUMNS} FROM telemetry_unpartitioned"
-    )
+    op.execute(f"INSERT INTO telemetry ({_COLUMNS}) SELECT {_COLUMNS} FROM telemetry_unpartitioned")
     op.execute("DROP TABLE telemetry_unpartitioned")
     # ON DELETE CASCADE, without a foreign key for every sample to check
     op.execute(
