@@ -83,6 +83,7 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(NETGUARD),
+            "HARMONIA_SANDBOX_GUARD": "1",
             "HARMONIA_SANDBOX_CONNECT": ",".join(f"{h}:{p}" for h, p in self.connect),
             "HARMONIA_SANDBOX_BIND": ",".join(str(p) for p in self.bind_ports),
         }

@@ -6,6 +6,9 @@
 A guard at Python's level, beside the kernel's (Landlock's TCP port rules, or no network
 namespace at all): code that goes around Python's ``socket`` module (ctypes, a C extension,
 another interpreter started with ``-S``) is not stopped by this file.
+
+It acts only where the sandbox asked for it (``HARMONIA_SANDBOX_GUARD=1``): imported anywhere
+else (a test collector walking the source tree, say), it changes nothing.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ def _bind(self: socket.socket, address: Any) -> None:
     _original_bind(self, address)
 
 
-socket.socket.__init__ = _init  # type: ignore[method-assign]
-socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
-socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
-socket.socket.bind = _bind  # type: ignore[method-assign,assignment]
+if os.environ.get("HARMONIA_SANDBOX_GUARD") == "1":
+    socket.socket.__init__ = _init  # type: ignore[method-assign]
+    socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
+    socket.socket.bind = _bind  # type: ignore[method-assign,assignment]
