@@ -450,7 +450,10 @@ def main() -> None:
     }
     print(json.dumps(result, indent=2))
     for run in ingest:
-        label = f"{run['replicas']} replicas" + ("" if run["leases"] else ", no leases")
+        count = run["replicas"]
+        label = f"{count} replica{'s' if count > 1 else ''}" + (
+            "" if run["leases"] else ", no leases"
+        )
         print(
             f"{label:<22} {run['samples_per_s']:>10,.0f} samples/s, "
             f"nothing lost: {run['nothing_lost']}"

@@ -332,11 +332,21 @@ class Replicas:
         while not self._stop.is_set():
             self._feed.wait(FEED_EVERY_S)
             self._feed.clear()
-            for (app, service), held in self.held().items():
+            held = self.held()
+            if not held:
+                continue
+            try:
+                waiting = self.store.inbox_keys()  # one query, however many loops are held
+            except Exception:
+                logger.warning("reading the inboxes failed", exc_info=True)
+                continue
+            for (app, service), lease in held.items():
                 if self._stop.is_set():
                     return
+                if (lease.app_id, service) not in waiting:
+                    continue
                 try:
-                    self._drain(app, service, held)
+                    self._drain(app, service, lease)
                 except Exception:
                     logger.warning("feeding %s/%s failed", app, service, exc_info=True)
                     self.server.drop_loop(app, service)  # rebuilt from the store

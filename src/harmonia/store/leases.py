@@ -6,9 +6,11 @@ A lease is a row per (app, service): its owner (a replica's id), a fencing ``tok
 grows by one at every takeover, and ``expires_at`` (the database's clock, so that replicas'
 clocks need not agree). The owner renews it; once it has expired, any replica may take it
 over, and the token it gets is the previous one plus one. Every write of the owner's
-decisions (`LeasesMixin.record_decisions`) first locks the lease row and checks that it
-still holds that token, in the same transaction: a replica whose lease was taken over can
-no longer write, whatever its clock says, and a takeover waits for a write in flight.
+decisions (`LeasesMixin.record_decisions`) ends by locking the lease row and checking that
+it still holds that token, in the same transaction: a replica whose lease was taken over
+can no longer write, whatever its clock says, and a takeover waits for a write about to
+commit. Lease transactions bound their lock waits and their idle time, so that a replica
+paused in the middle of one (or cut off) holds no lease row for long.
 
 Telemetry that reaches a replica that does not own the loop is stored by it all the same
 (`Store.ingest`), then put in the loop's inbox (`enqueue`) for the owner, which consumes it in
@@ -40,10 +42,13 @@ from harmonia.store.windows import _INSERT_WINDOW
 CHANNEL = "harmonia"
 #: PostgreSQL refuses NOTIFY payloads from 8,000 bytes; larger ones go through a table
 MAX_NOTIFY_BYTES = 7_900
-#: a replica that stops in the middle of writing its decisions (paused, cut off) holds the
-#: lease row's lock: the database ends its session after this long idle in the transaction,
-#: so that the takeover waiting for the lock goes ahead
-FENCE_IDLE_S = 5
+#: a replica that stops in the middle of a lease's transaction (paused, cut off) holds its
+#: locks: the database ends its session after this long idle in the transaction, so that a
+#: takeover waiting for the lease row goes ahead
+LEASE_IDLE_S = 5
+#: how long a statement of a lease's transaction waits for a lock before it fails (so that
+#: one never holds the lease row while waiting on another transaction for long)
+LEASE_LOCK_TIMEOUT_S = 2
 #: how long taking a lease waits for a lock before giving up until the next look
 TAKE_LOCK_TIMEOUT_S = 1
 #: the database's clock, in seconds since the epoch
@@ -176,7 +181,7 @@ class LeasesMixin(StoreBase):
             "services": [service for _, _, service in loops],
         }
         with self.engine.begin() as tx:
-            tx.exec_driver_sql(f"SET LOCAL lock_timeout = '{TAKE_LOCK_TIMEOUT_S}s'")
+            _bounded(tx, TAKE_LOCK_TIMEOUT_S)
             rows = tx.execute(_TAKE, parameters).all()
         return [
             Taken(
@@ -205,6 +210,7 @@ class LeasesMixin(StoreBase):
             "tokens": [h[2] for h in held],
         }
         with self.engine.begin() as tx:
+            _bounded(tx)
             rows = tx.execute(_RENEW, parameters).all()
         return {(int(r.app_id), str(r.service)) for r in rows}
 
@@ -221,6 +227,7 @@ class LeasesMixin(StoreBase):
             "tokens": [h[2] for h in held],
         }
         with self.engine.begin() as tx:
+            _bounded(tx)
             tx.execute(_RELEASE, parameters)
 
     def leases(self, app: App | None = None) -> list[Lease]:
@@ -261,15 +268,19 @@ class LeasesMixin(StoreBase):
         deliver_to: str | None = None,
         reply: tuple[str, dict[str, Any]] | None = None,
     ) -> tuple[list[StoredAction], list[StoredAction]]:
-        """What the owner of ``service``'s loop decided, in one transaction that first checks
-        that ``owner`` still holds the lease under ``token`` (else `LeaseLost`, and nothing
-        is written): the ``windows`` it closed, the ``actions`` it decided, the inbox
+        """What the owner of ``service``'s loop decided, in one transaction that ends by
+        checking that ``owner`` still holds the lease under ``token`` (else `LeaseLost`, and
+        nothing is written): the ``windows`` it closed, the ``actions`` it decided, the inbox
         batches it ``consumed`` (taken out of the inbox). With ``deliver_to`` (an instance),
         the service's pending actions are marked delivered for a pull reply; with ``reply``
         (a batch's idempotency key and the reply it got so far), that reply, kept under the
-        key, gets them too. Returns (actions recorded, actions delivered)."""
+        key, gets them too. Returns (actions recorded, actions delivered).
+
+        The check locks the lease row until the commit that follows it: a takeover either
+        came first (and the check sees its token) or waits for the commit. Checking last
+        holds that lock for one statement, never while waiting for another lock."""
         with self._tx() as tx:
-            _check_fence(tx, app, service, owner, token)
+            _bounded(tx)
             if consumed:
                 gone = tx.execute(_CONSUME, {"ids": list(consumed)}).rowcount
                 if gone != len(consumed):  # another replica took them: it owns the loop
@@ -290,6 +301,7 @@ class LeasesMixin(StoreBase):
                     .where(BatchKeyRow.app_id == app.id, BatchKeyRow.key == key)
                     .values(reply=kept)
                 )
+            _check_fence(tx, app, service, owner, token)
         return stored, delivered
 
     # -- the inbox ----------------------------------------------------------------------
@@ -325,6 +337,12 @@ class LeasesMixin(StoreBase):
                 {"app": app.id, "service": service, "limit": limit},
             ).all()
         return [Inboxed(int(r.id), orjson.loads(r.samples)) for r in rows]
+
+    def inbox_keys(self) -> set[tuple[int, str]]:
+        """(app id, service) of every inbox holding batches."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(text("SELECT DISTINCT app_id, service FROM loop_inbox")).all()
+        return {(int(r.app_id), str(r.service)) for r in rows}
 
     def inbox_size(self, app: App | None = None) -> int:
         """Batches waiting in the inboxes (of one app, or all)."""
@@ -415,11 +433,17 @@ class LeasesMixin(StoreBase):
             )
 
 
+def _bounded(tx: Connection, lock_timeout_s: float = LEASE_LOCK_TIMEOUT_S) -> None:
+    """Bound what a lease's transaction may hold up: its statements' waits for locks, and
+    its time idle (its replica paused or gone silent)."""
+    tx.exec_driver_sql(f"SET LOCAL lock_timeout = '{lock_timeout_s}s'")
+    tx.exec_driver_sql(f"SET LOCAL idle_in_transaction_session_timeout = '{LEASE_IDLE_S}s'")
+
+
 def _check_fence(tx: Connection, app: App, service: str, owner: str, token: int) -> None:
     """Lock the lease row of ``service``'s loop until the transaction ends and check that
     ``owner`` holds it under ``token``: a takeover waits for this transaction, and a write
     after a takeover is refused."""
-    tx.exec_driver_sql(f"SET LOCAL idle_in_transaction_session_timeout = '{FENCE_IDLE_S}s'")
     row = tx.execute(_FENCE, {"app": app.id, "service": service}).first()
     if row is None or row.owner != owner or int(row.token) != token:
         holder = "nobody" if row is None else f"{row.owner} (token {row.token})"

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -565,3 +566,56 @@ class DeploymentRow(Base):
         ForeignKey("actions.id", ondelete="SET NULL"), nullable=True
     )
     created: Mapped[float] = mapped_column(Float)
+
+
+# Replicas on PostgreSQL (migration 0014; none of these exist on SQLite): the statements that
+# use them are in `harmonia.store.leases`. Here for the schema's sake (and for whatever drops
+# every table: they hold foreign keys to ``apps``).
+
+
+class LeaseRow(Base):
+    """Which replica owns a service's live loop, under which fencing token, until when (the
+    database's clock)."""
+
+    __tablename__ = "leases"
+
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    service: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    token: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[float] = mapped_column(Float)
+    acquired_at: Mapped[float] = mapped_column(Float)
+
+
+class LoopInboxRow(Base):
+    """A batch a replica that does not own the loop stored, waiting for the owner's loop."""
+
+    __tablename__ = "loop_inbox"
+    __table_args__ = (Index("ix_loop_inbox_app_service", "app_id", "service", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    service: Mapped[str] = mapped_column(String(128))
+    created: Mapped[float] = mapped_column(Float)
+    samples: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReplicaRow(Base):
+    """A replica seen lately, and the apps its event-stream subscribers watch."""
+
+    __tablename__ = "replicas"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started: Mapped[float] = mapped_column(Float)
+    seen: Mapped[float] = mapped_column(Float)
+    subscriptions: Mapped[dict[str, bool]] = mapped_column(JSON)
+
+
+class ReplicaEventRow(Base):
+    """A notification between replicas too large for NOTIFY."""
+
+    __tablename__ = "replica_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created: Mapped[float] = mapped_column(Float)
+    payload: Mapped[str] = mapped_column(Text)
