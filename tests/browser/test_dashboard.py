@@ -1153,6 +1153,7 @@ def test_a_quiet_service_says_since_when_and_shows_each_decision(
     # a policy without any drift detector: the drift chart says that
     single = {**BOTH_KINDS, "policy": "quiet-single", "strategy": "single", "boundaries": []}
     server.api("PUT", f"/apps/{QUIET}/policy", json=single)
+    goto(page, "#/")  # away first: the live page is read afresh, with the new policy's status
     goto(page, f"#/app/{QUIET}")
     page.wait_for_selector("#chart-drift[data-empty]")
     assert page.get_attribute("#chart-drift", "data-empty").startswith(

@@ -245,9 +245,10 @@ def test_replay_under_the_shipped_presets_retrains_each_service_in_its_own_regis
         assert done.policy == f"pipeline-{service}"
         assert done.retrains >= 1, (service, done.actions)
         registry = ModelRegistry(tmp_path / "kept" / f"pipeline-{service}")
-        retrained = {a.model for a in done.actions if a.kind == "retrain"}
+        retrains = [a.model for a in done.actions if a.kind == "retrain"]
         for model in ("small", "medium", "large"):
-            expected = 2 if model in retrained else 1
+            # each retrain of a model adds one version, to this service's registry only
+            expected = 1 + retrains.count(model)
             assert len(registry.versions(model)) >= 1
             assert max(v.version for v in registry.versions(model)) <= expected
     assert result.energy_per_stage["classify"] > float(np.mean(result.energy_per_frame)) * 0.5
