@@ -4,11 +4,12 @@ store: real HTTP, real boto3, no AWS. Import the fixture into a test module to u
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 
 import pytest
+
+from support import free_port
 
 #: moto accepts any credentials; boto3 needs some
 CREDENTIALS = {
@@ -18,12 +19,6 @@ CREDENTIALS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """The URL of a moto S3 server on a free loopback port, for the whole session."""
@@ -31,7 +26,7 @@ def s3_endpoint() -> Iterator[str]:
     server_mode = pytest.importorskip("moto.server")
     for name, value in CREDENTIALS.items():
         os.environ.setdefault(name, value)
-    port = _free_port()
+    port = free_port()
     server = server_mode.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -1,9 +1,11 @@
-"""Builders of telemetry and engine situations shared by the core's tests."""
+"""Builders of telemetry and engine situations shared by the core's tests, and a free
+loopback port for the tests that start servers."""
 
 from __future__ import annotations
 
 import math
 import random
+import socket
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -19,6 +21,13 @@ from harmonia.core.telemetry import TelemetrySample
 from harmonia.drift import KLDivergenceDetector
 
 MODELS = ["linear", "svm", "lstm"]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released), for a server under test."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def policy(**fields: Any) -> Policy:

@@ -39,6 +39,8 @@ import httpx
 import pytest
 from databases import BACKENDS, fresh_postgres
 
+from support import free_port
+
 ADMIN = "crash-admin"
 ROUNDS = 5
 BATCH = 20  # samples per batch
@@ -60,12 +62,6 @@ boundaries:
 GIVE_UP_S = 60.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """Empty for SQLite in the data directory; for PostgreSQL, a database of its own, created
@@ -82,7 +78,7 @@ class Server:
     and the same port (so that clients retry one URL, as theirs would)."""
 
     def __init__(self, data_dir: Path, database_url: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / "server.log"
         self.env = {

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from harmonia.sdk import HTTPTransport, Probe
 from harmonia.store import Store, sqlite_url
 from harmonia.systems.traffic.data import TEST, load_flow, shipped
 from harmonia.systems.traffic.live import run_live
+from support import free_port
 
 ADMIN = "live-admin"
 POLICY = """
@@ -41,18 +41,12 @@ cooldown: 3 windows
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ServerProcess:
     """``harmonia serve`` in its own process, on a free loopback port."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +39,7 @@ from harmonia.server.leases import ReplicaOptions
 from harmonia.server.service import Server
 from harmonia.store import Store
 from harmonia.store.leases import LeaseLost
+from support import free_port
 
 ADMIN = "replicas-admin"
 BATCH = 20
@@ -63,18 +63,12 @@ TAKEOVER_LIMIT_S = 5.0
 LOOK_S = 1.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Replica:
     """One ``harmonia serve`` process, replica ``name`` over the database at ``url``."""
 
     def __init__(self, name: str, url: str, data_dir: Path) -> None:
         self.name = name
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir / "server.log"

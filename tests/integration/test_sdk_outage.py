@@ -9,7 +9,6 @@ the next run to send.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -21,18 +20,13 @@ import httpx
 from harmonia.sdk import HTTPTransport, Probe
 from harmonia.server.background import BackgroundServer
 from harmonia.store import Store, sqlite_url
+from support import free_port
 
 ADMIN = "outage-admin"
 SAMPLES = 2_000
 OUTAGE_S = 4.0
 PACE_S = 0.003
 """Time between two samples: the 2,000 take about six seconds, the outage falls inside."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _register(url: str) -> str:
@@ -54,7 +48,7 @@ def _restart(first: BackgroundServer, then: BackgroundServer, down_for: float) -
 
 def test_a_server_restart_loses_no_sample(tmp_path: Path) -> None:
     store = Store(sqlite_url(tmp_path))
-    port = _free_port()
+    port = free_port()
     first = BackgroundServer(store, ADMIN, port=port, data_dir=tmp_path)
     second = BackgroundServer(store, ADMIN, port=port, data_dir=tmp_path)
     url = first.__enter__()
@@ -97,7 +91,7 @@ def test_samples_of_a_process_that_exits_during_an_outage_reach_the_server_later
     tmp_path: Path,
 ) -> None:
     store = Store(sqlite_url(tmp_path / "data"))
-    port = _free_port()
+    port = free_port()
     spool = tmp_path / "spool"
     with BackgroundServer(store, ADMIN, port=port, data_dir=tmp_path) as url:
         token = _register(url)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from harmonia.sdk import ActionMessage, Effector, HTTPTransport, Probe, ProbeStats, TransportError
+from support import free_port
 
 TOKEN = "s3cret"
 
@@ -217,14 +217,6 @@ def test_5xx_and_throttling_are_retryable(
         transport.send("traffic", "default", [SAMPLE])
     assert caught.value.retryable is True and caught.value.status == status
     assert "unavailable" in caught.value.message
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def test_connection_refused_is_retryable() -> None:
