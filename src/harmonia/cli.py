@@ -784,10 +784,7 @@ def _load_inventory(console: Console, nodes: Path, services: Path) -> tuple[list
 
 def _make_placer(console: Console, name: str, objective: str, time_limit: float | None) -> Any:
     """Placer ``name`` for ``objective``; exit 2 if it is unknown or refuses the settings."""
-    import inspect
-
-    from harmonia.orchestration import OBJECTIVES
-    from harmonia.plugins import PLACERS, create_plugin, load_plugin
+    from harmonia.orchestration import OBJECTIVES, create_placer
 
     if objective not in OBJECTIVES:
         console.print(
@@ -795,21 +792,13 @@ def _make_placer(console: Console, name: str, objective: str, time_limit: float 
         )
         raise typer.Exit(EXIT_INVALID)
     try:
-        factory = load_plugin(PLACERS, name)
-    except LookupError as error:
+        placer, limited = create_placer(name, objective, time_limit)
+    except (LookupError, TypeError, ValueError) as error:
         console.print(f"error: {error}", markup=False)
         raise typer.Exit(EXIT_INVALID) from None
-    params: dict[str, Any] = {"objective": objective}
-    if time_limit is not None:
-        if "time_limit_s" in inspect.signature(factory).parameters:
-            params["time_limit_s"] = time_limit
-        else:
-            Console(stderr=True).print(f"note: placer {name} takes no time limit", markup=False)
-    try:
-        return create_plugin(PLACERS, name, **params)
-    except (TypeError, ValueError) as error:
-        console.print(f"error: {error}", markup=False)
-        raise typer.Exit(EXIT_INVALID) from None
+    if time_limit is not None and not limited:
+        Console(stderr=True).print(f"note: placer {name} takes no time limit", markup=False)
+    return placer
 
 
 def _place(console: Console, placer: Any, nodes: list[Any], services: list[Any]) -> Any:

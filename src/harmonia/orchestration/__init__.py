@@ -30,7 +30,7 @@ from harmonia.orchestration._plan import (
     Unplaced,
     UnplacedKind,
 )
-from harmonia.orchestration._protocol import Placer
+from harmonia.orchestration._protocol import Placer, create_placer
 from harmonia.orchestration._services import AcceleratorDemand, Contention, ServiceRequirement
 from harmonia.orchestration._verify import plan_violations
 from harmonia.orchestration.heuristics import BestFitPlacer, FirstFitPlacer, WorstFitPlacer
@@ -61,6 +61,7 @@ __all__ = [
     "Unplaced",
     "UnplacedKind",
     "WorstFitPlacer",
+    "create_placer",
     "fit_cores",
     "objective_value",
     "plan_violations",

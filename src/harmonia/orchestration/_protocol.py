@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import ClassVar, Protocol, runtime_checkable
 
 from harmonia.orchestration._nodes import Node
-from harmonia.orchestration._plan import Plan
+from harmonia.orchestration._plan import Objective, Plan
 from harmonia.orchestration._services import ServiceRequirement
 
 
@@ -33,3 +33,22 @@ class Placer(Protocol):
     def place(self, nodes: Sequence[Node], services: Sequence[ServiceRequirement]) -> Plan:
         """A plan for ``services`` on ``nodes``."""
         ...
+
+
+def create_placer(
+    name: str, objective: Objective, time_limit_s: float | None = None
+) -> tuple[Placer, bool]:
+    """Placer ``name`` (a ``harmonia.placers`` plugin) for ``objective``, given
+    ``time_limit_s`` when it takes one; the flag says whether it did. An unknown placer raises
+    `LookupError`, settings it refuses `TypeError` or `ValueError`."""
+    import inspect
+
+    from harmonia.plugins import PLACERS, create_plugin, load_plugin
+
+    factory = load_plugin(PLACERS, name)
+    params: dict[str, object] = {"objective": objective}
+    limited = time_limit_s is not None and "time_limit_s" in inspect.signature(factory).parameters
+    if limited:
+        params["time_limit_s"] = time_limit_s
+    placer: Placer = create_plugin(PLACERS, name, **params)
+    return placer, limited

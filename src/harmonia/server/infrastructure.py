@@ -29,6 +29,7 @@ from harmonia.orchestration import (
     Plan,
     ServiceRequirement,
     SolverUnavailable,
+    create_placer,
 )
 from harmonia.orchestration.loaders import parse_nodes, parse_services
 from harmonia.orchestration.tactics import Replan, choose_tactic, migrate, scale, utilisation
@@ -174,21 +175,12 @@ class Infrastructure:
         )
 
     def _place(self, spec: DeploymentSpec, nodes: Sequence[Node]) -> Plan:
-        import inspect
-
-        from harmonia.plugins import PLACERS, create_plugin, load_plugin
-
         try:
-            factory = load_plugin(PLACERS, spec.placer)
-        except LookupError as error:
+            placer, _ = create_placer(spec.placer, spec.objective, spec.time_limit_s)
+        except (LookupError, TypeError, ValueError) as error:
             raise PolicyError([Issue("placer", str(error))]) from None
-        params: dict[str, Any] = {"objective": spec.objective}
-        if "time_limit_s" in inspect.signature(factory).parameters:
-            params["time_limit_s"] = spec.time_limit_s
         try:
-            placer = create_plugin(PLACERS, spec.placer, **params)
-            plan: Plan = placer.place(nodes, spec.services)
-            return plan
+            return placer.place(nodes, spec.services)
         except InventoryError as error:
             raise PolicyError(list(error.issues)) from None
         except (SolverUnavailable, TypeError, ValueError) as error:
