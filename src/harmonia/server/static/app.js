@@ -222,10 +222,19 @@ function saveBlob(blob, filename) {
 }
 
 /** Run ``fn`` at most once per ``ms``, trailing call kept (SSE can arrive in bursts). */
+/** Run ``fn`` now, then at most once per ``ms`` while calls keep coming. It belongs to the
+ * page that made it: leaving the page cancels what is still due, so a page left behind never
+ * draws into the next one (its elements share ids). */
 function throttle(fn, ms) {
   let timer = null;
   let pending = false;
+  let left = false;
+  onLeave(() => {
+    left = true;
+    clearTimeout(timer);
+  });
   return () => {
+    if (left) return;
     if (timer) {
       pending = true;
       return;
@@ -233,13 +242,20 @@ function throttle(fn, ms) {
     fn();
     timer = setTimeout(function tick() {
       timer = null;
-      if (pending) {
+      if (pending && !left) {
         pending = false;
         fn();
         timer = setTimeout(tick, ms);
       }
     }, ms);
   };
+}
+
+/** Whether the page being built is still the one shown: call it when the page starts and ask
+ * the answer after each wait (``main`` itself is already the next page's by then). */
+function stillShown() {
+  const root = main;
+  return () => root.isConnected;
 }
 
 /** Append to the page, skipping the nulls of optional parts. */
@@ -663,6 +679,7 @@ function fillSlot(dd, value, text) {
 }
 
 async function pipelinePage(name) {
+  const shown = stillShown();
   const enc = encodeURIComponent(name);
   let detail = await api(`/apps/${enc}`);
   const names = serviceNames(detail);
@@ -870,7 +887,7 @@ async function pipelinePage(name) {
   }
   span.addEventListener("change", () => refresh().catch(fail));
   await refresh();
-  if (!main.isConnected) return;
+  if (!shown()) return;
   const resize = new ResizeObserver(() => drawEdges());
   resize.observe(graph);
   onLeave(() => resize.disconnect());
@@ -935,6 +952,7 @@ slos:
 `;
 
 async function contractPage(name) {
+  const shown = stillShown();
   const enc = encodeURIComponent(name);
   const detail = await api(`/apps/${enc}`);
   const multi = serviceNames(detail).length > 1;
@@ -1051,7 +1069,7 @@ async function contractPage(name) {
   }
 
   await refresh();
-  if (!main.isConnected) return;
+  if (!shown()) return;
   const events = new EventSource(`${API}/apps/${enc}/stream`);
   events.addEventListener("violation", () => refresh().catch(() => {}));
   onLeave(() => events.close());
@@ -1117,6 +1135,7 @@ function observerScope(spec) {
 }
 
 async function observersPage(name) {
+  const shown = stillShown();
   const enc = encodeURIComponent(name);
   const readConfig = () => api(`/apps/${enc}/observers`).catch((error) => {
     if (error instanceof ApiError && error.status === 404) return null;
@@ -1198,7 +1217,7 @@ async function observersPage(name) {
   }
 
   await refresh();
-  if (!main.isConnected) return;
+  if (!shown()) return;
   const events = new EventSource(`${API}/apps/${enc}/stream`);
   const soon = throttle(() => refresh().catch(() => {}), 1000);
   events.addEventListener("observation", soon);
@@ -1209,6 +1228,7 @@ async function observersPage(name) {
 // -- live view -------------------------------------------------------------------------------
 
 async function livePage(name, chosen) {
+  const shown = stillShown();
   const enc = encodeURIComponent(name);
   // the view is one service's: the one named, else the first that has a policy
   const [detail, first] = await Promise.all([api(`/apps/${enc}`), api(`/apps/${enc}/status${query({ service: chosen })}`)]);
@@ -1388,6 +1408,7 @@ async function livePage(name, chosen) {
   }
 
   function render() {
+    if (!shown()) return; // a fetch answered after the page was left: draw nothing
     const { windows, actions, policy } = data;
     showNotice(windows);
     showReporting();
@@ -1459,7 +1480,7 @@ async function livePage(name, chosen) {
   await refreshStatus(first);
   await load();
 
-  if (!main.isConnected) return; // left while loading: open no stream
+  if (!shown()) return; // left while loading: open no stream
   const soon = throttle(() => { trim(); render(); }, 1000);
   const statusSoon = throttle(() => refreshStatus().catch(() => {}), 2000);
   // Actions change status after delivery (pending → applied): reread the open ones now and then.
