@@ -4,8 +4,10 @@ lost, and the memory of the process that stores them.
 
 HTTP: starts ``harmonia serve`` as a separate process on a free loopback port, registers an
 app with a HarmonE policy (so the live loop runs on every sample), and posts batches from
-``--clients`` processes. Store: ``Store.ingest`` called directly from ``--clients`` threads
-with the rows the server would hand it (the figure without HTTP, validation and the loop).
+``--clients`` processes, in each ``--form``: ``rows`` (``{"samples": [...]}``) and
+``columns`` (``{"columns": {...}}``, as the sdk sends them; figures ``…/http-columns``).
+Store: ``Store.ingest`` called directly from ``--clients`` threads with the rows the server
+would hand it (the figure without HTTP, validation and the loop).
 
 Each run gets a fresh database: a temporary SQLite folder, and on the PostgreSQL server of
 ``--database`` a database of its own (``harmonia_bench_…``, dropped after the run; the URL's
@@ -14,7 +16,8 @@ PostgreSQL's ``synchronous_commit`` and ``fsync`` are read and recorded. The fig
 median of ``--runs`` runs. Prints the figures and writes ``build/bench/ingest.json``.
 
     .venv/bin/python bench/bench_ingest.py [--samples 200000] [--clients 2] [--runs 3] \\
-        [--database postgresql+psycopg://postgres@127.0.0.1:5432/test] [--mode http,store]
+        [--database postgresql+psycopg://postgres@127.0.0.1:5432/test] [--mode http,store] \\
+        [--form rows,columns]
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from harmonia.core.application import Application
+from harmonia.sdk._wire import to_columns
 from harmonia.store import Store, sqlite_url
 
 ADMIN = "bench-admin"
@@ -100,12 +104,24 @@ def samples_of(count: int, size: int, seed: int, start: float) -> list[list[dict
 
 
 def post_batches(
-    base: str, token: str, count: int, size: int, seed: int, start: float, ready: Any, done: Any
+    base: str,
+    token: str,
+    count: int,
+    size: int,
+    seed: int,
+    start: float,
+    ready: Any,
+    done: Any,
+    form: str = "rows",
 ) -> None:
-    """One client: build ``count`` batches, wait for the others, post them, report how many
-    samples it sent on ``done``."""
+    """One client: build ``count`` batches (as ``form``: rows or columns), wait for the
+    others, post them, report how many samples it sent on ``done``."""
     bodies = [
-        orjson.dumps({"instance": f"i-{seed}", "samples": samples})
+        orjson.dumps(
+            {"instance": f"i-{seed}", "columns": to_columns(samples)}
+            if form == "columns"
+            else {"instance": f"i-{seed}", "samples": samples}
+        )
         for samples in samples_of(count, size, seed, start)
     ]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -150,8 +166,11 @@ def durability(url: str) -> dict[str, str]:
     return found
 
 
-def http_run(url: str, args: argparse.Namespace, start: float) -> dict[str, Any]:
-    """Post the batches to a server over ``url``; samples per second, stored, memory."""
+def http_run(
+    url: str, args: argparse.Namespace, start: float, form: str = "rows"
+) -> dict[str, Any]:
+    """Post the batches (as ``form``) to a server over ``url``; samples per second, stored,
+    memory."""
     data_dir = Path(tempfile.mkdtemp(prefix="harmonia-bench-"))
     port = free_port()
     env = {
@@ -196,7 +215,7 @@ def http_run(url: str, args: argparse.Namespace, start: float) -> dict[str, Any]
         clients = [
             multiprocessing.Process(
                 target=post_batches,
-                args=(base, token, per_client, args.batch, seed, start, ready, done),
+                args=(base, token, per_client, args.batch, seed, start, ready, done, form),
             )
             for seed in range(args.clients)
         ]
@@ -300,14 +319,26 @@ def main() -> None:
     )
     parser.add_argument("--no-sqlite", action="store_true", help="leave SQLite out")
     parser.add_argument("--mode", default="http,store", help="http, store or both (comma)")
+    parser.add_argument(
+        "--form", default="rows,columns", help="the HTTP batches' form: rows, columns or both"
+    )
     parser.add_argument("--out", type=Path, default=Path("build/bench/ingest.json"))
     args = parser.parse_args()
 
     backends = ([] if args.no_sqlite else ["sqlite"]) + [
         url for url in args.database if url != "sqlite"
     ]
-    modes = [m.strip() for m in args.mode.split(",") if m.strip()]
-    run_of = {"http": http_run, "store": store_run}
+    forms = [f.strip() for f in args.form.split(",") if f.strip()]
+    modes = [
+        m if m != "http" or form == "rows" else f"http-{form}"
+        for m in (m.strip() for m in args.mode.split(",") if m.strip())
+        for form in (forms if m == "http" else ["rows"])
+    ]
+    run_of: dict[str, Any] = {
+        "http": http_run,
+        "http-columns": lambda url, args, start: http_run(url, args, start, "columns"),
+        "store": store_run,
+    }
     # a span of days that ends an hour ago: samples never run ahead of the server's clock
     start = float(int(time.time()) - 3600 - args.samples)
     figures: dict[str, Any] = {}
@@ -319,7 +350,7 @@ def main() -> None:
                 with fresh_database(backend) as url:
                     runs.append({"durability": durability(url), **run_of[mode](url, args, start)})
                 print(
-                    f"{name:<10} {mode:<5} {runs[-1]['samples_per_s']:>10,.0f} samples/s "
+                    f"{name:<10} {mode:<12} {runs[-1]['samples_per_s']:>10,.0f} samples/s "
                     f"(stored {runs[-1]['samples_stored']:,} of {runs[-1]['samples_sent']:,}, "
                     f"load {runs[-1]['load_before'][0]:.2f})",
                     flush=True,
@@ -335,6 +366,7 @@ def main() -> None:
         "samples": args.samples,
         "batch": args.batch,
         "clients": args.clients,
+        "forms": forms,
         "figures": figures,
     }
     print(json.dumps(result, indent=2))

@@ -15,12 +15,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harmonia.cli_demo import live_demo
+from harmonia.cli_demo import DEMO_RATE, live_demo
 from harmonia.cli_deploy_self import deploy_self, domain_target
 from harmonia.cli_domains import _call, domains_app, keys_app
 from harmonia.cli_nodes import nodes_app
 from harmonia.cli_registry import datasets_app, models_app
 from harmonia.core.errors import EnergyMeterUnavailable, HarmoniaError, PolicyError
+from harmonia.core.units import format_joules, format_mj
 from harmonia.energy import auto_meter, get_meter
 from harmonia.policies import PRESETS, dump_policy, load_policy
 from harmonia.replay.results import ReplayResult, ServiceResult
@@ -167,7 +168,7 @@ def energy(
     assert reading is not None
     console.print(
         f"sample: {rounds} matrix products in {reading.seconds:.3f} s used "
-        f"{reading.joules:.4f} J ({reading.joules / max(reading.seconds, 1e-9):.1f} W) "
+        f"{format_joules(reading.joules)} ({reading.joules / max(reading.seconds, 1e-9):.1f} W) "
         f"[{reading.source}: {reading.detail}]",
         markup=False,
     )
@@ -179,7 +180,7 @@ def demo(
     seconds: Annotated[
         float | None, typer.Option(help="stop after this long (default: at Ctrl-C)")
     ] = None,
-    rate: Annotated[float, typer.Option(help="live observations per second")] = 200.0,
+    rate: Annotated[float, typer.Option(help="live observations per second")] = DEMO_RATE,
     seed: int = 0,
 ) -> None:
     """Harmonia end to end: validate the preset policies, read energy, replay every approach
@@ -255,7 +256,7 @@ def _results_table(result: ReplayResult) -> Table:
     for row in result.approaches:
         table.add_row(
             row.approach,
-            f"{row.energy_j_per_inference * 1e3:.4f}",
+            format_mj(row.energy_j_per_inference, unit=False),
             *(
                 f"{row.metrics.get(name, float('nan')):.2f}"
                 if name == "mae"
@@ -285,7 +286,7 @@ def _stages_table(result: ReplayResult) -> Table | None:
     for row in result.approaches:
         table.add_row(
             row.approach,
-            *(f"{row.energy_per_stage.get(stage, float('nan')) * 1e3:.4g}" for stage in stages),
+            *(format_mj(row.energy_per_stage.get(stage), unit=False) for stage in stages),
             *(_service_cell(row.services[service]) for service in services),
         )
     return table
@@ -308,9 +309,12 @@ def _replay_suite(
     seed: int,
     workers: int | None,
     count: int,
+    cluster: str | None = None,
 ) -> None:
-    """`replay --suite N`: every approach over N generated streams, as a distribution."""
+    """`replay --suite N`: every approach over N generated streams, as a distribution
+    (on the Dask scheduler at ``cluster``, if given, instead of local processes)."""
     from harmonia.replay.approaches import parse_approaches
+    from harmonia.replay.cluster import ClusterError
     from harmonia.replay.generators import GENERATORS
     from harmonia.replay.suite import run_suite
     from harmonia.settings import Settings
@@ -322,6 +326,8 @@ def _replay_suite(
         problem = "--data and --suite exclude each other: a suite generates its streams"
     elif system not in GENERATORS:
         problem = f"no stream generator for {system!r}; a suite runs on: {', '.join(GENERATORS)}"
+    elif cluster is not None and workers is not None:
+        problem = "--workers and --cluster exclude each other: the cluster's workers run the tasks"
     if problem:
         console.print(f"error: {problem}", markup=False)
         raise typer.Exit(EXIT_INVALID)
@@ -354,10 +360,14 @@ def _replay_suite(
                 workers=workers,
                 progress=advance,
                 notes=lambda note: console.print(note, markup=False),
+                cluster=cluster,
             )
         except ValueError as error:
             console.print(f"error: {error}", markup=False)
             raise typer.Exit(EXIT_INVALID) from None
+        except ClusterError as error:
+            console.print(f"error: {error}", markup=False)
+            raise typer.Exit(EXIT_CLUSTER) from None
     table = Table(
         title=f"{system} ({menu}): {count} generated streams, seed {seed}, "
         f"{result.seconds:.0f} s; regret = reference objective − the approach's"
@@ -434,6 +444,14 @@ def replay(
             "length) and report the distribution"
         ),
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="run the --suite tasks on the Dask scheduler at ADDRESS (tcp://host:8786) "
+            "instead of local processes; needs harmonia[cluster]",
+        ),
+    ] = None,
 ) -> None:
     """Replay adaptation approaches over a recorded stream and compare them."""
     from harmonia.replay.approaches import parse_approaches
@@ -447,8 +465,13 @@ def replay(
         console.print(f"error: --samples must be at least 1, got {samples}", markup=False)
         raise typer.Exit(EXIT_INVALID)
     if suite is not None:
-        _replay_suite(console, system, approaches, out, menu, data, samples, seed, workers, suite)
+        _replay_suite(
+            console, system, approaches, out, menu, data, samples, seed, workers, suite, cluster
+        )
         return
+    if cluster is not None:
+        console.print("error: --cluster runs a suite's tasks: add --suite N", markup=False)
+        raise typer.Exit(EXIT_INVALID)
     try:
         names = parse_approaches(approaches, system)
         # fail before any training, with the file's own error

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 #: the application the demo runs live
 DEMO_APP = "traffic-live"
+#: observations per second the demo's live system serves by default: a 200-sample window
+#: closes about every second, so adaptations come at a pace a person can follow
+DEMO_RATE = 200.0
 #: seconds between two looks at the actions and the run
 POLL_S = 1.0
 #: exit status when the server will not start the traffic system

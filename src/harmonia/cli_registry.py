@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from harmonia.cli_domains import DEFAULT_SERVER, EXIT_INVALID, Server, Token
+from harmonia.core.units import format_mj
 
 models_app = typer.Typer(help="Models of the registry: push, pull, list, promote.")
 datasets_app = typer.Typer(help="Datasets of the registry: push, pull, list.")
@@ -135,9 +136,15 @@ def _metadata_text(metadata: str) -> str:
 
 
 def _versions_table(found: list[Any]) -> Table:
+    """The versions; with ``mJ/inf`` where any stored its ``energy_j_per_inference`` (kept in
+    joules, shown in mJ as everywhere: `harmonia.core.units`)."""
+    energy = [_stored_energy(v) for v in found]
+    shows_energy = any(e is not None for e in energy)
     table = Table("domain", "name", "version", "label", "status", "tags", "size", "sha256")
-    for v in found:
-        table.add_row(
+    if shows_energy:
+        table.add_column("mJ/inf", justify="right")
+    for v, joules in zip(found, energy, strict=True):
+        row = [
             v["domain"],
             v["name"],
             str(v["version"]),
@@ -146,8 +153,18 @@ def _versions_table(found: list[Any]) -> Table:
             ", ".join(v["tags"]),
             f"{v['size']:,}",
             v["sha256"][:12],
-        )
+        ]
+        if shows_energy:
+            row.append(format_mj(joules, unit=False))
+        table.add_row(*row)
     return table
+
+
+def _stored_energy(version: dict[str, Any]) -> float | None:
+    """The ``energy_j_per_inference`` a version stored in its metadata's ``energy`` figures
+    (joules; `VersionMetadata`), if any."""
+    value = ((version.get("metadata") or {}).get("energy") or {}).get("energy_j_per_inference")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _add_commands(group: typer.Typer, kind: str) -> None:

@@ -785,6 +785,7 @@ def catalog(server: Any) -> dict[str, Any]:
             "library": "torch",
             "trained_on": "flows@1",
             "retrained_from": "lstm@1",
+            "energy": {"energy_j_per_inference": 0.0042},  # as stored with it: 4.2 mJ
         },
     )
     lstm = f"/domains/{VENDOR}/models/lstm"
@@ -929,6 +930,7 @@ def test_catalog_model_page_shows_versions_lineage_promotions_grants_and_energy(
     assert card.locator(".training").inner_text() == "800 J"
     assert card.locator(".evaluation").inner_text() == "30 J"
     assert f"4 mJ in {OPERATOR} (40 samples)" in card.locator(".serving").inner_text()
+    assert card.locator(".stored").inner_text() == "4.2 mJ"  # the registry's, apart, in mJ
     assert page.get_attribute("#energy-chart-2", "data-points") == "3"
     traces = page.evaluate(
         "() => document.querySelector('#energy-chart-2').data.map((t) => [t.x, t.y])"
@@ -1019,7 +1021,7 @@ BOTH_KINDS = {
     "window": "50 samples",
     "strategy": "switch",
     "boundaries": [
-        {"when": "quality < 2", "then": "switch_model"},
+        {"when": "quality < 2 and energy_j < 1", "then": "switch_model"},
         {"when": "quality < 2", "then": "retrain"},
     ],
     "cooldown": "2 windows",
@@ -1137,17 +1139,24 @@ def test_a_quiet_service_says_since_when_and_shows_each_decision(
         else:
             assert outcome in ("pending", "delivered")
     assert kinds["none"] >= 2 and kinds["switch_model"] == kinds["retrain"] == 1
+    # the values a decision read: energy in mJ, as everywhere (the API keeps joules)
+    switch = rows.filter(has=page.locator("td strong", has_text="switch_model"))
+    assert switch.locator("li[data-value='energy_j']").inner_text() == "energy_j = 2 mJ"
     # before / after the retrain: one window each side, the p95 with its unit
     rows.filter(has=page.locator("td strong", has_text="retrain")).get_by_role(
         "button", name="Before / after"
     ).click()
     page.wait_for_selector("#before-after")
     heads = page.locator("#before-after thead th").all_inner_texts()
-    assert heads[1:] == ["before (1 window)", "after (1 window)"]
+    assert heads[1:] == ["before (1 window)", "the decision read", "after (1 window)"]
     p95 = page.locator("#before-after tr[data-signal='p95(latency_ms)']")
     assert p95.locator("th").inner_text() == "p95 latency"
-    for cell in p95.locator("td").all_inner_texts():
+    for cell in p95.locator("td:not(.decided)").all_inner_texts():
         assert re.fullmatch(r"1\d(\.\d+)? ms", cell), cell
+    # one source: the figure the decision stored (its context), not one recomputed, in mJ
+    energy = page.locator("#before-after tr[data-signal='energy_j']")
+    assert energy.locator("td.decided").inner_text() == "2 mJ"
+    assert energy.locator("td").all_inner_texts() == ["2 mJ"] * 3
     shot(page, "history-no-change")
 
     # a policy without any drift detector: the drift chart says that
@@ -1167,6 +1176,10 @@ def test_the_run_page_keeps_a_policy_the_user_edited(
     page: Any, server: Any, live: dict[str, Any], shot: Any
 ) -> None:
     login(page, server)
+    # Start is off while the app runs (test_run_page): stopped already when the module runs
+    # in order, not when this test runs alone
+    if server.api("GET", "/runs")[0]["status"] == "running":
+        server.api("DELETE", f"/runs/{live['id']}")
     version = server.api("GET", f"/apps/{APP}/policy")["version"]
     goto(page, "#/run")
     page.select_option("#run-system", "traffic")

@@ -297,6 +297,16 @@ def test_a_stage_violation_names_the_worst_instance() -> None:
     assert result.explanation is not None and "node `edge-1`" in result.explanation
 
 
+def test_an_energy_explanation_reads_in_mj_as_the_dashboard_shows_the_value() -> None:
+    """A request's 0.01 + 0.2 + 0.01 J: the sentence says 220 mJ, as the contract page shows
+    the SLO's value (``energy_j`` stays in joules in the result)."""
+    result = one({"condition": "mean(energy_j) <= 0.1"})
+    assert result.status == "violated"
+    assert result.values == pytest.approx({"mean(energy_j)": 0.22})
+    assert result.explanation is not None
+    assert result.explanation.startswith("mean(energy_j) end to end 220 mJ, must be <= 100 mJ")
+
+
 def test_a_frame_is_shared_between_contracts() -> None:
     rows = pipeline_rows(50)
     data = frame(APP, rows)

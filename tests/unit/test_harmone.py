@@ -174,3 +174,14 @@ def test_published_defaults() -> None:
 def test_invalid_parameters_are_named(params: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         HarmonEStrategy(**params)
+
+
+def test_an_energy_switch_quotes_both_measured_energies_in_mj() -> None:
+    """One source: the reason quotes the cheaper model's measured energy and the active
+    one's, which is this window's ``energy_j`` (the decision's ``context``, the dashboard's
+    figure): in mJ as the dashboard shows them, not ``0.0005 J``."""
+    strategy = HarmonEStrategy(alpha=0.0)
+    harness = Harness(strategy, active="lstm")
+    harness.knowledge.profiles["linear"].energy_j = 0.0005
+    [plan] = harness.window(quality=0.99, energy_j=0.02)
+    assert "lowest measured energy (0.5 mJ per inference; lstm 20 mJ)" in plan.decision.reason

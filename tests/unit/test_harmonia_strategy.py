@@ -92,6 +92,43 @@ def test_evidence_from_another_drift_state_is_not_trusted() -> None:
     assert plan.decision.kind is ActionKind.RETRAIN  # nothing known for drifted data
 
 
+def promising(harness: Harness) -> None:
+    """Stored promises (accuracy is the quality here): lstm promises most, linear least."""
+    stored(
+        harness,
+        linear={"r2": 0.80, "energy_j_per_inference": 0.0001},
+        svm={"r2": 0.85, "energy_j_per_inference": 0.0002},
+        lstm={"r2": 0.95, "energy_j_per_inference": 0.0004},
+    )
+
+
+def test_exploring_tries_the_untried_model_that_promises_most_before_a_retrain() -> None:
+    harness = Harness(HarmoniaStrategy(explore=True), active="svm")
+    promising(harness)
+    [plan] = harness.window(quality=0.5, energy_j=0.0002, drift_kl=3.0)
+    assert plan.decision.kind is ActionKind.SWITCH_MODEL
+    assert plan.decision.model == "lstm"  # not linear: it promises less than svm
+    assert "has not served data like this yet" in plan.decision.reason
+    # once lstm has a score on drifted data (low as well), nothing is left to try: retrain
+    harness.knowledge.activate("lstm")
+    [plan] = harness.window(quality=0.5, energy_j=0.0004, drift_kl=3.0)
+    assert plan.decision.kind is ActionKind.RETRAIN
+    assert plan.decision.model == "lstm"
+
+
+def test_exploring_needs_drift_and_is_off_by_default() -> None:
+    # no drift: a low window may be a hard one; the model stays, as without exploring
+    harness = Harness(HarmoniaStrategy(explore=True), active="svm")
+    promising(harness)
+    [plan] = harness.window(quality=0.5, energy_j=0.0002, drift_kl=0.1)
+    assert plan.decision.kind is ActionKind.NONE
+    # off (the default): a drifted low window retrains the model in service
+    harness = Harness(HarmoniaStrategy(), active="svm")
+    promising(harness)
+    [plan] = harness.window(quality=0.5, energy_j=0.0002, drift_kl=3.0)
+    assert plan.decision.kind is ActionKind.RETRAIN
+
+
 def test_retrain_is_priced_with_the_objectives_exchange_rate() -> None:
     # 40 J spread over 10 windows of 100 inferences is 40 mJ an inference: 0.05 · 40/25 = 0.08
     # of score, more than the 0.78 − 0.75 = 0.03 a retrain could win back.
@@ -154,3 +191,34 @@ def test_a_longer_payback_horizon_makes_a_retrain_worth_it() -> None:
 def test_invalid_parameters_are_named(param: str, value: int) -> None:
     with pytest.raises(ValueError, match=param):
         HarmoniaStrategy(**{param: value})
+
+
+def test_a_switch_quotes_the_energy_per_inference_in_mj_as_the_window_measured_it() -> None:
+    """One source: the reason quotes the active model's energy as its window measured it
+    (what the decision's ``context.energy_j`` and the dashboard show: 0.8 mJ), not the 1.1 mJ
+    stored with its version, and in mJ, not as ``0.0008 J``."""
+    harness = Harness(HarmoniaStrategy(), active="lstm")
+    stored(
+        harness,
+        linear={"r2": 0.910, "energy_j_per_inference": 0.00002},
+        lstm={"r2": 0.905, "energy_j_per_inference": 0.0011},
+    )
+    [plan] = harness.window(quality=0.93, energy_j=0.0008)
+    assert plan.decision.model == "linear"
+    assert "for 0.02 mJ instead of 0.8 mJ per inference" in plan.decision.reason
+    assert " J" not in plan.decision.reason.replace(" mJ", "")
+
+
+def test_a_switch_names_the_training_energy_spread_apart_from_the_measured_energy() -> None:
+    """Where training energy is spread over the inferences the reason still quotes the
+    measured 0.8 mJ, and the cost it ranked by (0.8 + 3 J / (100 · 30) = 1.8 mJ) apart."""
+    harness = Harness(HarmoniaStrategy(), active="lstm")
+    stored(
+        harness,
+        linear={"r2": 0.910, "energy_j_per_inference": 0.00002},
+        lstm={"r2": 0.905, "energy_j_per_inference": 0.0008, "training_joules": 3.0},
+    )
+    [plan] = harness.window(quality=0.93, energy_j=0.0008)
+    reason = plan.decision.reason
+    assert "for 0.02 mJ instead of 0.8 mJ per inference" in reason
+    assert "0.02 mJ instead of 1.8 mJ with training energy spread over 30 windows" in reason

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harmonia.core.units import format_energy, is_energy
+
 
 class ActionKind(StrEnum):
     """What a managed system is asked to do: adaptations a policy's strategy decides, and
@@ -60,6 +62,9 @@ class Action(BaseModel):
         """One line for logs and the CLI."""
         target = f" → {self.model}" if self.model else ""
         version = f" v{self.version}" if self.version is not None else ""
-        values = ", ".join(f"{k}={v:.4g}" for k, v in sorted(self.values.items()))
+        values = ", ".join(
+            f"{k}={format_energy(k, v) if is_energy(k) else f'{v:.4g}'}"
+            for k, v in sorted(self.values.items())
+        )
         fired = f" [{self.trigger}" + (f"; {values}]" if values else "]")
         return f"{self.kind.value}{target}{version}: {self.reason}{fired}"

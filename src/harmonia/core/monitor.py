@@ -22,6 +22,9 @@ from harmonia.core.telemetry import TelemetrySample
 
 _SAMPLE_FIELDS = frozenset({"latency_ms", "energy_j", "prediction", "target", "drift_value"})
 _LATENCY_SUMMARY: tuple[Aggregate, ...] = ("p50", "p95", "p99")
+_PREDICTION = attrgetter("prediction")
+_TARGET = attrgetter("target")
+_SERVED = attrgetter("model", "model_version")
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,10 @@ def r2_and_mae(predicted: np.ndarray, actual: np.ndarray) -> tuple[float, float]
 
 def regression_quality(samples: Sequence[TelemetrySample]) -> tuple[float, float]:
     """R² and MAE over the samples that have both a prediction and a target."""
+    predicted = list(map(_PREDICTION, samples))
+    actual = list(map(_TARGET, samples))
+    if None not in predicted and None not in actual:  # every sample has both: no pairing
+        return r2_and_mae(np.array(predicted, dtype=float), np.array(actual, dtype=float))
     pairs = np.asarray(
         [
             (s.prediction, s.target)
@@ -166,15 +173,18 @@ def split_at_switches(samples: Sequence[TelemetrySample]) -> list[list[Telemetry
     """A window cut at each switch: the consecutive runs of samples served by one model and
     version, in order (fair attribution: each run is credited to the model that served it).
     """
+    served = list(map(_SERVED, samples))
+    if not served:
+        return []
+    if served.count(served[0]) == len(served):  # the usual window: no switch in it
+        return [list(samples)]
     parts: list[list[TelemetrySample]] = []
-    for sample in samples:
-        if parts and (parts[-1][-1].model, parts[-1][-1].model_version) == (
-            sample.model,
-            sample.model_version,
-        ):
-            parts[-1].append(sample)
-        else:
-            parts.append([sample])
+    start = 0
+    for i in range(1, len(served)):
+        if served[i] != served[i - 1]:
+            parts.append(list(samples[start:i]))
+            start = i
+    parts.append(list(samples[start:]))
     return parts
 
 

@@ -85,20 +85,25 @@ VISION = Settings(
     # version's training data resembles the window. A tolerance of 0.005 keeps the small
     # model (three points less accurate than the medium one on clean images) out of service.
     # Luminance cannot see noise or blur, so a low window is reason enough to retrain
-    # (patience 1); a version tuned for a condition serves again when it returns, so a
-    # fine-tune is priced over 60 windows, not the 3 of the cooldown. Scores older than 5
-    # windows are not evidence (the data has changed since). Tuned on the shipped scenario:
-    # 0.92 rather than 0.9, and patience, gained 2.3 points of accuracy there.
+    # (patience 1). Scores older than 5 windows are not evidence (the data has changed since).
+    # Models differ in what they withstand (the small CNN reads dark images best, the larger
+    # ones fog), so a drifted window that scores low first tries a model that promises more
+    # (explore) before any retrain. Chosen on the generated streams of suite seed 2 (12
+    # streams; the evaluation uses seed 1): against the previous settings (min_score 0.92,
+    # no exploring, a fine-tune priced over 60 windows), min_score 0.9 and a fine-tune priced
+    # over 20 windows (a 1,000-image stream) cut the streams where a fixed model dominated from
+    # 7 to 5 and the worst regret against the best fixed configuration from 0.060 to 0.015.
     harmonia_options={
-        "min_score": 0.92,
+        "min_score": 0.9,
         "tolerance": 0.005,
         "drift_threshold": 0.6,
         "reuse_threshold": 0.3,
         "retrain_cooldown": 3,
         "promise_in_context": True,
         "patience": 1,
-        "payback_windows": 60,
+        "payback_windows": 20,
         "evidence_ttl": 5,
+        "explore": True,
     },
     harmonia_drift={"detectors": {"kl": {"bins": 10}}},
 )

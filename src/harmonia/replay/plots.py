@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from harmonia.core.actions import ActionKind
+from harmonia.core.units import format_mj
 from harmonia.replay.results import ActionRecord, ApproachResult, ReplayResult
 
 if TYPE_CHECKING:
@@ -601,7 +602,7 @@ def tradeoff_figure(result: ReplayResult, positions: dict[str, str] | None = Non
                 line={"color": OKABE_ITO["black"], "dash": "dash", "width": 1.2},
                 marker={"size": 6, "color": "white", "line": {"color": "black", "width": 1}},
                 opacity=0.7,
-                hovertemplate="oracle frontier<br>%{x:.4g} mJ<br>"
+                hovertemplate="oracle frontier<br>%{x:.3~f} mJ<br>"
                 + QUALITY_LABELS.get(result.quality_metric, result.quality_metric)
                 + " %{y:.4f}<extra></extra>",
             )
@@ -632,7 +633,7 @@ def tradeoff_figure(result: ReplayResult, positions: dict[str, str] | None = Non
                         (
                             f"<b>{html.escape(name)}</b>"
                             + (" (Pareto-optimal)" if name in best else ""),
-                            f"energy: {points[name][0]:.4g} mJ per inference",
+                            f"energy: {format_mj(approach.energy_j_per_inference)} per inference",
                             metrics_text(approach),
                             f"inference: {approach.inference_ms:.3g} ms",
                             f"switches {approach.switches}, retrains {approach.retrains}, "

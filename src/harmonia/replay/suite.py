@@ -2,9 +2,10 @@
 
 ``harmonia replay SYSTEM --suite N --seed S`` generates N streams
 (`harmonia.replay.generators`), the k-th from seed ``S·10000 + k`` (so suites of different
-seeds share no stream), replays every approach and the window oracle on each, in the lab's
-local process pool (one task per stream and approach), and compares each approach with the
-best fixed configuration and the oracle of its stream (`harmonia.replay.references`).
+seeds share no stream), replays every approach and the window oracle on each (one task per
+stream and approach, submitted by `run_tasks` to the lab's local process pool or, with
+``--cluster``, to a Dask cluster: `harmonia.replay.cluster`), and compares each approach with
+the best fixed configuration and the oracle of its stream (`harmonia.replay.references`).
 
 Outputs, under ``--out``: ``streams/<system>-<seed>/results.json|csv`` (each stream's replay,
 as a single replay writes it), ``suite.json`` (the streams, every approach's standing per
@@ -19,7 +20,13 @@ import json
 import os
 import statistics
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import (
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+)
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,6 +185,61 @@ def _oracle_task(system: str, menu: str, root: str, seed: int, samples: int) -> 
     return found[0]
 
 
+def _run_task(approach: str, arguments: tuple[Any, ...]) -> ApproachResult:
+    """One task of a suite, by the approach's name; module-level so any executor can
+    pickle it by reference."""
+    return _oracle_task(*arguments) if approach == ORACLE else _approach_task(*arguments)
+
+
+#: a suite's tasks: (stream name, approach name, the task's arguments)
+Task = tuple[str, str, tuple[Any, ...]]
+
+
+def run_tasks(
+    executor: Executor, tasks: list[Task], progress: Progress | None = None
+) -> dict[tuple[str, str], ApproachResult]:
+    """Each task's result by (stream, approach), from any `concurrent.futures.Executor`
+    (a local process pool, a thread, a Dask cluster's executor): one submission loop for
+    every place the suite runs, reporting ``progress`` as tasks finish, in this thread.
+
+    On the first failure the tasks not yet started are cancelled and the error is raised.
+    """
+    futures: dict[Future[ApproachResult], tuple[str, str]] = {
+        executor.submit(_run_task, approach, arguments): (stream, approach)
+        for stream, approach, arguments in tasks
+    }
+    rows: dict[tuple[str, str], ApproachResult] = {}
+    try:
+        for done, future in enumerate(as_completed(futures), start=1):
+            rows[futures[future]] = future.result()
+            if progress:
+                progress(" ".join(futures[future]), done, len(futures))
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return rows
+
+
+def _executor(
+    cluster: str | None,
+    workers: int | None,
+    tasks: int,
+    data_dir: Path,
+    notes: Callable[[str], None] | None,
+) -> Executor:
+    """Where a suite's ``tasks`` run: the Dask cluster at ``cluster``, whose workers must see
+    ``data_dir``; else ``workers`` local processes (default: one per core), or, for one, a
+    thread of this process, which spares a process start and the imports."""
+    if cluster is not None:
+        from harmonia.replay.cluster import connect
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return connect(cluster, shared=[str(data_dir.resolve())], notes=notes)
+    workers = max(1, min(workers or os.cpu_count() or 1, tasks or 1))
+    return ThreadPoolExecutor(1) if workers == 1 else ProcessPoolExecutor(workers)
+
+
 def run_suite(
     system: str,
     count: int,
@@ -191,9 +253,15 @@ def run_suite(
     progress: Progress | None = None,
     notes: Callable[[str], None] | None = None,
     meter: EnergyMeter | None = None,
+    cluster: str | None = None,
 ) -> SuiteResult:
     """Replay ``approaches`` (default: all of the system's) and the window oracle over
-    ``count`` streams generated from ``seed``; compare them (see the module notes)."""
+    ``count`` streams generated from ``seed``; compare them (see the module notes).
+
+    The tasks run on ``workers`` local processes, or on the Dask scheduler at ``cluster``
+    (`harmonia.replay.cluster.connect`; ``workers`` is then the cluster's business), with
+    the same results: each task is a function of its arguments alone.
+    """
     import time
 
     started = time.perf_counter()
@@ -204,43 +272,22 @@ def run_suite(
         for note in skipped:
             if notes:
                 notes(f"energy: skipped {note}")
-    registry = prepare(data_dir, menu, meter, notes, system=system)
-    generated: list[GeneratedStream] = [
-        generate(system, stream_seed(seed, k), samples) for k in range(count)
-    ]
-    length = generated[0].samples if generated else samples or 0
-    tasks: list[tuple[str, str, tuple[Any, ...]]] = []  # (stream, approach, arguments)
-    root = str(registry.root)
-    for stream in generated:
-        for name in names:
-            tasks.append((stream.name, name, (system, menu, root, stream.seed, length, name, seed)))
-        tasks.append((stream.name, ORACLE, (system, menu, root, stream.seed, length)))
-    rows: dict[tuple[str, str], ApproachResult] = {}
-    total = len(tasks)
-
-    def run(approach: str, arguments: tuple[Any, ...]) -> ApproachResult:
-        return _oracle_task(*arguments) if approach == ORACLE else _approach_task(*arguments)
-
-    workers = max(1, min(workers or os.cpu_count() or 1, total or 1))
-    if workers == 1:
-        for done, (stream_name, approach, arguments) in enumerate(tasks, start=1):
-            rows[stream_name, approach] = run(approach, arguments)
-            if progress:
-                progress(f"{stream_name} {approach}", done, total)
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures: dict[Future[ApproachResult], tuple[str, str]] = {
-                (
-                    pool.submit(_oracle_task, *arguments)
-                    if approach == ORACLE
-                    else pool.submit(_approach_task, *arguments)
-                ): (stream_name, approach)
-                for stream_name, approach, arguments in tasks
-            }
-            for done, future in enumerate(as_completed(futures), start=1):
-                rows[futures[future]] = future.result()
-                if progress:
-                    progress(" ".join(futures[future]), done, total)
+    # a cluster first: a wrong address fails now, not after the models' first training
+    pool = _executor(cluster, workers, count * (len(names) + 1), data_dir, notes)
+    with pool:
+        registry = prepare(data_dir, menu, meter, notes, system=system)
+        generated: list[GeneratedStream] = [
+            generate(system, stream_seed(seed, k), samples) for k in range(count)
+        ]
+        length = generated[0].samples if generated else samples or 0
+        tasks: list[Task] = []
+        root = str(Path(registry.root).resolve())  # workers elsewhere start in other folders
+        for stream in generated:
+            for name in names:
+                arguments = (system, menu, root, stream.seed, length, name, seed)
+                tasks.append((stream.name, name, arguments))
+            tasks.append((stream.name, ORACLE, (system, menu, root, stream.seed, length)))
+        rows = run_tasks(pool, tasks, progress)
     energy = spec.open(registry, menu, meter, 0).energy_per_inference()
     quality_metric = spec.quality(spec.settings.objective.get("quality", "r2")).metric
     replays: dict[str, ReplayResult] = {}

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from harmonia.sdk._messages import ActionMessage, actions_from_reply
 from harmonia.sdk._transport import TransportError
+from harmonia.sdk._wire import to_columns
 
 if TYPE_CHECKING:
     import httpx
@@ -44,11 +45,15 @@ class HTTPTransport:
         *,
         timeout: float = 5.0,
         client: httpx.Client | None = None,
+        columns: bool = True,
     ) -> None:
         import httpx
 
         self.server = server.rstrip("/")
         self.timeout = timeout
+        #: whether batches go as columns (see `to_columns`); a server that refuses them
+        #: (older than the form) turns this off and gets rows
+        self.columns = columns
         self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(timeout=timeout)
@@ -63,6 +68,17 @@ class HTTPTransport:
     ) -> list[ActionMessage]:
         url = f"{self.server}/api/v1/apps/{quote(app, safe='')}/telemetry"
         headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key is not None else None
+        if self.columns:
+            try:
+                body = {"instance": instance, "columns": to_columns(samples)}
+                return actions_from_reply(self._request("POST", url, body, headers))
+            except TransportError as error:
+                if not _columns_refused(error):
+                    raise
+                # a server older than the columnar form: rows from now on (the batch was
+                # refused whole, so its key is still free)
+                logger.info("%s takes no columnar batches; sending rows", self.server)
+                self.columns = False
         reply = self._request("POST", url, {"instance": instance, "samples": samples}, headers)
         return actions_from_reply(reply)
 
@@ -123,6 +139,12 @@ class HTTPTransport:
         if code >= 500 or code in RETRYABLE_CLIENT_ERRORS:
             raise TransportError(True, message, status=code)
         raise TransportError(False, message, status=code)
+
+
+def _columns_refused(error: TransportError) -> bool:
+    """Whether a server refused a columnar batch for its form: one older than it, whose
+    schema knows only ``samples`` (its 422 names ``columns`` as an extra input)."""
+    return error.status == 422 and '"field":"columns","reason":"Extra inputs' in error.message
 
 
 def _decode(content: bytes, url: str) -> Any:

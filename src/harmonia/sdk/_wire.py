@@ -41,6 +41,28 @@ class Batch:
     samples: list[dict[str, Any]]
 
 
+def to_columns(samples: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The columnar form of wire samples (``{"ts": [...], "model": [...], ...}``): a field
+    some samples leave out is null in theirs (``metrics``: empty), one no sample has is
+    left out, and so are ``metrics`` when no sample has any. The server validates and
+    stores columns several times faster than rows, and the body is about half the size.
+
+    >>> to_columns([{"model": "a", "ts": 1.0, "metrics": {}}, {"model": "a", "ts": 2.0,
+    ...     "metrics": {"x": 1.0}, "trace_id": "t"}])
+    {'model': ['a', 'a'], 'ts': [1.0, 2.0], 'metrics': [{}, {'x': 1.0}], 'trace_id': [None, 't']}
+    """
+    names: dict[str, None] = {}
+    for sample in samples:
+        if not names.keys() >= sample.keys():  # most samples name what the first did
+            names.update(dict.fromkeys(sample))
+    columns = {name: [sample.get(name) for sample in samples] for name in names}
+    if "metrics" in columns:
+        metrics = columns["metrics"] = [m or {} for m in columns["metrics"]]
+        if not any(metrics):
+            del columns["metrics"]
+    return columns
+
+
 def to_wire(item: Item, service: str, stage: str | None = None) -> dict[str, Any]:
     """The wire dict of a captured sample, or a ValueError/TypeError saying why it is invalid.
 

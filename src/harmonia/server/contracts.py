@@ -15,6 +15,13 @@ risk or without data before): a window that stays violated is one episode, not o
 per check. Where each SLO stands (status, since when, last checked, last result) is stored
 per contract version and restored on first use, so a restart does not record an episode
 again.
+
+Among replicas (PostgreSQL, `harmonia.server.leases`) only the replica that holds the app's
+contract lease checks its contract: the others count samples towards its windows as here,
+ask the holder to check when one closes, skip the periodic check, and answer ``POST
+.../contract/check`` with what the contract reads now, recording nothing (the holder records
+it). An SLO that becomes violated is so recorded once, by one replica, whose SLO states are
+read from the store when it takes the lease over. On SQLite (one server) nothing changes.
 """
 
 from __future__ import annotations
@@ -295,7 +302,24 @@ class ContractKeeper:
             self._parsed[app.name] = (stored.version, contract)
             self._states.pop(app.name, None)
             self._schedules.pop(app.name, None)
+        if self.server.replicas is not None:  # the others reread it; its checks get a lease
+            self.server.replicas.contract_changed(app)
         return stored
+
+    def forget(self, app: str) -> None:
+        """Forget what was read of ``app``'s contract (the contract, where its SLOs stand,
+        its window schedule): among replicas, another applied a new version, or this one
+        took or lost the lease of its checks; all is read again from the store on use."""
+        with self._lock:
+            self._parsed.pop(app, None)
+            self._states.pop(app, None)
+            self._schedules.pop(app, None)
+
+    def checks_here(self, app: App) -> bool:
+        """Whether this server checks ``app``'s contract: a single server always; among
+        replicas, the one holding the app's contract lease only."""
+        replicas = self.server.replicas
+        return replicas is None or replicas.owns_contract(app.name)
 
     def contract(self, app: App) -> tuple[int, Contract] | None:
         """The contract in force and its version."""
@@ -318,7 +342,11 @@ class ContractKeeper:
             with self._lock:
                 due = schedule.feed(arrived, self.server.clock())
             if due:
-                self.queue.submit(app)
+                replicas = self.server.replicas
+                if replicas is None or replicas.owns_contract(app.name):
+                    self.queue.submit(app)
+                else:  # the holder of the checks' lease checks it
+                    replicas.ask_check(app)
         except Exception:
             logger.exception("counting %s's samples towards its contract windows failed", app.name)
 
@@ -326,6 +354,8 @@ class ContractKeeper:
         """The periodic check, for apps whose windows no samples close: check ``app`` if
         neither samples nor a check came for ``every`` seconds (None when skipped: while
         samples come, ingestion checks it as its windows close)."""
+        if not self.checks_here(app):
+            return None  # the replica holding the contract lease does
         schedule = self._schedule(app)
         if schedule is None:
             return None
@@ -336,14 +366,36 @@ class ContractKeeper:
     def check(self, app: App) -> list[SLOResult]:
         """Evaluate the contract over the latest telemetry; record each SLO that became
         violated (with the action its remedy asks for) and store where each SLO stands.
-        Runs in a worker thread; checks of one app run one at a time."""
+        Runs in a worker thread; checks of one app run one at a time.
+
+        Among replicas, a replica that does not hold the app's contract lease only
+        evaluates (for ``POST .../contract/check``): it records nothing, keeps no state, and
+        asks the holder to check, which records what it finds."""
         found = self.contract(app)
         if found is None:
             return []
+        replicas = self.server.replicas
+        if replicas is not None and not replicas.owns_contract(app.name):
+            replicas.ask_check(app)
+            return self._evaluate(app, found[1], self.server.clock())
         with self._lock:
             checking = self._checking.setdefault(app.name, threading.Lock())
         with checking:
             return self._check(app, *found)
+
+    def _evaluate(self, app: App, contract: Contract, now: float) -> list[SLOResult]:
+        """Every SLO's result over the latest telemetry (the contract's longest window)."""
+        server = self.server
+        span = max(
+            slo.window.seconds if slo.window is not None and slo.window.seconds else 0.0
+            for slo in contract.slos
+        )
+        span = max(span, contract.window.seconds or 0.0, 60.0)
+        rows = list(server.store.telemetry(app, now - span, None, latest=MAX_CHECK_SAMPLES))
+        rows.reverse()  # oldest first, as a window reads them
+        nodes = {i.name: i.node for i in server.store.instances(app) if i.node}
+        signals = server.observers.runner.signals(app.name) if server.observers.watches(app) else {}
+        return evaluate(contract, app.structure, rows, nodes=nodes, signals=signals)
 
     def _check(self, app: App, version: int, contract: Contract) -> list[SLOResult]:
         """`check` under the app's check lock. A violation is recorded before the new
@@ -355,16 +407,7 @@ class ContractKeeper:
         if schedule is not None:
             with self._lock:
                 schedule.checked_at = now  # time windows close again from now on
-        span = max(
-            slo.window.seconds if slo.window is not None and slo.window.seconds else 0.0
-            for slo in contract.slos
-        )
-        span = max(span, contract.window.seconds or 0.0, 60.0)
-        rows = list(server.store.telemetry(app, now - span, None, latest=MAX_CHECK_SAMPLES))
-        rows.reverse()  # oldest first, as a window reads them
-        nodes = {i.name: i.node for i in server.store.instances(app) if i.node}
-        signals = server.observers.runner.signals(app.name) if server.observers.watches(app) else {}
-        results = evaluate(contract, app.structure, rows, nodes=nodes, signals=signals)
+        results = self._evaluate(app, contract, now)
         before = self.states(app, version)
         fresh = [
             r
@@ -372,6 +415,10 @@ class ContractKeeper:
             if r.status == "violated"
             and (r.slo not in before or before[r.slo].status != "violated")
         ]
+        if fresh and not self.checks_here(app):
+            # the lease was taken over during the check: its new holder records (it reads
+            # the SLO states stored by the last check here, so the episode is its to record)
+            return results
         if fresh:
             self._record(app, version, contract, fresh, now)
         states = {
@@ -398,6 +445,8 @@ class ContractKeeper:
         if known is not None and known[0] == version:
             return dict(known[1])
         restored = {s.slo: SLOState.restored(s) for s in self.server.store.slo_states(app, version)}
+        if not self.checks_here(app):
+            return restored  # another replica checks: what it stored, read afresh each time
         with self._lock:  # a check that finished meanwhile knows better
             known = self._states.get(app.name)
             if known is None or known[0] != version:

@@ -24,6 +24,12 @@ owned by one replica at a time, through a lease with a fencing token
   policy). A listener thread (one connection of its own, LISTEN) publishes the others'
   events to the subscribers here and wakes the feeder.
 
+Contract checks are leased too: an app with a contract has a lease of its own beside its
+loops' (service `CONTRACT_LEASE`), taken and kept by the same keeper, and only its holder
+checks the app's contract (`ContractKeeper`), so that an SLO that becomes violated is recorded
+once. The other replicas count their samples towards the contract's windows as before and,
+when one closes, ask the holder to check (a ``check`` notification).
+
 On SQLite there is one process and none of this runs (`Server.replicas` is None).
 """
 
@@ -41,7 +47,7 @@ import orjson
 
 from harmonia.server.observe import Broadcaster
 from harmonia.store import App
-from harmonia.store.leases import CHANNEL, LeaseLost, Taken
+from harmonia.store.leases import CHANNEL, CONTRACT_LEASE, LeaseLost, Taken
 
 if TYPE_CHECKING:
     from harmonia.server.service import Server
@@ -154,6 +160,76 @@ class Replicas:
         with self._lock:
             return dict(self._held)
 
+    def owns_contract(self, app: str) -> bool:
+        """Whether this replica holds the lease of ``app``'s contract checks (only its
+        holder checks the contract and records violations)."""
+        return (app, CONTRACT_LEASE) in self._held
+
+    def contract_changed(self, app: App) -> None:
+        """A contract was applied here: the other replicas forget the one they had read
+        (the holder of the checks' lease reads the new one), and this replica takes the
+        lease if nobody holds it yet (the keeper's next look would, within half a
+        second)."""
+        self._queue({"k": "contract", "a": app.name})
+        if (app.name, CONTRACT_LEASE) not in self._held:
+            try:
+                taken = self.store.take_leases(
+                    self.id, [(app.id, app.name, CONTRACT_LEASE)], self.lease_seconds
+                )
+            except Exception:  # the keeper tries again
+                logger.warning("taking the contract checks of %s failed", app.name, exc_info=True)
+                return
+            self._took(taken)
+
+    def ask_check(self, app: App) -> None:
+        """A window of ``app``'s contract closed here, but another replica checks it: ask
+        that one (the holder queues a check; one that holds nothing ignores it)."""
+        self._queue({"k": "check", "a": app.name})
+
+    def view(self) -> dict[str, Any]:
+        """The replicas and their leases as the database has them, for ``GET /replicas``:
+        each replica seen lately or holding a lease, its leases, and which of them this
+        replica holds (by its own reckoning: a lease it believes it holds under the token
+        the database shows)."""
+        within = self.lease_seconds + self.look_every
+        now = self.store.database_clock()
+        alive = {rid: (started, seen) for rid, started, seen in self.store.replicas(within)}
+        held = self.held()
+        leases: dict[str, list[dict[str, Any]]] = {rid: [] for rid in alive}
+        for lease in self.store.leases():
+            mine = held.get((lease.app, lease.service))
+            leases.setdefault(lease.owner, []).append(
+                {
+                    "app": lease.app,
+                    "service": None if lease.service == CONTRACT_LEASE else lease.service,
+                    "kind": "contract" if lease.service == CONTRACT_LEASE else "loop",
+                    "token": lease.token,
+                    "acquired_at": lease.acquired_at,
+                    "expires_at": lease.expires_at,
+                    "expired": lease.expires_at < now,
+                    "here": lease.owner == self.id
+                    and mine is not None
+                    and mine.token == lease.token,
+                }
+            )
+        return {
+            "replicas": True,
+            "this": self.id,
+            "lease_seconds": self.lease_seconds,
+            "now": now,
+            "items": [
+                {
+                    "id": rid,
+                    "this": rid == self.id,
+                    "alive": rid in alive,
+                    "started": alive[rid][0] if rid in alive else None,
+                    "seen": alive[rid][1] if rid in alive else None,
+                    "leases": owned,
+                }
+                for rid, owned in sorted(leases.items())
+            ],
+        }
+
     def has_policy(self, app: App, service: str) -> bool:
         """Whether ``service`` has a policy, hence a loop (owned here or elsewhere) that
         telemetry must reach; remembered (a service without one is asked again after
@@ -171,6 +247,13 @@ class Replicas:
         """This replica no longer owns the loop (its write was fenced off): drop it."""
         with self._lock:
             gone = self._held.pop((app, service), None)
+        if service == CONTRACT_LEASE:
+            if gone is not None:
+                logger.warning(
+                    "replica %s lost the contract checks of %s: %s", self.id, app, reason
+                )
+            self.server.contracts.forget(app)
+            return
         if gone is not None:
             logger.warning("replica %s lost the loop of %s/%s: %s", self.id, app, service, reason)
         self.server.drop_loop(app, service)
@@ -308,6 +391,19 @@ class Replicas:
         keys = set()
         for lease in taken:
             key = (lease.app, lease.service)
+            if lease.service == CONTRACT_LEASE:
+                # the contract and where its SLOs stand are read afresh from the store: what
+                # this replica read before (its last check, another version) may be stale
+                self.server.contracts.forget(lease.app)
+                with self._lock:
+                    self._held[key] = Held(lease.app_id, lease.token)
+                logger.info(
+                    "replica %s checks the contract of %s (token %d)",
+                    self.id,
+                    lease.app,
+                    lease.token,
+                )
+                continue
             self.server.drop_loop(*key)  # whatever this replica knew before is stale
             with self._lock:
                 self._held[key] = Held(lease.app_id, lease.token)
@@ -453,3 +549,7 @@ class Replicas:
             self.server.policy_stored(app, service)
         elif kind == "version":
             self.server.version_stored(app, service, message["m"], int(message["v"]))
+        elif kind == "contract":
+            self.server.contracts.forget(app)
+        elif kind == "check" and self.owns_contract(app):  # another replica's window closed
+            self.server.contracts.queue.submit(self.server.app(app))

@@ -74,6 +74,10 @@ class Run:
 class Runs:
     """The processes started through the API, kept while the server lives."""
 
+    #: what a run's arguments follow: the ``harmonia`` command of this interpreter (a test
+    #: puts a stand-in here, to have a run that stays up without running a system)
+    program: tuple[str, ...] = (sys.executable, "-m", "harmonia.cli")
+
     def __init__(
         self, root: Path, data_dir: Path, *, clock: Callable[[], float] = time.time
     ) -> None:
@@ -83,6 +87,22 @@ class Runs:
         self._runs: dict[int, Run] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        # held from the busy check of a live run to its entry in ``_runs``: two requests for
+        # one app at once must not both find it idle and both start
+        self._starting = threading.Lock()
+
+    def running(self, app: str) -> Run | None:
+        """The live run of ``app`` still going, if any: one app is fed by one run at a time
+        (two would interleave their telemetry in one loop and each obey the other's
+        actions)."""
+        return next(
+            (
+                r
+                for r in self.all()
+                if r.kind == "system" and r.app == app and r.status == "running"
+            ),
+            None,
+        )
 
     def start_system(
         self,
@@ -94,19 +114,21 @@ class Runs:
         loop: bool = False,
     ) -> Run:
         """Run a reference system live against ``server`` as application ``app``; with
-        ``loop`` its data plays round and round until the run is stopped."""
+        ``loop`` its data plays round and round until the run is stopped. `RunError` names
+        a bad argument, `RunBusy` the run ``app`` already has going."""
         _check(system in SYSTEMS, f"system must be one of {', '.join(SYSTEMS)}")
         _check(SAFE.match(app) is not None, "app: use lowercase letters, digits, '-' or '_'")
-        with self._lock:
-            busy = [r for r in self._runs.values() if r.app == app and r.status == "running"]
-        _check(not busy, f"{app!r} is already running (run {busy[0].id})" if busy else "")
         command = ["run", system, "--server", server, "--app", app]
         if rate is not None:
             _check(0 < rate <= 100_000, "rate must be in (0, 100000] observations per second")
             command += ["--rate", str(rate)]
         if loop:
             command.append("--loop")
-        return self._start("system", system, app, command, {"HARMONIA_APP_TOKEN": token})
+        with self._starting:
+            busy = self.running(app)
+            if busy is not None:
+                raise RunBusy(busy)
+            return self._start("system", system, app, command, {"HARMONIA_APP_TOKEN": token})
 
     def start_experiment(
         self, system: str, approaches: Sequence[str], limit: int | None, experiments: Path
@@ -167,7 +189,7 @@ class Runs:
         run_id = next(self._ids)
         self.root.mkdir(parents=True, exist_ok=True)
         log = self.root / f"run-{run_id}.log"
-        full = [sys.executable, "-m", "harmonia.cli", *command]
+        full = [*self.program, *command]
         with log.open("wb") as handle:
             process = subprocess.Popen(
                 full,
@@ -200,6 +222,19 @@ class Runs:
 
 class RunError(ValueError):
     """A run request that names something not allowed."""
+
+
+class RunBusy(RunError):
+    """A live run asked for an application that already has one going: the message names
+    that run and when it started, so that the user can stop it first."""
+
+    def __init__(self, run: Run) -> None:
+        started = time.strftime("%H:%M:%S UTC", time.gmtime(run.started))
+        super().__init__(
+            f"{run.app!r} is already running: run {run.id}, started {started}; "
+            f"stop run {run.id} first"
+        )
+        self.run = run
 
 
 def _check(ok: bool, message: str) -> None:

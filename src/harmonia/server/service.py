@@ -7,8 +7,10 @@ import re
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -50,12 +52,11 @@ from harmonia.server.schemas import (
     AppIn,
     InstanceIn,
     ResultIn,
-    SampleIn,
     VersionIn,
     field_errors,
 )
 from harmonia.server.targets import TargetRefused, check_target
-from harmonia.server.validation import BatchInvalid, BatchValidator
+from harmonia.server.validation import BatchInvalid, BatchValidator, validate_columns
 from harmonia.store import (
     DEFAULT_DOMAIN,
     App,
@@ -76,6 +77,8 @@ logger = logging.getLogger("harmonia.server")
 #: a push still pending when the server starts is pushed again if decided this recently
 STALE_PUSH_SECONDS = 600.0
 APP_NAME = re.compile(APP_NAME_PATTERN)
+#: columns whose null means the field's default, which is not null (`SAMPLE_DEFAULTS`)
+_NOT_NULL = frozenset({"service", "metrics"})
 BATCH_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
@@ -274,10 +277,10 @@ class Server:
             if replayed is not None:
                 return replayed
         try:
-            batch = (
+            batch: dict[str, Any] = (
                 self.validator.validate(body)
                 if isinstance(body, bytes)
-                else BATCH.validate_python(body, strict=False)
+                else validate_columns(body) or dict(BATCH.validate_python(body, strict=False))
             )
         except ValidationError as error:
             self.counters.rejected_batch(app.name)
@@ -285,12 +288,15 @@ class Server:
         except BatchInvalid as error:
             self.counters.rejected_batch(app.name)
             raise Invalid(error.issues) from None
-        samples = batch["samples"]
-        self._check_clock(app, samples)
         instance = batch.get("instance", "default")
         extra = {"app": app.name, "instance": instance, "input_summary": None}
-        rows = [{**SAMPLE_DEFAULTS, **sample, **extra} for sample in samples]
-        by_service = self._place(app, rows)
+        if "columns" in batch:
+            rows, by_service = self._column_rows(app, batch["columns"], extra)
+        else:
+            samples = batch["samples"]
+            self._check_clock(app, [s["ts"] for s in samples], "samples[{}].ts")
+            rows = [{**SAMPLE_DEFAULTS, **sample, **extra} for sample in samples]
+            by_service = self._place(app, rows)
         if self.replicas is not None:
             return self._ingest_as_replica(self.replicas, app, rows, by_service, instance, keyed)
         actions: list[dict[str, Any]] = []
@@ -442,16 +448,77 @@ class Server:
         self.publish_decisions(app, windows, stored)
         return {"accepted": accepted, "actions": messages}
 
-    def _place(self, app: App, rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    def _column_rows(
+        self, app: App, columns: dict[str, list[Any]], extra: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """A columnar batch's rows (every `TelemetrySample` field, as the row form's) and
+        their grouping by service, as `_place` gives it. What the row form checks per
+        sample is checked per column here: the lengths, the clock on the latest ``ts``, and
+        for an app of one service, the stages the column names. Errors name the column and
+        the sample's index: ``columns.ts[3]``."""
+        count = len(columns["ts"])
+        uneven = [
+            {
+                "field": f"columns.{name}",
+                "reason": f"has {len(values)} values; columns.ts has {count}",
+            }
+            for name, values in columns.items()
+            if len(values) != count
+        ]
+        if uneven:
+            self.counters.rejected_batch(app.name)
+            raise Invalid(uneven[:20])
+        self._check_clock(app, columns["ts"], "columns.ts[{}]")
+        # Each row is a copy of what the samples share (the defaults, the batch's instance,
+        # a column of one value throughout: the model, often its version) updated with the
+        # columns that vary: twice as fast as a dict built from every field.
+        template = {**SAMPLE_DEFAULTS, **extra}
+        varying: dict[str, list[Any]] = {}
+        for name, values in columns.items():
+            if name in _NOT_NULL and None in values:  # null: the sample's default
+                fill = SAMPLE_DEFAULTS[name]
+                values = [fill if v is None else v for v in values]
+            if values.count(values[0]) == count:
+                template[name] = values[0]
+            else:
+                varying[name] = values
+        placed = None
+        if len(app.services) == 1:  # the common case: any name is the service's
+            stage = app.structure.stages[0].name
+            stages = columns.get("stage", ())
+            if any(s not in (None, stage) for s in set(stages)):
+                i = next(i for i, s in enumerate(stages) if s not in (None, stage))
+                named = columns.get("service")
+                where = {"service": "default" if named is None else named[i], "stage": stages[i]}
+                raise Invalid([_wrong_stage(app, i, where, stage, f"columns.stage[{i}]")])
+            placed = template["service"] = app.services[0]
+            template["stage"] = stage
+            varying.pop("service", None)
+            varying.pop("stage", None)
+        # C-level passes (``map`` drained by a ``deque`` of no length): no bytecode per row
+        rows: list[dict[str, Any]] = list(map(dict.copy, repeat(template, count)))
+        if varying:
+            pairs = map(zip, repeat(list(varying)), zip(*varying.values(), strict=True))
+            deque(map(dict.update, rows, pairs), maxlen=0)
+        if placed is not None:
+            return rows, {placed: rows}
+        return rows, self._place(app, rows, "columns.{1}[{0}]")
+
+    def _place(
+        self, app: App, rows: list[dict[str, Any]], where: str = "samples[{0}].{1}"
+    ) -> dict[str, list[dict[str, Any]]]:
         """Give each sample its service and stage, and group the batch by service (in
-        order); `Invalid` names each sample whose service or stage the app does not have."""
+        order); `Invalid` names each sample whose service or stage the app does not have
+        (``where``: the field of sample {0}'s {1}, by the batch's form)."""
         structure = app.structure
         if len(app.services) == 1:  # the common case, one pass: any name is the service's
             service = app.services[0]
             stage = structure.stages[0].name
             for row in rows:
                 if row["stage"] not in (None, stage):
-                    raise Invalid([_wrong_stage(app, rows.index(row), row, stage)])
+                    index = rows.index(row)
+                    field = where.format(index, "stage")
+                    raise Invalid([_wrong_stage(app, index, row, stage, field)])
                 row["service"], row["stage"] = service, stage
             return {service: rows}
         stage_of = {s.name: stage.name for stage in structure.stages for s in stage.services}
@@ -463,9 +530,9 @@ class Server:
                 reason = f"{app.name} has no service {row['service']!r}; its services: " + (
                     ", ".join(app.services)
                 )
-                issues.append({"field": f"samples[{i}].service", "reason": reason})
+                issues.append({"field": where.format(i, "service"), "reason": reason})
             elif row["stage"] not in (None, found):
-                issues.append(_wrong_stage(app, i, row, found))
+                issues.append(_wrong_stage(app, i, row, found, where.format(i, "stage")))
             else:
                 row["stage"] = found
                 groups.setdefault(row["service"], []).append(row)
@@ -486,18 +553,21 @@ class Server:
             raise Invalid([{"field": "Idempotency-Key", "reason": reason}])
         return reply
 
-    def _check_clock(self, app: App, samples: list[SampleIn]) -> None:
+    def _check_clock(self, app: App, stamps: list[float], field: str) -> None:
         """Refuse samples stamped too far ahead of the server's clock: a time window would
-        wait for that moment to close, deciding nothing meanwhile."""
+        wait for that moment to close, deciding nothing meanwhile. ``field``: where sample
+        {}'s ``ts`` is in the batch's form."""
         latest = self.clock() + self.guards.max_clock_skew_s
+        if max(stamps) <= latest:  # one C-level pass for the usual batch
+            return
         ahead = [
             {
-                "field": f"samples[{i}].ts",
-                "reason": f"is {s['ts'] - latest + self.guards.max_clock_skew_s:.0f} s ahead "
+                "field": field.format(i),
+                "reason": f"is {ts - latest + self.guards.max_clock_skew_s:.0f} s ahead "
                 f"of the server's clock (at most {self.guards.max_clock_skew_s:.0f} s allowed)",
             }
-            for i, s in enumerate(samples)
-            if s["ts"] > latest
+            for i, ts in enumerate(stamps)
+            if ts > latest
         ]
         if ahead:
             self.counters.rejected_batch(app.name)
@@ -761,9 +831,11 @@ def finite_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: finite_or_none(v) for k, v in row.items()}
 
 
-def _wrong_stage(app: App, index: int, row: dict[str, Any], stage: str) -> dict[str, str]:
+def _wrong_stage(
+    app: App, index: int, row: dict[str, Any], stage: str, field: str | None = None
+) -> dict[str, str]:
     reason = f"{app.name}/{row['service']} is in stage {stage!r}, not {row['stage']!r}"
-    return {"field": f"samples[{index}].stage", "reason": reason}
+    return {"field": field or f"samples[{index}].stage", "reason": reason}
 
 
 def _action_row(action: Action, service: str) -> dict[str, Any]:

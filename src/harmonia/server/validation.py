@@ -47,6 +47,31 @@ def validate_batch(body: bytes) -> tuple[bool, Any]:
     return True, (batch.get("instance"), chunks)
 
 
+def validate_columns(body: bytes | dict[str, Any]) -> dict[str, Any] | None:
+    """The batch as `harmonia.server.schemas.ColumnBatchIn` validates it, or None if it is
+    not one (no top-level ``columns``: the row form). Always in this process, whatever the
+    body's size: pydantic-core checks columns of numbers in one quick pass (about 1.5 µs a
+    sample, against 6-10 µs for the rows), so even the biggest batch holds the GIL for
+    milliseconds, not the hundreds the worker processes spare the event loop for rows."""
+    from harmonia.server.schemas import COLUMN_BATCH
+
+    if isinstance(body, bytes):
+        if b'"columns"' not in body:  # a quick scan: most row batches never say it
+            return None
+    elif "columns" not in body:
+        return None
+    try:
+        return dict(
+            COLUMN_BATCH.validate_json(body)
+            if isinstance(body, bytes)
+            else COLUMN_BATCH.validate_python(body, strict=False)
+        )
+    except ValidationError as error:
+        if any(e["type"] == "missing" and tuple(e["loc"]) == ("columns",) for e in error.errors()):
+            return None  # "columns" only appeared inside: a batch of rows
+        raise
+
+
 class _Worker:
     """One worker process (`harmonia.server.validation_worker`), spoken to over its
     standard input and output: a length-prefixed body in, a length-prefixed pickle out.
@@ -96,10 +121,14 @@ class BatchValidator:
         self._all: list[_Worker] = []
 
     def validate(self, body: bytes) -> dict[str, Any]:
-        """The batch as `harmonia.server.schemas.BatchIn` validates it; raises
-        ``ValidationError`` (small bodies) or `BatchInvalid` (big ones)."""
+        """The batch as `harmonia.server.schemas.BatchIn` validates it, or as
+        `ColumnBatchIn` (with ``columns`` instead of ``samples``); raises
+        ``ValidationError`` (small bodies, columns) or `BatchInvalid` (big ones)."""
         from harmonia.server.schemas import BATCH
 
+        columns = validate_columns(body)
+        if columns is not None:
+            return columns
         if len(body) <= BIG_BODY_BYTES:
             return dict(BATCH.validate_json(body))
         ok, result = self._in_worker(body)

@@ -91,12 +91,19 @@ _RELEASE = text(
     bindparam("services", type_=ARRAY(VARCHAR)),
     bindparam("tokens", type_=ARRAY(BIGINT)),
 )
-#: the loops with a policy whose lease nobody holds: none yet, expired, or this replica's
-#: from before it restarted (taken over at once, the token moving on)
+#: the lease of an app's contract checks, held beside its loops' leases under this key in
+#: place of a service (no service name starts with ``~``): the replica holding it is the one
+#: that checks the app's contract, so that a violation is recorded once, not once a replica
+CONTRACT_LEASE = "~contract"
+#: the loops with a policy, and the contracts, whose lease nobody holds: none yet, expired,
+#: or this replica's from before it restarted (taken over at once, the token moving on)
 _FREE = text(
     f"""
     SELECT p.app_id, a.name, p.service
-    FROM (SELECT DISTINCT app_id, service FROM policies) AS p
+    FROM (
+        SELECT DISTINCT app_id, service FROM policies
+        UNION SELECT DISTINCT app_id, '{CONTRACT_LEASE}' FROM contracts
+    ) AS p
     JOIN apps AS a ON a.id = p.app_id
     LEFT JOIN leases AS l ON l.app_id = p.app_id AND l.service = p.service
     WHERE l.app_id IS NULL OR l.expires_at < {_NOW} OR l.owner = :owner
@@ -160,7 +167,9 @@ class LeasesMixin(StoreBase):
 
     def free_loops(self, owner: str) -> list[tuple[int, str, str]]:
         """(app id, app name, service) of every loop with a policy that no live replica
-        owns: no lease yet, an expired one, or one that ``owner`` held before a restart."""
+        owns: no lease yet, an expired one, or one that ``owner`` held before a restart;
+        and of every app with a contract whose checks nobody owns (service
+        `CONTRACT_LEASE`)."""
         with self.engine.connect() as connection:
             rows = connection.execute(_FREE, {"owner": owner}).all()
         return [(int(r.app_id), str(r.name), str(r.service)) for r in rows]
@@ -252,6 +261,12 @@ class LeasesMixin(StoreBase):
             )
             for r in rows
         ]
+
+    def database_clock(self) -> float:
+        """The database's clock (seconds since the epoch), which leases expire by: whether
+        one has expired is told by it, not by a replica's clock."""
+        with self.engine.connect() as connection:
+            return float(connection.scalar(text(f"SELECT {_NOW}")) or 0.0)
 
     # -- the owner's writes, fenced --------------------------------------------------------
 

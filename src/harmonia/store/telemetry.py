@@ -21,8 +21,11 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, timedelta
+from itertools import repeat
+from operator import floordiv, itemgetter
 from typing import Any
 
 import orjson
@@ -54,6 +57,9 @@ STORED_COLUMNS = (
 #: a sample as exported: the stored columns with the stage of its service
 TELEMETRY_COLUMNS = ("stage", *STORED_COLUMNS)
 
+_TS = itemgetter("ts")
+_TRACE_ID = itemgetter("trace_id")
+_METRICS = itemgetter("metrics")
 _TELEMETRY_INSERT = "INSERT INTO telemetry (app_id, {columns}) VALUES ({markers})"
 #: the binary COPY's type of each column: app_id, then STORED_COLUMNS (``metrics`` is json,
 #: whose binary form is its text)
@@ -103,7 +109,7 @@ def _day_of_partition(name: str) -> int | None:
 
 def _days_of(stamps: Iterable[float]) -> set[int]:
     """The UTC days of finite ``stamps`` that can have a partition."""
-    days = {stamp // PARTITION_SECONDS for stamp in stamps}
+    days = set(map(floordiv, stamps, repeat(PARTITION_SECONDS)))  # C-level, per sample
     return {int(d) for d in days if math.isfinite(d) and _FIRST_DAY <= d <= _LAST_DAY}
 
 
@@ -112,32 +118,16 @@ def _telemetry_params(app: App, rows: Sequence[dict[str, Any]]) -> list[tuple[An
     without ``trace_id`` when no row has one: binding a NULL per row costs a tenth of a
     SQLite insert, and most batches of a one-stage app carry no trace. Built before the
     write transaction opens, so a big batch's Python work does not hold the write lock that
-    every other batch waits on."""
+    every other batch waits on. Built a column at a time (C-level ``map`` and ``zip``, and
+    the empty ``metrics`` of most samples not encoded again each time): a third of the cost
+    of a tuple built per row in Python."""
     dumps = orjson.dumps
-    tail = (
-        (lambda row: (row["trace_id"],))
-        if any(row["trace_id"] is not None for row in rows)
-        else (lambda row: ())
-    )
-    return [
-        (
-            app.id,
-            row["service"],
-            row["instance"],
-            row["model"],
-            row["model_version"],
-            row["ts"],
-            row["latency_ms"],
-            row["energy_j"],
-            row["energy_source"],
-            row["prediction"],
-            row["target"],
-            row["drift_value"],
-            dumps(row["metrics"]).decode(),
-            *tail(row),
-        )
-        for row in rows
-    ]
+    traces = list(map(_TRACE_ID, rows))
+    metrics = [(m and dumps(m).decode()) or "{}" for m in map(_METRICS, rows)]
+    plain = [map(itemgetter(name), rows) for name in STORED_COLUMNS[:-2]]
+    if traces.count(None) == len(traces):
+        return list(zip(repeat(app.id), *plain, metrics, strict=False))
+    return list(zip(repeat(app.id), *plain, metrics, traces, strict=False))
 
 
 def _insert_telemetry(tx: Connection, params: list[tuple[Any, ...]]) -> int:
@@ -168,9 +158,7 @@ def _copy_telemetry(tx: Connection, columns: Sequence[str], params: list[tuple[A
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
             copy.set_types(_COPY_TYPES[: len(columns) + 1])
-            write = copy.write_row
-            for row in params:
-                write(row)
+            deque(map(copy.write_row, params), maxlen=0)  # no bytecode of ours per row
     except tx.dialect.loaded_dbapi.Error as error:
         invalidated = tx.dialect.is_disconnect(error, tx.connection.dbapi_connection, None)
         raise DBAPIError.instance(
@@ -230,7 +218,7 @@ class TelemetryMixin(StoreBase):
             self._maintain_in_background()
         if not partitioned:
             return
-        missing = _days_of(row["ts"] for row in rows) - self._known_partitions()
+        missing = _days_of(map(_TS, rows)) - self._known_partitions()
         if missing and time.monotonic() >= self._partitions_retry_at:
             self._make_partitions(sorted(missing)[-NEW_PARTITIONS_PER_BATCH:])
 

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 
 class LiveOptionError(HarmoniaError, ValueError):
-    """A live run asked of a system what it cannot do (loop a pipeline's scenario)."""
+    """A live run asked of a system what it cannot do (an option its runner does not
+    support); the CLI says so in one line (exit 2). The shipped systems support them all."""
 
 
 class LiveRunner(Protocol):

@@ -13,6 +13,7 @@ from harmonia.core.conditions import Comparison, Operand
 from harmonia.core.contracts._model import SLO, Attribution, Check, Floats, Ints, Scope
 from harmonia.core.contracts._signals import _HOLDS, _aggregate, _Read, _Reader
 from harmonia.core.policy import Window
+from harmonia.core.units import format_energy, is_energy
 
 # -- explanation -----------------------------------------------------------------------------
 
@@ -20,14 +21,16 @@ from harmonia.core.policy import Window
 def _unit(signal: str) -> str:
     if "latency_ms" in signal:
         return " ms"
-    if "energy_j" in signal:
-        return " J"
     if signal == "co2_g":
         return " g"
     return ""
 
 
 def _show(value: float, signal: str) -> str:
+    """A value with its unit; energy by the one rule (per inference or request in mJ, a
+    total in J: `harmonia.core.units`), as the dashboard shows the same value."""
+    if is_energy(signal):
+        return format_energy(signal, value)
     return f"{value:.4g}{_unit(signal)}"
 
 

@@ -41,6 +41,7 @@ from harmonia.core.actions import ActionKind
 from harmonia.core.knowledge import ModelProfile
 from harmonia.core.policy import Tactic
 from harmonia.core.strategies.base import Planned, Situation, Trigger, planned, reuse_or_retrain
+from harmonia.core.units import format_mj
 
 
 class HarmonEStrategy:
@@ -222,7 +223,12 @@ def _cheaper_model(
     cheaper = [m for m, energy in measured.items() if m != active and energy < ceiling]
     if cheaper:
         choice = min(cheaper, key=measured.__getitem__)
-        return choice, f"{choice} has the lowest measured energy ({measured[choice]:.3g} J)"
+        # the active model's figure is its latest window's energy_j, as the dashboard shows it
+        against = f"; {active} {format_mj(ceiling)}" if active in measured else ""
+        return choice, (
+            f"{choice} has the lowest measured energy "
+            f"({format_mj(measured[choice])} per inference{against})"
+        )
     listed_cheaper = [m for m in models[: models.index(active)] if m not in measured]
     if listed_cheaper:
         choice = listed_cheaper[-1]

@@ -28,6 +28,12 @@ What it does differently from HarmonE, and why:
 - **A low score that persists is drift too.** The watched signal cannot see every change
   (blur leaves an image's luminance as it was). With ``patience`` set, a score below
   ``min_score`` for that many windows in a row allows a retrain even without drift.
+- **Try before you train** (``explore``). Models differ in what they withstand (a small
+  network may read dark images better than a large one) and only serving one shows it. With
+  ``explore`` set, a drifted window that scores low moves to a model that promises more and
+  has no score yet on drifted data, before any retrain: a switch costs no training. Off by
+  default: where one model is best under every condition (traffic), each try costs energy
+  for nothing.
 - **Evidence has a context.** A score counts for ``evidence_ttl`` windows, and a remedy only
   trusts scores measured in the same drift state (drifted or not) as the window at hand.
   With ``promise_in_context`` a stored promise counts only where the version's training
@@ -45,6 +51,7 @@ from harmonia.core.knowledge import Knowledge
 from harmonia.core.policy import Policy
 from harmonia.core.scoring import score
 from harmonia.core.strategies.base import Planned, Situation, Trigger, planned, reuse_or_retrain
+from harmonia.core.units import format_joules, format_mj
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,7 @@ class HarmoniaStrategy:
         promise_in_context: bool = False,
         patience: int | None = None,
         payback_windows: int | None = None,
+        explore: bool = False,
     ) -> None:
         if tolerance < 0:
             raise ValueError(f"tolerance must be >= 0, got {tolerance}")
@@ -97,6 +105,7 @@ class HarmoniaStrategy:
         self.promise_in_context = promise_in_context
         self.patience = patience
         self.payback_windows = payback_windows
+        self.explore = explore
 
     @property
     def detectors(self) -> tuple[str, ...]:
@@ -215,9 +224,14 @@ class HarmoniaStrategy:
         return [
             planned(
                 ActionKind.SWITCH_MODEL,
-                f"{cheapest} promises a score of {promise[cheapest]:.4f} (held-out {held_out} and "
-                f"energy stored with its version), within {self.tolerance} of the best "
-                f"({best:.4f}), for {cost[cheapest]:.3g} J instead of {cost[active]:.3g} J",
+                f"{cheapest} promises a score of {promise[cheapest]:.4f} (held-out {held_out} "
+                f"stored with its version, energy as measured, else as stored), within "
+                f"{self.tolerance} of the best ({best:.4f}), "
+                + _per_inference(
+                    (self._energy(situation, cheapest), self._energy(situation, active)),
+                    (cost[cheapest], cost[active]),
+                    self.evidence_ttl,
+                ),
                 Trigger(
                     "harmonia: healthy, serve the cheapest good model", {"score": window_score}
                 ),
@@ -276,6 +290,17 @@ class HarmoniaStrategy:
                     model=choice,
                 )
             ]
+        untried = self._untried(situation, drifted, now) if drifted and self.explore else None
+        if untried is not None:
+            return [
+                planned(
+                    ActionKind.SWITCH_MODEL,
+                    f"{untried} has not served data like this yet and may cope better: a "
+                    f"switch costs no training, a retrain of {active} does",
+                    trigger,
+                    model=untried,
+                )
+            ]
         waiting = self._why_not_retrain(situation, window_score, drifted, now)
         if waiting is not None:
             return [planned(ActionKind.NONE, waiting, trigger)]
@@ -291,13 +316,29 @@ class HarmoniaStrategy:
             )
         ]
 
+    def _persistent(self) -> bool:
+        """Whether the score has stayed low for ``patience`` windows in a row."""
+        return self.patience is not None and self.low_streak_ >= self.patience
+
+    def _untried(self, situation: Situation, drifted: bool, now: int) -> str | None:
+        """The model to try before retraining: one without a recent score in this drift
+        state, the best stored promise first (None when every model has been seen). Models
+        differ in what they withstand (a small network may read dark images better than a
+        large one), and only serving one shows it; a switch costs no training."""
+        seen = self._recent(now, drifted)
+        floor = self._promise(situation, situation.active_model)
+        promise = {m: self._promise(situation, m) for m in situation.policy.models}
+        candidates = [m for m in promise if m not in seen and promise[m] > floor]
+        if not candidates:
+            return None
+        return max(candidates, key=promise.__getitem__)
+
     def _why_not_retrain(
         self, situation: Situation, window_score: float, drifted: bool, now: int
     ) -> str | None:
         """None if a retrain is due; otherwise why not."""
         active = situation.active_model
-        persistent = self.patience is not None and self.low_streak_ >= self.patience
-        if not drifted and not persistent:
+        if not drifted and not self._persistent():
             return f"no drift: {active} is not worse for new data; nothing better is known"
         if self.last_retrain_ is not None and now - self.last_retrain_ <= self.retrain_cooldown:
             return f"a retrain ran {now - self.last_retrain_} windows ago; waiting"
@@ -312,8 +353,8 @@ class HarmoniaStrategy:
         gain = self.min_score - window_score
         if price > gain:
             return (
-                f"a retrain of {active} costs {joules:.3g} J: worth {price:.3f} in score over "
-                f"{horizon} windows, more than the {gain:.3f} it can win back"
+                f"a retrain of {active} costs {format_joules(joules)}: worth {price:.3f} in score "
+                f"over {horizon} windows, more than the {gain:.3f} it can win back"
             )
         return None
 
@@ -334,3 +375,17 @@ def _retrain_joules(situation: Situation, model: str) -> float:
     if not math.isnan(measured):
         return measured
     return situation.version_metric(model, "training_joules")
+
+
+def _per_inference(energy: tuple[float, float], cost: tuple[float, float], ttl: int) -> str:
+    """``for 0.02 mJ instead of 0.8 mJ per inference``: the energy of the cheaper model and of
+    the one in service as measured (else as stored), the figures the window's ``energy_j`` and
+    the dashboard show; then the costs they were ranked by, where training energy adds to them.
+    """
+    text = f"for {format_mj(energy[0])} instead of {format_mj(energy[1])} per inference"
+    if cost != energy:
+        text += (
+            f" ({format_mj(cost[0])} instead of {format_mj(cost[1])} with training energy "
+            f"spread over {ttl} windows)"
+        )
+    return text

@@ -18,6 +18,7 @@ from harmonia.server.api.routes import (
     observe,
     observers,
     policies,
+    replicas,
     runs,
     telemetry,
     versions,
@@ -43,5 +44,6 @@ ROUTERS: tuple[APIRouter, ...] = tuple(
         audit,
         catalog,
         infrastructure,
+        replicas,
     )
 )

@@ -140,7 +140,14 @@ function num(value, digits = 3) {
   if (value !== 0 && Math.abs(value) < 10 ** -digits) return value.toExponential(2);
   return value.toFixed(digits).replace(/\.?0+$/, "") || "0";
 }
+/* Energy, by one rule (harmonia.core.units in Python; docs/dashboard.md): the API sends
+ * joules (energy_j, energy_j_per_inference, training_joules); per inference or per request
+ * it is shown in mJ, a total (total_energy_j, a training run) in J / kJ (``joules``). */
 const mJ = (joules) => (joules === null || joules === undefined ? "—" : `${num(joules * 1000, 3)} mJ`);
+/** Whether a signal, value or metadata name holds joules (energy_j, mean(energy_j), …). */
+const isEnergy = (key) => /energy_j|_joules$/.test(key);
+/** An energy value by its name: a total in J / kJ, anything else per inference in mJ. */
+const energyText = (key, value) => (/total_energy_j|_joules$/.test(key) ? joules(value) : mJ(value));
 /** Live systems stamp unix seconds; a replay may stamp sample indices. */
 const isEpoch = (ts) => ts > 1e9;
 const toX = (ts) => (isEpoch(ts) ? new Date(ts * 1000) : ts);
@@ -178,9 +185,9 @@ function signalLabel(key) {
   const m = key.match(/^(p\d+|avg|mean|max|min)\((\w+?)_ms\)$/);
   return m ? `${m[1]} ${m[2]}` : key;
 }
-/** A signal's value with its unit: joules in mJ, anything in milliseconds with "ms". */
+/** A signal's value with its unit: energy by its rule (mJ), anything in milliseconds with "ms". */
 function signalText(key, value) {
-  if (key === "energy_j") return mJ(value);
+  if (isEnergy(key)) return energyText(key, value);
   if (/_ms\b/.test(key)) return value === null || value === undefined ? "—" : `${num(value, 2)} ms`;
   return num(value, 4);
 }
@@ -517,17 +524,22 @@ function rangePicker(onChange, initial = "900") {
   };
 }
 
-/** Windows in [start, end), oldest first, paging back past the API's 1000 per call. */
-async function fetchWindows(name, start, end, service = null, pages = 5) {
-  let out = [];
-  let upper = end;
-  for (let i = 0; i < pages; i++) {
-    const batch = await api(`/apps/${encodeURIComponent(name)}/windows${query({ start, end: upper, limit: 1000, service })}`);
-    out = batch.concat(out);
-    if (batch.length < 1000) break;
-    upper = batch[0].end;
-  }
-  return out;
+/** The most points a chart of the Live page draws: a range of more windows comes downsampled. */
+const CHART_POINTS = 1500;
+
+/** Windows in [start, end), oldest first, in one request: the windows themselves when the
+ * range holds at most CHART_POINTS of them, else that many points, each aggregating the
+ * windows of a span of time (``downsampled``, ``windows``: how many; see the API's ``points``). */
+async function fetchWindows(name, start, end, service = null) {
+  return api(`/apps/${encodeURIComponent(name)}/windows${query({ start, end, service, points: CHART_POINTS })}`);
+}
+
+/** "downsampled: N windows per point" when ``windows`` holds downsampled points, else "". */
+function downsampledNote(windows) {
+  const points = windows.filter((w) => w.downsampled);
+  if (!points.length) return "";
+  const per = Math.round(points.reduce((n, w) => n + (w.windows || 1), 0) / points.length);
+  return `downsampled: ${per.toLocaleString()} windows per point`;
 }
 
 /** The application's pages; ``service`` (only for an app of several) keeps the one in view. */
@@ -556,7 +568,7 @@ function servicePicker(name, detail, current, page = "", allLabel = null) {
 }
 
 function actionHover(a) {
-  const values = Object.entries(a.values || {}).map(([k, v]) => `${k} = ${num(v, 4)}`).join("<br>");
+  const values = Object.entries(a.values || {}).map(([k, v]) => `${k} = ${signalText(k, v)}`).join("<br>");
   const target = a.model ? ` → ${a.model}${a.version ? ` v${a.version}` : ""}` : "";
   return `<b>${a.kind}${target}</b> (${a.status})<br>who: ${a.strategy}<br>why: ${escapeHtml(a.reason)}` +
     `<br>boundary: ${escapeHtml(a.trigger)}${values ? `<br>${values}` : ""}<br>${when(a.ts)}`;
@@ -565,7 +577,7 @@ function actionHover(a) {
 function explainValues(action) {
   const values = Object.entries(action.values || {});
   const named = values.filter(([k]) => action.trigger.includes(k));
-  const shown = (named.length ? named : values.slice(0, 3)).map(([k, v]) => `${k} = ${num(v, 4)}`);
+  const shown = (named.length ? named : values.slice(0, 3)).map(([k, v]) => `${k} = ${signalText(k, v)}`);
   return shown.length ? ` (${shown.join(", ")})` : "";
 }
 
@@ -916,7 +928,7 @@ const scopeText = (r) => (r.scope === "end_to_end" ? "end to end" : `${r.scope} 
 function signalValue(signal, value) {
   if (value === null || value === undefined) return "no data";
   if (signal.includes("latency_ms")) return ms(value);
-  if (/energy_j/.test(signal)) return mJ(value);
+  if (isEnergy(signal)) return energyText(signal, value);
   return num(value, 4);
 }
 /** "stage classify · service fast · instance fast-2 on node edge-2 · 94 % of the excess". */
@@ -1394,7 +1406,20 @@ async function livePage(name, chosen) {
     data.windows = windows;
     data.last = last.at(-1) || null;
     data.actions = actions.reverse(); // oldest first, like the windows
+    showDownsampled(windows);
     render();
+  }
+
+  /** Say in the main chart's caption when its points stand for several windows each. */
+  function showDownsampled(windows) {
+    const caption = document.getElementById("chart-main")?.closest("figure")?.querySelector("figcaption");
+    if (!caption) return;
+    let note = caption.querySelector("#downsampled-note");
+    if (!note) {
+      note = h("span", { id: "downsampled-note", class: "muted" });
+      caption.append(" ", note);
+    }
+    note.textContent = downsampledNote(windows);
   }
 
   function trim() {
@@ -1561,7 +1586,7 @@ async function historyPage(name, service = null) {
       multi ? h("td", {}, h("a", { href: appLink(name, a.service) }, a.service)) : null,
       h("td", {}, h("strong", {}, a.kind), a.model ? ` → ${a.model}${a.version ? ` v${a.version}` : ""}` : ""),
       h("td", {}, h("code", { class: "trigger" }, a.trigger)),
-      h("td", {}, h("ul", { class: "values" }, Object.entries(a.values || {}).map(([k, v]) => h("li", {}, `${k} = ${num(v, 4)}`)))),
+      h("td", {}, h("ul", { class: "values" }, Object.entries(a.values || {}).map(([k, v]) => h("li", { "data-value": k }, `${k} = ${signalText(k, v)}`)))),
       h("td", {}, h("div", {}, a.reason), h("div", { class: "hint" }, `by ${a.strategy}`)),
       h("td", {}, outcomeBadge(a), a.detail ? h("div", { class: "hint" }, a.detail) : null),
       h("td", {}, h("button", { type: "button", class: "before-after nowrap", onclick: () => show(i) }, "Before / after"))));
@@ -1589,16 +1614,22 @@ async function historyPage(name, service = null) {
       const xs = ws.map((w) => w.signals[key]).filter((v) => typeof v === "number");
       return xs.length ? xs.reduce((p, q) => p + q, 0) / xs.length : null;
     };
+    // one source: what the decision read, as it stored it (the values its rule read, else
+    // its window's signals in its context), the figures its reason quotes; never recomputed
+    const read = (action, key) => [action.values?.[key], action.context?.[key]].find((v) => typeof v === "number") ?? null;
     const marker = [{ type: "line", xref: "x", yref: "paper", x0: toX(at(a)), x1: toX(at(a)), y0: 0, y1: 1, line: { color: OI.vermillion, width: 2, dash: "dash" } }];
     const note = [{ x: toX(at(a)), xref: "x", y: 0.02, yref: "paper", xanchor: "left", yanchor: "bottom", text: ` ${a.kind}${a.model ? ` → ${a.model}` : ""}`, showarrow: false, bgcolor: "#ffffffcc", font: { color: "#9b3a00" } }];
     detail.replaceChildren(
       h("h2", { tabindex: "-1", id: "detail-heading" }, `Before and after${multi && of ? ` (${of})` : ""}: ${a.kind}${a.model ? ` → ${a.model}` : ""} at ${when(a.ts)}`),
       h("p", {}, "Boundary ", h("code", {}, a.trigger), ` fired; ${a.reason}. Outcome: `, outcomeBadge(a), a.detail ? ` ${a.detail}` : ""),
       h("div", { class: "table-wrap", style: "max-width: 40rem; margin-bottom: .75rem" }, h("table", { id: "before-after" },
-        h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", { class: "num" }, `before (${plural(before.length, "window")})`), h("th", { class: "num" }, `after (${plural(after.length, "window")})`))),
+        h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", { class: "num" }, `before (${plural(before.length, "window")})`),
+          h("th", { class: "num", title: "what the decision itself read and stored: its values, else its window's context" }, "the decision read"),
+          h("th", { class: "num" }, `after (${plural(after.length, "window")})`))),
         h("tbody", {}, [metric.key, "quality", "energy_j", "p95(latency_ms)"].filter((k, i, all) => all.indexOf(k) === i).map((k) =>
           h("tr", { "data-signal": k }, h("th", { scope: "row" }, signalLabel(k)),
             h("td", { class: "num" }, signalText(k, mean(before, k))),
+            h("td", { class: "num decided" }, signalText(k, read(a, k))),
             h("td", { class: "num" }, signalText(k, mean(after, k)))))))),
       h("div", { class: "charts" }, chartBox("chart-before-after", `${metric.key} around the adaptation`), chartBox("chart-before-after-energy", "Energy per inference around the adaptation")));
     plot("chart-before-after", perModel(windows, metric.key, models),
@@ -1819,9 +1850,15 @@ async function runPage() {
   // logged out, nothing can be started: the button says so by being off, the line says why
   const startButton = h("button", { type: "submit", class: "primary", id: "start-run", disabled: !state.token, "aria-describedby": state.token ? null : "run-login" }, "Start");
   const holder = h("div", { id: "runs" });
+  // next to Start: the run already going for the chosen application, if any (the server
+  // runs one at a time per application and answers 409 to a second Start)
+  const busyNote = h("p", { id: "run-busy", class: "warn-text", role: "status", hidden: true });
   // the application the name refers to, if it exists: {name, policy_version, strategy}
   let existing = null;
   let lookup = 0;
+  // the runs as last listed, and the server's last refusal: {app, message}
+  let runsNow = [];
+  let refused = null;
 
   const mine = () => presetList.filter((p) => p.system === systemSelect.value && !p.harmonica);
   /** The approaches: the application's own policy first (kept unless the user picks a
@@ -1843,10 +1880,32 @@ async function runPage() {
     approach.dataset.app = existing?.name ?? appInput.value;
     explain();
   }
+  /** Warn, next to Start, when the chosen application already has a run going: Start is
+   * off (the server would refuse it) and the warning says which run, since when, and offers
+   * to stop it. A refusal the list did not foresee (a run started elsewhere since the last
+   * refresh) is shown in the same place, in the server's words. */
+  function showBusy() {
+    const app = appInput.value.trim();
+    const busy = runsNow.find((r) => r.app === app && r.status === "running");
+    if (busy || (refused && refused.app !== app)) refused = null; // the list says it now
+    busyNote.hidden = !busy && !refused;
+    startButton.toggleAttribute("aria-describedby", false);
+    if (busy) {
+      busyNote.replaceChildren(
+        `A run of ${app} is already going (run #${busy.id}, started ${clock(busy.started)}). Stop it first: the server runs one at a time per application, so Start is off. `,
+        h("button", { type: "button", class: "danger", id: "run-busy-stop", disabled: !state.token, onclick: () => stop(busy) }, `Stop run #${busy.id}`));
+      startButton.disabled = true;
+    } else if (refused) {
+      busyNote.textContent = `The server did not start ${app}: ${refused.message}`;
+    }
+    if (busy || refused) startButton.setAttribute("aria-describedby", "run-busy");
+    else if (!state.token) startButton.setAttribute("aria-describedby", "run-login");
+  }
   function explain() {
     const system = systemSelect.value;
     startButton.disabled = !state.token || !approach.options.length;
     note.classList.toggle("warn-text", false);
+    showBusy();
     if (!approach.options.length) {
       note.textContent = `No policy preset for ${system} ships with this server yet, so it cannot be started from here.`;
       return;
@@ -1881,6 +1940,7 @@ async function runPage() {
   let typing;
   appInput.addEventListener("input", () => {
     appInput.dataset.edited = "true"; // the user's name is theirs: a change of system keeps it
+    explain(); // the warning about a run going follows the name at once
     clearTimeout(typing);
     typing = setTimeout(resolve, 250);
   });
@@ -1902,8 +1962,13 @@ async function runPage() {
     try {
       const run = await api("/runs", { method: "POST", json: { system: systemSelect.value, app: appInput.value, preset: approach.value || null, rate: Number(rate.value) || null } });
       announce(`Started run ${run.id}: ${run.system} as ${run.app}.`);
+      refused = null;
       await refresh();
     } catch (error) {
+      if (error instanceof ApiError && error.status === 409) {
+        refused = { app: appInput.value.trim(), message: error.message };
+        await refresh().catch(() => {});
+      }
       fail(error);
     } finally {
       explain();
@@ -1915,6 +1980,7 @@ async function runPage() {
     h("div", { class: "field" }, h("label", { for: "run-app" }, "Application name"), appInput),
     h("div", { class: "field" }, h("label", { for: "run-rate" }, "Rate (observations / s)"), rate),
     startButton),
+  busyNote,
   note);
   const toLogin = () => sessionStorage.setItem(NEXT_KEY, "#/run"); // and back here after
   mount(h("h1", {}, "Run a reference system"),
@@ -1935,6 +2001,8 @@ async function runPage() {
 
   async function refresh() {
     const runs = await api("/runs");
+    runsNow = runs;
+    explain();
     holder.replaceChildren(runs.length ? h("div", { class: "table-wrap" }, h("table", { id: "run-table" },
       h("thead", {}, h("tr", {}, ["Run", "System", "Application", "Status", "Started", "Ended", "Log", ""].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, runs.slice().reverse().map((run) => h("tr", { "data-run": run.id },
@@ -2041,12 +2109,12 @@ async function showExperiment(view, id) {
     {
       type: "scatter", mode: "lines+markers", name: "oracle frontier", x: frontier.map((p) => p[0] * 1000), y: frontier.map((p) => p[1]),
       line: { color: OI.black, dash: "dash", shape: "hv" }, marker: { size: 5, color: OI.black },
-      hovertemplate: "oracle: %{x:.4f} mJ, %{y:.4f}<extra></extra>",
+      hovertemplate: "oracle: %{x:.3~f} mJ, %{y:.4f}<extra></extra>",
     },
     ...rows.map((r, i) => ({
       type: "scatter", mode: "markers", name: r.approach, x: [points[i].x], y: [points[i].y],
       marker: { size: 12, color: SERIES[i % SERIES.length], symbol: symbols[i % symbols.length], line: { color: "#000", width: 1 } },
-      hovertemplate: `${r.approach}: %{x:.4f} mJ, ${metric} %{y:.4f}<br>switches ${r.switches}, retrains ${r.retrains}, reuses ${r.reuses}<extra></extra>`,
+      hovertemplate: `${r.approach}: %{x:.3~f} mJ, ${metric} %{y:.4f}<br>switches ${r.switches}, retrains ${r.retrains}, reuses ${r.reuses}<extra></extra>`,
     })),
   ], layout("Energy–accuracy", metric, {
     height: 480, legend: { orientation: "v", x: 1.02, y: 1 },
@@ -2247,9 +2315,11 @@ function bytes(n) {
   }
   return unit ? `${num(value, 1)} ${units[unit]}` : `${n} B`;
 }
-/** Joules at a readable scale: 35 J, 1.2 kJ, 3.4 MJ. */
+/** Energy in total at a readable scale: 35 J, 1.2 kJ, 3.4 MJ; under 1 J in mJ (as
+ * harmonia.core.units.format_joules). */
 function joules(j) {
   if (j === null || j === undefined) return "—";
+  if (Math.abs(j) < 1) return mJ(j);
   if (Math.abs(j) >= 1e6) return `${num(j / 1e6, 2)} MJ`;
   if (Math.abs(j) >= 1e3) return `${num(j / 1e3, 2)} kJ`;
   return `${num(j, 2)} J`;
@@ -2617,6 +2687,7 @@ function energyCard(v, e, kind, wanted) {
   }
   const phases = ["training", "evaluation", "promotion"].filter((p) => e.runs.some((r) => r.phase === p));
   const serving = kind === "model" ? e.serving : [];
+  const stored = v.metadata?.energy?.energy_j_per_inference;
   card.dataset.trainingJ = String(e.training_j);
   card.dataset.evaluationJ = String(e.evaluation_j);
   const sources = [...new Set(e.runs.map((r) => r.source))];
@@ -2624,6 +2695,10 @@ function energyCard(v, e, kind, wanted) {
     h("div", {}, h("dt", {}, "training"), h("dd", { class: "training" }, phases.includes("training") ? joules(e.training_j) : "—")),
     h("div", {}, h("dt", {}, "evaluation"), h("dd", { class: "evaluation" }, phases.includes("evaluation") ? joules(e.evaluation_j) : "—")),
     phases.includes("promotion") ? h("div", {}, h("dt", {}, "promotion"), h("dd", { class: "promotion" }, joules(e.promotion_j))) : null,
+    // what the version stored (energy_j_per_inference: a strategy's figure until the model
+    // is measured in service), apart from what its service measured
+    kind === "model" && typeof stored === "number" ? h("div", { class: "stored-fact" }, h("dt", {}, "per inference as stored"),
+      h("dd", { class: "stored", "data-joules": String(stored), title: "energy.energy_j_per_inference in the version's metadata, in joules" }, mJ(stored))) : null,
     kind === "model" ? h("div", { class: "serving-fact" }, h("dt", {}, "per inference in service"),
       h("dd", { class: "serving" }, serving.length
         ? serving.map((s) => h("div", { "data-domain": s.domain, "data-joules": String(s.joules_per_inference) }, `${mJ(s.joules_per_inference)} in ${s.domain} (${s.samples} samples)`))
@@ -2649,7 +2724,7 @@ function energyCard(v, e, kind, wanted) {
       data.push({ type: "bar", name: "mJ / inference", x: serving.map((s) => s.domain), y: serving.map((s) => s.joules_per_inference * 1000),
         xaxis: `x${axis}`, yaxis: `y${axis}`, customdata: serving.map((s) => s.samples), marker: { color: OI.green },
         text: serving.map((s) => mJ(s.joules_per_inference)), textposition: "auto",
-        hovertemplate: "in service in %{x}: %{y:.4f} mJ per inference (%{customdata} samples)<extra></extra>" });
+        hovertemplate: "in service in %{x}: %{y:.3~f} mJ per inference (%{customdata} samples)<extra></extra>" });
     }
     const axes = {};
     const left = phases.length ? "joules" : "mJ per inference";

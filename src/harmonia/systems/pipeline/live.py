@@ -11,21 +11,25 @@ The parent trains the models on first use (the vision system's version 1, forked
 registry per classify service, so each service's retrains are its own), starts the four
 processes (spawned), waits for them and collects what each did. Each process registers its
 instance (named after the stage's service and the host) with the server, then serves until
-the scenario is done; a failure in one, or Ctrl-C, stops them all: each gets the stop signal,
-finishes its frame and flushes its probe; the parent joins them with a timeout and ends
-whatever is left.
+the scenario is done, or, with ``loop``, plays it round and round until stopped (as the
+demo's traffic system does). A failure in one, or Ctrl-C, stops them all: each gets the stop
+signal, finishes its frame and flushes its probe; the parent joins them with a timeout and
+ends whatever is left. SIGTERM (how the server stops a run it started) stops them the same
+way, gently: a looping camera would otherwise outlive its parent and never end.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing as mp
 import queue
 import signal
 import socket
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
@@ -72,6 +76,22 @@ class Config:
     start_models: dict[str, str] = field(default_factory=dict)
     #: classify service -> extra seconds its instance takes per frame (a slow instance)
     delays: dict[str, float] = field(default_factory=dict)
+    #: play the scenario round and round until stopped
+    loop: bool = False
+    #: take at most this many frames (None: the scenario once, or without end with ``loop``)
+    limit: int | None = None
+
+
+def frame_numbers(length: int, *, loop: bool, limit: int | None = None) -> Iterator[int]:
+    """The frames the camera takes, numbered from 0: the scenario's ``length`` once, or on
+    and on with ``loop`` (frame ``n`` is the scenario's ``n % length``, see
+    `harmonia.systems.pipeline.stages.Camera.frame`); at most ``limit``.
+
+    >>> list(frame_numbers(3, loop=True, limit=5)), list(frame_numbers(3, loop=False, limit=5))
+    ([0, 1, 2, 3, 4], [0, 1, 2])
+    """
+    numbers: Iterator[int] = itertools.count() if loop and length else iter(range(length))
+    return numbers if limit is None else itertools.islice(numbers, limit)
 
 
 def instance_name(service: str, node: str) -> str:
@@ -156,13 +176,16 @@ def run_live(
     start_models: dict[str, str] | None = None,
     join_timeout: float = JOIN_TIMEOUT,
     delays: dict[str, float] | None = None,
+    loop: bool = False,
+    limit: int | None = None,
 ) -> LiveRun:
     """Serve the scenario's frames live through the four stage processes, reporting to
     ``server`` as application ``app``; ``rate`` paces the camera (frames per second);
-    ``delays`` slow a classify service's instance down (seconds more per frame, measured).
-    ``served`` counts the frames the aggregate judged; ``applied`` lists each classify
-    service's actions as ``"<service>: <action>"``. A stage that fails stops the others and
-    raises RuntimeError here with its traceback."""
+    ``delays`` slow a classify service's instance down (seconds more per frame, measured);
+    ``loop`` plays the scenario round and round until stopped (Ctrl-C, SIGTERM), ``limit``
+    takes at most so many frames. ``served`` counts the frames the aggregate judged;
+    ``applied`` lists each classify service's actions as ``"<service>: <action>"``. A stage
+    that fails stops the others and raises RuntimeError here with its traceback."""
     registries = prepare_registries(data_dir)
     config = Config(
         server=server,
@@ -173,6 +196,8 @@ def run_live(
         rate=rate,
         start_models=dict(start_models or {}),
         delays=dict(delays or {}),
+        loop=loop,
+        limit=limit,
     )
     context = mp.get_context("spawn")
     stop = context.Event()
@@ -200,6 +225,7 @@ def run_live(
         ),
     ]
     run = LiveRun()
+    previous = _stop_on_sigterm(stop)
     try:
         for process in processes:
             process.start()
@@ -210,7 +236,23 @@ def run_live(
         for channel in (results, answers, *frames.values()):
             channel.close()
             channel.cancel_join_thread()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return run
+
+
+def _stop_on_sigterm(stop: Event) -> Any:
+    """Make SIGTERM stop the stages as the end of the scenario would: each finishes its
+    frame, flushes its probe and reports, and `run_live` returns what was served. The
+    handler it replaces (to put back), or None where signals cannot be handled (a thread
+    other than the main one)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminated(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    return signal.signal(signal.SIGTERM, terminated)
 
 
 def _collect(processes: list[SpawnProcess], results: Any, run: LiveRun) -> None:
@@ -336,9 +378,11 @@ def _camera(config: Config, stop: Event, outputs: tuple[Any, ...]) -> LiveRun:
     probe = _probe(config, CAMERA_SERVICE, CAMERA)
     run = LiveRun()
     started = time.perf_counter()
+    parent = mp.parent_process()
     try:
-        for index in range(len(camera)):
-            if stop.is_set():
+        for index in frame_numbers(len(camera), loop=config.loop, limit=config.limit):
+            # a looping camera whose parent died (killed) would take frames for ever
+            if stop.is_set() or (parent is not None and not parent.is_alive()):
                 break
             frame = camera_stage(camera, probe, index)
             if not all(_put(channel, frame, stop) for channel in outputs):
@@ -430,11 +474,17 @@ def run(
 ) -> LiveRun:
     """`run_live` over a vision scenario file (default: the shipped one): the system's
     `harmonia.systems.LiveRunner`, what ``harmonia run pipeline`` calls. It has one menu;
-    its four stage processes serve the scenario once (no ``loop``, no ``limit``)."""
-    from harmonia.systems import LiveOptionError
+    ``loop`` plays the scenario round and round until stopped, ``limit`` takes at most so
+    many frames."""
     from harmonia.systems.vision.scenario import load_scenario
 
-    if loop or limit is not None:
-        raise LiveOptionError("the pipeline serves its scenario once: no --loop or --samples")
-
-    return run_live(server, app, token, load_scenario(data), data_dir=data_dir, rate=rate)
+    return run_live(
+        server,
+        app,
+        token,
+        load_scenario(data),
+        data_dir=data_dir,
+        rate=rate,
+        loop=loop,
+        limit=limit,
+    )

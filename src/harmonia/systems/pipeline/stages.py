@@ -97,16 +97,22 @@ class Camera:
         return None
 
     def frame(self, index: int, trace_id: str | None = None) -> Frame:
-        """Frame ``index`` as the camera sees it (seeded per frame: the same every time)."""
-        image = self.images[index]
-        drift = self.drift_at(index)
+        """Frame ``index`` as the camera sees it (seeded per frame: the same every time).
+
+        A looping run (``harmonia run pipeline --loop``) counts on past the scenario's end:
+        its frame ``index`` is the scenario's frame ``index % len(self)``, under the same
+        condition every pass, so the drift comes back each pass; the index itself stays
+        unique, as the aggregate pairs the services' answers by it."""
+        at = index % len(self)
+        image = self.images[at]
+        drift = self.drift_at(at)
         if drift is not None:
-            rng = np.random.default_rng((self.scenario.seed, index))
+            rng = np.random.default_rng((self.scenario.seed, at))
             image = apply(drift.condition, image[None], drift.strength, rng)[0]
         return Frame(
             index=index,
             image=np.ascontiguousarray(image, dtype=np.float32),
-            label=int(self.labels[index]),
+            label=int(self.labels[at]),
             condition=drift.condition if drift is not None else "clean",
             traceparent=traceparent(trace_id or new_trace_id()),
         )

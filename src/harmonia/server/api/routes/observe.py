@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from harmonia.server.api import API
@@ -11,6 +11,7 @@ from harmonia.server.errors import Unavailable
 from harmonia.server.fields import Name
 from harmonia.server.observe import TooManySubscribers
 from harmonia.server.schemas import WindowOut, errors, text_reply
+from harmonia.store.downsample import MAX_POINTS
 
 router = APIRouter(prefix=API)
 
@@ -27,9 +28,20 @@ def windows(
     end: float | None = None,
     limit: int = 100,
     service: Name | None = None,
+    points: Annotated[int | None, Query(ge=1, le=MAX_POINTS)] = None,
 ) -> list[dict[str, Any]]:
     """Closed windows ending in [start, end), of every service or of one, oldest first (the
-    latest ``limit``)."""
+    latest ``limit``).
+
+    With ``points``, the whole range in at most that many points, for a chart (``limit`` is
+    then ignored): the windows themselves if the range holds no more, else each service's
+    range cut into equal spans of time, each answered as one point that aggregates the
+    windows that ended in it (``downsampled: true``, ``windows``: how many; sample-weighted
+    means, the maximum of tail percentiles and drift, sums of counts; see
+    `harmonia.store.downsample`). A chart of thirty days then costs one request of a
+    bounded size, not thousands of windows."""
+    if points is not None:
+        return server.store.downsampled_windows(app, start, end, points, service=service)
     return server.store.windows(app, start, end, clamp_limit(limit), service=service)
 
 

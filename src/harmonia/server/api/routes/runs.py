@@ -13,7 +13,7 @@ from harmonia.policies import parse_policy_text, presets
 from harmonia.server.api import API
 from harmonia.server.api.deps import Admin, RunsDep, ServerDep
 from harmonia.server.errors import Internal, Invalid
-from harmonia.server.runs import SAFE, SYSTEMS, RunError, Runs
+from harmonia.server.runs import SAFE, SYSTEMS, RunBusy, RunError, Runs
 from harmonia.server.schemas import EXPERIMENT_RESULTS, ExperimentOut, RunOut, errors
 from harmonia.server.service import Server
 from harmonia.store import App, Conflict, NotFound, StoreError
@@ -60,11 +60,19 @@ def run_list(runs: RunsDep) -> list[dict[str, Any]]:
 )
 def start_run(body: RunIn, request: Request, server: ServerDep, runs: RunsDep) -> dict[str, Any]:
     """Start a reference system live; its app is registered (and its policy set from a
-    preset) first when needed. The system reports through the sdk like any other."""
+    preset) first when needed. The system reports through the sdk like any other.
+
+    An app that already has a run going is refused (409, naming that run) before anything
+    is changed: a second run would feed the same loop with a second stream and obey its
+    actions too, and the preset it asked for would replace the policy the first one runs
+    under."""
     if body.system not in SYSTEMS:
         raise Invalid([_issue("system", f"one of {', '.join(SYSTEMS)}")])
     reference = reference_system(body.system)
     name = body.app or f"{body.system}-live"
+    busy = runs.running(name)
+    if busy is not None:
+        raise Conflict(str(RunBusy(busy)))
     try:
         app = server.app(name)
         token = server.issue_run_token(app.name)
@@ -84,8 +92,10 @@ def start_run(body: RunIn, request: Request, server: ServerDep, runs: RunsDep) -
         run = runs.start_system(
             body.system, _own_url(request), app.name, token, body.rate, body.loop
         )
-    except RunError as error:
+    except RunBusy as error:  # started by another request since the check above
         raise Conflict(str(error)) from None
+    except RunError as error:
+        raise Invalid([_issue("run", str(error))]) from None
     return run.view()
 
 
