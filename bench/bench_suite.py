@@ -7,25 +7,93 @@ time of the suite (target: 30 streams under 10 minutes on a 2-core machine). Mod
 trained on first use, before the clock starts. Prints the figures and writes
 ``build/bench/suite.json``.
 
+With ``--noise N``, ``harmonia`` is also replayed over the suite's first N streams twice, once
+as the machine is and once while a busy loop runs on every core, and the largest difference
+in quality between the two is reported (target: at most 0.002: decisions must not follow
+measurement noise). ``--approaches`` limits the suite to some approaches (the oracle always
+runs; leaving out ``harmone`` leaves out most of the wall time, so the figure then says so).
+
     .venv/bin/python bench/bench_suite.py [--streams 30] [--seed 1] [--samples N]
-        [--runs traffic:harmonia,traffic:harmone,vision:harmonia]
+        [--runs traffic:harmonia,traffic:harmone,vision:harmonia] [--noise 5]
+        [--approaches harmonia,single-small,...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harmonia.energy import auto_meter
-from harmonia.replay.lab import prepare
-from harmonia.replay.suite import run_suite
+from harmonia.replay.generators import generate, replay_stream
+from harmonia.replay.lab import _quiet_torch, prepare
+from harmonia.replay.suite import run_suite, stream_seed
+from harmonia.replay.systems import spec_for
 
 SUITE_SECONDS = 600.0
 TARGET_STREAMS = 30
+NOISE_TARGET = 0.002
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+@contextmanager
+def busy_machine() -> Iterator[None]:
+    """A busy loop on every core while the block runs (the "loaded machine")."""
+    spinners = [
+        multiprocessing.Process(target=_spin, daemon=True) for _ in range(os.cpu_count() or 1)
+    ]
+    for spinner in spinners:
+        spinner.start()
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.join()
+
+
+def harmonia_qualities(
+    system: str, menu: str, data_dir: Path, seed: int, streams: int, samples: int | None
+) -> list[float]:
+    """The quality ``harmonia`` reaches on each of the suite's first ``streams`` streams,
+    replayed one after the other in this process."""
+    _quiet_torch()
+    meter, _ = auto_meter()
+    spec = spec_for(system)
+    registry = spec.registry_for(data_dir, menu)
+    qualities = []
+    for k in range(streams):
+        stream = replay_stream(generate(system, stream_seed(seed, k), samples))
+        result = spec.run_approach("harmonia", stream, registry, menu, meter, seed=seed)
+        qualities.append(result.quality)
+    return qualities
+
+
+def noise_check(
+    system: str, menu: str, data_dir: Path, seed: int, streams: int, samples: int | None
+) -> dict[str, object]:
+    """``harmonia``'s quality per stream on the machine as it is and on a loaded one."""
+    as_is = harmonia_qualities(system, menu, data_dir, seed, streams, samples)
+    with busy_machine():
+        loaded = harmonia_qualities(system, menu, data_dir, seed, streams, samples)
+    worst = max(abs(a - b) for a, b in zip(as_is, loaded, strict=True))
+    return {
+        "streams": streams,
+        "quality_as_is": as_is,
+        "quality_loaded": loaded,
+        "worst_difference": worst,
+        "within_target": worst <= NOISE_TARGET,
+    }
 
 
 def main() -> None:
@@ -38,7 +106,10 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(".harmonia"))
     parser.add_argument("--out", type=Path, default=Path("build/bench/suite.json"))
     parser.add_argument("--keep", type=Path, default=None, help="write each suite's files here")
+    parser.add_argument("--noise", type=int, default=0, help="streams for the idle/loaded check")
+    parser.add_argument("--approaches", default=None, help="comma-separated (default: all)")
     args = parser.parse_args()
+    approaches = args.approaches.split(",") if args.approaches else None
     meter, _ = auto_meter()
     figures: dict[str, dict[str, object]] = {}
     for run in args.runs.split(","):
@@ -53,6 +124,7 @@ def main() -> None:
             samples=args.samples,
             data_dir=args.data_dir,
             workers=args.workers,
+            approaches=approaches,
         )
         seconds = time.perf_counter() - started
         if args.keep:
@@ -75,7 +147,17 @@ def main() -> None:
             "seconds_for_30_streams": seconds * TARGET_STREAMS / args.streams,
             "under_10_minutes_for_30": seconds * TARGET_STREAMS / args.streams <= SUITE_SECONDS,
             "median_objective": {k: v.median_objective for k, v in result.distribution.items()},
+            "approaches": "all" if approaches is None else approaches,
         }
+        if args.noise:
+            check = noise_check(system, menu, args.data_dir, args.seed, args.noise, args.samples)
+            figures[run]["noise"] = check
+            print(
+                f"{run}: harmonia on {args.noise} streams, as is and with every core busy: "
+                f"quality differs by at most {check['worst_difference']:.4f} "
+                f"(target {NOISE_TARGET})",
+                flush=True,
+            )
         print(
             f"{run}: {args.streams} streams of {result.samples} samples in {seconds:.0f} s; "
             f"harmonia dominated on {len(dominated)}/{args.streams} "
@@ -91,7 +173,11 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "energy_source": meter.source,
         "suite_seed": args.seed,
-        "targets": {"dominated_share": 0.0, "suite_seconds_30_streams": SUITE_SECONDS},
+        "targets": {
+            "dominated_share": 0.0,
+            "suite_seconds_30_streams": SUITE_SECONDS,
+            "noise_quality_difference": NOISE_TARGET,
+        },
         "runs": figures,
     }
     args.out.write_text(json.dumps(document, indent=1) + "\n")

@@ -14,7 +14,18 @@ import httpx
 import pytest
 
 from harmonia.sdk import ActionMessage, Effector, HTTPTransport, Probe, ProbeStats, TransportError
+from harmonia.sdk._wire import to_columns
 from support import free_port
+
+
+def samples_in(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A telemetry body's samples as rows, whichever form it came in."""
+    if "samples" in body:
+        return list(body["samples"])
+    columns = body["columns"]
+    rows = zip(*columns.values(), strict=True)
+    return [dict(zip(columns, values, strict=True)) for values in rows]
+
 
 TOKEN = "s3cret"
 
@@ -70,7 +81,7 @@ class RecordingServer:
                     server.requests.append(Request(self.path, dict(self.headers), body))
                     reply = server.replies.pop(0) if server.replies else None
                 if reply is None:
-                    count = len(body["samples"]) if self.path.endswith("/telemetry") else 0
+                    count = len(samples_in(body)) if self.path.endswith("/telemetry") else 0
                     reply = Reply(body={"accepted": count, "actions": []})
                 time.sleep(reply.delay)
                 data = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
@@ -138,7 +149,9 @@ def test_send_posts_the_batch_with_the_token(
     assert request.path == "/api/v1/apps/traffic/telemetry"
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert request.headers["Content-Type"] == "application/json"
-    assert request.body == {"instance": "edge-1", "samples": [SAMPLE, SAMPLE]}
+    # sent as columns (the server's quick form), the same samples
+    assert request.body == {"instance": "edge-1", "columns": to_columns([SAMPLE, SAMPLE])}
+    assert samples_in(request.body) == [SAMPLE, SAMPLE]
     assert actions == [
         ActionMessage(12, "switch_model", "lstm", 3, "r2 0.61 < 0.8", "r2<0.8", {"r2": 0.61})
     ]
@@ -276,7 +289,7 @@ def test_a_probe_over_http_end_to_end(server: RecordingServer, transport: HTTPTr
     assert telemetry[0].body == telemetry[1].body
     keys = [r.headers["Idempotency-Key"] for r in telemetry]
     assert keys[0] == keys[1] != keys[2]  # a retry is the same batch, the next one is not
-    assert [s["prediction"] for s in telemetry[1].body["samples"]] == [0.0, 1.0, 2.0]
+    assert [s["prediction"] for s in samples_in(telemetry[1].body)] == [0.0, 1.0, 2.0]
     assert telemetry[1].body["instance"] == "edge-1"
     results = {r.path: r.body for r in server.requests if r.path.endswith("/result")}
     assert results == {

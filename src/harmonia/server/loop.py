@@ -1,7 +1,9 @@
 """The live loop: one engine per application, driven by the wall clock as telemetry arrives.
 
-Samples are observed one by one and the engine is asked after each, so a window closes on
-the sample that completes it and its boundaries are evaluated at once — not on a timer.
+The engine is asked as soon as a window can be due, so a window closes on the sample that
+completes it and its boundaries are evaluated at once — not on a timer. A window of N samples
+is fed a run of samples at a time (up to the one that fills it), a time window sample by
+sample: the same calls in the same order, so the same windows and decisions.
 What is in service is learnt from the telemetry itself: a sample reporting another model
 or version than the knowledge holds means the system applied a change.
 """

