@@ -97,8 +97,8 @@ VISION = Settings(
     # (min_score 0.92, patience 1, no exploring, a fine-tune priced over 60 windows): the
     # streams where a fixed configuration dominated went from 7 to 4, the worst regret
     # against the best fixed configuration from 0.032 to 0.015, retrains from 31 to 12,
-    # and no clean stream was retrained (patience 1 retrained one). The live preset (`vision-live`) keeps the
-    # previous settings: its horizon is longer than a 1,000-image stream.
+    # and no clean stream was retrained (patience 1 retrained one). The live preset
+    # (`vision-live`) keeps the previous settings: its horizon is longer than a stream's.
     harmonia_options={
         "min_score": 0.9,
         "tolerance": 0.005,
