@@ -18,9 +18,14 @@ from harmonia.server.schemas import document_body, errors, text_reply
 router = APIRouter(prefix=API)
 
 NODES_BODY = document_body(
-    {"type": "object", "description": "nodes: [...] (docs/orchestration.md) or ROHE's add_node"},
-    "The node inventory as YAML or JSON: Harmonia's (nodes: a list of nodes) or ROHE's "
-    "add_node JSON; nodes not named stay as they are.",
+    {
+        "anyOf": [
+            {"type": "object", "description": "nodes: [...] (docs/orchestration.md) or ROHE's"},
+            {"type": "array", "items": {"type": "object"}, "description": "the list of nodes"},
+        ]
+    },
+    "The node inventory as YAML or JSON: Harmonia's (nodes: a list of nodes, or the list "
+    "itself) or ROHE's add_node JSON; nodes not named stay as they are.",
     {"nodes": [{"name": "edge-1", "cores": 4, "memory_mib": 4096}]},
 )
 DEPLOYMENT_BODY = document_body(
