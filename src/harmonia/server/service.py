@@ -324,6 +324,21 @@ class Server:
         except Exception:
             self.forget_loop(app)
             raise
+        self._stored(app, instance, rows, by_service, accepted, windows, stored)
+        return {"accepted": accepted, "actions": [a.message() for a in delivered]}
+
+    def _stored(
+        self,
+        app: App,
+        instance: str | None,
+        rows: list[dict[str, Any]],
+        by_service: dict[str, list[dict[str, Any]]],
+        accepted: int,
+        windows: list[dict[str, Any]],
+        stored: list[StoredAction],
+    ) -> None:
+        """What follows a stored batch on either path (loop owned here or not): counters,
+        contract windows, observers, the telemetry event and the decisions'."""
         self.counters.ingested(app.name, accepted)
         self.contracts.ingested(app, {service: len(s) for service, s in by_service.items()})
         if self.observers.watches(app):
@@ -335,7 +350,6 @@ class Server:
             raw=True,
         )
         self.publish_decisions(app, windows, stored)
-        return {"accepted": accepted, "actions": [a.message() for a in delivered]}
 
     def publish_decisions(
         self, app: App, windows: list[dict[str, Any]], stored: list[StoredAction]
@@ -435,17 +449,7 @@ class Server:
                 self.store.enqueue(app, service, served)
             except Exception:  # stored all the same: only the owner's loop misses them
                 logger.exception("handing %s/%s's samples to its owner failed", app.name, service)
-        self.counters.ingested(app.name, accepted)
-        self.contracts.ingested(app, {service: len(s) for service, s in by_service.items()})
-        if self.observers.watches(app):
-            self.observers.submit(app, rows)
-        self.events.publish(
-            app.name,
-            "telemetry",
-            {"instance": instance, "count": accepted, "last": finite_row(rows[-1])},
-            raw=True,
-        )
-        self.publish_decisions(app, windows, stored)
+        self._stored(app, instance, rows, by_service, accepted, windows, stored)
         return {"accepted": accepted, "actions": messages}
 
     def _column_rows(
