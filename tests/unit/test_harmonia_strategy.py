@@ -169,6 +169,26 @@ def test_a_low_score_that_persists_allows_a_retrain_without_drift() -> None:
     assert again.decision.kind is ActionKind.NONE
 
 
+def test_one_low_drifted_window_is_a_transient_until_the_next_is_low_too() -> None:
+    """With ``drift_patience`` 2 a drifted low window waits (the jump at a drift's onset
+    scores badly once); a second in a row retrains; a healthy one between starts again."""
+    harness = Harness(HarmoniaStrategy(drift_patience=2), active="lstm")
+    first = harness.window(quality=0.5, energy_j=0.001, drift_kl=3.0)[0].decision
+    assert first.kind is ActionKind.NONE and "transient" in first.reason
+    second = harness.window(quality=0.5, energy_j=0.001, drift_kl=3.0)[0].decision
+    assert second.kind is ActionKind.RETRAIN and "it drifted" in second.reason
+    harness = Harness(HarmoniaStrategy(drift_patience=2), active="lstm")
+    harness.window(quality=0.5, energy_j=0.001, drift_kl=3.0)
+    assert harness.window(quality=0.95, energy_j=0.001, drift_kl=3.0) == []
+    [again] = harness.window(quality=0.5, energy_j=0.001, drift_kl=3.0)
+    assert again.decision.kind is ActionKind.NONE
+    # The default (1) retrains on the first drifted low window, as before.
+    [plan] = Harness(HarmoniaStrategy(), active="lstm").window(
+        quality=0.5, energy_j=0.001, drift_kl=3.0
+    )
+    assert plan.decision.kind is ActionKind.RETRAIN
+
+
 def test_a_longer_payback_horizon_makes_a_retrain_worth_it() -> None:
     # The 40 J retrain refused above (over the 10-window cooldown) pays back over 100 windows:
     # 0.05 · 4 mJ / 25 mJ = 0.008 of score, less than the 0.03 it can win back.
@@ -185,6 +205,7 @@ def test_a_longer_payback_horizon_makes_a_retrain_worth_it() -> None:
         ("retrain_cooldown", 0),
         ("evidence_ttl", 0),
         ("patience", 0),
+        ("drift_patience", 0),
         ("payback_windows", 0),
     ],
 )

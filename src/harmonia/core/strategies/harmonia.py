@@ -28,6 +28,11 @@ What it does differently from HarmonE, and why:
 - **A low score that persists is drift too.** The watched signal cannot see every change
   (blur leaves an image's luminance as it was). With ``patience`` set, a score below
   ``min_score`` for that many windows in a row allows a retrain even without drift.
+- **One low window is not a trend.** The jump at a drift's onset (a daily cycle shifted
+  by hours) makes one window score badly while the next scores as before, and a retrain on
+  it fits the model to the transient. With ``drift_patience`` set, a drifted window calls
+  for a retrain only once the score has stayed below ``min_score`` that many windows in a
+  row.
 - **Try before you train** (``explore``). Models differ in what they withstand (a small
   network may read dark images better than a large one) and only serving one shows it. With
   ``explore`` set, a drifted window that scores low moves to a model that promises more and
@@ -84,6 +89,7 @@ class HarmoniaStrategy:
         patience: int | None = None,
         payback_windows: int | None = None,
         explore: bool = False,
+        drift_patience: int = 1,
     ) -> None:
         if tolerance < 0:
             raise ValueError(f"tolerance must be >= 0, got {tolerance}")
@@ -95,6 +101,8 @@ class HarmoniaStrategy:
             raise ValueError(f"payback_windows must be >= 1 (or unset), got {payback_windows}")
         if patience is not None and patience < 1:
             raise ValueError(f"patience must be >= 1 window (or unset), got {patience}")
+        if drift_patience < 1:
+            raise ValueError(f"drift_patience must be >= 1 window, got {drift_patience}")
         self.min_score = min_score
         self.tolerance = tolerance
         self.drift_threshold = drift_threshold
@@ -106,6 +114,7 @@ class HarmoniaStrategy:
         self.patience = patience
         self.payback_windows = payback_windows
         self.explore = explore
+        self.drift_patience = drift_patience
 
     @property
     def detectors(self) -> tuple[str, ...]:
@@ -326,8 +335,8 @@ class HarmoniaStrategy:
         differ in what they withstand (a small network may read dark images better than a
         large one), and only serving one shows it; a switch costs no training."""
         seen = self._recent(now, drifted)
-        floor = self._promise(situation, situation.active_model)
         promise = {m: self._promise(situation, m) for m in situation.policy.models}
+        floor = promise[situation.active_model]
         candidates = [m for m in promise if m not in seen and promise[m] > floor]
         if not candidates:
             return None
@@ -340,6 +349,11 @@ class HarmoniaStrategy:
         active = situation.active_model
         if not drifted and not self._persistent():
             return f"no drift: {active} is not worse for new data; nothing better is known"
+        if drifted and self.low_streak_ < self.drift_patience and not self._persistent():
+            return (
+                f"drifted, but {active} has scored low {self.low_streak_} window(s) in a row, "
+                f"fewer than {self.drift_patience}: it may be a transient"
+            )
         if self.last_retrain_ is not None and now - self.last_retrain_ <= self.retrain_cooldown:
             return f"a retrain ran {now - self.last_retrain_} windows ago; waiting"
         joules = _retrain_joules(situation, active)
