@@ -38,7 +38,7 @@ from harmonia.core.application import Application
 from harmonia.server.leases import ReplicaOptions
 from harmonia.server.service import Server
 from harmonia.store import Store
-from harmonia.store.leases import LeaseLost
+from harmonia.store.leases import CONTRACT_LEASE, LeaseLost
 from support import free_port
 
 ADMIN = "replicas-admin"
@@ -421,6 +421,59 @@ def test_a_replica_that_lost_its_lease_cannot_write(database_url: str) -> None:
         # a replica restarted under the same id takes its loop back at once, token moving on
         [again] = second.take_leases("r2", [(app.id, "fenced", "default")], 3)
         assert again.token == theirs.token + 1
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_replica_whose_contract_checks_were_taken_over_cannot_record_a_violation(
+    database_url: str,
+) -> None:
+    """Fencing of contract checks: a violation (and the action its SLO asks for) recorded
+    under a contract lease that another replica took over meanwhile is refused whole; the
+    new holder's record goes through, once."""
+    first, second = Store(database_url), Store(database_url)
+    try:
+        app, _ = first.create_app(Application.single("checked", ["linear", "svm"]))
+        key = [(app.id, app.name, CONTRACT_LEASE)]
+        [mine] = first.take_leases("r1", key, 0.3)
+        time.sleep(0.4)  # r1 stops renewing: its lease expires
+        [theirs] = second.take_leases("r2", key, 3)
+        violation: dict[str, Any] = {
+            "ts": 1.0,
+            "contract_version": 1,
+            "slo": "latency",
+            "scope": "service",
+            "target": "default",
+            "condition": "p95(latency_ms) <= 50",
+            "severity": "critical",
+            "window": "20 samples",
+            "samples": 20,
+            "checks": [],
+            "explanation": "p95 300 ms",
+            "attribution": [],
+            "action_id": None,
+        }
+        alert: dict[str, Any] = {
+            "service": "default",
+            "instance": None,
+            "kind": "alert",
+            "model": None,
+            "version": None,
+            "ts": 1.0,
+            "strategy": "contract",
+            "reason": "latency violated",
+            "trigger": "latency",
+            "values": {},
+            "context": {},
+        }
+        with pytest.raises(LeaseLost, match="r2"):
+            first.record_violations(app, [violation], [alert], ("r1", mine.token))
+        assert first.violations(app) == [] and first.actions(app) == []
+        ids, stored = second.record_violations(app, [violation], [alert], ("r2", theirs.token))
+        [recorded] = second.violations(app)
+        assert recorded["id"] == ids[0] and recorded["action_id"] == stored[0].id
+        assert [a.kind for a in second.actions(app)] == ["alert"]
     finally:
         first.close()
         second.close()

@@ -56,6 +56,7 @@ from harmonia.policies import load_document
 from harmonia.server.infrastructure import INFRASTRUCTURE_KINDS
 from harmonia.server.observe import finite_or_none
 from harmonia.store import App, StoredContract, StoredSLOState
+from harmonia.store.leases import CONTRACT_LEASE, LeaseLost
 
 if TYPE_CHECKING:
     from harmonia.server.service import Server
@@ -321,6 +322,17 @@ class ContractKeeper:
         replicas = self.server.replicas
         return replicas is None or replicas.owns_contract(app.name)
 
+    def _fence(self, app: App) -> tuple[str, int] | None:
+        """This replica's id and its token on ``app``'s contract lease (None on a single
+        server): what a violation is recorded under."""
+        replicas = self.server.replicas
+        if replicas is None:
+            return None
+        token = replicas.token(app.name, CONTRACT_LEASE)
+        if token is None:
+            raise LeaseLost(f"{replicas.id} no longer checks the contract of {app.name}")
+        return replicas.id, token
+
     def contract(self, app: App) -> tuple[int, Contract] | None:
         """The contract in force and its version."""
         with self._lock:
@@ -420,7 +432,11 @@ class ContractKeeper:
             # the SLO states stored by the last check here, so the episode is its to record)
             return results
         if fresh:
-            self._record(app, version, contract, fresh, now)
+            try:
+                self._record(app, version, contract, fresh, now)
+            except LeaseLost as lost:  # taken over: the new holder records the episode
+                logger.info("not recording %s's violations: %s", app.name, lost)
+                return results
         states = {
             r.slo: before[r.slo].after(r, now)
             if r.slo in before
@@ -475,28 +491,14 @@ class ContractKeeper:
     def _record(
         self, app: App, version: int, contract: Contract, results: list[SLOResult], now: float
     ) -> None:
+        """Record fresh violations with the actions their SLOs ask for (fenced by the
+        contract lease among replicas: `LeaseLost` if another replica took the checks over
+        meanwhile, and nothing is recorded here), then carry the actions out."""
         server = self.server
         replans: dict[int, Replan] = {}
         actions = [self._remedy(app, contract, r, now, replans, i) for i, r in enumerate(results)]
-        wanted = [a for a in actions if a is not None]
-        stored = server.store.add_actions(app, wanted) if wanted else []
-        decided = iter(stored)
-        by_kubernetes: set[int] = set()
-        for i, action in enumerate(actions):
-            if action is None:
-                continue
-            done = next(decided)
-            if i in replans:  # the new plan, pending until the action is carried out
-                try:
-                    if server.infrastructure.propose(app, replans[i], done):
-                        by_kubernetes.add(done.id)
-                except Exception as error:
-                    logger.exception("storing the replanned deployment of %s failed", app.name)
-                    server.store.finish_action(app, done.id, "failed", f"not stored: {error}")
-        by_result = iter(stored)
         rows = []
-        for result, action in zip(results, actions, strict=True):
-            action_id = next(by_result).id if action is not None else None
+        for result in results:
             view = result.as_dict()
             rows.append(
                 {
@@ -512,10 +514,24 @@ class ContractKeeper:
                     "checks": view["checks"],
                     "explanation": (result.explanation or "")[:2000],
                     "attribution": view["attribution"],
-                    "action_id": action_id,
+                    "action_id": None,
                 }
             )
-        ids = server.store.add_violations(app, rows)
+        ids, stored = server.store.record_violations(app, rows, actions, self._fence(app))
+        by_action = iter(stored)
+        by_kubernetes: set[int] = set()
+        for i, action in enumerate(actions):
+            if action is None:
+                continue
+            done = next(by_action)
+            rows[i]["action_id"] = done.id
+            if i in replans:  # the new plan, pending until the action is carried out
+                try:
+                    if server.infrastructure.propose(app, replans[i], done):
+                        by_kubernetes.add(done.id)
+                except Exception as error:
+                    logger.exception("storing the replanned deployment of %s failed", app.name)
+                    server.store.finish_action(app, done.id, "failed", f"not stored: {error}")
         for violation_id, row in zip(ids, rows, strict=True):
             server.events.publish(app.name, "violation", {"id": violation_id, **row})
         if stored:

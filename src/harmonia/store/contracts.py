@@ -9,8 +9,10 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
+from harmonia.store.actions import StoredAction, _add_actions
 from harmonia.store.apps import App
 from harmonia.store.base import StoreBase, add_version
+from harmonia.store.leases import CONTRACT_LEASE, _check_fence
 from harmonia.store.tables import ContractRow, SLOStateRow, ViolationRow
 
 
@@ -80,14 +82,37 @@ class ContractsMixin(StoreBase):
             else StoredContract(app.name, row.version, row.document, row.created)
         )
 
-    def add_violations(self, app: App, violations: Sequence[dict[str, Any]]) -> list[int]:
-        """Record violations (each a dict of the violation columns but ``id``); their ids."""
-        ids = []
+    def record_violations(
+        self,
+        app: App,
+        violations: Sequence[dict[str, Any]],
+        remedies: Sequence[dict[str, Any] | None],
+        fence: tuple[str, int] | None = None,
+    ) -> tuple[list[int], list[StoredAction]]:
+        """Record a check's fresh violations and the actions their SLOs ask for, in one
+        transaction: ``remedies[i]`` (None: no action) is the action of ``violations[i]``,
+        whose ``action_id`` names it. Returns the violations' ids and the actions stored.
+
+        With ``fence`` (a replica's id and its token on the app's contract lease) the
+        transaction ends by checking that the replica still holds that lease, else
+        `LeaseLost` and nothing is written: a replica whose checks were taken over during a
+        check cannot record an episode that the new holder records too."""
+        if len(remedies) != len(violations):
+            raise ValueError("one remedy (or None) per violation")
         with self._tx() as tx:
-            for violation in violations:
-                statement = insert(ViolationRow).values(app_id=app.id, **violation)
+            wanted = [r for r in remedies if r is not None]
+            stored = _add_actions(tx, app, wanted) if wanted else []
+            decided = iter(stored)
+            ids = []
+            for violation, remedy in zip(violations, remedies, strict=True):
+                action_id = next(decided).id if remedy is not None else None
+                statement = insert(ViolationRow).values(
+                    app_id=app.id, **{**violation, "action_id": action_id}
+                )
                 ids.append(int(tx.execute(statement.returning(ViolationRow.id)).scalar_one()))
-        return ids
+            if fence is not None:
+                _check_fence(tx, app, CONTRACT_LEASE, *fence)
+        return ids, stored
 
     def violations(
         self,
