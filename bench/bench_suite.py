@@ -15,7 +15,11 @@ runs; leaving out ``harmone`` leaves out most of the wall time, so the figure th
 
     .venv/bin/python bench/bench_suite.py [--streams 30] [--seed 1] [--samples N]
         [--runs traffic:harmonia,traffic:harmone,vision:harmonia] [--noise 5]
-        [--approaches harmonia,single-small,...]
+        [--approaches harmonia,single-small,...] [--cluster tcp://HOST:8786]
+
+With ``--cluster`` the suites' tasks run on that Dask scheduler (`harmonia.replay.cluster`)
+instead of local processes; the models are trained here first, in ``--data-dir``, which the
+cluster's workers must reach at the same path.
 """
 
 from __future__ import annotations
@@ -108,6 +112,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="write each suite's files here")
     parser.add_argument("--noise", type=int, default=0, help="streams for the idle/loaded check")
     parser.add_argument("--approaches", default=None, help="comma-separated (default: all)")
+    parser.add_argument("--cluster", default=None, help="a Dask scheduler's address")
     args = parser.parse_args()
     approaches = args.approaches.split(",") if args.approaches else None
     meter, _ = auto_meter()
@@ -125,6 +130,7 @@ def main() -> None:
             data_dir=args.data_dir,
             workers=args.workers,
             approaches=approaches,
+            cluster=args.cluster,
         )
         seconds = time.perf_counter() - started
         if args.keep:
@@ -148,6 +154,7 @@ def main() -> None:
             "under_10_minutes_for_30": seconds * TARGET_STREAMS / args.streams <= SUITE_SECONDS,
             "median_objective": {k: v.median_objective for k, v in result.distribution.items()},
             "approaches": "all" if approaches is None else approaches,
+            "cluster": args.cluster,
         }
         if args.noise:
             check = noise_check(system, menu, args.data_dir, args.seed, args.noise, args.samples)

@@ -245,3 +245,53 @@ def test_the_contract_checks_move_with_their_lease_without_recording_again(
                 client.__exit__(None, None, None)
             for store in stores.values():
                 store.close()
+
+
+OBSERVERS = """
+observers:
+  - name: latency
+    observer: summary
+    service: default
+    window: {size: 40}
+    every: {samples: 40}
+"""
+
+
+def test_observers_run_once_among_replicas_on_every_replicas_samples(
+    two: tuple[TestClient, TestClient],
+) -> None:
+    """Observers configured on one replica run on the holder of the app's checks' lease
+    only, over the samples sent to both: 20 samples to each replica make one run of 40
+    (each replica on its own would have run twice on 20, or never, and stored each run
+    once per replica)."""
+    a, b = two
+    reply = a.post(
+        "/api/v1/apps",
+        json={"name": APP, "owner": "tests", "models": ["linear", "svm"]},
+        headers=auth(ADMIN),
+    )
+    assert reply.status_code == 201, reply.text
+    token = reply.json()["token"]
+    put = b.put(f"/api/v1/apps/{APP}/observers", content=OBSERVERS, headers=auth(ADMIN))
+    assert put.status_code == 201, put.text
+    wait_for(lambda: any(k.startswith("contract:") for k in leases_of(a)))
+
+    def runs() -> list[dict[str, Any]]:
+        reply = a.get(f"/api/v1/apps/{APP}/observations", headers=auth(ADMIN))
+        assert reply.status_code == 200, reply.text
+        found: list[dict[str, Any]] = reply.json()
+        return found
+
+    for round_ in range(2):
+        for client, start in ((a, 0), (b, 20)):
+            sent = client.post(
+                f"/api/v1/apps/{APP}/telemetry",
+                json={"samples": samples(round_ * 40 + start, 20, 10.0 + round_)},
+                headers=auth(token),
+            )
+            assert sent.status_code == 200, sent.text
+        wait_for(lambda n=round_ + 1: len(runs()) >= n)  # type: ignore[misc]
+    time.sleep(1.5)  # a run stored twice (once a replica) would show by now
+    found = runs()
+    assert [r["size"] for r in found] == [40, 40], found
+    assert all(r["error"] is None for r in found)

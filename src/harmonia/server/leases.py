@@ -171,6 +171,21 @@ class Replicas:
         lease if nobody holds it yet (the keeper's next look would, within half a
         second)."""
         self._queue({"k": "contract", "a": app.name})
+        self._take_checks(app)
+
+    def observers_changed(self, app: App) -> None:
+        """Observers were configured here: the other replicas read them again (the holder
+        of the checks' lease runs them from its next batch on), and this replica takes the
+        lease if nobody holds it yet."""
+        self._queue({"k": "observers", "a": app.name})
+        self._take_checks(app)
+
+    def hand_to_observers(self, app: App, rows: list[dict[str, Any]]) -> None:
+        """A batch stored here, for the observers that the holder of the app's checks'
+        lease runs: through the inbox, under the lease's key."""
+        self.store.enqueue(app, CONTRACT_LEASE, rows)
+
+    def _take_checks(self, app: App) -> None:
         if (app.name, CONTRACT_LEASE) not in self._held:
             try:
                 taken = self.store.take_leases(
@@ -393,8 +408,10 @@ class Replicas:
             key = (lease.app, lease.service)
             if lease.service == CONTRACT_LEASE:
                 # the contract and where its SLOs stand are read afresh from the store: what
-                # this replica read before (its last check, another version) may be stale
+                # this replica read before (its last check, another version) may be stale;
+                # so are the observers (they start again on the samples from now on)
                 self.server.contracts.forget(lease.app)
+                self.server.observers.forget(lease.app)
                 with self._lock:
                     self._held[key] = Held(lease.app_id, lease.token)
                 logger.info(
@@ -456,6 +473,20 @@ class Replicas:
             batches = self.store.inbox(app, service, INBOX_BATCHES)
             if not batches:
                 return
+            if service == CONTRACT_LEASE:  # other replicas' samples, for the observers
+                try:
+                    self.store.record_decisions(
+                        app, service, self.id, held.token, consumed=[b.id for b in batches]
+                    )
+                except LeaseLost as error:
+                    self.lost(name, service, error)
+                    return
+                if server.observers.watches(app):
+                    for batch in batches:
+                        server.observers.submit(app, batch.rows)
+                if len(batches) < INBOX_BATCHES:
+                    return
+                continue
             loop = server.loop(app, service)
             if loop is None or self.token(name, service) != held.token:
                 return
@@ -551,5 +582,7 @@ class Replicas:
             self.server.version_stored(app, service, message["m"], int(message["v"]))
         elif kind == "contract":
             self.server.contracts.forget(app)
+        elif kind == "observers":
+            self.server.observers.forget(app)
         elif kind == "check" and self.owns_contract(app):  # another replica's window closed
             self.server.contracts.queue.submit(self.server.app(app))

@@ -2,7 +2,12 @@
 worker thread through a bounded queue (full: the batch is skipped and counted, ingestion goes
 on), the worker feeds each application's `ObserverRunner` and ticks the time-fired ones, and
 every run is stored and published as an ``observation`` event. A failing observer is recorded
-with its error (the runner contains it); a failing store write is logged."""
+with its error (the runner contains it); a failing store write is logged.
+
+Among replicas (`harmonia.server.leases`) the replica holding the app's checks' lease runs its
+observers, on its own batches and on those the others hand over through the inbox: each run
+is stored once and sees every replica's samples. The observers of an app whose lease moves
+start again on the new holder, from the configuration stored."""
 
 from __future__ import annotations
 
@@ -78,7 +83,22 @@ class ObserverWorker:
         with self._lock:
             self.runner.configure(app.name, specs)
             self._watched[app.name] = bool(specs)
+        if self.server.replicas is not None:
+            self.server.replicas.observers_changed(app)
         return version
+
+    def forget(self, name: str) -> None:
+        """Drop what is known of app ``name``'s observers (configured on another replica,
+        or the lease of its checks taken here): read again from the store on next use."""
+        with self._lock:
+            self._watched.pop(name, None)
+            self.runner.forget(name)
+
+    def runs_here(self, name: str) -> bool:
+        """Whether this server runs app ``name``'s observers: a single server always;
+        among replicas, the one holding the app's checks' lease."""
+        replicas = self.server.replicas
+        return replicas is None or replicas.owns_contract(name)
 
     def watches(self, app: App) -> bool:
         """Whether the app has observers (read from the store once)."""
@@ -97,6 +117,14 @@ class ObserverWorker:
 
     def submit(self, app: App, rows: Sequence[dict[str, Any]]) -> None:
         """Hand a stored batch to the worker, or skip it when the worker is behind."""
+        replicas = self.server.replicas
+        if replicas is not None and not replicas.owns_contract(app.name):
+            try:  # the holder of the app's checks' lease runs them
+                replicas.hand_to_observers(app, list(rows))
+            except Exception:  # stored all the same: only the observers miss them
+                self.skipped += 1
+                logger.warning("handing %s's samples to its observers failed", app.name)
+            return
         try:
             self._queue.put_nowait((app, rows))
         except queue.Full:
@@ -113,9 +141,11 @@ class ObserverWorker:
             try:
                 if item:
                     app, rows = item
-                    self._record(app, self.runner.feed(app.name, rows))
+                    if self.runs_here(app.name):  # the lease may have moved meanwhile
+                        self._record(app, self.runner.feed(app.name, rows))
                 for name in self.runner.apps():
-                    self._record_named(name, self.runner.tick(name))
+                    if self.runs_here(name):
+                        self._record_named(name, self.runner.tick(name))
             except Exception:
                 logger.exception("running observers failed; the next batch runs them again")
 

@@ -91,18 +91,22 @@ _RELEASE = text(
     bindparam("services", type_=ARRAY(VARCHAR)),
     bindparam("tokens", type_=ARRAY(BIGINT)),
 )
-#: the lease of an app's contract checks, held beside its loops' leases under this key in
-#: place of a service (no service name starts with ``~``): the replica holding it is the one
-#: that checks the app's contract, so that a violation is recorded once, not once a replica
+#: the lease of an app's checks, held beside its loops' leases under this key in place of a
+#: service (no service name starts with ``~``): the replica holding it is the one that
+#: checks the app's contract, so that a violation is recorded once, not once a replica, and
+#: runs its observers over every replica's samples (the others hand theirs over through the
+#: inbox under this key), so that each run is stored once and sees the whole stream
 CONTRACT_LEASE = "~contract"
-#: the loops with a policy, and the contracts, whose lease nobody holds: none yet, expired,
-#: or this replica's from before it restarted (taken over at once, the token moving on)
+#: the loops with a policy, and the apps with a contract or observers, whose lease nobody
+#: holds: none yet, expired, or this replica's from before it restarted (taken over at
+#: once, the token moving on)
 _FREE = text(
     f"""
     SELECT p.app_id, a.name, p.service
     FROM (
         SELECT DISTINCT app_id, service FROM policies
         UNION SELECT DISTINCT app_id, '{CONTRACT_LEASE}' FROM contracts
+        UNION SELECT DISTINCT app_id, '{CONTRACT_LEASE}' FROM observer_configs
     ) AS p
     JOIN apps AS a ON a.id = p.app_id
     LEFT JOIN leases AS l ON l.app_id = p.app_id AND l.service = p.service
@@ -168,7 +172,7 @@ class LeasesMixin(StoreBase):
     def free_loops(self, owner: str) -> list[tuple[int, str, str]]:
         """(app id, app name, service) of every loop with a policy that no live replica
         owns: no lease yet, an expired one, or one that ``owner`` held before a restart;
-        and of every app with a contract whose checks nobody owns (service
+        and of every app with a contract or observers whose checks nobody owns (service
         `CONTRACT_LEASE`)."""
         with self.engine.connect() as connection:
             rows = connection.execute(_FREE, {"owner": owner}).all()
