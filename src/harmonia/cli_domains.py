@@ -8,7 +8,9 @@ command needs: ``HARMONIA_TOKEN``, else ``HARMONIA_ADMIN_TOKEN``).
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -38,6 +40,13 @@ keys_app = typer.Typer(help="API keys of a domain: create, list, rotate, revoke.
 
 def _console() -> Console:
     return Console(highlight=False, soft_wrap=True)
+
+
+def _wide_console() -> Console:
+    """A console as wide as the terminal, or as ``COLUMNS`` says; piped output without
+    ``COLUMNS`` gets 120 columns, which fit the placement tables, instead of 80."""
+    fits = sys.stdout.isatty() or "COLUMNS" in os.environ
+    return Console(highlight=False, width=None if fits else 120)
 
 
 def _call(
