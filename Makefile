@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest pytest-slow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# the cases marked slow (minutes: API fuzzing, kill -9 and ten-minute runs) run in CI
+# (.ci/run) and with `make pytest-slow`, not in `make test`
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow"
+
+pytest-slow: $(STAMP)
+	$(BIN)/pytest -q -m slow
 
 test: lint typecheck pytest
 

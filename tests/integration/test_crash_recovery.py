@@ -312,6 +312,7 @@ def _brief(values: list[int]) -> str:
     return f"{len(values)}: {shown}{', ...' if len(values) > 10 else ''}"
 
 
+@pytest.mark.slow
 def test_kill_9_mid_stream_loses_nothing_and_stores_nothing_twice(
     tmp_path: Path, database_url: str
 ) -> None:

@@ -268,6 +268,7 @@ def _window_of(context: Any) -> tuple[float, float]:
     return (float(data["window_start"]), float(data["window_end"]))
 
 
+@pytest.mark.slow
 def test_killing_the_owner_mid_stream_loses_nothing_and_decides_nothing_twice(
     tmp_path: Path, database_url: str
 ) -> None:

@@ -114,6 +114,18 @@ def samples(first: int, count: int, latency_ms: float = 300.0) -> list[dict[str,
     ]
 
 
+def register(client: TestClient) -> str:
+    """Register the app; its token."""
+    reply = client.post(
+        "/api/v1/apps",
+        json={"name": APP, "owner": "tests", "models": ["linear", "svm"]},
+        headers=auth(ADMIN),
+    )
+    assert reply.status_code == 201, reply.text
+    token: str = reply.json()["token"]
+    return token
+
+
 def check(client: TestClient) -> list[str]:
     reply = client.post(f"/api/v1/apps/{APP}/contract/check", headers=auth(ADMIN))
     assert reply.status_code == 200, reply.text
@@ -131,13 +143,7 @@ def test_contract_checks_are_leased_and_a_violation_is_recorded_once(
     two: tuple[TestClient, TestClient],
 ) -> None:
     a, b = two
-    reply = a.post(
-        "/api/v1/apps",
-        json={"name": APP, "owner": "tests", "models": ["linear", "svm"]},
-        headers=auth(ADMIN),
-    )
-    assert reply.status_code == 201, reply.text
-    token = reply.json()["token"]
+    token = register(a)
     admin = auth(ADMIN)
     assert a.put(f"/api/v1/apps/{APP}/policy", content=POLICY, headers=admin).status_code == 201
     put = b.put(f"/api/v1/apps/{APP}/contract", content=CONTRACT, headers=admin)
@@ -265,13 +271,7 @@ def test_observers_run_once_among_replicas_on_every_replicas_samples(
     (each replica on its own would have run twice on 20, or never, and stored each run
     once per replica)."""
     a, b = two
-    reply = a.post(
-        "/api/v1/apps",
-        json={"name": APP, "owner": "tests", "models": ["linear", "svm"]},
-        headers=auth(ADMIN),
-    )
-    assert reply.status_code == 201, reply.text
-    token = reply.json()["token"]
+    token = register(a)
     put = b.put(f"/api/v1/apps/{APP}/observers", content=OBSERVERS, headers=auth(ADMIN))
     assert put.status_code == 201, put.text
     wait_for(lambda: any(k.startswith("contract:") for k in leases_of(a)))
