@@ -102,7 +102,7 @@ def test_rejections_are_not_retried_and_name_the_field(client: TestClient, broke
         with pytest.raises(TransportError) as rejected:
             transport.send("traffic", "i-1", bad)
         assert not rejected.value.retryable and rejected.value.status == 422
-        assert "samples[1].energy_j" in rejected.value.message
+        assert "columns.energy_j[1]" in rejected.value.message  # sent as columns
     with connect(broker, "not-the-token") as stranger:
         with pytest.raises(TransportError) as refused:
             stranger.send("traffic", "i-1", samples("lstm", 3, 0.9))

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from harmonia.sdk import ActionMessage, InMemoryTransport, Probe, ProbeStats, TransportError
-from harmonia.sdk._envelope import BrokerTransport, request_payload
+from harmonia.sdk._envelope import BrokerTransport, reply_body, request_payload
 from harmonia.sdk._probe import DESCRIBE_RETRY_FOR
 from harmonia.sdk._spool import _encode
 from harmonia.sdk._wire import Batch, to_wire
@@ -446,12 +446,38 @@ def test_brokers_carry_the_key_in_the_envelope() -> None:
     keyed, unkeyed = broker.requests
     assert keyed == (
         "telemetry",
-        {"instance": "i-1", "samples": [{"model": "svm"}]},
+        {"instance": "i-1", "columns": {"model": ["svm"]}},
         {"idempotency_key": "k-7"},
     )
     assert unkeyed[2] == {}  # no key, no field: an older server forbids unknown fields
     envelope = json.loads(request_payload(1, "tok", "telemetry", keyed[1], **keyed[2]))
     assert envelope["idempotency_key"] == "k-7" and envelope["token"] == "tok"
+
+
+class OlderServerBroker(RecordingBroker):
+    """A broker to a server older than columnar batches: it refuses them as that server's
+    bridge does (a 422 naming ``columns`` as an extra input)."""
+
+    def _call(self, app: str, call: str, body: dict[str, Any], **extra: Any) -> Any:
+        self.requests.append((call, body, extra))
+        if "columns" in body:
+            detail = [{"field": "columns", "reason": "Extra inputs are not permitted"}]
+            return reply_body({"id": 1, "status": 422, "detail": detail}, call)
+        return {"accepted": len(body["samples"]), "actions": []}
+
+
+def test_brokers_send_columns_and_fall_back_to_rows_for_an_older_server() -> None:
+    broker = OlderServerBroker()
+    broker.send("traffic", "i-1", [{"model": "svm"}], idempotency_key="k-1")
+    broker.send("traffic", "i-1", [{"model": "lstm"}], idempotency_key="k-2")
+    forms = [(next(iter(set(body) - {"instance"})), extra) for _, body, extra in broker.requests]
+    # refused whole, the first batch goes again as rows under its key; later ones as rows
+    assert forms == [
+        ("columns", {"idempotency_key": "k-1"}),
+        ("samples", {"idempotency_key": "k-1"}),
+        ("samples", {"idempotency_key": "k-2"}),
+    ]
+    assert broker.columns is False and BrokerTransport.columns is True
 
 
 class KeylessTransport:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from harmonia.sdk._http import RETRYABLE_CLIENT_ERRORS
+from harmonia.sdk._http import RETRYABLE_CLIENT_ERRORS, post_batch
 from harmonia.sdk._messages import ActionMessage, actions_from_reply
 from harmonia.sdk._transport import TransportError
 
@@ -14,6 +14,10 @@ from harmonia.sdk._transport import TransportError
 class BrokerTransport:
     """The `Transport` calls as requests through a broker; a subclass says how one request
     travels and its reply comes back (`_call`) and how the connection closes."""
+
+    #: whether batches go as columns (`harmonia.sdk._wire.to_columns`), as over HTTP; a
+    #: server that refuses them gets rows from then on
+    columns: bool = True
 
     def send(
         self,
@@ -23,10 +27,16 @@ class BrokerTransport:
         *,
         idempotency_key: str | None = None,
     ) -> list[ActionMessage]:
-        body = {"instance": instance, "samples": samples}
         # The key travels in the envelope, beside the token, as HTTP carries it in a header.
         extra = {} if idempotency_key is None else {"idempotency_key": idempotency_key}
-        return actions_from_reply(self._call(app, "telemetry", body, **extra))
+        reply = post_batch(
+            self,
+            lambda body: self._call(app, "telemetry", body, **extra),
+            instance,
+            samples,
+            type(self).__name__,
+        )
+        return actions_from_reply(reply)
 
     def report(self, app: str, action_id: int, status: str, reason: str) -> None:
         self._call(app, "result", {"status": status, "reason": reason}, action_id=action_id)

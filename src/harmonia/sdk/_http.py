@@ -8,7 +8,8 @@ need either installed.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from harmonia.sdk._messages import ActionMessage, actions_from_reply
@@ -68,18 +69,13 @@ class HTTPTransport:
     ) -> list[ActionMessage]:
         url = f"{self.server}/api/v1/apps/{quote(app, safe='')}/telemetry"
         headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key is not None else None
-        if self.columns:
-            try:
-                body = {"instance": instance, "columns": to_columns(samples)}
-                return actions_from_reply(self._request("POST", url, body, headers))
-            except TransportError as error:
-                if not _columns_refused(error):
-                    raise
-                # a server older than the columnar form: rows from now on (the batch was
-                # refused whole, so its key is still free)
-                logger.info("%s takes no columnar batches; sending rows", self.server)
-                self.columns = False
-        reply = self._request("POST", url, {"instance": instance, "samples": samples}, headers)
+        reply = post_batch(
+            self,
+            lambda body: self._request("POST", url, body, headers),
+            instance,
+            samples,
+            self.server,
+        )
         return actions_from_reply(reply)
 
     def report(self, app: str, action_id: int, status: str, reason: str) -> None:
@@ -139,6 +135,33 @@ class HTTPTransport:
         if code >= 500 or code in RETRYABLE_CLIENT_ERRORS:
             raise TransportError(True, message, status=code)
         raise TransportError(False, message, status=code)
+
+
+class Columnar(Protocol):
+    """A transport that sends batches as columns until a server refuses them."""
+
+    columns: bool
+
+
+def post_batch(
+    sender: Columnar,
+    post: Callable[[dict[str, Any]], Any],
+    instance: str,
+    samples: list[dict[str, Any]],
+    where: str,
+) -> Any:
+    """Post one telemetry batch: as columns (`to_columns`) while ``sender.columns``, else as
+    rows. A server older than the columnar form refuses it whole, so its idempotency key is
+    still free: the batch goes again as rows, and so do the later ones."""
+    if sender.columns:
+        try:
+            return post({"instance": instance, "columns": to_columns(samples)})
+        except TransportError as error:
+            if not _columns_refused(error):
+                raise
+            logger.info("%s takes no columnar batches; sending rows", where)
+            sender.columns = False
+    return post({"instance": instance, "samples": samples})
 
 
 def _columns_refused(error: TransportError) -> bool:
