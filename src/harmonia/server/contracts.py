@@ -319,8 +319,7 @@ class ContractKeeper:
     def checks_here(self, app: App) -> bool:
         """Whether this server checks ``app``'s contract: a single server always; among
         replicas, the one holding the app's contract lease only."""
-        replicas = self.server.replicas
-        return replicas is None or replicas.owns_contract(app.name)
+        return self.server.holds_checks(app.name)
 
     def _fence(self, app: App) -> tuple[str, int] | None:
         """This replica's id and its token on ``app``'s contract lease (None on a single

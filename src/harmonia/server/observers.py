@@ -97,8 +97,7 @@ class ObserverWorker:
     def runs_here(self, name: str) -> bool:
         """Whether this server runs app ``name``'s observers: a single server always;
         among replicas, the one holding the app's checks' lease."""
-        replicas = self.server.replicas
-        return replicas is None or replicas.owns_contract(name)
+        return self.server.holds_checks(name)
 
     def watches(self, app: App) -> bool:
         """Whether the app has observers (read from the store once)."""
@@ -118,7 +117,7 @@ class ObserverWorker:
     def submit(self, app: App, rows: Sequence[dict[str, Any]]) -> None:
         """Hand a stored batch to the worker, or skip it when the worker is behind."""
         replicas = self.server.replicas
-        if replicas is not None and not replicas.owns_contract(app.name):
+        if replicas is not None and not self.runs_here(app.name):
             try:  # the holder of the app's checks' lease runs them
                 replicas.hand_to_observers(app, list(rows))
             except Exception:  # stored all the same: only the observers miss them

@@ -695,6 +695,11 @@ class Server:
         if stored is not None:
             loop.replace_policy(parse_policy_text(orjson.dumps(stored.document).decode()))
 
+    def holds_checks(self, name: str) -> bool:
+        """Whether this server checks app ``name``'s contract and runs its observers: a
+        single server always; among replicas, the holder of the app's checks' lease."""
+        return self.replicas is None or self.replicas.owns_contract(name)
+
     def heard(self, name: str, event: str, data: dict[str, Any]) -> None:
         """An event of another replica that the loops owned here need: an action that
         failed (it may be decided again), an observer's result (the policy reads it)."""
