@@ -156,6 +156,7 @@ class VisionModel:
 def train(kind: str, images: Images, labels: Labels, *, seed: int = 0) -> VisionModel:
     """Train a classifier of ``kind`` from scratch on ``images``."""
     params = dict(TRAIN_PARAMS[kind]) if kind in TRAIN_PARAMS else {}
+    torch.manual_seed(seed)  # the initial weights too: from the seed, not the process's state
     net = fit(
         build(kind),
         images,
