@@ -95,21 +95,23 @@ VISION = Settings(
     # times, so retrains may follow each other after 3 windows, not 10. Mean luminance tells
     # noise from fog less sharply than dark from fog: reuse asks for a closer match (0.3).
     # Versions are tuned for conditions, so a model's stored promise counts only where its
-    # version's training data resembles the window. A tolerance of 0.005 keeps the small
-    # model (three points less accurate than the medium one on clean images) out of service.
-    # Luminance cannot see noise or blur, so two low windows in a row are reason enough to
-    # retrain (patience 2). Scores older than 5 windows are not evidence (the data has
-    # changed since). Models differ in what they withstand (the small CNN reads dark images
-    # best, the larger ones fog), so a drifted window that scores low first tries a model
-    # that promises more (explore) before any retrain. Chosen on the generated streams of
-    # suite seed 2 (12 streams; the evaluation uses seed 1), against the previous settings
-    # (min_score 0.92, patience 1, no exploring, a fine-tune priced over 60 windows): the
-    # streams where a fixed configuration dominated went from 7 to 4, the worst regret
-    # against the best fixed configuration from 0.032 to 0.015, retrains from 31 to 12,
-    # and no clean stream was retrained (patience 1 retrained one). The live preset
-    # (`vision-live`) keeps the previous settings: its horizon is longer than a stream's.
+    # version's training data resembles the window. Luminance cannot see noise or blur, so
+    # two low windows in a row are reason enough to retrain (patience 2). Scores older than
+    # 5 windows are not evidence (the data has changed since). Models differ in what they
+    # withstand (the small CNN reads dark images best, the larger ones fog), so a drifted
+    # window that scores low first tries each model not yet seen on such data (explore)
+    # before any retrain. An accuracy on 50 images moves by several points from window to
+    # window, so another model's score counts as better only 0.05 above the window's. A
+    # remedy only below 0.85: the small CNN reads dark images at about 0.86-0.88 and is the
+    # best there is for them; at 0.9 it kept looking for better. Chosen on the generated
+    # streams of suite seed 2 (30 streams; the evaluation uses seed 1), on models trained
+    # with seeded initial weights: streams where a fixed configuration dominated 18 → 12,
+    # median regret against the best fixed configuration +0.0047 → +0.0033, worst +0.098
+    # → +0.056 (against the settings before: min_score 0.9, exploring only models that
+    # promise more, a margin of the tolerance). The live preset (`vision-live`) keeps its
+    # own settings: its horizon is longer than a stream's.
     harmonia_options={
-        "min_score": 0.9,
+        "min_score": 0.85,
         "tolerance": 0.005,
         "drift_threshold": 0.6,
         "reuse_threshold": 0.3,
@@ -119,6 +121,7 @@ VISION = Settings(
         "payback_windows": 20,
         "evidence_ttl": 5,
         "explore": True,
+        "evidence_margin": 0.05,
     },
     harmonia_drift={"detectors": {"kl": {"bins": 10}}},
 )

@@ -11,10 +11,13 @@ What it does differently from HarmonE, and why:
   recent evidence of scoring better; then a retrain of the model in service — only when the
   data has drifted, at most once every ``retrain_cooldown`` windows, and only when it is
   worth its energy by the policy's own exchange rate (below).
+- **A retrain restores, it does not improve.** What it can win back is the distance to the
+  version's held-out promise (or to ``min_score``, if lower): a model scoring at its promise
+  is not retrained, however far below ``min_score`` that promise lies.
 - **A retrain must pay for itself.** The objective trades quality against energy with its
   weights and energy range; the same rate prices a retrain: its measured energy, spread over
   ``retrain_cooldown`` windows of inferences and normalised by the energy range, times the
-  energy weight, must stay below the score it can win back (``min_score`` − score).
+  energy weight, must stay below the score it can win back (above).
   ``payback_windows`` sets a longer horizon where versions serve longer than the cooldown
   (and return: a version tuned for a condition is reused when the condition comes back).
 - **No random exploration.** HarmonE switches to a random model one time in ten to learn
@@ -34,11 +37,17 @@ What it does differently from HarmonE, and why:
   for a retrain only once the score has stayed below ``min_score`` that many windows in a
   row.
 - **Try before you train** (``explore``). Models differ in what they withstand (a small
-  network may read dark images better than a large one) and only serving one shows it. With
-  ``explore`` set, a drifted window that scores low moves to a model that promises more and
-  has no score yet on drifted data, before any retrain: a switch costs no training. Off by
-  default: where one model is best under every condition (traffic), each try costs energy
-  for nothing.
+  network may read dark images better than a large one) and only serving one shows it: a
+  clean-data promise says nothing about it. With ``explore`` set, a drifted window that
+  scores low moves to a model with no score yet on drifted data (the best promise first),
+  before any retrain: a switch costs no training. Off by default: where one model is best
+  under every condition (traffic), each try costs energy for nothing.
+- **Retrain what reads the data best, cheapest first.** Of the models whose recent score on
+  data like the window's is within ``evidence_margin`` of the best, the one that costs least
+  to fine-tune is retrained (a fine-tune starts from what a model already reads).
+- **Windows are noisy.** Another model's recent score counts as better only when it beats
+  the window's by ``evidence_margin`` (default: ``tolerance``); on 50 labelled images an
+  accuracy moves by several points from one window to the next.
 - **Evidence has a context.** A score counts for ``evidence_ttl`` windows, and a remedy only
   trusts scores measured in the same drift state (drifted or not) as the window at hand.
   With ``promise_in_context`` a stored promise counts only where the version's training
@@ -90,6 +99,7 @@ class HarmoniaStrategy:
         payback_windows: int | None = None,
         explore: bool = False,
         drift_patience: int = 1,
+        evidence_margin: float | None = None,
     ) -> None:
         if tolerance < 0:
             raise ValueError(f"tolerance must be >= 0, got {tolerance}")
@@ -101,6 +111,8 @@ class HarmoniaStrategy:
             raise ValueError(f"payback_windows must be >= 1 (or unset), got {payback_windows}")
         if patience is not None and patience < 1:
             raise ValueError(f"patience must be >= 1 window (or unset), got {patience}")
+        if evidence_margin is not None and evidence_margin < 0:
+            raise ValueError(f"evidence_margin must be >= 0 (or unset), got {evidence_margin}")
         if drift_patience < 1:
             raise ValueError(f"drift_patience must be >= 1 window, got {drift_patience}")
         self.min_score = min_score
@@ -115,6 +127,12 @@ class HarmoniaStrategy:
         self.payback_windows = payback_windows
         self.explore = explore
         self.drift_patience = drift_patience
+        self.evidence_margin = evidence_margin
+
+    @property
+    def _margin(self) -> float:
+        """How much better another model's recent score must be to count as better."""
+        return self.tolerance if self.evidence_margin is None else self.evidence_margin
 
     @property
     def detectors(self) -> tuple[str, ...]:
@@ -176,12 +194,14 @@ class HarmoniaStrategy:
         return min(good, key=lambda m: (cost[m], policy.models.index(m)))
 
     # -- what is known ----------------------------------------------------------------------
-    def _recent(self, now: int, drifted: bool | None = None) -> dict[str, float]:
-        """Scores younger than ``evidence_ttl`` windows (in one drift state, if given)."""
+    def _recent(self, situation: Situation, drifted: bool) -> dict[str, float]:
+        """Scores younger than ``evidence_ttl`` windows, measured in the window's drift
+        state."""
+        now = situation.knowledge.windows_closed
         return {
             m: e.score
             for m, e in self.evidence_.items()
-            if now - e.window < self.evidence_ttl and drifted in (None, e.drifted)
+            if now - e.window < self.evidence_ttl and e.drifted == drifted
         }
 
     def _promise(self, situation: Situation, model: str) -> float:
@@ -284,9 +304,9 @@ class HarmoniaStrategy:
         floor = self._promise(situation, active) + self.tolerance
         better = {
             m: s
-            for m, s in self._recent(now, drifted).items()
+            for m, s in self._recent(situation, drifted).items()
             if m != active
-            and s > window_score + self.tolerance
+            and s > window_score + self._margin
             and (drifted or not self._promise(situation, m) <= floor)
         }
         if better:
@@ -299,7 +319,7 @@ class HarmoniaStrategy:
                     model=choice,
                 )
             ]
-        untried = self._untried(situation, drifted, now) if drifted and self.explore else None
+        untried = self._untried(situation, drifted) if drifted and self.explore else None
         if untried is not None:
             return [
                 planned(
@@ -310,53 +330,90 @@ class HarmoniaStrategy:
                     model=untried,
                 )
             ]
-        waiting = self._why_not_retrain(situation, window_score, drifted, now)
+        target = self._retrain_target(situation, drifted)
+        score_now = window_score if target == active else self.evidence_[target].score
+        waiting = self._why_not_retrain(situation, target, score_now, drifted, now)
         if waiting is not None:
             return [planned(ActionKind.NONE, waiting, trigger)]
         self.last_retrain_ = now
+        instead = (
+            ""
+            if target == active
+            else f" ({target} scored {score_now:.4f} on data like this, as {active} does, and "
+            f"costs less to retrain: {format_joules(_retrain_joules(situation, target))})"
+        )
         return [
             planned(
                 ActionKind.RETRAIN,
-                f"retrain {active} on recent data: "
+                f"retrain {target} on recent data{instead}: "
                 + ("it drifted" if drifted else f"its score stayed low {self.low_streak_} windows")
                 + " and no archived version or other model does better",
                 trigger,
-                model=active,
+                model=target,
             )
         ]
+
+    def _retrain_target(self, situation: Situation, drifted: bool) -> str:
+        """The model to retrain: of those whose recent score on data like this (the window
+        at hand included) is within ``evidence_margin`` of the best, the cheapest to retrain. A
+        fine-tune starts from what a model already reads well, and trying other models may
+        have left one in service that reads the data no better than a cheaper one."""
+        active = situation.active_model
+        models = situation.policy.models
+        recent = self._recent(situation, drifted)
+        best = max(recent.values())
+        near = [m for m, s in recent.items() if s >= best - self._margin]
+
+        def cost(model: str) -> tuple[float, bool, int]:
+            joules = _retrain_joules(situation, model)
+            joules = math.inf if math.isnan(joules) else joules
+            return (joules, model != active, models.index(model))
+
+        return min(near, key=cost)
 
     def _persistent(self) -> bool:
         """Whether the score has stayed low for ``patience`` windows in a row."""
         return self.patience is not None and self.low_streak_ >= self.patience
 
-    def _untried(self, situation: Situation, drifted: bool, now: int) -> str | None:
+    def _untried(self, situation: Situation, drifted: bool) -> str | None:
         """The model to try before retraining: one without a recent score in this drift
-        state, the best stored promise first (None when every model has been seen). Models
-        differ in what they withstand (a small network may read dark images better than a
-        large one), and only serving one shows it; a switch costs no training."""
-        seen = self._recent(now, drifted)
+        state, the best stored promise first (None when every model has been seen), even
+        one that promises less on clean data than the model in service. Models differ in
+        what they withstand (a small network may read dark images better than a large one),
+        and only serving one shows it; a switch costs no training."""
+        seen = self._recent(situation, drifted)
         promise = {m: self._promise(situation, m) for m in situation.policy.models}
-        floor = promise[situation.active_model]
-        candidates = [m for m in promise if m not in seen and promise[m] > floor]
+        candidates = [m for m in promise if m not in seen]
         if not candidates:
             return None
-        return max(candidates, key=promise.__getitem__)
+        return max(candidates, key=lambda m: -math.inf if math.isnan(promise[m]) else promise[m])
 
     def _why_not_retrain(
-        self, situation: Situation, window_score: float, drifted: bool, now: int
+        self, situation: Situation, model: str, window_score: float, drifted: bool, now: int
     ) -> str | None:
-        """None if a retrain is due; otherwise why not."""
-        active = situation.active_model
+        """None if a retrain of ``model`` (the one to retrain, scoring ``window_score``
+        on data like this) is due; otherwise why not."""
         if not drifted and not self._persistent():
-            return f"no drift: {active} is not worse for new data; nothing better is known"
+            return f"no drift: {model} is not worse for new data; nothing better is known"
         if drifted and self.low_streak_ < self.drift_patience and not self._persistent():
             return (
-                f"drifted, but {active} has scored low {self.low_streak_} window(s) in a row, "
+                f"drifted, but {model} has scored low {self.low_streak_} window(s) in a row, "
                 f"fewer than {self.drift_patience}: it may be a transient"
             )
         if self.last_retrain_ is not None and now - self.last_retrain_ <= self.retrain_cooldown:
             return f"a retrain ran {now - self.last_retrain_} windows ago; waiting"
-        joules = _retrain_joules(situation, active)
+        # A retrain restores the level a version reached on held-out data; it does not raise
+        # a model above it. Where that level is below min_score, the model scoring at it has
+        # lost nothing a retrain could win back (a cheap model on clean data).
+        promised = self._promise(situation, model)
+        level = self.min_score if math.isnan(promised) else min(self.min_score, promised)
+        gain = level - window_score
+        if gain <= 0:
+            return (
+                f"{model} scores {window_score:.4f}, no less than its version's held-out "
+                f"promise ({promised:.4f}): a retrain wins back what drift took, and nothing was"
+            )
+        joules = _retrain_joules(situation, model)
         if math.isnan(joules):
             return None
         objective = situation.policy.objective
@@ -364,10 +421,9 @@ class HarmoniaStrategy:
         horizon = self.payback_windows or self.retrain_cooldown
         spread = joules / (situation.summary.count * horizon)
         price = objective.weights.energy * spread / (high - low)
-        gain = self.min_score - window_score
         if price > gain:
             return (
-                f"a retrain of {active} costs {format_joules(joules)}: worth {price:.3f} in score "
+                f"a retrain of {model} costs {format_joules(joules)}: worth {price:.3f} in score "
                 f"over {horizon} windows, more than the {gain:.3f} it can win back"
             )
         return None
