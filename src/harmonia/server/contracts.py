@@ -316,11 +316,6 @@ class ContractKeeper:
             self._states.pop(app, None)
             self._schedules.pop(app, None)
 
-    def checks_here(self, app: App) -> bool:
-        """Whether this server checks ``app``'s contract: a single server always; among
-        replicas, the one holding the app's contract lease only."""
-        return self.server.holds_checks(app.name)
-
     def _fence(self, app: App) -> tuple[str, int] | None:
         """This replica's id and its token on ``app``'s contract lease (None on a single
         server): what a violation is recorded under."""
@@ -365,7 +360,7 @@ class ContractKeeper:
         """The periodic check, for apps whose windows no samples close: check ``app`` if
         neither samples nor a check came for ``every`` seconds (None when skipped: while
         samples come, ingestion checks it as its windows close)."""
-        if not self.checks_here(app):
+        if not self.server.holds_checks(app.name):
             return None  # the replica holding the contract lease does
         schedule = self._schedule(app)
         if schedule is None:
@@ -426,7 +421,7 @@ class ContractKeeper:
             if r.status == "violated"
             and (r.slo not in before or before[r.slo].status != "violated")
         ]
-        if fresh and not self.checks_here(app):
+        if fresh and not self.server.holds_checks(app.name):
             # the lease was taken over during the check: its new holder records (it reads
             # the SLO states stored by the last check here, so the episode is its to record)
             return results
@@ -460,7 +455,7 @@ class ContractKeeper:
         if known is not None and known[0] == version:
             return dict(known[1])
         restored = {s.slo: SLOState.restored(s) for s in self.server.store.slo_states(app, version)}
-        if not self.checks_here(app):
+        if not self.server.holds_checks(app.name):
             return restored  # another replica checks: what it stored, read afresh each time
         with self._lock:  # a check that finished meanwhile knows better
             known = self._states.get(app.name)

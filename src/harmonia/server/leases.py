@@ -47,7 +47,7 @@ import orjson
 
 from harmonia.server.observe import Broadcaster
 from harmonia.store import App
-from harmonia.store.leases import CHANNEL, CONTRACT_LEASE, LeaseLost, Taken
+from harmonia.store.leases import CHANNEL, CONTRACT_LEASE, Inboxed, LeaseLost, Taken
 
 if TYPE_CHECKING:
     from harmonia.server.service import Server
@@ -465,49 +465,58 @@ class Replicas:
                     self.server.drop_loop(app, service)  # rebuilt from the store
 
     def _drain(self, name: str, service: str, held: Held) -> None:
-        """Feed the loop the batches in its inbox, oldest first, recording what it decided
-        and taking them out of the inbox in one fenced transaction per `INBOX_BATCHES`."""
-        server = self.server
-        app = server.app(name)
+        """Feed the loop (or, under `CONTRACT_LEASE`, the observers) the batches in its
+        inbox, oldest first, taking them out of the inbox in one fenced transaction per
+        `INBOX_BATCHES`."""
+        app = self.server.app(name)
+        feed = self._feed_observers if service == CONTRACT_LEASE else self._feed_loop
         while not self._stop.is_set():
             batches = self.store.inbox(app, service, INBOX_BATCHES)
-            if not batches:
+            if not batches or not feed(app, service, held, batches):
                 return
-            if service == CONTRACT_LEASE:  # other replicas' samples, for the observers
-                try:
-                    self.store.record_decisions(
-                        app, service, self.id, held.token, consumed=[b.id for b in batches]
-                    )
-                except LeaseLost as error:
-                    self.lost(name, service, error)
-                    return
-                if server.observers.watches(app):
-                    for batch in batches:
-                        server.observers.submit(app, batch.rows)
-                if len(batches) < INBOX_BATCHES:
-                    return
-                continue
-            loop = server.loop(app, service)
-            if loop is None or self.token(name, service) != held.token:
-                return
-            decided = loop.ingest([row for batch in batches for row in batch.rows])
-            windows, actions = server.decisions_of(service, decided)
-            try:
-                stored, _ = self.store.record_decisions(
-                    app,
-                    service,
-                    self.id,
-                    held.token,
-                    windows=windows,
-                    actions=actions,
-                    consumed=[batch.id for batch in batches],
-                )
-            except LeaseLost as error:
-                self.lost(name, service, error)
-                return
-            server.publish_decisions(app, windows, stored)
             if len(batches) < INBOX_BATCHES:
                 return
+
+    def _feed_loop(self, app: App, service: str, held: Held, batches: list[Inboxed]) -> bool:
+        """Run the loop on ``batches`` and record what it decided, consuming them; False
+        when the loop is gone or its lease is no longer this replica's."""
+        server = self.server
+        loop = server.loop(app, service)
+        if loop is None or self.token(app.name, service) != held.token:
+            return False
+        decided = loop.ingest([row for batch in batches for row in batch.rows])
+        windows, actions = server.decisions_of(service, decided)
+        try:
+            stored, _ = self.store.record_decisions(
+                app,
+                service,
+                self.id,
+                held.token,
+                windows=windows,
+                actions=actions,
+                consumed=[batch.id for batch in batches],
+            )
+        except LeaseLost as error:
+            self.lost(app.name, service, error)
+            return False
+        server.publish_decisions(app, windows, stored)
+        return True
+
+    def _feed_observers(self, app: App, service: str, held: Held, batches: list[Inboxed]) -> bool:
+        """Consume other replicas' samples and hand them to the app's observers; False when
+        the checks' lease is no longer this replica's."""
+        try:
+            self.store.record_decisions(
+                app, service, self.id, held.token, consumed=[b.id for b in batches]
+            )
+        except LeaseLost as error:
+            self.lost(app.name, service, error)
+            return False
+        observers = self.server.observers
+        if observers.watches(app):
+            for batch in batches:
+                observers.submit(app, batch.rows)
+        return True
 
     # -- between replicas -----------------------------------------------------------------
 

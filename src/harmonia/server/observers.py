@@ -94,11 +94,6 @@ class ObserverWorker:
             self._watched.pop(name, None)
             self.runner.forget(name)
 
-    def runs_here(self, name: str) -> bool:
-        """Whether this server runs app ``name``'s observers: a single server always;
-        among replicas, the one holding the app's checks' lease."""
-        return self.server.holds_checks(name)
-
     def watches(self, app: App) -> bool:
         """Whether the app has observers (read from the store once)."""
         with self._lock:
@@ -117,7 +112,7 @@ class ObserverWorker:
     def submit(self, app: App, rows: Sequence[dict[str, Any]]) -> None:
         """Hand a stored batch to the worker, or skip it when the worker is behind."""
         replicas = self.server.replicas
-        if replicas is not None and not self.runs_here(app.name):
+        if replicas is not None and not self.server.holds_checks(app.name):
             try:  # the holder of the app's checks' lease runs them
                 replicas.hand_to_observers(app, list(rows))
             except Exception:  # stored all the same: only the observers miss them
@@ -140,10 +135,10 @@ class ObserverWorker:
             try:
                 if item:
                     app, rows = item
-                    if self.runs_here(app.name):  # the lease may have moved meanwhile
+                    if self.server.holds_checks(app.name):  # the lease may have moved meanwhile
                         self._record(app, self.runner.feed(app.name, rows))
                 for name in self.runner.apps():
-                    if self.runs_here(name):
+                    if self.server.holds_checks(name):
                         self._record_named(name, self.runner.tick(name))
             except Exception:
                 logger.exception("running observers failed; the next batch runs them again")

@@ -331,7 +331,7 @@ class HarmoniaStrategy:
                 )
             ]
         target = self._retrain_target(situation, drifted)
-        score_now = window_score if target == active else self.evidence_[target].score
+        score_now = self.evidence_[target].score  # the window's own, for the model in service
         waiting = self._why_not_retrain(situation, target, score_now, drifted, now)
         if waiting is not None:
             return [planned(ActionKind.NONE, waiting, trigger)]
