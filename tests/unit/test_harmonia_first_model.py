@@ -30,6 +30,8 @@ def test_first_model_is_the_cheapest_good_promise() -> None:
     assert HarmoniaStrategy().first_model(served, knowledge(stored)) == "lstm"
 
 
-def test_first_model_without_promises_is_the_policys_start_model() -> None:
+def test_first_model_without_promises_is_the_model_in_service() -> None:
     served = policy(strategy="harmonia", initial_model="svm")
     assert HarmoniaStrategy().first_model(served, Knowledge(served.models, "svm")) == "svm"
+    # live, the model in service is what the system reports, not the policy's start model
+    assert HarmoniaStrategy().first_model(served, Knowledge(served.models, "lstm")) == "lstm"

@@ -70,6 +70,30 @@ class Engine:
         """Empty knowledge with the policy's models and its start model in service."""
         return Knowledge(self.policy.models, self.policy.start_model)
 
+    def begin(self, knowledge: Knowledge, now: float) -> Action | None:
+        """The decision before any window has closed: a switch to the strategy's first model
+        where it chooses one (``first_model``, as `harmonia` does from the promises stored
+        with the versions) and it is not the model in service; else None.
+
+        Live and in replay alike the driver asks once, before the first sample is judged.
+        It starts no cooldown: nothing observed was reacted to.
+        """
+        choose = getattr(self.strategy, "first_model", None)
+        if choose is None:
+            return None
+        first = choose(self.policy, knowledge)
+        if first == knowledge.active_model:
+            return None
+        return Action(
+            kind=ActionKind.SWITCH_MODEL,
+            model=first,
+            ts=now,
+            strategy=self.strategy.name,
+            reason=f"start on {first}, chosen from the promises stored with the versions "
+            f"before any window was observed ({knowledge.active_model} was serving)",
+            trigger="first model",
+        )
+
     def step(self, knowledge: Knowledge, now: float) -> list[Action]:
         """Close the window if it is due and decide; ``[]`` when no window closed."""
         if not knowledge.window_due(self.policy.window, now):

@@ -66,18 +66,6 @@ FRAME_SECONDS = 1.0
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass(frozen=True)
-class ActionTaken:
-    """One action a service's engine decided, at the frame it was decided on."""
-
-    index: int
-    kind: str
-    model: str | None
-    version: int | None
-    reason: str
-    trigger: str
-
-
 @dataclass
 class ServiceReplay:
     """What one classify service did over the replay."""
@@ -87,7 +75,7 @@ class ServiceReplay:
     #: the model (and its version) in service for each frame
     models: list[str] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
-    actions: list[ActionTaken] = field(default_factory=list)
+    actions: list[ActionRecord] = field(default_factory=list)
     accuracy: float = float("nan")
     #: mean energy per inference, its retrains' energy spread over the frames included
     energy_j_per_inference: float = 0.0
@@ -314,6 +302,10 @@ def _replay_service(
     energy = np.empty(count)
     latencies = np.empty(count)
     correct = 0
+    begun = engine.begin(knowledge, camera_seconds)
+    if begun is not None:
+        apply_action(begun, system, knowledge, images[:0])
+        result.actions.append(ActionRecord.of(0, begun))
     for i, frame in enumerate(frames):
         active = system.active
         version = system.serving_version
@@ -349,12 +341,7 @@ def _replay_service(
             if action.kind is ActionKind.NONE:
                 continue
             result.training_joules += apply_action(action, system, knowledge, images[: i + 1])
-            result.actions.append(
-                ActionTaken(
-                    i, action.kind.value, action.model, action.version, action.reason,
-                    action.trigger,
-                )
-            )  # fmt: skip
+            result.actions.append(ActionRecord.of(i, action))
         if progress and (i % 500 == 0 or i == count - 1):
             progress(service, i + 1, count)
     result.accuracy = correct / count
@@ -528,7 +515,7 @@ def approach_result(
             timeline=Timeline(
                 models=list(done.models),
                 versions=list(done.versions),
-                actions=[ActionRecord(**dataclasses.asdict(a)) for a in done.actions],
+                actions=list(done.actions),
             ),
         )
         for service, done in replay.services.items()

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harmonia.core.actions import Action
+
 #: columns of results.csv around the quality metrics, in order
 _LEADING = ("approach", "energy_j_per_inference")
 _TRAILING = ("inference_ms", "switches", "retrains", "reuses", "energy_source", "objective")
@@ -44,6 +46,13 @@ class ActionRecord:
     version: int | None
     reason: str
     trigger: str
+
+    @classmethod
+    def of(cls, index: int, action: Action) -> ActionRecord:
+        """``action`` as applied at sample ``index``."""
+        return cls(
+            index, action.kind.value, action.model, action.version, action.reason, action.trigger
+        )
 
 
 @dataclass

@@ -96,18 +96,16 @@ def run_approach(
         energy = managed.energy_per_inference()
         engine = build_engine(policy, seed=seed)
         knowledge = managed.knowledge(policy.models, policy.start_model)
-        first_model = getattr(engine.strategy, "first_model", None)
-        if first_model is not None:  # a strategy that chooses its first model (harmonia)
-            first = first_model(policy, knowledge)
-            if first != knowledge.active_model:
-                managed.switch(first)
-                knowledge.activate(first)
+        begun = engine.begin(knowledge, stream.first_ts)
         predictions = np.empty(count)
         confidences = np.zeros(count)
         latency = np.empty(count)
         energies = np.empty(count)
         timeline = Timeline()
         training_joules = 0.0
+        if begun is not None:
+            apply_action(begun, managed, knowledge, stream.observed(0))
+            timeline.actions.append(ActionRecord.of(0, begun))
         drift_values = stream.drift_values.tolist()
         started = time.perf_counter()
         for i, (x, target) in enumerate(zip(stream.inputs, targets.tolist(), strict=True)):
@@ -150,16 +148,7 @@ def run_approach(
                 if action.kind is ActionKind.NONE:
                     continue
                 training_joules += apply_action(action, managed, knowledge, stream.observed(i))
-                timeline.actions.append(
-                    ActionRecord(
-                        i,
-                        action.kind.value,
-                        action.model,
-                        action.version,
-                        action.reason,
-                        action.trigger,
-                    )
-                )
+                timeline.actions.append(ActionRecord.of(i, action))
             if progress and (i % 500 == 0 or i == count - 1):
                 progress(name, i + 1, count)
         seconds = time.perf_counter() - started

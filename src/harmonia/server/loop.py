@@ -77,6 +77,8 @@ class LiveLoop:
         self._in_flight: (
             tuple[tuple[ActionKind, str | None, int | None], tuple[str, int | None]] | None
         ) = None
+        #: whether the engine was asked for its first model (see `_begin`)
+        self._begun = False
 
     @property
     def policy(self) -> Policy:
@@ -116,6 +118,8 @@ class LiveLoop:
             knowledge, step, clock = self.knowledge, self.engine.step, self.clock
             size = self.engine.policy.window.samples
             closed = knowledge.windows_closed
+            if not self._begun and rows:
+                self._begin(rows[0], actions)
             if size is not None:
                 self._ingest_counted(rows, size, actions)
                 rows = ()  # all fed
@@ -173,6 +177,18 @@ class LiveLoop:
                 actions.extend(decided)
                 serving = None
 
+    def _begin(self, first: dict[str, Any], actions: list[Action]) -> None:
+        """On the application's first sample, what the system reports serving is followed
+        and the engine asked for the model to start on (`Engine.begin`), as the replay lab
+        asks it before its first sample: a strategy that chooses its first model does so
+        live too, at the sample's time. Once only: a loop rebuilt on stored telemetry does not
+        start over."""
+        self._begun = True
+        self._follow(first)
+        begun = self.engine.begin(self.knowledge, first["ts"])
+        if begun is not None and self._new(begun):
+            actions.append(begun)
+
     def _new(self, action: Action) -> bool:
         """False for a repeat of the action still on its way: until the telemetry shows the
         system serving something else, deciding it again would only queue a duplicate
@@ -202,6 +218,7 @@ class LiveLoop:
         applied (so that a rebuilt loop does not queue it again)."""
         with self.lock:
             if served is not None:
+                self._begun = True
                 self._follow({"model": served[0], "model_version": served[1]})
             if in_flight is not None:
                 kind, model, version = in_flight

@@ -103,7 +103,12 @@ class Situation:
 
 @runtime_checkable
 class Strategy(Protocol):
-    """Decides what to do after each window. Register one under ``harmonia.strategies``."""
+    """Decides what to do after each window. Register one under ``harmonia.strategies``.
+
+    A strategy may also choose the model to serve before any window closes, with
+    ``first_model(policy, knowledge) -> str``; the engine's `~harmonia.core.engine.Engine.begin`
+    asks it, live and in replay.
+    """
 
     name: ClassVar[str]
 
