@@ -121,6 +121,29 @@ def test_exploring_tries_every_untried_model_best_promise_first_before_a_retrain
     assert plan.decision.model == "linear"
 
 
+def test_exploring_goes_back_to_a_seen_model_only_if_it_scored_well_enough() -> None:
+    """svm's drifted score (0.7, the window the drift began in) beats lstm's 0.4 but is below
+    min_score: linear, untried, comes first. Once every model is seen, the best goes back."""
+    harness = Harness(HarmoniaStrategy(explore=True, min_score=0.8), active="svm")
+    promising(harness)
+    [plan] = harness.window(quality=0.7, energy_j=0.0002, drift_kl=3.0)
+    assert plan.decision.model == "lstm"
+    harness.knowledge.activate("lstm")
+    [plan] = harness.window(quality=0.4, energy_j=0.0004, drift_kl=3.0)
+    assert (plan.decision.kind, plan.decision.model) == (ActionKind.SWITCH_MODEL, "linear")
+    harness.knowledge.activate("linear")
+    [plan] = harness.window(quality=0.3, energy_j=0.0001, drift_kl=3.0)
+    assert (plan.decision.kind, plan.decision.model) == (ActionKind.SWITCH_MODEL, "svm")
+    assert plan.decision.reason.startswith("svm scored")
+    # a seen model at min_score or above is a remedy at once, untried ones or not
+    harness = Harness(HarmoniaStrategy(explore=True, min_score=0.8), active="svm")
+    promising(harness)
+    harness.window(quality=0.85, energy_j=0.0002, drift_kl=3.0)  # svm, drifted, healthy
+    harness.knowledge.activate("lstm")
+    [plan] = harness.window(quality=0.4, energy_j=0.0004, drift_kl=3.0)
+    assert (plan.decision.kind, plan.decision.model) == (ActionKind.SWITCH_MODEL, "svm")
+
+
 def test_a_retrain_goes_to_a_model_that_reads_the_data_as_well_and_costs_less_to_retrain() -> None:
     """lstm is in service, svm scored about as low on the same drifted data (within the
     evidence margin: windows are noisy) and costs 1 J to retrain, not 30 J: retrain svm."""

@@ -40,7 +40,10 @@ What it does differently from HarmonE, and why:
   network may read dark images better than a large one) and only serving one shows it: a
   clean-data promise says nothing about it. With ``explore`` set, a drifted window that
   scores low moves to a model with no score yet on drifted data (the best promise first),
-  before any retrain: a switch costs no training. Off by default: where one model is best
+  before any retrain: a switch costs no training. It also goes back to a model already
+  seen on drifted data only if that model scored at least ``min_score`` there, while one is
+  left untried: the score of the window a drift began in is half clean data, and going
+  back on it cost a window of near-random answers. Off by default: where one model is best
   under every condition (traffic), each try costs energy for nothing.
 - **Retrain what reads the data best, cheapest first.** Of the models whose recent score on
   data like the window's is within ``evidence_margin`` of the best, the one that costs least
@@ -164,7 +167,7 @@ class HarmoniaStrategy:
     def first_model(self, policy: Policy, knowledge: Knowledge) -> str:
         """The model to serve before any window has closed: the cheapest whose stored
         promise is within ``tolerance`` of the best (what a healthy window would choose), or
-        the policy's start model where no version stored a promise. Starting on the most
+        the model in service where no version stored a promise. Starting on the most
         accurate model and leaving it after a window costs a window of its energy for
         nothing.
         """
@@ -188,7 +191,7 @@ class HarmoniaStrategy:
             )
             cost[model] = energy + spread
         if not promise:
-            return policy.start_model
+            return knowledge.active_model
         best = max(promise.values())
         good = [m for m in promise if promise[m] >= best - self.tolerance]
         return min(good, key=lambda m: (cost[m], policy.models.index(m)))
@@ -309,7 +312,8 @@ class HarmoniaStrategy:
             and s > window_score + self._margin
             and (drifted or not self._promise(situation, m) <= floor)
         }
-        if better:
+        untried = self._untried(situation, drifted) if drifted and self.explore else None
+        if better and (untried is None or max(better.values()) >= self.min_score):
             choice = max(better, key=better.__getitem__)
             return [
                 planned(
@@ -319,7 +323,8 @@ class HarmoniaStrategy:
                     model=choice,
                 )
             ]
-        untried = self._untried(situation, drifted) if drifted and self.explore else None
+        # A model known to score below min_score on such data is no remedy while another
+        # has not been tried: its score may come from the window the drift began in.
         if untried is not None:
             return [
                 planned(
