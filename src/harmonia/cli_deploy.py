@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harmonia.cli_deploy_self import deploy_self, domain_target
-from harmonia.cli_domains import EXIT_INVALID, _wide_console
+from harmonia.cli_domains import EXIT_INVALID, _wide_console, stderr_console
 
 deploy_app = typer.Typer(help="Place services on nodes, and deploy them.", no_args_is_help=True)
 deploy_app.command("self")(deploy_self)
@@ -166,11 +166,6 @@ NAMESPACE_OPTION = typer.Option(help="namespace (default: HARMONIA_KUBE_NAMESPAC
 APP_OPTION = typer.Option("--app", help="application of the services (HARMONIA_APP in pods)")
 
 
-def _stderr() -> Console:
-    # manifests may go to stdout: everything else goes to stderr
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
 def _needs_server_extra(console: Console, error: ModuleNotFoundError) -> typer.Exit:
     """Exit 2 naming the missing package, unless it is not one of the server extra's."""
     if error.name not in {"kubernetes", "kubernetes_validate"}:
@@ -240,7 +235,7 @@ def deploy_render(
     """
     from harmonia.orchestration.kubernetes import dump_manifests, write_manifests
 
-    err = _stderr()
+    err = stderr_console()
     documents = _rendered_manifests(err, nodes, services, placer, plan_file, namespace, app_name)
     kinds = ", ".join(
         f"{sum(d['kind'] == kind for d in documents)} {kind}s" for kind in ("Service", "Deployment")
@@ -294,7 +289,7 @@ def deploy_apply(
     )
     from harmonia.settings import Settings
 
-    err = _stderr()
+    err = stderr_console()
     rendering = nodes is not None or services is not None or plan_file is not None
     if (manifests is None) == (not rendering) or (rendering and None in (nodes, services)):
         err.print("error: give --manifests FILE, or --nodes and --services", markup=False)

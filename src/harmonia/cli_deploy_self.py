@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from harmonia.cli_domains import EXIT_INVALID, stderr_console
+
 if TYPE_CHECKING:
     from harmonia.orchestration.kubernetes import SelfOptions, SelfSecrets
     from harmonia.store import Domain
 
-EXIT_INVALID = 2
 #: the namespace Harmonia is rendered into without a domain or ``--namespace``
 DEFAULT_NAMESPACE = "harmonia"
 HEADER = (
@@ -28,10 +29,6 @@ HEADER = (
     "# `harmonia deploy apply --manifests FILE` (docs/deploy.md). It may hold a Secret's\n"
     "# values: keep it private.\n"
 )
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def domain_target(console: Console, name: str) -> Domain:
@@ -173,7 +170,7 @@ def deploy_self(
     )
     from harmonia.settings import Settings
 
-    err = _stderr()
+    err = stderr_console()
     settings = Settings()
     context: str | None = None
     if domain is not None:

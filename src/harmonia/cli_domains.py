@@ -42,6 +42,11 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
+def stderr_console() -> Console:
+    """The console for messages of commands whose stdout may carry data (manifests)."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
 def _wide_console() -> Console:
     """A console as wide as the terminal, or as ``COLUMNS`` says; piped output without
     ``COLUMNS`` gets 120 columns, which fit the placement tables, instead of 80."""
