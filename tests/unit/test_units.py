@@ -103,7 +103,7 @@ def test_the_replay_tables_round_energy_as_the_dashboard_does() -> None:
 
     from rich.console import Console
 
-    from harmonia.cli import _results_table, _stages_table
+    from harmonia.cli_replay import _results_table, _stages_table
     from harmonia.replay.results import ApproachResult, ReplayResult, ServiceResult
 
     row = ApproachResult("harmonia", 0.0123456, {"accuracy": 0.9}, 0.05, 1, 0, 0, "estimate", 0.8)
