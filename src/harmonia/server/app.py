@@ -150,7 +150,7 @@ def create_app(
         sys.setswitchinterval(interval)
         await server.outbox.close()
         await run_in_threadpool(runs.close)
-        server.validator.close()
+        server.ingestion.validator.close()
 
     api = FastAPI(
         title="Harmonia", version="0.1.0", default_response_class=JSONBody, lifespan=lifespan

@@ -485,7 +485,7 @@ class Replicas:
         if loop is None or self.token(app.name, service) != held.token:
             return False
         decided = loop.ingest([row for batch in batches for row in batch.rows])
-        windows, actions = server.decisions_of(service, decided)
+        windows, actions = server.ingestion.decisions_of(service, decided)
         try:
             stored, _ = self.store.record_decisions(
                 app,
@@ -499,7 +499,7 @@ class Replicas:
         except LeaseLost as error:
             self.lost(app.name, service, error)
             return False
-        server.publish_decisions(app, windows, stored)
+        server.ingestion.publish_decisions(app, windows, stored)
         return True
 
     def _feed_observers(self, app: App, service: str, held: Held, batches: list[Inboxed]) -> bool:

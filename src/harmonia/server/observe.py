@@ -279,3 +279,8 @@ class Broadcaster:
 def finite_or_none(value: Any) -> Any:
     """JSON has no NaN: an unknown number is null."""
     return None if isinstance(value, float) and value != value else value
+
+
+def finite_row(row: dict[str, Any]) -> dict[str, Any]:
+    """`finite_or_none` of each value."""
+    return {k: finite_or_none(v) for k, v in row.items()}

@@ -10,6 +10,7 @@ from harmonia.core.pipeline import summarize_pipeline
 from harmonia.server.api import API
 from harmonia.server.api.deps import AppAuth, Caller, KnownApp, ServerDep
 from harmonia.server.fields import Name
+from harmonia.server.observe import finite_row
 from harmonia.server.schemas import (
     AppIn,
     AppOut,
@@ -19,7 +20,7 @@ from harmonia.server.schemas import (
     RegisteredAppOut,
     errors,
 )
-from harmonia.server.service import Server, finite_row
+from harmonia.server.service import Server
 from harmonia.store import App, Instance
 
 router = APIRouter(prefix=API)

@@ -15,7 +15,7 @@ from harmonia.server.api.deps import AppAuth, KnownApp, ServerDep
 from harmonia.server.api.routes.apps import PIPELINE_MAX_SAMPLES, PIPELINE_SPAN_S
 from harmonia.server.errors import Invalid
 from harmonia.server.fields import Name
-from harmonia.server.observe import energy_csv
+from harmonia.server.observe import energy_csv, finite_row
 from harmonia.server.schemas import (
     EnergyOut,
     NodeEnergyIn,
@@ -23,7 +23,7 @@ from harmonia.server.schemas import (
     errors,
     text_reply,
 )
-from harmonia.server.service import Server, finite_row
+from harmonia.server.service import Server
 from harmonia.store import App
 
 router = APIRouter(prefix=API)

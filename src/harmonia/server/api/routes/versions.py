@@ -7,8 +7,9 @@ from fastapi import APIRouter
 from harmonia.server.api import API
 from harmonia.server.api.deps import AppAuth, KnownApp, ServerDep
 from harmonia.server.fields import VersionPath
+from harmonia.server.observe import finite_row
 from harmonia.server.schemas import ModelOut, VersionIn, VersionOut, errors
-from harmonia.server.service import finite_row, version_view
+from harmonia.server.service import version_view
 
 router = APIRouter(prefix=API)
 
