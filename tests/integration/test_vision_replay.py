@@ -39,6 +39,23 @@ def test_version_one_records_quality_energy_and_retrain_cost(system: VisionSyste
         assert system.registry.get(kind, 1).params["condition"] == "clean"
 
 
+@pytest.mark.slow  # trains two registries
+def test_a_versions_stored_accuracy_does_not_depend_on_what_else_was_trained(
+    tmp_path: Path,
+) -> None:
+    """Each model is scored on the same jittered validation copies: the draws used to follow
+    on from the models trained before it in the same call, so a registry trained a model at
+    a time (or a pipeline's subset of models) stored other accuracies for the same weights."""
+    together = VisionSystem(
+        ModelRegistry(tmp_path / "both"), EstimateMeter(), models=["small", "medium"]
+    )
+    together.ensure_trained()
+    alone = VisionSystem(ModelRegistry(tmp_path / "one"), EstimateMeter(), models=["medium"])
+    alone.ensure_trained()
+    stored = [system.registry.get("medium", 1).metrics["accuracy"] for system in (together, alone)]
+    assert stored[0] == stored[1]
+
+
 @pytest.mark.parametrize("condition", ["dark", "fog"])
 def test_retrain_beats_the_version_it_replaced_and_reuse_restores_it(
     system: VisionSystem, condition: str

@@ -22,3 +22,23 @@ def test_training_is_the_same_whatever_state_the_process_random_generators_are_i
         weights.append([p.detach().numpy().copy() for p in net.parameters()])
     for first, second in zip(*weights, strict=True):
         np.testing.assert_array_equal(first, second)
+
+
+def test_training_is_the_same_whatever_the_process_thread_count() -> None:
+    """PyTorch splits reductions across its intra-op threads, so one seed trained different
+    weights with a different thread count (the replay lab trains on one thread, a live run
+    on every core): training runs on one thread whatever the process uses."""
+    split = load_split()
+    images, labels = split.train_images[:96], split.train_labels[:96]
+    before = torch.get_num_threads()
+    weights = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            net = train("large", images, labels, seed=0).net
+            weights.append([p.detach().numpy().copy() for p in net.parameters()])
+            assert torch.get_num_threads() == threads  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(before)
+    for first, second in zip(*weights, strict=True):
+        np.testing.assert_array_equal(first, second)

@@ -29,6 +29,7 @@ from sklearn.linear_model import Ridge
 from sklearn.svm import SVR
 from torch import nn
 
+from harmonia.systems._training import one_thread
 from harmonia.systems.traffic import SYSTEM
 from harmonia.systems.traffic.data import LOOKBACK, lag_windows
 
@@ -200,7 +201,8 @@ LSTM_PARAMS = {"hidden": 50, "epochs": 50, "batch": 16, "lr": 1e-3}
 def fit_lstm(
     X: np.ndarray, y: np.ndarray, seed: int, params: dict[str, Any], start: LSTMNet | None = None
 ) -> LSTMNet:
-    """Adam on mean squared error, mini-batches in a seeded random order."""
+    """Adam on mean squared error, mini-batches in a seeded random order, on one thread
+    (`one_thread`)."""
     torch.manual_seed(seed)
     net = start if start is not None else LSTMNet(int(params["hidden"]))
     net.train()
@@ -210,14 +212,15 @@ def fit_lstm(
     targets = torch.tensor(y, dtype=torch.float32)
     order = torch.Generator().manual_seed(seed)
     batch = int(params["batch"])
-    for _ in range(int(params["epochs"])):
-        permutation = torch.randperm(len(inputs), generator=order)
-        for start_index in range(0, len(inputs), batch):
-            chosen = permutation[start_index : start_index + batch]
-            optimiser.zero_grad()
-            error = loss(net(inputs[chosen]), targets[chosen])
-            error.backward()
-            optimiser.step()
+    with one_thread():
+        for _ in range(int(params["epochs"])):
+            permutation = torch.randperm(len(inputs), generator=order)
+            for start_index in range(0, len(inputs), batch):
+                chosen = permutation[start_index : start_index + batch]
+                optimiser.zero_grad()
+                error = loss(net(inputs[chosen]), targets[chosen])
+                error.backward()
+                optimiser.step()
     return net.eval()
 
 

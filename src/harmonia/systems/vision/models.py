@@ -23,6 +23,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from harmonia.systems._training import one_thread
 from harmonia.systems.vision import SYSTEM
 from harmonia.systems.vision.data import CLASSES, SIZE, Images, Labels, jitter
 
@@ -85,23 +86,25 @@ def fit(
     batch: int,
     seed: int,
 ) -> nn.Module:
-    """Adam on cross-entropy; mini-batches in a seeded order, each image jittered by a pixel."""
+    """Adam on cross-entropy; mini-batches in a seeded order, each image jittered by a pixel;
+    on one thread (`one_thread`: the weights then depend on the data and seed alone)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net.train()
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     loss = nn.CrossEntropyLoss()
     targets = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    for _ in range(epochs):
-        n = len(images)
-        inputs = torch.from_numpy(jitter(images, rng)).unsqueeze(1)
-        order = rng.permutation(n)
-        for start in range(0, n, batch):
-            chosen = torch.from_numpy(order[start : start + batch])
-            optimiser.zero_grad()
-            error = loss(net(inputs[chosen]), targets[chosen])
-            error.backward()
-            optimiser.step()
+    with one_thread():
+        for _ in range(epochs):
+            n = len(images)
+            inputs = torch.from_numpy(jitter(images, rng)).unsqueeze(1)
+            order = rng.permutation(n)
+            for start in range(0, n, batch):
+                chosen = torch.from_numpy(order[start : start + batch])
+                optimiser.zero_grad()
+                error = loss(net(inputs[chosen]), targets[chosen])
+                error.backward()
+                optimiser.step()
     return net.eval()
 
 

@@ -126,7 +126,6 @@ class VisionSystem(ServedModels[VisionModel]):
         (``retrain_joules``: what a retrain will cost, which a strategy prices).
         """
         images, labels, val_images, val_labels = self._parts()
-        rng = np.random.default_rng(self.seed)
         for kind in self.models:
             if self.registry.latest(kind) is not None:
                 continue
@@ -138,6 +137,8 @@ class VisionSystem(ServedModels[VisionModel]):
             cost = measurement.reading
             assert cost is not None
             joules, seconds = measure_inference(model, self.meter, val_images)
+            # every model on the same jittered copies: paired, and whatever else is trained
+            rng = np.random.default_rng(self.seed)
             accuracy, confidence = expected_quality(model, val_images, val_labels, rng)
             with self.meter.measure() as tuning:
                 fine_tune(model, images, labels, "clean", seed=1)
