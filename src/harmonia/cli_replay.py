@@ -50,6 +50,17 @@ _RESULTS_KEY = (
 )
 
 
+def _progress(console: Console) -> Progress:
+    """A bar of finished tasks with the one that finished last and the time so far."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 def _approach_column(table: Table) -> None:
     """The approach names, never cut or wrapped: ``single-svm`` and ``single-svm+retrain``
     must not both read ``single-s…``; the numbers wrap instead."""
@@ -151,13 +162,7 @@ def _replay_suite(
     except ValueError as error:
         console.print(f"error: {error}", markup=False)
         raise typer.Exit(EXIT_INVALID) from None
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
+    with _progress(console) as bar:
         task = bar.add_task("replaying the suite", total=None)
 
         def advance(name: str, done: int, total: int) -> None:
@@ -294,13 +299,7 @@ def replay(
         console.print(f"error: {error}", markup=False)
         raise typer.Exit(EXIT_INVALID) from None
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
+    with _progress(console) as bar:
         task = bar.add_task("replaying", total=len(names))
 
         def advance(name: str, done: int, total: int) -> None:

@@ -34,6 +34,9 @@ class Settings:
     objective: dict[str, Any] = field(default_factory=dict)
     harmonia_options: dict[str, Any] = field(default_factory=dict)
     harmonia_drift: dict[str, Any] = field(default_factory=dict)
+    #: samples per ``harmonia`` decision, where it decides more often than ``window`` (which
+    #: stays the window every approach is scored over, the oracle's among them)
+    harmonia_window: int | None = None
 
     @property
     def baselines(self) -> list[str]:
@@ -175,6 +178,7 @@ def _policy_fields(name: str, settings: Settings) -> dict[str, Any]:
             "strategy": "harmonia",
             "options": dict(settings.harmonia_options),
             "drift": dict(settings.harmonia_drift),
+            "window": settings.harmonia_window or settings.window,
         }
     raise ValueError(f"unknown approach {name!r}; known: {', '.join(settings.approaches)}")
 
