@@ -44,8 +44,9 @@ from harmonia.server.catalog import CatalogService
 from harmonia.server.errors import DOMAIN_ERRORS, status_of
 from harmonia.server.leases import ReplicaOptions
 from harmonia.server.middleware import BodyLimit
+from harmonia.server.openapi import add_components, components_of
 from harmonia.server.runs import Runs
-from harmonia.server.schemas import BATCH, add_components, components_of, field_errors
+from harmonia.server.schemas import BATCH, field_errors
 from harmonia.server.service import Guards, Server
 from harmonia.server.uploads import MAX_FIELD_BYTES
 from harmonia.store import Store

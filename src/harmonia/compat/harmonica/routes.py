@@ -40,11 +40,8 @@ from harmonia.compat.harmonica.schemas import (
 )
 from harmonia.compat.harmonica.tool import TOOL_DIR_SETTING, ToolError, ToolOff, checked_name
 from harmonia.compat.harmonica.uploads import UploadRefused
-from harmonia.server.schemas import (
-    HARMONICA_POLICY_BODY,
-    HARMONICA_TELEMETRY_BODY,
-    HarmonicaMessageOut,
-)
+from harmonia.server.openapi import HARMONICA_POLICY_BODY, HARMONICA_TELEMETRY_BODY
+from harmonia.server.schemas import HarmonicaMessageOut
 from harmonia.store import same_secret
 
 __all__ = ["UNASSIGNED", "UPLOAD_PATH", "HarmonicaCompat", "router"]

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from harmonia.server.schemas import ERRORS, ErrorOut, HarmonicaErrorOut, _error
+from harmonia.server.openapi import ERRORS, ErrorOut, HarmonicaErrorOut, error_response
 
 
 class HarmonicaStatusOut(BaseModel):
@@ -48,16 +48,16 @@ class HarmonicaKnowledgeOut(BaseModel):
 
 
 ROUTE_ERRORS: dict[int, dict[str, Any]] = {
-    400: _error("Not a JSON object, or a field with the reason", HarmonicaErrorOut),
-    401: _error("From outside loopback without the admin token", HarmonicaErrorOut),
-    403: _error(
+    400: error_response("Not a JSON object, or a field with the reason", HarmonicaErrorOut),
+    401: error_response("From outside loopback without the admin token", HarmonicaErrorOut),
+    403: error_response(
         "The route is off: the answer names the setting that turns it on", HarmonicaErrorOut
     ),
-    411: _error("An upload without Content-Length", HarmonicaErrorOut),
+    411: error_response("An upload without Content-Length", HarmonicaErrorOut),
     # the route's own bound answers in Harmonica's shape; the server's limit on every body
     # (checked before any route runs) in the API's
-    413: _error("The body is too large or too deeply nested", HarmonicaErrorOut | ErrorOut),
-    415: _error("The body is not sent as application/json", HarmonicaErrorOut),
+    413: error_response("The body is too large or too deeply nested", HarmonicaErrorOut | ErrorOut),
+    415: error_response("The body is not sent as application/json", HarmonicaErrorOut),
 }
 
 

@@ -36,8 +36,9 @@ from harmonia.server.api.deps import Caller
 from harmonia.server.api.routes.catalog import CatalogDep, download
 from harmonia.server.catalog import CatalogService
 from harmonia.server.errors import Forbidden, Invalid
+from harmonia.server.openapi import errors, text_reply
 from harmonia.server.principals import Principal
-from harmonia.server.schemas import errors, field_errors, text_reply
+from harmonia.server.schemas import field_errors
 from harmonia.server.uploads import (
     BodyReader,
     MultipartForm,

@@ -398,7 +398,7 @@ def runs(batch: list[Delivery], outcomes: list[Outcome]) -> list[tuple[int, Outc
 
 def chunks(reports: list[list[dict[str, Any]]]) -> list[list[list[dict[str, Any]]]]:
     """The reports in runs of at most `MAX_BATCH` samples (a batch's limit)."""
-    from harmonia.server.schemas import MAX_BATCH
+    from harmonia.server.openapi import MAX_BATCH
 
     parts: list[list[list[dict[str, Any]]]] = [[]]
     size = 0

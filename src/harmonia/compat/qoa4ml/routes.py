@@ -37,7 +37,8 @@ from harmonia.compat.qoa4ml.reports import ReportInvalid, map_report
 from harmonia.core.application import DEFAULT_SERVICE, DEFAULT_STAGE
 from harmonia.server.api.deps import bearer_token, get_server
 from harmonia.server.errors import Forbidden, Invalid, Unauthorized, Unavailable
-from harmonia.server.schemas import AppIn, errors, field_errors
+from harmonia.server.openapi import errors
+from harmonia.server.schemas import AppIn, field_errors
 from harmonia.server.service import Server
 from harmonia.store import App, Conflict, NotFound, same_secret
 

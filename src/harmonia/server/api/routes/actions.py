@@ -8,7 +8,8 @@ from harmonia.server.api import API
 from harmonia.server.api.deps import AppAuth, KnownApp, ServerDep, clamp_limit
 from harmonia.server.errors import Invalid
 from harmonia.server.fields import ActionId, Name
-from harmonia.server.schemas import ActionOut, ActionResultOut, ResultIn, errors
+from harmonia.server.openapi import errors
+from harmonia.server.schemas import ActionOut, ActionResultOut, ResultIn
 from harmonia.store import StoreError
 
 router = APIRouter(prefix=API)

@@ -11,6 +11,7 @@ from harmonia.server.api import API
 from harmonia.server.api.deps import AppAuth, Caller, KnownApp, ServerDep
 from harmonia.server.fields import Name
 from harmonia.server.observe import finite_row
+from harmonia.server.openapi import errors
 from harmonia.server.schemas import (
     AppIn,
     AppOut,
@@ -18,7 +19,6 @@ from harmonia.server.schemas import (
     InstanceOut,
     PipelineOut,
     RegisteredAppOut,
-    errors,
 )
 from harmonia.server.service import Server
 from harmonia.store import App, Instance

@@ -9,7 +9,7 @@ from harmonia.server.api import API
 from harmonia.server.api.deps import Caller, ServerDep, clamp_limit
 from harmonia.server.domain_schemas import AuditOut
 from harmonia.server.fields import APP_NAME_PATTERN
-from harmonia.server.schemas import errors
+from harmonia.server.openapi import errors
 
 router = APIRouter(prefix=API)
 

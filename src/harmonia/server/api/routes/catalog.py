@@ -49,8 +49,9 @@ from harmonia.server.catalog_schemas import (
     version_out,
 )
 from harmonia.server.errors import Invalid
+from harmonia.server.openapi import errors, text_reply
 from harmonia.server.principals import Principal
-from harmonia.server.schemas import errors, field_errors, text_reply
+from harmonia.server.schemas import field_errors
 from harmonia.server.uploads import BodyReader, MultipartForm, body_chunks, file_bytes
 from harmonia.store.catalog import ArtifactVersion
 

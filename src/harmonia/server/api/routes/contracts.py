@@ -9,14 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from harmonia.server.api import API
 from harmonia.server.api.deps import AppAuth, KnownApp, ServerDep, clamp_limit
 from harmonia.server.contracts import contract_view
-from harmonia.server.schemas import (
-    CONTRACT_BODY,
-    ContractOut,
-    ContractStoredOut,
-    SLOResultOut,
-    ViolationOut,
-    errors,
-)
+from harmonia.server.openapi import CONTRACT_BODY, errors
+from harmonia.server.schemas import ContractOut, ContractStoredOut, SLOResultOut, ViolationOut
 from harmonia.store import NotFound
 
 router = APIRouter(prefix=API)

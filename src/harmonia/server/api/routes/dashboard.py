@@ -17,15 +17,9 @@ from harmonia.server.api import API
 from harmonia.server.api.deps import Admin, RunsDep, ServerDep
 from harmonia.server.fields import Name
 from harmonia.server.observe import finite_or_none
+from harmonia.server.openapi import POLICY_CHECK_BODY, errors
 from harmonia.server.runs import Runs
-from harmonia.server.schemas import (
-    POLICY_CHECK_BODY,
-    AdminOut,
-    AppStatusOut,
-    PolicyCheckOut,
-    PresetOut,
-    errors,
-)
+from harmonia.server.schemas import AdminOut, AppStatusOut, PolicyCheckOut, PresetOut
 from harmonia.server.service import Server
 from harmonia.store import App, NotFound
 

@@ -9,7 +9,7 @@ from harmonia.server.api import API
 from harmonia.server.api.deps import Caller, ServerDep
 from harmonia.server.domain_schemas import DomainCheckOut, DomainIn, DomainOut, OrgIn, OrgOut
 from harmonia.server.fields import APP_NAME_PATTERN
-from harmonia.server.schemas import errors
+from harmonia.server.openapi import errors
 from harmonia.store import Domain, Org
 
 router = APIRouter(prefix=API)

@@ -16,13 +16,8 @@ from harmonia.server.api.routes.apps import PIPELINE_MAX_SAMPLES, PIPELINE_SPAN_
 from harmonia.server.errors import Invalid
 from harmonia.server.fields import Name
 from harmonia.server.observe import energy_csv, finite_row
-from harmonia.server.schemas import (
-    EnergyOut,
-    NodeEnergyIn,
-    NodeEnergyOut,
-    errors,
-    text_reply,
-)
+from harmonia.server.openapi import errors, text_reply
+from harmonia.server.schemas import EnergyOut, NodeEnergyIn, NodeEnergyOut
 from harmonia.server.service import Server
 from harmonia.store import App
 

@@ -15,14 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from harmonia.server.api.deps import ServerDep
 from harmonia.server.observe import prometheus
-from harmonia.server.schemas import (
-    HealthOut,
-    MigrationsCheck,
-    ReadyCheck,
-    ReadyOut,
-    errors,
-    text_reply,
-)
+from harmonia.server.openapi import errors, text_reply
+from harmonia.server.schemas import HealthOut, MigrationsCheck, ReadyCheck, ReadyOut
 from harmonia.store import Store
 from harmonia.store.base import head_revisions, known_revisions
 

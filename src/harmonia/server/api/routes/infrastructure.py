@@ -13,7 +13,7 @@ from harmonia.orchestration import Plan
 from harmonia.server.api import API
 from harmonia.server.api.deps import Admin, AppAuth, KnownApp, ServerDep
 from harmonia.server.infrastructure import deployment_view
-from harmonia.server.schemas import document_body, errors, text_reply
+from harmonia.server.openapi import document_body, errors, text_reply
 
 router = APIRouter(prefix=API)
 

@@ -10,7 +10,7 @@ from harmonia.server.api import API
 from harmonia.server.api.deps import Caller, ServerDep
 from harmonia.server.api.routes.domains import DomainPath
 from harmonia.server.domain_schemas import KeyCreatedOut, KeyIn, KeyOut
-from harmonia.server.schemas import errors
+from harmonia.server.openapi import errors
 from harmonia.store import ApiKey
 
 router = APIRouter(prefix=API)

@@ -10,7 +10,8 @@ from harmonia.server.api.deps import KnownApp, ServerDep, bearer_token, clamp_li
 from harmonia.server.errors import Unavailable
 from harmonia.server.fields import Name
 from harmonia.server.observe import TooManySubscribers
-from harmonia.server.schemas import WindowOut, errors, text_reply
+from harmonia.server.openapi import errors, text_reply
+from harmonia.server.schemas import WindowOut
 from harmonia.store.downsample import MAX_POINTS
 
 router = APIRouter(prefix=API)

@@ -8,13 +8,8 @@ from starlette.concurrency import run_in_threadpool
 from harmonia.server.api import API
 from harmonia.server.api.deps import AppAuth, KnownApp, ServerDep, clamp_limit
 from harmonia.server.fields import Name
-from harmonia.server.schemas import (
-    OBSERVERS_BODY,
-    ContractStoredOut,
-    ObservationOut,
-    ObserversOut,
-    errors,
-)
+from harmonia.server.openapi import OBSERVERS_BODY, errors
+from harmonia.server.schemas import ContractStoredOut, ObservationOut, ObserversOut
 from harmonia.store import NotFound
 
 router = APIRouter(prefix=API)

@@ -9,7 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from harmonia.server.api import API
 from harmonia.server.api.deps import AppAuth, KnownApp, ServerDep
 from harmonia.server.fields import Name
-from harmonia.server.schemas import POLICY_BODY, PolicyOut, PolicyStoredOut, errors
+from harmonia.server.openapi import POLICY_BODY, errors
+from harmonia.server.schemas import PolicyOut, PolicyStoredOut
 from harmonia.server.service import Server
 from harmonia.store import App, NotFound, StoredPolicy
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter
 
 from harmonia.server.api import API
 from harmonia.server.api.deps import Caller, ServerDep
-from harmonia.server.schemas import ReplicasOut, errors
+from harmonia.server.openapi import errors
+from harmonia.server.schemas import ReplicasOut
 
 router = APIRouter(prefix=API)
 

@@ -13,8 +13,9 @@ from harmonia.policies import parse_policy_text, presets
 from harmonia.server.api import API
 from harmonia.server.api.deps import Admin, RunsDep, ServerDep
 from harmonia.server.errors import Internal, Invalid
+from harmonia.server.openapi import errors
 from harmonia.server.runs import SAFE, SYSTEMS, RunBusy, RunError, Runs
-from harmonia.server.schemas import EXPERIMENT_RESULTS, ExperimentOut, RunOut, errors
+from harmonia.server.schemas import EXPERIMENT_RESULTS, ExperimentOut, RunOut
 from harmonia.server.service import Server
 from harmonia.store import App, Conflict, NotFound, StoreError
 from harmonia.systems import reference_system

@@ -11,7 +11,8 @@ from harmonia.server.api.deps import AppAuth, AppRead, ServerDep
 from harmonia.server.api.responses import JSONBody
 from harmonia.server.fields import Name
 from harmonia.server.observe import telemetry_csv, telemetry_parquet
-from harmonia.server.schemas import BATCH_EXAMPLE, TelemetryOut, errors, raw_body, text_reply
+from harmonia.server.openapi import errors, raw_body, text_reply
+from harmonia.server.schemas import BATCH_EXAMPLE, TelemetryOut
 
 #: telemetry bodies up to this size are ingested on the event loop (about 30 samples)
 INLINE_BODY_BYTES = 8 * 1024

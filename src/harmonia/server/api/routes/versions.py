@@ -8,7 +8,8 @@ from harmonia.server.api import API
 from harmonia.server.api.deps import AppAuth, KnownApp, ServerDep
 from harmonia.server.fields import VersionPath
 from harmonia.server.observe import finite_row
-from harmonia.server.schemas import ModelOut, VersionIn, VersionOut, errors
+from harmonia.server.openapi import errors
+from harmonia.server.schemas import ModelOut, VersionIn, VersionOut
 from harmonia.server.service import version_view
 
 router = APIRouter(prefix=API)
