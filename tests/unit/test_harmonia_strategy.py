@@ -75,6 +75,26 @@ def test_low_score_with_drift_reuses_a_closer_archived_version() -> None:
     assert plan.decision.version == 2
 
 
+def test_low_score_with_drift_reuses_another_models_version_tuned_for_such_data() -> None:
+    """A version tuned for today's data is a remedy whichever model it belongs to: fog came
+    back while medium served, and large v2 was tuned for fog (a load, no training)."""
+    harness = Harness(HarmoniaStrategy(), active="svm")
+    rng = np.random.default_rng(0)
+    clean = fingerprint(rng.normal(100, 20, 2000))
+    for model in ("svm", "lstm"):
+        harness.knowledge.add_version(
+            ModelVersion(model, 1, fingerprint=clean, metadata={"r2": 0.9})
+        )
+    tuned = fingerprint(rng.normal(200, 20, 2000))
+    harness.knowledge.add_version(ModelVersion("lstm", 2, fingerprint=tuned, metadata={"r2": 0.8}))
+    harness.knowledge.activate("lstm", 1)
+    harness.knowledge.activate("svm")
+    today = rng.normal(200, 20, 500)
+    [plan] = harness.window(quality=0.5, energy_j=0.001, drift_kl=3.0, drift_values=today)
+    assert plan.decision.kind is ActionKind.REUSE_VERSION
+    assert (plan.decision.model, plan.decision.version) == ("lstm", 2)
+
+
 def test_low_score_with_drift_switches_to_a_model_that_did_better_in_the_same_state() -> None:
     harness = Harness(HarmoniaStrategy(), active="svm")
     harness.window(quality=0.9, energy_j=0.001, drift_kl=3.0)  # svm, drifted, healthy
@@ -90,6 +110,21 @@ def test_evidence_from_another_drift_state_is_not_trusted() -> None:
     harness.knowledge.activate("lstm")
     [plan] = harness.window(quality=0.5, energy_j=0.001, drift_kl=3.0)
     assert plan.decision.kind is ActionKind.RETRAIN  # nothing known for drifted data
+
+
+def test_evidence_on_drifted_data_counts_only_where_the_data_looks_alike() -> None:
+    """svm read drifted data around 200 well. Data around 200 again: switch to svm. Data
+    around 20 (another drift): that score says nothing, nothing is known, retrain."""
+    rng = np.random.default_rng(1)
+    for today, expected in ((200.0, ActionKind.SWITCH_MODEL), (20.0, ActionKind.RETRAIN)):
+        harness = Harness(HarmoniaStrategy(), active="svm")
+        harness.window(
+            quality=0.9, energy_j=0.001, drift_kl=3.0, drift_values=rng.normal(200, 20, 500)
+        )
+        harness.knowledge.activate("lstm")
+        values = rng.normal(today, 20, 500)
+        [plan] = harness.window(quality=0.5, energy_j=0.001, drift_kl=3.0, drift_values=values)
+        assert plan.decision.kind is expected, today
 
 
 def promising(harness: Harness) -> None:
@@ -307,3 +342,15 @@ def test_a_model_scoring_at_its_held_out_promise_is_not_retrained() -> None:
     # Below its promise, what drift took is worth a retrain again.
     [plan] = harness.window(quality=0.5, energy_j=0.001, drift_kl=3.0)
     assert plan.decision.kind is ActionKind.RETRAIN
+
+
+def test_exploring_follows_a_fall_not_a_model_reading_a_drift_as_it_did() -> None:
+    """svm reads drifted data at 0.81, then 0.78 (within the 0.05 margin: a noisy window,
+    not a change): no gamble on an untried model. A fall to 0.70 is a change: try lstm."""
+    for second, expected in ((0.78, ActionKind.RETRAIN), (0.70, ActionKind.SWITCH_MODEL)):
+        strategy = HarmoniaStrategy(explore=True, min_score=0.8, evidence_margin=0.05)
+        harness = Harness(strategy, active="svm")
+        promising(harness)
+        assert harness.window(quality=0.81, energy_j=0.0002, drift_kl=3.0) == []
+        [plan] = harness.window(quality=second, energy_j=0.0002, drift_kl=3.0)
+        assert plan.decision.kind is expected, second

@@ -79,12 +79,17 @@ class Situation:
 
     def divergence(self, detector: str, version: ModelVersion) -> float:
         """How far this window's data is from what ``version`` was trained on (NaN if unknown)."""
+        return self.distance(detector, version.fingerprint)
+
+    def distance(self, detector: str, sketch: tuple[float, ...]) -> float:
+        """How far this window's data is from data with the quantile sketch ``sketch``
+        (`harmonia.core.knowledge.fingerprint`), by ``detector``; NaN if either is empty."""
         factory = self.detector_factories.get(detector)
         if factory is None:
             raise LookupError(f"no {detector!r} drift detector is configured for this engine")
-        if not version.fingerprint or self.summary.drift_values.size == 0:
+        if not sketch or self.summary.drift_values.size == 0:
             return math.nan
-        fitted = factory().fit(np.asarray(version.fingerprint))
+        fitted = factory().fit(np.asarray(sketch))
         return fitted.score(self.summary.drift_values).statistic
 
     def version_metric(self, model: str, name: str) -> float:
@@ -135,6 +140,15 @@ def planned(kind: ActionKind, reason: str, trigger: Trigger, **target: Any) -> P
     return Planned(Decision(kind=kind, reason=reason, **target), trigger)
 
 
+def by_distance(
+    situation: Situation, versions: list[ModelVersion], detector: str
+) -> list[tuple[float, ModelVersion]]:
+    """``versions`` with how far this window's data is from what each was trained on,
+    nearest first; those whose distance is unknown (no fingerprint) are left out."""
+    ranked = [(situation.divergence(detector, version), version) for version in versions]
+    return sorted(((d, v) for d, v in ranked if not math.isnan(d)), key=lambda pair: pair[0])
+
+
 def reuse_or_retrain(
     situation: Situation,
     model: str,
@@ -146,11 +160,8 @@ def reuse_or_retrain(
     """Bring back the archived version of ``model`` whose training data is closest to today's,
     if its divergence is below ``threshold``; otherwise retrain ``model`` on recent data.
     """
-    best: tuple[float, ModelVersion] | None = None
-    for version in situation.knowledge.archived_versions(model):
-        distance = situation.divergence(detector, version)
-        if not math.isnan(distance) and (best is None or distance < best[0]):
-            best = (distance, version)
+    ranked = by_distance(situation, situation.knowledge.archived_versions(model), detector)
+    best = ranked[0] if ranked else None
     if best is not None and best[0] < threshold:
         distance, version = best
         return planned(

@@ -63,19 +63,25 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from harmonia.core.actions import ActionKind
-from harmonia.core.knowledge import Knowledge
+from harmonia.core.knowledge import Knowledge, fingerprint
 from harmonia.core.policy import Policy
 from harmonia.core.scoring import score
-from harmonia.core.strategies.base import Planned, Situation, Trigger, planned, reuse_or_retrain
+from harmonia.core.strategies.base import Planned, Situation, Trigger, by_distance, planned
 from harmonia.core.units import format_joules, format_mj
+from harmonia.core.versions import ModelVersion
 
 
 @dataclass(frozen=True)
 class _Evidence:
+    """A model's score on one window, when, and what that window's data looked like."""
+
     score: float
     window: int
     drifted: bool
+    sketch: tuple[float, ...] = ()
 
 
 class HarmoniaStrategy:
@@ -103,6 +109,7 @@ class HarmoniaStrategy:
         explore: bool = False,
         drift_patience: int = 1,
         evidence_margin: float | None = None,
+        context_threshold: float | None = None,
     ) -> None:
         if tolerance < 0:
             raise ValueError(f"tolerance must be >= 0, got {tolerance}")
@@ -116,6 +123,8 @@ class HarmoniaStrategy:
             raise ValueError(f"patience must be >= 1 window (or unset), got {patience}")
         if evidence_margin is not None and evidence_margin < 0:
             raise ValueError(f"evidence_margin must be >= 0 (or unset), got {evidence_margin}")
+        if context_threshold is not None and context_threshold < 0:
+            raise ValueError(f"context_threshold must be >= 0 (or unset), got {context_threshold}")
         if drift_patience < 1:
             raise ValueError(f"drift_patience must be >= 1 window, got {drift_patience}")
         self.min_score = min_score
@@ -131,6 +140,7 @@ class HarmoniaStrategy:
         self.explore = explore
         self.drift_patience = drift_patience
         self.evidence_margin = evidence_margin
+        self.context_threshold = context_threshold
 
     @property
     def _margin(self) -> float:
@@ -143,7 +153,7 @@ class HarmoniaStrategy:
 
     def _state(self) -> None:
         if not hasattr(self, "evidence_"):
-            self.evidence_: dict[str, _Evidence] = {}
+            self.evidence_: dict[str, list[_Evidence]] = {}
             self.last_retrain_: int | None = None
             self.low_streak_ = 0
 
@@ -157,10 +167,12 @@ class HarmoniaStrategy:
         now = situation.knowledge.windows_closed
         drift = signals.get(f"drift.{self.drift_detector}", math.nan)
         drifted = not math.isnan(drift) and drift > self.drift_threshold
-        self.evidence_[active] = _Evidence(window_score, now, drifted)
+        before = self._previous_score(active, drifted, now)
+        self._record(active, _Evidence(window_score, now, drifted, _sketch(situation)))
         if window_score < self.min_score:
             self.low_streak_ += 1
-            return self._remedy(situation, window_score, drift, drifted)
+            fell = math.isnan(before) or window_score < before - self._margin
+            return self._remedy(situation, window_score, drift, drifted, fell)
         self.low_streak_ = 0
         return self._economise(situation, window_score)
 
@@ -197,15 +209,46 @@ class HarmoniaStrategy:
         return min(good, key=lambda m: (cost[m], policy.models.index(m)))
 
     # -- what is known ----------------------------------------------------------------------
+    def _record(self, model: str, evidence: _Evidence) -> None:
+        """Keep a model's score on the window just closed, forgetting those too old to count."""
+        kept = [
+            e
+            for e in self.evidence_.get(model, [])
+            if evidence.window - e.window < self.evidence_ttl
+        ]
+        self.evidence_[model] = [*kept, evidence]
+
     def _recent(self, situation: Situation, drifted: bool) -> dict[str, float]:
-        """Scores younger than ``evidence_ttl`` windows, measured in the window's drift
-        state."""
+        """Each model's latest score younger than ``evidence_ttl`` windows, measured in the
+        window's drift state and, on drifted data, on data like the window's (a model that
+        reads dark images well says nothing about fog; unknown counts as alike)."""
         now = situation.knowledge.windows_closed
-        return {
-            m: e.score
-            for m, e in self.evidence_.items()
-            if now - e.window < self.evidence_ttl and e.drifted == drifted
-        }
+        recent: dict[str, float] = {}
+        for model, history in self.evidence_.items():
+            for evidence in reversed(history):
+                if now - evidence.window >= self.evidence_ttl or evidence.drifted != drifted:
+                    continue
+                if drifted and evidence.window != now and not self._alike(situation, evidence):
+                    continue
+                recent[model] = evidence.score
+                break
+        return recent
+
+    def _previous_score(self, model: str, drifted: bool, now: int) -> float:
+        """The model's score on the window before this one, if it served it in the same
+        drift state (NaN otherwise)."""
+        history = self.evidence_.get(model, [])
+        last = history[-1] if history else None
+        if last is None or last.window != now - 1 or last.drifted != drifted:
+            return math.nan
+        return last.score
+
+    def _alike(self, situation: Situation, evidence: _Evidence) -> bool:
+        threshold = (
+            self.drift_threshold if self.context_threshold is None else self.context_threshold
+        )
+        distance = situation.distance(self.drift_detector, evidence.sketch)
+        return math.isnan(distance) or distance <= threshold
 
     def _promise(self, situation: Situation, model: str) -> float:
         """The score that a model's stored held-out quality (the metric the objective names:
@@ -283,8 +326,11 @@ class HarmoniaStrategy:
 
     # -- unhealthy: the cheapest remedy that the evidence supports ---------------------------
     def _remedy(
-        self, situation: Situation, window_score: float, drift: float, drifted: bool
+        self, situation: Situation, window_score: float, drift: float, drifted: bool, fell: bool
     ) -> list[Planned]:
+        """``fell``: the window scores below the one before it, served by the same model in
+        the same drift state (by ``evidence_margin``), or the model did not serve that one:
+        the data changed, or the model did."""
         active = situation.active_model
         now = situation.knowledge.windows_closed
         values = {"score": window_score, "min_score": self.min_score}
@@ -293,14 +339,8 @@ class HarmoniaStrategy:
         trigger = Trigger("harmonia: score below min_score", values)
 
         if drifted:
-            reuse = reuse_or_retrain(
-                situation,
-                active,
-                trigger,
-                detector=self.drift_detector,
-                threshold=self.reuse_threshold,
-            )
-            if reuse.decision.kind is ActionKind.REUSE_VERSION:
+            reuse = self._reuse(situation, trigger)
+            if reuse is not None:
                 return [reuse]
         # Without drift a low window may just be a hard one (every model has those): only a
         # model that also promises more in general is worth a switch.
@@ -312,7 +352,11 @@ class HarmoniaStrategy:
             and s > window_score + self._margin
             and (drifted or not self._promise(situation, m) <= floor)
         }
-        untried = self._untried(situation, drifted) if drifted and self.explore else None
+        # Only a change is worth a try: a model that has read this drift for a while and
+        # scores as it did is at the drift's level, and untried models are a gamble (a try
+        # of a model that cannot read the data costs a window of near-random answers).
+        exploring = drifted and self.explore and fell
+        untried = self._untried(situation, drifted) if exploring else None
         if better and (untried is None or max(better.values()) >= self.min_score):
             choice = max(better, key=better.__getitem__)
             return [
@@ -336,7 +380,7 @@ class HarmoniaStrategy:
                 )
             ]
         target = self._retrain_target(situation, drifted)
-        score_now = self.evidence_[target].score  # the window's own, for the model in service
+        score_now = self._recent(situation, drifted)[target]  # the window's, if target serves
         waiting = self._why_not_retrain(situation, target, score_now, drifted, now)
         if waiting is not None:
             return [planned(ActionKind.NONE, waiting, trigger)]
@@ -357,6 +401,47 @@ class HarmoniaStrategy:
                 model=target,
             )
         ]
+
+    def _reuse(self, situation: Situation, trigger: Trigger) -> Planned | None:
+        """A stored version of any model (bar the one serving) trained on data like this
+        window's (within ``reuse_threshold``), the best promise first, then the nearest;
+        None if there is none. A version tuned for fog is the remedy when fog returns,
+        whichever model serves then: bringing it back is a load, not a training."""
+        knowledge = situation.knowledge
+        serving = (situation.active_model, knowledge.active_version)
+        versions = [
+            version
+            for model in situation.policy.models
+            for version in knowledge.versions.get(model, [])
+            if (version.model, version.version) != serving
+        ]
+        near = [
+            (distance, version)
+            for distance, version in by_distance(situation, versions, self.drift_detector)
+            if distance < self.reuse_threshold
+        ]
+        if not near:
+            return None
+
+        def promise(version: ModelVersion) -> float:
+            quality = version.metadata.get(situation.policy.objective.quality)
+            if not isinstance(quality, int | float) or isinstance(quality, bool):
+                return -math.inf
+            energy = self._energy(situation, version.model)
+            return score(float(quality), energy, situation.policy.objective)
+
+        distance, version = max(near, key=lambda pair: (promise(pair[1]), -pair[0]))
+        detector = self.drift_detector
+        promised = promise(version)
+        return planned(
+            ActionKind.REUSE_VERSION,
+            f"{version.model} v{version.version} was trained on data closest to the current "
+            f"window ({detector} {distance:.3f} < {self.reuse_threshold})"
+            + (f" and promises {promised:.4f}" if math.isfinite(promised) else ""),
+            Trigger(trigger.rule, {**trigger.values, f"{detector}_to_version": distance}),
+            model=version.model,
+            version=version.version,
+        )
 
     def _retrain_target(self, situation: Situation, drifted: bool) -> str:
         """The model to retrain: of those whose recent score on data like this (the window
@@ -432,6 +517,14 @@ class HarmoniaStrategy:
                 f"over {horizon} windows, more than the {gain:.3f} it can win back"
             )
         return None
+
+
+def _sketch(situation: Situation) -> tuple[float, ...]:
+    """The window's drift values as a version keeps its training data's: a quantile
+    sketch, which any drift detector can be fitted on (empty where the window has none)."""
+    values = situation.summary.drift_values
+    finite = values[np.isfinite(values)] if values.size else values
+    return fingerprint(finite) if finite.size else ()
 
 
 def _stored(knowledge: Knowledge, model: str, name: str) -> float:
