@@ -39,6 +39,27 @@ def test_version_one_records_quality_energy_and_retrain_cost(system: VisionSyste
         assert system.registry.get(kind, 1).params["condition"] == "clean"
 
 
+def test_every_version_stores_a_stress_test_that_tells_the_models_apart(
+    system: VisionSystem,
+) -> None:
+    """Accuracy under each known condition, with the mean luminance there. The small CNN
+    reads dark images best (the larger ones fall to near chance); a retrained version is
+    tested too."""
+    stressed = {kind: system.registry.get(kind, 1).metrics for kind in system.models}
+    for metrics in stressed.values():
+        for condition in ("dark", "fog", "noise", "blur"):
+            assert 0.0 <= metrics[f"context.{condition}.accuracy"] <= 1.0
+        assert metrics["context.dark.drift_mean"] < metrics["context.fog.drift_mean"]
+    dark = {kind: m["context.dark.accuracy"] for kind, m in stressed.items()}
+    assert max(dark, key=dark.__getitem__) == "small", dark
+    scenario = load_scenario()
+    stretch = next(d for d in scenario.drifts if d.condition == "dark")
+    images, _ = scenario.stream()
+    retrained = system.retrain("medium", images[: stretch.start + 50], reason="test")
+    tuned = retrained.version.metrics
+    assert tuned["context.dark.accuracy"] > stressed["medium"]["context.dark.accuracy"] + 0.2
+
+
 @pytest.mark.slow  # trains two registries
 def test_a_versions_stored_accuracy_does_not_depend_on_what_else_was_trained(
     tmp_path: Path,

@@ -345,12 +345,62 @@ def test_a_model_scoring_at_its_held_out_promise_is_not_retrained() -> None:
 
 
 def test_exploring_follows_a_fall_not_a_model_reading_a_drift_as_it_did() -> None:
-    """svm reads drifted data at 0.81, then 0.78 (within the 0.05 margin: a noisy window,
-    not a change): no gamble on an untried model. A fall to 0.70 is a change: try lstm."""
-    for second, expected in ((0.78, ActionKind.RETRAIN), (0.70, ActionKind.SWITCH_MODEL)):
+    """svm's score falls below min_score on drifted data: try lstm. The switch did not
+    happen, and svm reads the drift at 0.77 (within the 0.05 margin of 0.78: a noisy
+    window, not a change): no gamble on an untried model. A fall to 0.70 is a change."""
+    for second, expected in ((0.77, ActionKind.RETRAIN), (0.70, ActionKind.SWITCH_MODEL)):
         strategy = HarmoniaStrategy(explore=True, min_score=0.8, evidence_margin=0.05)
         harness = Harness(strategy, active="svm")
         promising(harness)
-        assert harness.window(quality=0.81, energy_j=0.0002, drift_kl=3.0) == []
+        [plan] = harness.window(quality=0.78, energy_j=0.0002, drift_kl=3.0)
+        assert (plan.decision.kind, plan.decision.model) == (ActionKind.SWITCH_MODEL, "lstm")
         [plan] = harness.window(quality=second, energy_j=0.0002, drift_kl=3.0)
         assert plan.decision.kind is expected, second
+
+
+def stress_tested(harness: Harness) -> None:
+    """Clean data around 100; a stress test under "dark" (data around 20): linear reads it
+    at 0.9, lstm at 0.3, svm at 0.6 (the serving model's own is not consulted)."""
+    clean = fingerprint(np.random.default_rng(0).normal(100, 5, 2000))
+    dark = {"linear": 0.9, "svm": 0.6, "lstm": 0.3}
+    for model, accuracy in dark.items():
+        metadata = {
+            "r2": 0.95 if model == "lstm" else 0.85,
+            "energy_j_per_inference": 0.0002,
+            "context.dark.r2": accuracy,
+            "context.dark.drift_mean": 20.0,
+            "context.fog.r2": 1.0 - accuracy,
+            "context.fog.drift_mean": 180.0,
+        }
+        harness.knowledge.add_version(ModelVersion(model, 1, fingerprint=clean, metadata=metadata))
+
+
+def test_exploring_tries_what_the_stress_test_promises_for_data_like_the_latest() -> None:
+    """The window's latest quarter looks like the stress test's "dark": linear, which reads
+    dark data best, goes first (not lstm, the best on clean data)."""
+    harness = Harness(HarmoniaStrategy(explore=True, min_score=0.8), active="svm")
+    stress_tested(harness)
+    rng = np.random.default_rng(2)
+    values = np.concatenate([rng.normal(100, 5, 60), rng.normal(20, 5, 40)])
+    [plan] = harness.window(quality=0.4, energy_j=0.0002, drift_kl=3.0, drift_values=values)
+    assert (plan.decision.kind, plan.decision.model) == (ActionKind.SWITCH_MODEL, "linear")
+    assert "stress test under dark" in plan.decision.reason
+    # the same window in clean-looking data: no stress test applies, the best promise first
+    harness = Harness(HarmoniaStrategy(explore=True, min_score=0.8), active="svm")
+    stress_tested(harness)
+    values = rng.normal(100, 5, 100)
+    [plan] = harness.window(quality=0.4, energy_j=0.0002, drift_kl=3.0, drift_values=values)
+    assert plan.decision.model == "lstm"
+
+
+def test_a_model_the_stress_test_promises_no_better_than_the_window_is_not_tried() -> None:
+    """svm reads this dark data at 0.7: linear (0.9) is worth a try, lstm (0.3) is not;
+    once linear is seen, nothing is left to try: retrain."""
+    harness = Harness(HarmoniaStrategy(explore=True, min_score=0.8), active="svm")
+    stress_tested(harness)
+    dark = np.random.default_rng(3).normal(20, 5, 100)
+    [plan] = harness.window(quality=0.7, energy_j=0.0002, drift_kl=3.0, drift_values=dark)
+    assert plan.decision.model == "linear"
+    harness.knowledge.activate("linear")
+    [plan] = harness.window(quality=0.75, energy_j=0.0002, drift_kl=3.0, drift_values=dark)
+    assert plan.decision.kind is ActionKind.RETRAIN

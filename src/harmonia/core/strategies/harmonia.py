@@ -171,7 +171,8 @@ class HarmoniaStrategy:
         self._record(active, _Evidence(window_score, now, drifted, _sketch(situation)))
         if window_score < self.min_score:
             self.low_streak_ += 1
-            fell = math.isnan(before) or window_score < before - self._margin
+            steady = before < self.min_score and window_score >= before - self._margin
+            fell = math.isnan(before) or not steady
             return self._remedy(situation, window_score, drift, drifted, fell)
         self.low_streak_ = 0
         return self._economise(situation, window_score)
@@ -328,9 +329,11 @@ class HarmoniaStrategy:
     def _remedy(
         self, situation: Situation, window_score: float, drift: float, drifted: bool, fell: bool
     ) -> list[Planned]:
-        """``fell``: the window scores below the one before it, served by the same model in
-        the same drift state (by ``evidence_margin``), or the model did not serve that one:
-        the data changed, or the model did."""
+        """``fell``: the score just fell below ``min_score``, or fell further (by
+        ``evidence_margin``), or the model did not serve the window before in this drift
+        state: the data changed, or the model did. Otherwise the model reads the drift as it
+        did (a gradual onset falls by less than the margin from one window to the next, but
+        crosses ``min_score`` once)."""
         active = situation.active_model
         now = situation.knowledge.windows_closed
         values = {"score": window_score, "min_score": self.min_score}
@@ -356,7 +359,7 @@ class HarmoniaStrategy:
         # scores as it did is at the drift's level, and untried models are a gamble (a try
         # of a model that cannot read the data costs a window of near-random answers).
         exploring = drifted and self.explore and fell
-        untried = self._untried(situation, drifted) if exploring else None
+        untried = self._untried(situation, drifted, window_score) if exploring else None
         if better and (untried is None or max(better.values()) >= self.min_score):
             choice = max(better, key=better.__getitem__)
             return [
@@ -370,11 +373,17 @@ class HarmoniaStrategy:
         # A model known to score below min_score on such data is no remedy while another
         # has not been tried: its score may come from the window the drift began in.
         if untried is not None:
+            stressed = self._context_promise(situation, untried)
+            why = (
+                f"its stress test under {stressed[0]} promises {stressed[1]:.4f}"
+                if stressed is not None
+                else "it may cope better"
+            )
             return [
                 planned(
                     ActionKind.SWITCH_MODEL,
-                    f"{untried} has not served data like this yet and may cope better: a "
-                    f"switch costs no training, a retrain of {active} does",
+                    f"{untried} has not served data like this yet and {why}: a switch costs "
+                    f"no training, a retrain of {active} does",
                     trigger,
                     model=untried,
                 )
@@ -465,18 +474,59 @@ class HarmoniaStrategy:
         """Whether the score has stayed low for ``patience`` windows in a row."""
         return self.patience is not None and self.low_streak_ >= self.patience
 
-    def _untried(self, situation: Situation, drifted: bool) -> str | None:
-        """The model to try before retraining: one without a recent score in this drift
-        state, the best stored promise first (None when every model has been seen), even
-        one that promises less on clean data than the model in service. Models differ in
-        what they withstand (a small network may read dark images better than a large one),
-        and only serving one shows it; a switch costs no training."""
+    def _untried(self, situation: Situation, drifted: bool, window_score: float) -> str | None:
+        """The model to try before retraining: one without a recent score on data like
+        this (None when every model has been seen), even one that promises less on clean
+        data than the model in service. Models differ in what they withstand (a small
+        network may read dark images better than a large one); a switch costs no training.
+
+        Where versions carry a stress test whose condition the window resembles
+        (`_context_promise`), the best promise there goes first, and a model it promises no
+        better (by ``evidence_margin``) than the serving model (else than the window's
+        score) is not tried; otherwise the best stored promise goes first, and only serving
+        a model shows what it reads."""
         seen = self._recent(situation, drifted)
-        promise = {m: self._promise(situation, m) for m in situation.policy.models}
-        candidates = [m for m in promise if m not in seen]
+        candidates = [m for m in situation.policy.models if m not in seen]
+        stressed = {m: self._context_promise(situation, m) for m in candidates}
+        if any(found is not None for found in stressed.values()):
+            promise = {m: -math.inf if p is None else p[1] for m, p in stressed.items()}
+            # Against what the stress test promised the serving model there, where it has
+            # one: a strong drift takes every model below its stress test's figure.
+            serving = self._context_promise(situation, situation.active_model)
+            bar = (window_score if serving is None else serving[1]) + self._margin
+            candidates = [m for m in candidates if stressed[m] is None or promise[m] > bar]
+        else:
+            promise = {m: self._promise(situation, m) for m in candidates}
         if not candidates:
             return None
         return max(candidates, key=lambda m: -math.inf if math.isnan(promise[m]) else promise[m])
+
+    def _context_promise(self, situation: Situation, model: str) -> tuple[str, float] | None:
+        """The condition of the version's stress test that the window resembles, and the
+        score promised there; None where the version has no stress test or the window
+        looks more like the version's own training data than like any tested condition.
+
+        A stress test is stored with the version as ``context.<condition>.<quality>`` (the
+        objective's quality metric) and ``context.<condition>.drift_mean`` (the mean drift
+        value of the data it was measured on); the mean nearest the window's latest quarter
+        names the condition."""
+        knowledge = situation.knowledge
+        info = knowledge.version_info(model, knowledge.current_versions.get(model))
+        values = situation.summary.drift_values
+        if info is None or values.size == 0:
+            return None
+        quality = situation.policy.objective.quality
+        conditions = _conditions(info.metadata, quality)
+        if not conditions:
+            return None
+        # the window's latest quarter: a drift that began inside the window is what the
+        # next one will see (a window of 25 images may hold four dark ones)
+        here = float(np.nanmean(values[-max(1, values.size // 4) :]))
+        name, (promised, mean) = min(conditions.items(), key=lambda c: abs(c[1][1] - here))
+        if info.fingerprint and abs(float(np.mean(info.fingerprint)) - here) <= abs(mean - here):
+            return None
+        energy = self._energy(situation, model)
+        return name, score(promised, energy, situation.policy.objective)
 
     def _why_not_retrain(
         self, situation: Situation, model: str, window_score: float, drifted: bool, now: int
@@ -517,6 +567,20 @@ class HarmoniaStrategy:
                 f"over {horizon} windows, more than the {gain:.3f} it can win back"
             )
         return None
+
+
+def _conditions(metadata: dict[str, object], quality: str) -> dict[str, tuple[float, float]]:
+    """A version's stress test: each condition's promised ``quality`` and mean drift value."""
+    found: dict[str, tuple[float, float]] = {}
+    for key, value in metadata.items():
+        parts = key.split(".")
+        if len(parts) != 3 or parts[0] != "context" or parts[2] != quality:
+            continue
+        mean = metadata.get(f"context.{parts[1]}.drift_mean")
+        numbers = (value, mean)
+        if all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
+            found[parts[1]] = (float(value), float(mean))  # type: ignore[arg-type]
+    return found
 
 
 def _sketch(situation: Situation) -> tuple[float, ...]:
