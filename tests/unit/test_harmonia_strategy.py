@@ -404,3 +404,20 @@ def test_a_model_the_stress_test_promises_no_better_than_the_window_is_not_tried
     harness.knowledge.activate("linear")
     [plan] = harness.window(quality=0.75, energy_j=0.0002, drift_kl=3.0, drift_values=dark)
     assert plan.decision.kind is ActionKind.RETRAIN
+
+
+def test_a_healthy_window_brings_back_the_version_trained_on_data_like_it() -> None:
+    """svm v2 was tuned for data around 200 and still serves once the data is back around
+    100: v1, trained on such data, promises more there (a load, no training)."""
+    harness = Harness(HarmoniaStrategy(promise_in_context=True), active="svm")
+    rng = np.random.default_rng(4)
+    clean = fingerprint(rng.normal(100, 20, 2000))
+    tuned = fingerprint(rng.normal(200, 20, 2000))
+    metadata = {"r2": 0.9, "energy_j_per_inference": 0.0002}
+    harness.knowledge.add_version(ModelVersion("svm", 1, fingerprint=clean, metadata=metadata))
+    harness.knowledge.add_version(ModelVersion("svm", 2, fingerprint=tuned, metadata=metadata))
+    harness.knowledge.activate("svm", 2)
+    today = rng.normal(100, 20, 500)
+    [plan] = harness.window(quality=0.92, energy_j=0.0002, drift_kl=3.0, drift_values=today)
+    assert (plan.decision.kind, plan.decision.version) == (ActionKind.REUSE_VERSION, 1)
+    assert "was trained on data like this window's" in plan.decision.reason

@@ -284,19 +284,35 @@ class HarmoniaStrategy:
         active = situation.active_model
         models = situation.policy.models
         cost = {m: self._cost(situation, m) for m in models}
-        promise = {m: self._promise(situation, m) for m in models}
+        offers = {m: self._offer(situation, m) for m in models}
+        promise = {m: offers[m][1] for m in models}
         known = [m for m in models if not math.isnan(promise[m])]
-        if self.promise_in_context:
-            known = [m for m in known if m == active or self._in_context(situation, m)]
         if active not in known:
             return []
         best = max(promise[m] for m in known)
         good = [m for m in known if promise[m] >= best - self.tolerance]
         cheapest = min(good, key=lambda m: (cost[m], models.index(m)))
-        quality = situation.policy.objective.quality
-        held_out = "R²" if quality == "r2" else quality
+        version = offers[cheapest][0]
+        trigger = Trigger(
+            "harmonia: healthy, serve the cheapest good model", {"score": window_score}
+        )
+        if version is not None and (cheapest == active or cost[cheapest] < cost[active]):
+            return [
+                planned(
+                    ActionKind.REUSE_VERSION,
+                    f"{cheapest} v{version.version} was trained on data like this window's, "
+                    f"as its version in use was not, and promises a score of "
+                    f"{promise[cheapest]:.4f}, within {self.tolerance} of the best "
+                    f"({best:.4f})",
+                    trigger,
+                    model=cheapest,
+                    version=version.version,
+                )
+            ]
         if cost[cheapest] >= cost[active]:
             return []
+        quality = situation.policy.objective.quality
+        held_out = "R²" if quality == "r2" else quality
         return [
             planned(
                 ActionKind.SWITCH_MODEL,
@@ -308,12 +324,41 @@ class HarmoniaStrategy:
                     (cost[cheapest], cost[active]),
                     self.evidence_ttl,
                 ),
-                Trigger(
-                    "harmonia: healthy, serve the cheapest good model", {"score": window_score}
-                ),
+                trigger,
                 model=cheapest,
             )
         ]
+
+    def _offer(self, situation: Situation, model: str) -> tuple[ModelVersion | None, float]:
+        """The version of ``model`` that would serve here (None: the one in use) and the
+        score it promises: the stored promise of the version in use or, with
+        ``promise_in_context``, where that one was trained on other data than the window's,
+        of the archived version trained on data like it (the best promise of those: a
+        noise-tuned version in use on clean data leaves version 1 the better offer). A model
+        with neither promises nothing here (NaN), bar the one serving, which keeps its own.
+        """
+        if not self.promise_in_context or self._in_context(situation, model):
+            return None, self._promise(situation, model)
+        archived = situation.knowledge.archived_versions(model)
+        offers = [
+            (version, self._version_promise(situation, version))
+            for distance, version in by_distance(situation, archived, self.drift_detector)
+            if distance <= self.drift_threshold
+        ]
+        offers = [(v, p) for v, p in offers if not math.isnan(p)]
+        if offers:
+            return max(offers, key=lambda offer: offer[1])
+        if model == situation.active_model:
+            return None, self._promise(situation, model)
+        return None, math.nan
+
+    def _version_promise(self, situation: Situation, version: ModelVersion) -> float:
+        """The score that one version's stored quality promises (NaN if it stored none)."""
+        quality = version.metadata.get(situation.policy.objective.quality)
+        if not isinstance(quality, int | float) or isinstance(quality, bool):
+            return math.nan
+        energy = self._energy(situation, version.model)
+        return score(float(quality), energy, situation.policy.objective)
 
     def _in_context(self, situation: Situation, model: str) -> bool:
         """Whether the current version of ``model`` was trained on data like this window's
@@ -433,11 +478,8 @@ class HarmoniaStrategy:
             return None
 
         def promise(version: ModelVersion) -> float:
-            quality = version.metadata.get(situation.policy.objective.quality)
-            if not isinstance(quality, int | float) or isinstance(quality, bool):
-                return -math.inf
-            energy = self._energy(situation, version.model)
-            return score(float(quality), energy, situation.policy.objective)
+            promised = self._version_promise(situation, version)
+            return -math.inf if math.isnan(promised) else promised
 
         distance, version = max(near, key=lambda pair: (promise(pair[1]), -pair[0]))
         detector = self.drift_detector
