@@ -6,11 +6,12 @@ What it does differently from HarmonE, and why:
   moves, even while the model still predicts well; retraining a network costs more energy
   than thousands of inferences. Here drift alone changes nothing: only a window whose score
   falls below ``min_score`` calls for a remedy, and drift tells which remedy fits.
-- **Remedies from cheapest to dearest.** First an archived version trained on data closer
-  to today's than the version in service (a load, no training); then another model with
-  recent evidence of scoring better; then a retrain of the model in service — only when the
-  data has drifted, at most once every ``retrain_cooldown`` windows, and only when it is
-  worth its energy by the policy's own exchange rate (below).
+- **Remedies from cheapest to dearest.** First a stored version of any model trained on
+  data like today's (a load, no training: a version tuned for fog is the remedy when fog
+  returns, whichever model serves then); then another model with recent evidence of scoring
+  better; then a retrain — only when the data has drifted, at most once every
+  ``retrain_cooldown`` windows, and only when it is worth its energy by the policy's own
+  exchange rate (below).
 - **A retrain restores, it does not improve.** What it can win back is the distance to the
   version's held-out promise (or to ``min_score``, if lower): a model scoring at its promise
   is not retrained, however far below ``min_score`` that promise lies.
@@ -37,14 +38,21 @@ What it does differently from HarmonE, and why:
   for a retrain only once the score has stayed below ``min_score`` that many windows in a
   row.
 - **Try before you train** (``explore``). Models differ in what they withstand (a small
-  network may read dark images better than a large one) and only serving one shows it: a
-  clean-data promise says nothing about it. With ``explore`` set, a drifted window that
-  scores low moves to a model with no score yet on drifted data (the best promise first),
-  before any retrain: a switch costs no training. It also goes back to a model already
-  seen on drifted data only if that model scored at least ``min_score`` there, while one is
-  left untried: the score of the window a drift began in is half clean data, and going
-  back on it cost a window of near-random answers. Off by default: where one model is best
-  under every condition (traffic), each try costs energy for nothing.
+  network may read dark images better than a large one): a clean-data promise says nothing
+  about it. With ``explore`` set, a drifted window whose score fell (below ``min_score``, or
+  further by ``evidence_margin``) moves to a model with no score yet on data like it, before
+  any retrain: a switch costs no training. A model that reads a drift as it did in the
+  window before is not left for a gamble. It goes back to a model already seen on such data
+  only if that model scored at least ``min_score`` there, while one is left untried: the
+  score of the window a drift began in is half clean data. Off by default: where one model
+  is best under every condition (traffic), each try costs energy for nothing.
+- **A stress test says what to try.** Where versions store their quality under known
+  conditions (``context.<condition>.<quality>``, with ``context.<condition>.drift_mean``,
+  the mean drift value there: the vision system tests dark, fog, noise and blur), the
+  condition whose mean is nearest the window's latest quarter names what the data now is;
+  the untried model the test promises most there goes first, and one it promises no better
+  than the serving model is not tried. Without a stress test, only serving a model shows
+  what it reads, and the best clean promise goes first.
 - **Retrain what reads the data best, cheapest first.** Of the models whose recent score on
   data like the window's is within ``evidence_margin`` of the best, the one that costs least
   to fine-tune is retrained (a fine-tune starts from what a model already reads).
@@ -52,9 +60,12 @@ What it does differently from HarmonE, and why:
   the window's by ``evidence_margin`` (default: ``tolerance``); on 50 labelled images an
   accuracy moves by several points from one window to the next.
 - **Evidence has a context.** A score counts for ``evidence_ttl`` windows, and a remedy only
-  trusts scores measured in the same drift state (drifted or not) as the window at hand.
+  trusts scores measured in the same drift state (drifted or not) as the window at hand;
+  on drifted data, only where that window's data looks like this one's (within
+  ``context_threshold``: a model that reads dark images well says nothing about fog).
   With ``promise_in_context`` a stored promise counts only where the version's training
-  data resembles the window (a version tuned for fog promises nothing for the night).
+  data resembles the window (a version tuned for fog promises nothing for the night), and
+  a healthy window brings back the archived version trained on data like it.
 """
 
 from __future__ import annotations
