@@ -94,29 +94,26 @@ VISION = Settings(
         "weights": {"quality": 0.95, "energy": 0.05},
         "energy_range_j": [0.0, 0.01],
     },
-    # harmonia decides every 25 images (scored, like every approach, over windows of 50): each
-    # drift's onset then costs it half a window of answers from a model that cannot read the new
-    # data. A drift stretch (a few hundred images) is seen several times, so retrains may follow
-    # each other after 150 images (6 windows). Mean luminance tells noise from fog less sharply than
-    # dark from fog: reuse asks for a closer match (0.3). Versions are tuned for conditions, so a
-    # model's stored promise counts only where its version's training data resembles the window.
-    # Luminance cannot see noise or blur, so two low windows in a row are reason enough to retrain
-    # (patience 2). A score on drifted data counts as evidence wherever the data looks alike, for
-    # the whole stream (40 windows): two windows of 25 images under the same condition lie 0.1 to 3
-    # apart by KL on mean luminance, under different ones about 12 (context 3; from 2 to 6 decided
-    # the same on seed 2). Models differ in what they withstand (the small CNN reads dark images
-    # best, the larger ones fog), so a drifted window whose score fell first tries each model not
-    # yet seen on such data (explore) before any retrain. An accuracy on 25 images moves by several
-    # points from window to window, so another model's score counts as better only 0.05 above the
-    # window's (0.07 decided the same on seed 2). A remedy only below 0.85: the small CNN reads dark
-    # images at about 0.86-0.88 and is the best there is for them; at 0.9 it kept looking for
-    # better. A fine-tune is priced over 1,000 images (40 windows), a generated stream. Chosen on
-    # the generated streams of suite seed 2 (30 streams; the evaluation uses seed 1), on models
-    # trained on one thread from seeded weights and scored on shared validation copies. Deciding
-    # every 25 images instead of 50 (the horizons above doubled in windows, the same in images) took
-    # the streams a fixed configuration dominated from 14 to 8 and the median regret against the
-    # best fixed configuration from +0.0155 to +0.0020 (every 20 images: 11, +0.0014; every 30: 15,
-    # +0.0086). The live preset (`vision-live`) keeps its own settings: its horizon is longer than a
+    # harmonia, chosen on the generated streams of suite seed 2 (30 streams; the evaluation
+    # uses seed 1); docs/replay.md has what each setting changed there.
+    # - It decides every 25 images (scored, like every approach, over windows of 50): a drift's
+    #   onset costs half a window of answers from a model that cannot read the new data. The
+    #   horizons below are in these windows: retrains 150 images apart at least, a fine-tune
+    #   priced over 1,000 images (a generated stream), evidence kept for the whole stream.
+    # - A remedy only below 0.85: the small CNN reads dark images at 0.85-0.9 and is the best
+    #   there is for them; at 0.9 it kept looking for better.
+    # - Versions are tuned for conditions, so a stored promise counts only where the version's
+    #   training data resembles the window (promise_in_context), and reuse asks for a close
+    #   match (0.3): mean luminance tells noise from fog less sharply than dark from fog.
+    # - A score on drifted data counts wherever the data looks alike: two windows of 25 images
+    #   under one condition lie 0.1 to 3 apart by KL on luminance, under two about 12 (3).
+    # - Models differ in what they withstand (the stress test stored with each version says
+    #   how), so a drifted window whose score fell first tries a model not yet seen on such
+    #   data (explore) before any retrain.
+    # - Luminance cannot see noise or blur: two low windows in a row may retrain (patience 2).
+    # - An accuracy on 25 images moves by several points from window to window: another
+    #   model's score counts as better only 0.05 above the window's.
+    # The live preset (`vision-live`) keeps its own settings: its horizon is longer than a
     # stream's.
     harmonia_window=25,
     harmonia_options={

@@ -311,10 +311,9 @@ class HarmoniaStrategy:
             return [
                 planned(
                     ActionKind.REUSE_VERSION,
-                    f"{cheapest} v{version.version} was trained on data like this window's, "
-                    f"as its version in use was not, and promises a score of "
-                    f"{promise[cheapest]:.4f}, within {self.tolerance} of the best "
-                    f"({best:.4f})",
+                    f"{cheapest} v{version.version} was trained on data like this window's "
+                    f"and promises a score of {promise[cheapest]:.4f}, the best of its "
+                    f"versions here and within {self.tolerance} of the best ({best:.4f})",
                     trigger,
                     model=cheapest,
                     version=version.version,
@@ -342,16 +341,19 @@ class HarmoniaStrategy:
 
     def _offer(self, situation: Situation, model: str) -> tuple[ModelVersion | None, float]:
         """The version of ``model`` that would serve here (None: the one in use) and the
-        score it promises: the stored promise of the version in use or, with
-        ``promise_in_context``, where that one was trained on other data than the window's,
-        of the archived version trained on data like it (the best promise of those: a
-        noise-tuned version in use on clean data leaves version 1 the better offer). A model
-        with neither promises nothing here (NaN), bar the one serving, which keeps its own.
-        """
-        if not self.promise_in_context or self._in_context(situation, model):
+        score it promises: the best of the version in use's stored promise and, with
+        ``promise_in_context``, those of archived versions trained on data like the window's
+        (a noise-tuned version left in use once the noise has gone leaves version 1 the
+        better offer). With ``promise_in_context`` the version in use counts only where it
+        was trained on data like the window's, bar the serving model's when nothing else of
+        it does; a model with no offer promises nothing here (NaN)."""
+        if not self.promise_in_context:
             return None, self._promise(situation, model)
+        offers: list[tuple[ModelVersion | None, float]] = []
+        if self._in_context(situation, model):
+            offers.append((None, self._promise(situation, model)))
         archived = situation.knowledge.archived_versions(model)
-        offers = [
+        offers += [
             (version, self._version_promise(situation, version))
             for distance, version in by_distance(situation, archived, self.drift_detector)
             if distance <= self.drift_threshold
