@@ -421,3 +421,19 @@ def test_a_healthy_window_brings_back_the_version_trained_on_data_like_it() -> N
     [plan] = harness.window(quality=0.92, energy_j=0.0002, drift_kl=3.0, drift_values=today)
     assert (plan.decision.kind, plan.decision.version) == (ActionKind.REUSE_VERSION, 1)
     assert "was trained on data like this window's" in plan.decision.reason
+
+
+def test_with_a_context_threshold_scores_count_only_on_data_alike_drifted_or_not() -> None:
+    """Drift is measured against the serving version's training data, so "not drifted"
+    under a tuned version is other data than under version 1: svm's healthy score on data
+    around 100 says nothing of data around 200. Without the threshold it is trusted."""
+    rng = np.random.default_rng(5)
+    for threshold, expected in ((0.75, ActionKind.NONE), (None, ActionKind.SWITCH_MODEL)):
+        harness = Harness(HarmoniaStrategy(context_threshold=threshold), active="svm")
+        harness.window(
+            quality=0.95, energy_j=0.001, drift_kl=0.1, drift_values=rng.normal(100, 20, 500)
+        )
+        harness.knowledge.activate("lstm")
+        values = rng.normal(200, 20, 500)
+        [plan] = harness.window(quality=0.5, energy_j=0.001, drift_kl=0.1, drift_values=values)
+        assert plan.decision.kind is expected, threshold

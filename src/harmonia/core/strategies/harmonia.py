@@ -233,14 +233,18 @@ class HarmoniaStrategy:
     def _recent(self, situation: Situation, drifted: bool) -> dict[str, float]:
         """Each model's latest score younger than ``evidence_ttl`` windows, measured in the
         window's drift state and, on drifted data, on data like the window's (a model that
-        reads dark images well says nothing about fog; unknown counts as alike)."""
+        reads dark images well says nothing about fog; unknown counts as alike). With
+        ``context_threshold`` set, on every window: drift is measured against the serving
+        version's training data, so "not drifted" under a noise-tuned version is other data
+        than under version 1."""
         now = situation.knowledge.windows_closed
         recent: dict[str, float] = {}
         for model, history in self.evidence_.items():
             for evidence in reversed(history):
                 if now - evidence.window >= self.evidence_ttl or evidence.drifted != drifted:
                     continue
-                if drifted and evidence.window != now and not self._alike(situation, evidence):
+                compare = drifted or self.context_threshold is not None
+                if compare and evidence.window != now and not self._alike(situation, evidence):
                     continue
                 recent[model] = evidence.score
                 break
