@@ -1856,6 +1856,8 @@ async function runPage() {
   // the application the name refers to, if it exists: {name, policy_version, strategy}
   let existing = null;
   let lookup = 0;
+  // the name whose lookup the approaches reflect (data-app says it, for scripts and tests)
+  let resolved = "";
   // the runs as last listed, and the server's last refusal: {app, message}
   let runsNow = [];
   let refused = null;
@@ -1877,7 +1879,7 @@ async function runPage() {
       const preferred = presets.find((p) => p.name === `${system}-live`);
       if (preferred) approach.value = preferred.name;
     }
-    approach.dataset.app = existing?.name ?? appInput.value;
+    approach.dataset.app = resolved;
     explain();
   }
   /** Warn, next to Start, when the chosen application already has a run going: Start is
@@ -1935,6 +1937,7 @@ async function runPage() {
     }
     if (mineNow !== lookup) return; // a later name is being looked up
     existing = found;
+    resolved = name;
     fillApproaches();
   }
   let typing;
