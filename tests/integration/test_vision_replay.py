@@ -48,16 +48,19 @@ def test_every_version_stores_a_stress_test_that_tells_the_models_apart(
     stressed = {kind: system.registry.get(kind, 1).metrics for kind in system.models}
     for metrics in stressed.values():
         for condition in ("dark", "fog", "noise", "blur"):
-            assert 0.0 <= metrics[f"context.{condition}.accuracy"] <= 1.0
-        assert metrics["context.dark.drift_mean"] < metrics["context.fog.drift_mean"]
-    dark = {kind: m["context.dark.accuracy"] for kind, m in stressed.items()}
+            for strength in ("mild", "strong"):
+                assert 0.0 <= metrics[f"context.{condition}-{strength}.accuracy"] <= 1.0
+        assert metrics["context.dark-strong.drift_mean"] < metrics["context.dark-mild.drift_mean"]
+        assert metrics["context.dark-mild.drift_mean"] < metrics["context.fog-mild.drift_mean"]
+    dark = {kind: m["context.dark-strong.accuracy"] for kind, m in stressed.items()}
     assert max(dark, key=dark.__getitem__) == "small", dark
     scenario = load_scenario()
     stretch = next(d for d in scenario.drifts if d.condition == "dark")
     images, _ = scenario.stream()
     retrained = system.retrain("medium", images[: stretch.start + 50], reason="test")
     tuned = retrained.version.metrics
-    assert tuned["context.dark.accuracy"] > stressed["medium"]["context.dark.accuracy"] + 0.2
+    dark_before = stressed["medium"]["context.dark-strong.accuracy"]
+    assert tuned["context.dark-strong.accuracy"] > dark_before + 0.2
 
 
 @pytest.mark.slow  # trains two registries
