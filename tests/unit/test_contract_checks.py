@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from harmonia.core.application import Application
 from harmonia.core.contracts import Attribution, Check, Contract, SLOResult
-from harmonia.server.contracts import CheckQueue, SLOState, WindowSchedule, scope_services
+from harmonia.server.contract_schedule import CheckQueue, WindowSchedule, scope_services
+from harmonia.server.contracts import SLOState
 from harmonia.store import StoredSLOState
 
 PIPELINE = Application.model_validate(

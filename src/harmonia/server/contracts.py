@@ -5,10 +5,11 @@ the service the explanation points to — delivered, tracked and shown like an a
 
 Checks run as the contract's windows close, driven by ingestion (`ContractKeeper.ingested`):
 a window of N samples after every N samples of its SLO's scope, a time window once that long
-has passed since the app's last check. They run on one worker thread (`CheckQueue`), never
-on the request path, with at most one check per app in flight and one queued behind it. The
-server's periodic check (`ContractKeeper.fallback`) covers apps that send nothing: a time
-window closes without samples too (``no_data``). ``POST .../contract/check`` checks at once.
+has passed since the app's last check (`harmonia.server.contract_schedule`). They run on one
+worker thread (`CheckQueue`), never on the request path, with at most one check per app in
+flight and one queued behind it. The server's periodic check (`ContractKeeper.fallback`)
+covers apps that send nothing: a time window closes without samples too (``no_data``).
+``POST .../contract/check`` checks at once.
 
 A violation is recorded, and its remedy decided, when an SLO *becomes* violated (met, at
 risk or without data before): a window that stays violated is one episode, not one action
@@ -30,17 +31,14 @@ import dataclasses
 import logging
 import math
 import threading
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import orjson
 
 from harmonia.core.actions import ActionKind
-from harmonia.core.application import Application
 from harmonia.core.contracts import (
-    SLO,
     Attribution,
     Check,
     Contract,
@@ -53,6 +51,7 @@ from harmonia.core.contracts import (
 from harmonia.core.errors import Issue, PolicyError
 from harmonia.orchestration.tactics import Replan
 from harmonia.policies import load_document
+from harmonia.server.contract_schedule import CheckQueue, WindowSchedule
 from harmonia.server.infrastructure import INFRASTRUCTURE_KINDS
 from harmonia.server.observe import finite_or_none
 from harmonia.store import App, StoredContract, StoredSLOState
@@ -66,9 +65,6 @@ logger = logging.getLogger("harmonia.server.contracts")
 ContractFormat = Literal["harmonia", "rohe", "qoa4ml"]
 #: the most samples one check reads (the latest of the contract's longest window)
 MAX_CHECK_SAMPLES = 200_000
-#: how long after a window closes its check runs (seconds): other stages' samples of the
-#: same traces arrive meanwhile (`CheckQueue`)
-SETTLE_S = 1.0
 #: which remedy a violated SLO's ``then`` asks for
 REMEDIES = {
     "alert": ActionKind.ALERT,
@@ -144,137 +140,6 @@ class SLOState:
         return cls(
             cast(Status, stored.status), stored.since, stored.checked, _result_of(stored.result)
         )
-
-
-@dataclass
-class WindowSchedule:
-    """When an app's contract windows close, counted from the samples ingestion stores: a
-    window of N samples after every N samples of its SLO's scope, a time window once that
-    long has passed since the app's last check."""
-
-    version: int
-    #: the services each count window reads, and its size
-    counts: list[tuple[frozenset[str], int]]
-    #: the shortest time window (seconds), if any SLO has one
-    seconds: float | None
-    #: when the app was last checked (or when its contract was first seen)
-    checked_at: float
-    #: samples counted towards each count window since it last closed
-    seen: list[int] = field(default_factory=list)
-    #: when samples last arrived (the periodic check leaves an app with traffic alone)
-    arrived_at: float = -math.inf
-
-    @classmethod
-    def of(cls, version: int, contract: Contract, app: Application, now: float) -> WindowSchedule:
-        counts: set[tuple[frozenset[str], int]] = set()
-        durations = []
-        for slo in contract.slos:
-            window = slo.window or contract.window
-            if window.samples is not None:
-                counts.add((scope_services(app, slo), window.samples))
-            elif window.seconds is not None:
-                durations.append(window.seconds)
-        ordered = sorted(counts, key=lambda c: (sorted(c[0]), c[1]))
-        return cls(version, ordered, min(durations, default=None), now, [0] * len(ordered))
-
-    def feed(self, arrived: Mapping[str, int], now: float) -> bool:
-        """Count samples that arrived (per service); whether that closed a window."""
-        self.arrived_at = now
-        closed = False
-        for i, (services, size) in enumerate(self.counts):
-            added = sum(n for service, n in arrived.items() if service in services)
-            if added:
-                total = self.seen[i] + added
-                closed = closed or total >= size
-                self.seen[i] = total % size
-        if self.seconds is not None and now - self.checked_at >= self.seconds:
-            self.checked_at = now  # closed: the next batches wait for the next one
-            closed = True
-        return closed
-
-    def idle(self, now: float, every: float) -> bool:
-        """Whether neither samples nor a check came for ``every`` seconds: the periodic
-        check's turn (a time window closes without samples too)."""
-        return now - self.arrived_at >= every and now - self.checked_at >= every
-
-
-class CheckQueue:
-    """Checks asked for by ingestion, run one at a time on a worker thread started on first
-    use, each ``settle_s`` after it was asked for: the samples of the same traces that other
-    stages and instances send through their own probes (which flush every second by default)
-    arrive meanwhile, so an end-to-end window is not read with its traces half reported.
-
-    An app is queued at most once: a burst of batches that close windows while it waits or
-    while its check runs coalesces into one check, so heavy traffic neither piles up checks
-    nor waits for them. A failed check is logged; the next window checks again."""
-
-    def __init__(self, check: Callable[[App], object], settle_s: float = SETTLE_S) -> None:
-        self.settle_s = settle_s
-        self._check = check
-        #: app -> (app, when its check is due on the monotonic clock), in arrival order
-        self._pending: dict[str, tuple[App, float]] = {}
-        self._running: str | None = None
-        self._ready = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._stopped = False
-
-    def submit(self, app: App) -> None:
-        """Queue a check of ``app`` (nothing if one is queued already). Never blocks."""
-        with self._ready:
-            if self._stopped or app.name in self._pending:
-                return
-            self._pending[app.name] = (app, time.monotonic() + self.settle_s)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="harmonia-contracts", daemon=True
-                )
-                self._thread.start()
-            self._ready.notify()
-
-    def join(self, timeout: float = 10.0) -> bool:
-        """Wait until no check is queued or running; False if ``timeout`` came first."""
-        with self._ready:
-            return self._ready.wait_for(
-                lambda: not self._pending and self._running is None, timeout
-            )
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Drop what is queued, let the running check finish, end the worker."""
-        with self._ready:
-            self._stopped = True
-            self._pending.clear()
-            self._ready.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
-    def _next(self) -> App | None:
-        """The next app whose check is due, waiting for it; None once stopped."""
-        with self._ready:
-            while not self._stopped:
-                if not self._pending:
-                    self._ready.wait()
-                    continue
-                name, (app, due) = next(iter(self._pending.items()))  # the earliest due
-                wait = due - time.monotonic()
-                if wait > 0:
-                    self._ready.wait(wait)
-                    continue
-                del self._pending[name]
-                self._running = name
-                return app
-            return None
-
-    def _run(self) -> None:
-        while (app := self._next()) is not None:
-            try:
-                self._check(app)
-            except Exception:
-                logger.exception("checking the contract of %s failed", app.name)
-            finally:
-                with self._ready:
-                    self._running = None
-                    self._ready.notify_all()
 
 
 class ContractKeeper:
@@ -634,20 +499,6 @@ def _first_service(app: App, result: SLOResult) -> str:
 
 def contract_view(version: int, contract: Contract) -> dict[str, Any]:
     return {"version": version, "document": orjson.loads(contract.model_dump_json())}
-
-
-def scope_services(app: Application, slo: SLO) -> frozenset[str]:
-    """The services whose samples an SLO's window counts: its service, its stage's, or end
-    to end the final stages' (a trace is counted when its last stage reports)."""
-    if slo.scope == "service":
-        return frozenset({str(slo.target)})
-    followed = {name for stage in app.stages for name in stage.after}
-    stages = [
-        stage
-        for stage in app.stages
-        if (stage.name == slo.target if slo.scope == "stage" else stage.name not in followed)
-    ]
-    return frozenset(service.name for stage in stages for service in stage.services)
 
 
 def _result_of(data: Mapping[str, Any]) -> SLOResult | None:
