@@ -62,6 +62,10 @@ class Ingested:
     windows: list[WindowSummary]
 
 
+#: an action as `LiveLoop._new` compares them: kind, model, version
+_Key = tuple[ActionKind, str | None, int | None]
+
+
 class LiveLoop:
     """MAPE-K for one application; thread-safe (one lock per application)."""
 
@@ -73,10 +77,8 @@ class LiveLoop:
         self.lock = threading.Lock()
         self.engine: Engine = build_engine(policy, seed=seed)
         self.knowledge: Knowledge = self.engine.new_knowledge()
-        #: the last action decided, and what was serving then (see `_new`)
-        self._in_flight: (
-            tuple[tuple[ActionKind, str | None, int | None], tuple[str, int | None]] | None
-        ) = None
+        #: what was serving, and the actions decided since it began to (see `_new`)
+        self._in_flight: tuple[tuple[str, int | None], set[_Key]] | None = None
         #: whether the engine was asked for its first model (see `_begin`)
         self._begun = False
 
@@ -190,17 +192,20 @@ class LiveLoop:
             actions.append(begun)
 
     def _new(self, action: Action) -> bool:
-        """False for a repeat of the action still on its way: until the telemetry shows the
+        """False for a repeat of an action still on its way: until the telemetry shows the
         system serving something else, deciding it again would only queue a duplicate
-        (windows close faster than a system applies an action, a retrain above all)."""
+        (windows close faster than a system applies an action, a retrain above all), also
+        where another action was decided in between."""
         if action.kind is ActionKind.NONE:
             return True
         knowledge = self.knowledge
         key = (action.kind, action.model, action.version)
         serving = (knowledge.active_model, knowledge.active_version)
-        if self._in_flight == (key, serving):
+        if self._in_flight is None or self._in_flight[0] != serving:
+            self._in_flight = (serving, set())
+        if key in self._in_flight[1]:
             return False
-        self._in_flight = (key, serving)
+        self._in_flight[1].add(key)
         return True
 
     def action_failed(self) -> None:
@@ -224,8 +229,8 @@ class LiveLoop:
                 kind, model, version = in_flight
                 knowledge = self.knowledge
                 self._in_flight = (
-                    (ActionKind(kind), model, version),
                     (knowledge.active_model, knowledge.active_version),
+                    {(ActionKind(kind), model, version)},
                 )
 
     def note_observation(self, name: str, values: Mapping[str, float | None]) -> None:
