@@ -18,6 +18,7 @@ from harmonia.registry.catalog import Catalog
 from harmonia.registry.errors import ChecksumMismatch
 from harmonia.registry.local import LocalArtifactStore
 from harmonia.registry.metadata import VersionMetadata
+from harmonia.server.fields import REASON_MAX_CHARS
 from harmonia.store import Conflict, Store
 from moto_s3 import s3_bucket, s3_endpoint  # noqa: F401 (fixtures)
 
@@ -80,6 +81,19 @@ def test_a_deleted_number_is_never_given_again(catalog: Catalog) -> None:
     removed = catalog.delete("vendor", "model", "svm", 2, by="admin")
     assert not catalog.artifacts.exists(removed.location)
     assert catalog.push("vendor", "model", "svm", [b"three"], by="admin").version == 3
+
+
+def test_an_alias_move_keeps_a_reason_as_long_as_the_api_accepts(catalog: Catalog) -> None:
+    """The API takes a reason (and an approval's note) of up to 2000 characters; PostgreSQL
+    refused a move's reason over 500 (a 500 error found by the fuzzer), and a promotion cut
+    the approver's note short."""
+    longest = REASON_MAX_CHARS
+    catalog.push("vendor", "model", "svm", [b"one"], by="admin")
+    catalog.set_alias("vendor", "model", "svm", "staging", 1, by="admin", reason="r" * longest)
+    catalog.promote("vendor", "model", "svm", approver="admin", note="n" * longest)
+    moves = catalog.store.alias_history("vendor", "model", "svm")
+    reasons = sorted(move.reason for move in moves)
+    assert reasons == sorted(["r" * longest, "promoted from staging: " + "n" * longest])
 
 
 def test_a_meter_measures_an_evaluation_into_the_version(catalog: Catalog) -> None:

@@ -31,7 +31,9 @@ NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 Label = Annotated[str, Field(max_length=32, pattern=NO_NUL)]
 ShortText = Annotated[str, Field(min_length=1, max_length=128, pattern=NO_NUL)]
 Detail = Annotated[str, Field(max_length=500, pattern=NO_NUL)]
-Reason = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
+#: the longest reason or note the API takes; the columns that keep one hold at least this
+REASON_MAX_CHARS = 2000
+Reason = Annotated[str, Field(max_length=REASON_MAX_CHARS, pattern=NO_NUL)]
 
 
 # Path parameters: out of range is a 422 that names the parameter, never a 500 from the driver.

@@ -490,7 +490,7 @@ class AliasMoveRow(Base):
     to_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     ts: Mapped[float] = mapped_column(Float)
     moved_by: Mapped[str] = mapped_column(String(160))
-    reason: Mapped[str] = mapped_column(String(500))
+    reason: Mapped[str] = mapped_column(Text)
     approval_id: Mapped[int | None] = mapped_column(
         ForeignKey("approvals.id", ondelete="SET NULL"), nullable=True
     )

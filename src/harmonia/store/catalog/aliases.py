@@ -94,7 +94,7 @@ class ArtifactAliasesMixin(StoreBase):
             ).scalar_one()
             reason = f"promoted from {from_alias}" + (f": {note}" if note else "")
             move = _move_alias(
-                tx, artifact_id, to_alias, int(staged), now, approver, reason[:500], approval_id
+                tx, artifact_id, to_alias, int(staged), now, approver, reason, approval_id
             )
             add_audit(
                 tx,
