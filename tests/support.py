@@ -119,7 +119,23 @@ class Harness:
         )
         self.knowledge.profiles[self.knowledge.active_model].energy_j = energy_j
         self.knowledge.windows_closed += 1
-        situation = Situation(
+        return self.strategy.decide(self._situation(summary))
+
+    def look(self, drift_kl: float, drift_values: np.ndarray) -> list[Planned]:
+        """The latest inputs alone, between windows (no labels): what ``anticipate`` plans."""
+        summary = WindowSummary(
+            start=0.0,
+            end=1.0,
+            model=self.knowledge.active_model,
+            version=self.knowledge.active_version,
+            count=len(drift_values),
+            signals={"drift.kl": drift_kl},
+            drift_values=np.asarray(drift_values, dtype=float),
+        )
+        return self.strategy.anticipate(self._situation(summary))
+
+    def _situation(self, summary: WindowSummary) -> Situation:
+        return Situation(
             now=1.0,
             policy=self.policy,
             summary=summary,
@@ -128,4 +144,3 @@ class Harness:
             rng=self.rng,
             detector_factories={"kl": partial(KLDivergenceDetector)},
         )
-        return self.strategy.decide(situation)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import ClassVar
 
 import numpy as np
@@ -45,6 +46,65 @@ def run_windows(engine: Engine, knowledge: Knowledge, count: int, **kwargs: obje
                 knowledge.activate(action.model)
         per_window.append(actions)
     return per_window
+
+
+class LooksAhead:
+    """Switches to ``svm`` as soon as the latest five inputs lie above 500, labels or not."""
+
+    name: ClassVar[str] = "looks-ahead"
+    detectors: ClassVar[tuple[str, ...]] = ()
+    lookahead = 5
+
+    def __init__(self) -> None:
+        self.looked: list[int] = []
+
+    def decide(self, situation: Situation) -> list[Planned]:
+        return []
+
+    def anticipate(self, situation: Situation) -> list[Planned]:
+        self.looked.append(situation.summary.count)
+        if situation.active_model == "svm" or situation.summary.drift_values.min() < 500:
+            return []
+        return [planned(ActionKind.SWITCH_MODEL, "bright", Trigger("ahead", {}), model="svm")]
+
+
+def shifted(samples: list[TelemetrySample], by: float) -> list[TelemetrySample]:
+    return [s.model_copy(update={"drift_value": (s.drift_value or 0) + by}) for s in samples]
+
+
+def test_a_strategy_that_looks_ahead_acts_between_windows_and_closes_the_window_there() -> None:
+    strategy = LooksAhead()
+    engine = Engine(policy(window=50), strategy)
+    knowledge = engine.new_knowledge()
+    calm = window("linear", n=22)
+    bright = shifted(window("linear", n=10, start=22), 1000)
+    acted = []
+    for sample in [*calm, *bright]:
+        knowledge.observe(sample.model_copy(update={"model": knowledge.active_model}))
+        for action in engine.step(knowledge, sample.ts):
+            knowledge.activate(action.model or "")  # applied at once, as the replay does
+            acted.append(action)
+    # asked at 5, 10, ... inputs; at 30 the latest five are all shifted
+    assert strategy.looked == [5] * 6
+    [action] = acted
+    assert (action.kind, action.model, action.trigger) == (ActionKind.SWITCH_MODEL, "svm", "ahead")
+    # the window closed there with 30 samples; the next one is svm's alone
+    assert knowledge.windows_closed == 1 and knowledge.summaries[-1].count == 30
+    assert knowledge.summaries[-1].model == "linear"
+    assert [s.ts for s in knowledge.window] == [30.0, 31.0]
+    assert {s.model for s in knowledge.window} == {"svm"}
+
+
+def test_looking_ahead_closes_nothing_where_the_cooldown_holds_the_action() -> None:
+    strategy = LooksAhead()
+    engine = Engine(policy(window=50, cooldown=3), strategy)
+    knowledge = engine.new_knowledge()
+    knowledge.last_action_window, knowledge.windows_closed = 0, 1
+    for sample in shifted(window("linear", n=20), 1000):
+        knowledge.observe(sample)
+        assert engine.step(knowledge, sample.ts) == []
+    assert knowledge.windows_closed == 1 and len(knowledge.window) == 20
+    assert knowledge.actions == deque()
 
 
 def test_no_decision_before_the_window_is_full() -> None:

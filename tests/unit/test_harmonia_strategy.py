@@ -292,6 +292,8 @@ def test_a_longer_payback_horizon_makes_a_retrain_worth_it() -> None:
         ("drift_patience", 0),
         ("payback_windows", 0),
         ("evidence_margin", -0.1),
+        ("context_threshold", -1),
+        ("lookahead", 0),
     ],
 )
 def test_invalid_parameters_are_named(param: str, value: float) -> None:
@@ -437,3 +439,32 @@ def test_with_a_context_threshold_scores_count_only_on_data_alike_drifted_or_not
         values = rng.normal(200, 20, 500)
         [plan] = harness.window(quality=0.5, energy_j=0.001, drift_kl=0.1, drift_values=values)
         assert plan.decision.kind is expected, threshold
+
+
+def test_inputs_like_a_condition_the_model_reads_badly_switch_before_any_label() -> None:
+    """Five inputs around 20 look like the stress test's "dark": svm promises 0.6 there,
+    linear 0.9, so linear serves before the window's labels come. Clean-looking inputs,
+    inputs not drifted, or a serving model already seen to score well on such data
+    change nothing."""
+    strategy = HarmoniaStrategy(min_score=0.8, lookahead=5)
+    harness = Harness(strategy, active="svm")
+    stress_tested(harness)
+    rng = np.random.default_rng(6)
+    dark = rng.normal(20, 5, 5)
+    [plan] = harness.look(drift_kl=3.0, drift_values=dark)
+    assert (plan.decision.kind, plan.decision.model) == (ActionKind.SWITCH_MODEL, "linear")
+    assert "look like dark" in plan.decision.reason
+    assert harness.look(drift_kl=3.0, drift_values=rng.normal(100, 5, 5)) == []
+    assert harness.look(drift_kl=0.1, drift_values=dark) == []
+    # svm scored 0.85 on data like this: the stress test is overruled by what was seen
+    harness.window(quality=0.85, energy_j=0.0002, drift_kl=3.0, drift_values=rng.normal(20, 5, 100))
+    assert harness.look(drift_kl=3.0, drift_values=dark) == []
+
+
+def test_inputs_like_a_condition_no_model_reads_well_change_nothing() -> None:
+    """Under "fog" (around 180) linear promises 0.1, svm 0.4, lstm 0.7: none reaches
+    min_score, so nothing is switched ahead of the labels (a retrain needs them)."""
+    harness = Harness(HarmoniaStrategy(min_score=0.8, lookahead=5), active="svm")
+    stress_tested(harness)
+    fog = np.random.default_rng(7).normal(180, 5, 5)
+    assert harness.look(drift_kl=3.0, drift_values=fog) == []

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from harmonia.core.actions import Action
+from harmonia.core.actions import Action, ActionKind
 from harmonia.core.policy import Policy
+from harmonia.core.strategies.base import Planned, Situation, Trigger, planned
 from harmonia.core.telemetry import TelemetrySample
 from harmonia.server.loop import LiveLoop
 from support import policy
@@ -21,17 +22,19 @@ MODELS = ["linear", "svm", "lstm"]
 
 def sample_by_sample(loop: LiveLoop, rows: list[dict[str, Any]]) -> list[Action]:
     """The loop's ingestion as it was before its batch path: a sample object, observe and
-    (once the window can be due) a step per sample."""
+    (once the window can be due, or every ``lookahead`` samples) a step per sample."""
     actions: list[Action] = []
     knowledge, step, clock = loop.knowledge, loop.engine.step, loop.clock
     size = loop.engine.policy.window.samples
+    every = getattr(loop.engine.strategy, "lookahead", None)
     serving = None
     for row in rows:
         if (row["model"], row["model_version"]) != serving:
             loop._follow(row)
             serving = (row["model"], row["model_version"])
         knowledge.observe(TelemetrySample.trusted(row))
-        if size is not None and len(knowledge.window) < size:
+        filled = len(knowledge.window)
+        if size is not None and filled < size and not (every and filled % every == 0):
             continue
         decided = [a for a in step(knowledge, clock()) if loop._new(a)]
         if decided:
@@ -79,9 +82,30 @@ def same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-def fed(the_policy: Policy, batches: list[int], *, batch_path: bool) -> tuple[Any, ...]:
+class LooksAhead:
+    """Between windows, moves on to the next model whenever the latest inputs look bad."""
+
+    name: ClassVar[str] = "looks-ahead"
+    detectors: ClassVar[tuple[str, ...]] = ()
+    lookahead = 7
+
+    def decide(self, situation: Situation) -> list[Planned]:
+        return []
+
+    def anticipate(self, situation: Situation) -> list[Planned]:
+        if situation.summary.drift_values.mean() < 130:
+            return []
+        following = MODELS[(MODELS.index(situation.active_model) + 1) % len(MODELS)]
+        return [planned(ActionKind.SWITCH_MODEL, "bad", Trigger("ahead", {}), model=following)]
+
+
+def fed(
+    the_policy: Policy, batches: list[int], *, batch_path: bool, looks_ahead: bool = False
+) -> tuple[Any, ...]:
     clock = iter(float(t) for t in range(1000, 10**6))
     loop = LiveLoop("a", the_policy, clock=lambda: next(clock))
+    if looks_ahead:
+        loop.engine.strategy = LooksAhead()
     rows = rows_of(sum(batches), seed=7)
     actions: list[Action] = []
     windows = []
@@ -111,15 +135,26 @@ def fed(the_policy: Policy, batches: list[int], *, batch_path: bool) -> tuple[An
         ({"window": "5 seconds"}, [120, 80]),
     ],
 )
-def test_a_batch_decides_as_sample_by_sample(fields: dict[str, Any], batches: list[int]) -> None:
+@pytest.mark.parametrize("looks_ahead", [False, True])
+def test_a_batch_decides_as_sample_by_sample(
+    fields: dict[str, Any], batches: list[int], looks_ahead: bool
+) -> None:
+    """With a strategy that looks ahead too: it is asked at the same samples, and the
+    windows it closes early are the same."""
     boundaries = [
         {"when": "p95(latency_ms) > 50", "then": "switch_model"},
         {"when": "r2 < 0.5", "then": "switch_model"},
     ]
     the_policy = policy(boundaries=boundaries, **fields)
-    old_actions, old_windows, old_serving, old = fed(the_policy, batches, batch_path=False)
-    new_actions, new_windows, new_serving, new = fed(the_policy, batches, batch_path=True)
+    old_actions, old_windows, old_serving, old = fed(
+        the_policy, batches, batch_path=False, looks_ahead=looks_ahead
+    )
+    new_actions, new_windows, new_serving, new = fed(
+        the_policy, batches, batch_path=True, looks_ahead=looks_ahead
+    )
     assert old_windows, "the data closes windows"
+    if looks_ahead and the_policy.window.samples:
+        assert any(a.trigger == "ahead" for a in new_actions), "the strategy looked ahead"
     assert len(new_windows) == len(old_windows)
     for a, b in zip(old_windows, new_windows, strict=True):
         assert (a.start, a.end, a.model, a.version, a.count) == (

@@ -21,6 +21,7 @@ from harmonia.core.knowledge import Knowledge
 from harmonia.core.monitor import WindowSummary, split_at_switches, summarize
 from harmonia.core.policy import Cooldown, Policy
 from harmonia.core.strategies.base import Planned, Situation, Strategy, Violation
+from harmonia.core.telemetry import TelemetrySample
 
 DetectorFactory = Callable[[], DriftDetector]
 
@@ -95,13 +96,38 @@ class Engine:
         )
 
     def step(self, knowledge: Knowledge, now: float) -> list[Action]:
-        """Close the window if it is due and decide; ``[]`` when no window closed."""
+        """Close the window if it is due and decide; ``[]`` when no window closed.
+
+        Between closes, a strategy with a ``lookahead`` looks at every ``lookahead`` new
+        inputs (`_look_ahead`); where it acts on them, the window closes early.
+        """
         if not knowledge.window_due(self.policy.window, now):
-            return []
-        # Fair attribution: a window that spans a switch is cut at the switch; each part is
-        # credited to the model that served it, and only the last part (the model in
-        # service) is judged, so a fresh model is not blamed for its predecessor's samples.
-        *earlier, samples = split_at_switches(knowledge.take_window(self.policy.window))
+            return self._look_ahead(knowledge, now)
+        summary, serving = self._close(knowledge, knowledge.take_window(self.policy.window))
+        if not serving:
+            return []  # the model in service has not served yet: nothing to judge it by
+        violations = tuple(
+            Violation(boundary, evaluation)
+            for boundary in self.policy.boundaries
+            if (evaluation := boundary.when.evaluate(summary.signals)).fired
+        )
+        plans = self.strategy.decide(self._situation(knowledge, summary, now, violations))
+        actions = [self._stamp(plan, summary, now) for plan in plans]
+        actions = self._cool_down(actions, knowledge, now)
+        knowledge.record_actions(actions)
+        return actions
+
+    def _close(
+        self, knowledge: Knowledge, taken: list[TelemetrySample]
+    ) -> tuple[WindowSummary, bool]:
+        """Record the window of ``taken`` samples: its summary, and whether the model in
+        service served its last part (only then is it judged).
+
+        Fair attribution: a window that spans a switch is cut at the switch; each part is
+        credited to the model that served it, and only the last part (the model in service)
+        is judged, so a fresh model is not blamed for its predecessor's samples.
+        """
+        *earlier, samples = split_at_switches(taken)
         for part in earlier:
             served = summarize(
                 part, self.policy, model=part[0].model, version=part[0].model_version
@@ -117,14 +143,16 @@ class Engine:
         )
         summary.signals.update(knowledge.observer_signals)
         knowledge.record_window(summary, samples)
-        if not serving:
-            return []  # the model in service has not served yet: nothing to judge it by
-        violations = tuple(
-            Violation(boundary, evaluation)
-            for boundary in self.policy.boundaries
-            if (evaluation := boundary.when.evaluate(summary.signals)).fired
-        )
-        situation = Situation(
+        return summary, serving
+
+    def _situation(
+        self,
+        knowledge: Knowledge,
+        summary: WindowSummary,
+        now: float,
+        violations: tuple[Violation, ...] = (),
+    ) -> Situation:
+        return Situation(
             now=now,
             policy=self.policy,
             summary=summary,
@@ -133,9 +161,40 @@ class Engine:
             rng=self.rng,
             detector_factories=self.detector_factories,
         )
-        plans = self.strategy.decide(situation)
-        actions = [self._stamp(plan, summary, now) for plan in plans]
-        actions = self._cool_down(actions, knowledge, now)
+
+    def _look_ahead(self, knowledge: Knowledge, now: float) -> list[Action]:
+        """Labels come late, inputs at once: every ``lookahead`` inputs of the open window,
+        all served by the model in service, a strategy with ``anticipate`` may act on what
+        they look like (`harmonia` switches where its versions' stress test says the inputs
+        are of a kind the model in service reads badly and another reads well).
+
+        An action closes the window at once: what was open is recorded as a short window,
+        and the next window is the new model's alone. Nothing is recorded where the
+        strategy does not act or the cooldown holds the action back; judging a partial
+        window would be judging it on too few labels.
+        """
+        every: int | None = getattr(self.strategy, "lookahead", None)
+        anticipate = getattr(self.strategy, "anticipate", None)
+        pending = knowledge.window
+        if not every or anticipate is None or len(pending) % every or not pending:
+            return []
+        latest = pending[-every:]
+        active = knowledge.active_model
+        if any(sample.model != active for sample in latest):
+            return []
+        summary = summarize(
+            latest,
+            self.policy,
+            model=active,
+            version=knowledge.active_version,
+            detectors=self._detectors_for(knowledge),
+        )
+        plans: list[Planned] = anticipate(self._situation(knowledge, summary, now))
+        actions = self._cool_down([self._stamp(p, summary, now) for p in plans], knowledge, now)
+        actions = [action for action in actions if action.kind is not ActionKind.NONE]
+        if not actions:
+            return []
+        self._close(knowledge, knowledge.take_window(self.policy.window))
         knowledge.record_actions(actions)
         return actions
 

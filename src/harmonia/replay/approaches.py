@@ -110,6 +110,10 @@ VISION = Settings(
     # - Models differ in what they withstand (the stress test stored with each version says
     #   how), so a drifted window whose score fell first tries a model not yet seen on such
     #   data (explore) before any retrain.
+    # - Labels come with the images, but the images tell first: every 5 images the latest
+    #   five are read against the stress test (lookahead), and where they look like a
+    #   condition the serving model reads badly and another well (dark), that one serves
+    #   at once, not at the window's end.
     # - Luminance cannot see noise or blur: two low windows in a row may retrain (patience 2).
     # - An accuracy on 25 images moves by several points from window to window: another
     #   model's score counts as better only 0.05 above the window's.
@@ -129,6 +133,7 @@ VISION = Settings(
         "context_threshold": 3.0,
         "explore": True,
         "evidence_margin": 0.05,
+        "lookahead": 5,
     },
     harmonia_drift={"detectors": {"kl": {"bins": 10}}},
 )

@@ -149,13 +149,19 @@ class LiveLoop:
         the loop's cost, and nothing between two closes reads the window. The same calls
         happen in the same order as sample by sample: ``_follow`` at each change of the
         model or version served (and after a decision), the engine's step once the window
-        is full (after every sample while it holds more, as after a smaller policy), so the
-        windows and decisions are the same."""
+        is full (after every sample while it holds more, as after a smaller policy) and, for
+        a strategy with a ``lookahead``, at every ``lookahead`` samples of it, so the windows
+        and decisions are the same."""
         knowledge, step, clock = self.knowledge, self.engine.step, self.clock
+        # a strategy that looks ahead is asked every `every` samples between closes too
+        every: int | None = getattr(self.engine.strategy, "lookahead", None)
         serving: tuple[str, int | None] | None = None
         at, count = 0, len(rows)
         while at < count:
-            run = rows[at : at + max(size - len(knowledge.window), 1)]
+            room = size - len(knowledge.window)
+            if every:
+                room = min(room, every - len(knowledge.window) % every)
+            run = rows[at : at + max(room, 1)]
             at += len(run)
             models = list(map(_MODEL, run))
             versions = list(map(_VERSION, run))
@@ -172,7 +178,8 @@ class LiveLoop:
             if knowledge.window_started is None:
                 knowledge.window_started = run[0]["ts"]
             knowledge.window.extend(_samples(run))
-            if len(knowledge.window) < size:
+            filled = len(knowledge.window)
+            if filled < size and not (every and filled % every == 0):
                 continue
             decided = [a for a in step(knowledge, clock()) if self._new(a)]
             if decided:

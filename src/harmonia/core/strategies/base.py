@@ -112,7 +112,9 @@ class Strategy(Protocol):
 
     A strategy may also choose the model to serve before any window closes, with
     ``first_model(policy, knowledge) -> str``; the engine's `~harmonia.core.engine.Engine.begin`
-    asks it, live and in replay.
+    asks it, live and in replay. With ``lookahead`` (a number of samples, or None) and
+    ``anticipate(situation) -> list[Planned]``, it may act between windows on the latest
+    inputs alone, before their labels count (`~harmonia.core.engine.Engine.step`).
     """
 
     name: ClassVar[str]

@@ -53,6 +53,13 @@ What it does differently from HarmonE, and why:
   the untried model the test promises most there goes first, and one it promises no better
   than the serving model is not tried. Without a stress test, only serving a model shows
   what it reads, and the best clean promise goes first.
+- **Inputs tell before labels do** (``lookahead``). Labels come late or with the
+  inputs, but a stress test is read on inputs alone: every ``lookahead`` inputs between
+  windows, where the latest look like a condition under which the serving model promises
+  less than ``min_score`` and another model at least that (by ``evidence_margin`` more),
+  that model serves at once, and the window closes there. A score seen on such data
+  overrules the test. The onset of a dark stretch then costs five images read by a model
+  that cannot read them, not half a window.
 - **Retrain what reads the data best, cheapest first.** Of the models whose recent score on
   data like the window's is within ``evidence_margin`` of the best, the one that costs least
   to fine-tune is retrained (a fine-tune starts from what a model already reads).
@@ -121,6 +128,7 @@ class HarmoniaStrategy:
         drift_patience: int = 1,
         evidence_margin: float | None = None,
         context_threshold: float | None = None,
+        lookahead: int | None = None,
     ) -> None:
         if tolerance < 0:
             raise ValueError(f"tolerance must be >= 0, got {tolerance}")
@@ -138,6 +146,8 @@ class HarmoniaStrategy:
             raise ValueError(f"context_threshold must be >= 0 (or unset), got {context_threshold}")
         if drift_patience < 1:
             raise ValueError(f"drift_patience must be >= 1 window, got {drift_patience}")
+        if lookahead is not None and lookahead < 1:
+            raise ValueError(f"lookahead must be >= 1 sample (or unset), got {lookahead}")
         self.min_score = min_score
         self.tolerance = tolerance
         self.drift_threshold = drift_threshold
@@ -152,6 +162,7 @@ class HarmoniaStrategy:
         self.drift_patience = drift_patience
         self.evidence_margin = evidence_margin
         self.context_threshold = context_threshold
+        self.lookahead = lookahead
 
     @property
     def _margin(self) -> float:
@@ -187,6 +198,49 @@ class HarmoniaStrategy:
             return self._remedy(situation, window_score, drift, drifted, fell)
         self.low_streak_ = 0
         return self._economise(situation, window_score)
+
+    def anticipate(self, situation: Situation) -> list[Planned]:
+        """Between windows, on the latest ``lookahead`` inputs alone (no labels yet): a
+        switch where they look like a condition of the versions' stress test under which
+        the model in service promises less than ``min_score`` and another model at least
+        that, better by ``evidence_margin``. A score seen on such data overrules the test: a
+        model that scored ``min_score`` there is kept, one that scored below is not chosen.
+        """
+        self._state()
+        drift = situation.summary.signals.get(f"drift.{self.drift_detector}", math.nan)
+        if math.isnan(drift) or drift <= self.drift_threshold:
+            return []
+        active = situation.active_model
+        serving = self._context_promise(situation, active, latest=False)
+        if serving is None or serving[1] >= self.min_score:
+            return []
+        seen = self._recent(situation, drifted=True)
+        if seen.get(active, -math.inf) >= self.min_score:
+            return []
+        offers = {
+            m: found[1]
+            for m in situation.policy.models
+            if m != active
+            and (found := self._context_promise(situation, m, latest=False)) is not None
+            and seen.get(m, math.inf) >= self.min_score
+        }
+        bar = max(self.min_score, serving[1] + self._margin)
+        good = {m: p for m, p in offers.items() if p >= bar}
+        if not good:
+            return []
+        choice = max(good, key=good.__getitem__)
+        count = situation.summary.count
+        values = {f"drift.{self.drift_detector}": drift, "promise": serving[1]}
+        return [
+            planned(
+                ActionKind.SWITCH_MODEL,
+                f"the latest {count} inputs look like {serving[0]}, where the stress test "
+                f"promises {active} {serving[1]:.4f} and {choice} {good[choice]:.4f}: "
+                "switched before their labels come",
+                Trigger("harmonia: inputs like a condition the model reads badly", values),
+                model=choice,
+            )
+        ]
 
     def first_model(self, policy: Policy, knowledge: Knowledge) -> str:
         """The model to serve before any window has closed: the cheapest whose stored
@@ -410,9 +464,10 @@ class HarmoniaStrategy:
         # Without drift a low window may just be a hard one (every model has those): only a
         # model that also promises more in general is worth a switch.
         floor = self._promise(situation, active) + self.tolerance
+        recent = self._recent(situation, drifted)  # the window's own score among them
         better = {
             m: s
-            for m, s in self._recent(situation, drifted).items()
+            for m, s in recent.items()
             if m != active
             and s > window_score + self._margin
             and (drifted or not self._promise(situation, m) <= floor)
@@ -421,7 +476,7 @@ class HarmoniaStrategy:
         # scores as it did is at the drift's level, and untried models are a gamble (a try
         # of a model that cannot read the data costs a window of near-random answers).
         exploring = drifted and self.explore and fell
-        untried = self._untried(situation, drifted, window_score) if exploring else None
+        untried = self._untried(situation, recent, window_score) if exploring else None
         if better and (untried is None or max(better.values()) >= self.min_score):
             choice = max(better, key=better.__getitem__)
             return [
@@ -450,8 +505,8 @@ class HarmoniaStrategy:
                     model=untried,
                 )
             ]
-        target = self._retrain_target(situation, drifted)
-        score_now = self._recent(situation, drifted)[target]  # the window's, if target serves
+        target = self._retrain_target(situation, recent)
+        score_now = recent[target]  # the window's, if target serves
         waiting = self._why_not_retrain(situation, target, score_now, drifted, now)
         if waiting is not None:
             return [planned(ActionKind.NONE, waiting, trigger)]
@@ -511,14 +566,13 @@ class HarmoniaStrategy:
             version=version.version,
         )
 
-    def _retrain_target(self, situation: Situation, drifted: bool) -> str:
+    def _retrain_target(self, situation: Situation, recent: dict[str, float]) -> str:
         """The model to retrain: of those whose recent score on data like this (the window
         at hand included) is within ``evidence_margin`` of the best, the cheapest to retrain. A
         fine-tune starts from what a model already reads well, and trying other models may
         have left one in service that reads the data no better than a cheaper one."""
         active = situation.active_model
         models = situation.policy.models
-        recent = self._recent(situation, drifted)
         best = max(recent.values())
         near = [m for m, s in recent.items() if s >= best - self._margin]
 
@@ -533,7 +587,9 @@ class HarmoniaStrategy:
         """Whether the score has stayed low for ``patience`` windows in a row."""
         return self.patience is not None and self.low_streak_ >= self.patience
 
-    def _untried(self, situation: Situation, drifted: bool, window_score: float) -> str | None:
+    def _untried(
+        self, situation: Situation, seen: dict[str, float], window_score: float
+    ) -> str | None:
         """The model to try before retraining: one without a recent score on data like
         this (None when every model has been seen), even one that promises less on clean
         data than the model in service. Models differ in what they withstand (a small
@@ -543,8 +599,8 @@ class HarmoniaStrategy:
         (`_context_promise`), the best promise there goes first, and a model it promises no
         better (by ``evidence_margin``) than the serving model (else than the window's
         score) is not tried; otherwise the best stored promise goes first, and only serving
-        a model shows what it reads."""
-        seen = self._recent(situation, drifted)
+        a model shows what it reads. ``seen``: the recent scores on data like this
+        (`_recent`)."""
         candidates = [m for m in situation.policy.models if m not in seen]
         stressed = {m: self._context_promise(situation, m) for m in candidates}
         if any(found is not None for found in stressed.values()):
@@ -560,7 +616,9 @@ class HarmoniaStrategy:
             return None
         return max(candidates, key=lambda m: -math.inf if math.isnan(promise[m]) else promise[m])
 
-    def _context_promise(self, situation: Situation, model: str) -> tuple[str, float] | None:
+    def _context_promise(
+        self, situation: Situation, model: str, *, latest: bool = True
+    ) -> tuple[str, float] | None:
         """The condition of the version's stress test that the window resembles, and the
         score promised there; None where the version has no stress test or the window
         looks more like the version's own training data than like any tested condition.
@@ -568,7 +626,7 @@ class HarmoniaStrategy:
         A stress test is stored with the version as ``context.<condition>.<quality>`` (the
         objective's quality metric) and ``context.<condition>.drift_mean`` (the mean drift
         value of the data it was measured on); the mean nearest the window's latest quarter
-        names the condition."""
+        names the condition (``latest=False``: the mean of all the window's values)."""
         knowledge = situation.knowledge
         info = knowledge.version_info(model, knowledge.current_versions.get(model))
         values = situation.summary.drift_values
@@ -580,7 +638,7 @@ class HarmoniaStrategy:
             return None
         # the window's latest quarter: a drift that began inside the window is what the
         # next one will see (a window of 25 images may hold four dark ones)
-        here = float(np.nanmean(values[-max(1, values.size // 4) :]))
+        here = float(np.nanmean(values[-max(1, values.size // 4) :] if latest else values))
         name, (promised, mean) = min(conditions.items(), key=lambda c: abs(c[1][1] - here))
         if info.fingerprint and abs(float(np.mean(info.fingerprint)) - here) <= abs(mean - here):
             return None
