@@ -468,3 +468,22 @@ def test_inputs_like_a_condition_no_model_reads_well_change_nothing() -> None:
     stress_tested(harness)
     fog = np.random.default_rng(7).normal(180, 5, 5)
     assert harness.look(drift_kl=3.0, drift_values=fog) == []
+
+
+def test_a_few_inputs_that_stray_by_chance_are_not_taken_for_a_condition() -> None:
+    """Training data around 100 with a spread of 40; "dark" tested around 60. Five inputs
+    around 75 lie nearer dark than the training mean, but five values stray that far by
+    chance: no switch. A hundred such inputs do not: the window is taken for dark."""
+    harness = Harness(HarmoniaStrategy(min_score=0.8, lookahead=5), active="svm")
+    spread = fingerprint(np.random.default_rng(8).normal(100, 40, 2000))
+    for model, accuracy in {"linear": 0.9, "svm": 0.6, "lstm": 0.3}.items():
+        metadata = {
+            "r2": 0.85,
+            "energy_j_per_inference": 0.0002,
+            "context.dark.r2": accuracy,
+            "context.dark.drift_mean": 60.0,
+        }
+        harness.knowledge.add_version(ModelVersion(model, 1, fingerprint=spread, metadata=metadata))
+    assert harness.look(drift_kl=3.0, drift_values=np.full(5, 75.0)) == []
+    [plan] = harness.look(drift_kl=3.0, drift_values=np.full(100, 75.0))
+    assert plan.decision.model == "linear"

@@ -51,12 +51,16 @@ What it does differently from HarmonE, and why:
   the mean drift value there: the vision system tests dark, fog, noise and blur), the
   condition whose mean is nearest the window's latest quarter names what the data now is;
   the untried model the test promises most there goes first, and one it promises no better
-  than the serving model is not tried. Without a stress test, only serving a model shows
-  what it reads, and the best clean promise goes first.
+  than the serving model is not tried; a healthy window does not move to a model the test
+  promises less than ``min_score`` there. The window is taken for a condition only where
+  its values stray from the version's own data by more than chance (``SIGNIFICANT``
+  standard errors: five images may be darker than most by their digits alone). Without a
+  stress test, only serving a model shows what it reads, and the best clean promise goes
+  first.
 - **Inputs tell before labels do** (``lookahead``). Labels come late or with the
   inputs, but a stress test is read on inputs alone: every ``lookahead`` inputs between
   windows, where the latest look like a condition under which the serving model promises
-  less than ``min_score`` and another model at least that (by ``evidence_margin`` more),
+  less than ``min_score`` and another model at least that (by ``tolerance`` more),
   that model serves at once, and the window closes there. A score seen on such data
   overrules the test. The onset of a dark stretch then costs five images read by a model
   that cannot read them, not half a window.
@@ -203,7 +207,7 @@ class HarmoniaStrategy:
         """Between windows, on the latest ``lookahead`` inputs alone (no labels yet): a
         switch where they look like a condition of the versions' stress test under which
         the model in service promises less than ``min_score`` and another model at least
-        that, better by ``evidence_margin``. A score seen on such data overrules the test: a
+        that, better by ``tolerance``. A score seen on such data overrules the test: a
         model that scored ``min_score`` there is kept, one that scored below is not chosen.
         """
         self._state()
@@ -224,7 +228,7 @@ class HarmoniaStrategy:
             and (found := self._context_promise(situation, m, latest=False)) is not None
             and seen.get(m, math.inf) >= self.min_score
         }
-        bar = max(self.min_score, serving[1] + self._margin)
+        bar = max(self.min_score, serving[1] + self.tolerance)
         good = {m: p for m, p in offers.items() if p >= bar}
         if not good:
             return []
@@ -355,7 +359,13 @@ class HarmoniaStrategy:
         cost = {m: self._cost(situation, m) for m in models}
         offers = {m: self._offer(situation, m) for m in models}
         promise = {m: offers[m][1] for m in models}
-        known = [m for m in models if not math.isnan(promise[m])]
+        # a model the stress test says reads the latest inputs below min_score is not chosen:
+        # a look ahead would take it off again (small on noise, at the noise's first images)
+        known = [
+            m
+            for m in models
+            if not math.isnan(promise[m]) and (m == active or not self._reads_badly(situation, m))
+        ]
         if active not in known:
             return []
         best = max(promise[m] for m in known)
@@ -396,6 +406,12 @@ class HarmoniaStrategy:
                 model=cheapest,
             )
         ]
+
+    def _reads_badly(self, situation: Situation, model: str) -> bool:
+        """Whether the versions' stress test promises ``model`` less than ``min_score`` on
+        data like the window's latest quarter."""
+        stressed = self._context_promise(situation, model)
+        return stressed is not None and stressed[1] < self.min_score
 
     def _offer(self, situation: Situation, model: str) -> tuple[ModelVersion | None, float]:
         """The version of ``model`` that would serve here (None: the one in use) and the
@@ -597,10 +613,10 @@ class HarmoniaStrategy:
 
         Where versions carry a stress test whose condition the window resembles
         (`_context_promise`), the best promise there goes first, and a model it promises no
-        better (by ``evidence_margin``) than the serving model (else than the window's
-        score) is not tried; otherwise the best stored promise goes first, and only serving
-        a model shows what it reads. ``seen``: the recent scores on data like this
-        (`_recent`)."""
+        better than the serving model (by ``tolerance``: promises are compared as promises;
+        else than the window's score, by ``evidence_margin``) is not tried; otherwise the
+        best stored promise goes first, and only serving a model shows what it reads.
+        ``seen``: the recent scores on data like this (`_recent`)."""
         candidates = [m for m in situation.policy.models if m not in seen]
         stressed = {m: self._context_promise(situation, m) for m in candidates}
         if any(found is not None for found in stressed.values()):
@@ -608,7 +624,7 @@ class HarmoniaStrategy:
             # Against what the stress test promised the serving model there, where it has
             # one: a strong drift takes every model below its stress test's figure.
             serving = self._context_promise(situation, situation.active_model)
-            bar = (window_score if serving is None else serving[1]) + self._margin
+            bar = window_score + self._margin if serving is None else serving[1] + self.tolerance
             candidates = [m for m in candidates if stressed[m] is None or promise[m] > bar]
         else:
             promise = {m: self._promise(situation, m) for m in candidates}
@@ -638,10 +654,21 @@ class HarmoniaStrategy:
             return None
         # the window's latest quarter: a drift that began inside the window is what the
         # next one will see (a window of 25 images may hold four dark ones)
-        here = float(np.nanmean(values[-max(1, values.size // 4) :] if latest else values))
-        name, (promised, mean) = min(conditions.items(), key=lambda c: abs(c[1][1] - here))
-        if info.fingerprint and abs(float(np.mean(info.fingerprint)) - here) <= abs(mean - here):
+        read = values[-max(1, values.size // 4) :] if latest else values
+        read = read[np.isfinite(read)]
+        if read.size == 0:
             return None
+        here = float(read.mean())
+        name, (promised, mean) = min(conditions.items(), key=lambda c: abs(c[1][1] - here))
+        if info.fingerprint:
+            # the version's own data, unless the values lie nearer a condition and further
+            # from its mean than a few values' mean strays by chance (SIGNIFICANT standard
+            # errors: five images may be darker than most by their digits alone)
+            own = np.asarray(info.fingerprint, dtype=float)
+            away = abs(float(own.mean()) - here)
+            chance = SIGNIFICANT * float(own.std()) / math.sqrt(read.size)
+            if away <= abs(mean - here) or away < chance:
+                return None
         energy = self._energy(situation, model)
         return name, score(promised, energy, situation.policy.objective)
 
@@ -684,6 +711,11 @@ class HarmoniaStrategy:
                 f"over {horizon} windows, more than the {gain:.3f} it can win back"
             )
         return None
+
+
+#: standard errors by which a few values' mean must stray from a version's own data before
+#: the window is taken for a tested condition
+SIGNIFICANT = 3.0
 
 
 def _conditions(metadata: dict[str, object], quality: str) -> dict[str, tuple[float, float]]:
