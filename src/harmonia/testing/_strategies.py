@@ -12,7 +12,7 @@ import numpy as np
 
 from harmonia.core.actions import Action, ActionKind
 from harmonia.core.engine import Engine
-from harmonia.core.knowledge import fingerprint
+from harmonia.core.knowledge import Knowledge, fingerprint
 from harmonia.core.policy import Policy, parse_policy
 from harmonia.core.strategies.base import Strategy, get_params
 from harmonia.core.telemetry import TelemetrySample
@@ -81,12 +81,20 @@ def _reference() -> np.ndarray:
 
 
 def _run(
-    factory: StrategyFactory, name: str, *, seed: int = 0, windows: int = 24
+    factory: StrategyFactory,
+    name: str,
+    *,
+    seed: int = 0,
+    windows: int = 24,
+    strategy: Strategy | None = None,
 ) -> list[tuple[str, int | None, Action]]:
-    """Drive the strategy through an engine over a stream with a quality drop and a shift;
-    apply each action as a managed system would."""
+    """Drive the strategy (``strategy``, else a new one) through an engine over a stream with
+    a quality drop and a shift, a step per sample; apply each action as a managed system
+    would."""
     policy = _policy(name)
     engine = _engine(factory, policy, seed)
+    if strategy is not None:
+        engine.strategy = strategy
     knowledge = engine.new_knowledge()
     for model in policy.models:
         knowledge.add_version(ModelVersion(model, 1, fingerprint=fingerprint(_reference())))
@@ -102,23 +110,31 @@ def _run(
             start=100.0 * i,
             seed=i,
         )
-        knowledge.observe_many(samples)
-        for action in engine.step(knowledge, samples[-1].ts):
-            actions.append((knowledge.active_model, knowledge.active_version, action))
-            if action.kind is ActionKind.SWITCH_MODEL:
-                assert action.model is not None, "switch_model without a model"
-                knowledge.activate(action.model)
-            elif action.kind is ActionKind.REUSE_VERSION:
-                assert action.model is not None, "reuse_version without a model"
-                knowledge.activate(action.model, action.version)
-            elif action.kind is ActionKind.RETRAIN:
-                assert action.model is not None, "retrain without a model"
-                new = len(knowledge.versions[action.model]) + 1
-                targets = [s.target for s in samples if s.target is not None]
-                knowledge.add_version(
-                    ModelVersion(action.model, new, fingerprint=fingerprint(targets))
-                )
-                knowledge.activate(action.model, new)
+        for sample in samples:  # served by whatever serves now: actions apply at once
+            knowledge.observe(sample.model_copy(update={"model": knowledge.active_model}))
+            actions += _apply(knowledge, engine.step(knowledge, sample.ts), samples)
+    return actions
+
+
+def _apply(
+    knowledge: Knowledge, decided: list[Action], samples: list[TelemetrySample]
+) -> list[tuple[str, int | None, Action]]:
+    """Each action with the model and version in service when it was decided, applied."""
+    actions: list[tuple[str, int | None, Action]] = []
+    for action in decided:
+        actions.append((knowledge.active_model, knowledge.active_version, action))
+        if action.kind is ActionKind.SWITCH_MODEL:
+            assert action.model is not None, "switch_model without a model"
+            knowledge.activate(action.model)
+        elif action.kind is ActionKind.REUSE_VERSION:
+            assert action.model is not None, "reuse_version without a model"
+            knowledge.activate(action.model, action.version)
+        elif action.kind is ActionKind.RETRAIN:
+            assert action.model is not None, "retrain without a model"
+            new = len(knowledge.versions[action.model]) + 1
+            targets = [s.target for s in samples if s.target is not None]
+            knowledge.add_version(ModelVersion(action.model, new, fingerprint=fingerprint(targets)))
+            knowledge.activate(action.model, new)
     return actions
 
 
@@ -140,8 +156,26 @@ def _constructor_only_stores_parameters(factory: StrategyFactory, name: str | No
 
 
 def _actions_are_valid_and_explained(factory: StrategyFactory, name: str) -> None:
+    _assert_valid(_run(factory, name), name)
+
+
+def _looks_ahead_as_declared(factory: StrategyFactory, name: str) -> None:
+    """A ``lookahead`` is a positive number of samples, comes with ``anticipate``, and what
+    a look decides is as valid and explained as what a window decides."""
+    strategy = factory()
+    every = getattr(strategy, "lookahead", None)
+    if every is None:
+        return
+    assert isinstance(every, int) and not isinstance(every, bool) and every >= 1, (
+        f"lookahead {every!r} is not a positive number of samples"
+    )
+    assert callable(getattr(strategy, "anticipate", None)), "a lookahead without anticipate"
+    _assert_valid(_run(factory, name, strategy=strategy), name)
+
+
+def _assert_valid(run: list[tuple[str, int | None, Action]], name: str) -> None:
     models = set(MODELS)
-    for active, active_version, action in _run(factory, name):
+    for active, active_version, action in run:
         assert action.strategy == name, f"action stamped {action.strategy!r}, not {name!r}"
         assert action.reason and action.trigger, f"unexplained action {action.explain()}"
         if action.kind is ActionKind.SWITCH_MODEL:
@@ -197,6 +231,7 @@ def strategy_checks(strategy: str | StrategyFactory) -> list[Check]:
         (_registered_under_its_own_name, looked_up),
         (_constructor_only_stores_parameters, looked_up),
         (_actions_are_valid_and_explained, name),
+        (_looks_ahead_as_declared, name),
         (_deterministic_for_a_seed, name),
         (_healthy_system_is_left_alone, name),
     ]
