@@ -53,7 +53,7 @@ What it does differently from HarmonE, and why:
   the untried model the test promises most there goes first, and one it promises no better
   than the serving model is not tried; a healthy window does not move to a model the test
   promises less than ``min_score`` there. The window is taken for a condition only where
-  its values stray from the version's own data by more than chance (``SIGNIFICANT``
+  its values stray from the version's own data by more than chance (``stress.SIGNIFICANT``
   standard errors: five images may be darker than most by their digits alone). Without a
   stress test, only serving a model shows what it reads, and the best clean promise goes
   first.
@@ -82,28 +82,17 @@ What it does differently from HarmonE, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
 from harmonia.core.actions import ActionKind
-from harmonia.core.knowledge import Knowledge, fingerprint
+from harmonia.core.knowledge import Knowledge
 from harmonia.core.policy import Policy
 from harmonia.core.scoring import score
 from harmonia.core.strategies.base import Planned, Situation, Trigger, by_distance, planned
+from harmonia.core.strategies.evidence import Evidence, EvidenceLog, sketch
+from harmonia.core.strategies.stress import condition_of
 from harmonia.core.units import format_joules, format_mj
 from harmonia.core.versions import ModelVersion
-
-
-@dataclass(frozen=True)
-class _Evidence:
-    """A model's score on one window, when, and what that window's data looked like."""
-
-    score: float
-    window: int
-    drifted: bool
-    sketch: tuple[float, ...] = ()
 
 
 class HarmoniaStrategy:
@@ -179,7 +168,7 @@ class HarmoniaStrategy:
 
     def _state(self) -> None:
         if not hasattr(self, "evidence_"):
-            self.evidence_: dict[str, list[_Evidence]] = {}
+            self.evidence_ = EvidenceLog(self.evidence_ttl)
             self.last_retrain_: int | None = None
             self.low_streak_ = 0
 
@@ -193,8 +182,9 @@ class HarmoniaStrategy:
         now = situation.knowledge.windows_closed
         drift = signals.get(f"drift.{self.drift_detector}", math.nan)
         drifted = not math.isnan(drift) and drift > self.drift_threshold
-        before = self._previous_score(active, drifted, now)
-        self._record(active, _Evidence(window_score, now, drifted, _sketch(situation)))
+        before = self.evidence_.previous(active, drifted, now)
+        sketched = sketch(situation.summary.drift_values)
+        self.evidence_.record(active, Evidence(window_score, now, drifted, sketched))
         if window_score < self.min_score:
             self.low_streak_ += 1
             steady = before < self.min_score and window_score >= before - self._margin
@@ -279,15 +269,6 @@ class HarmoniaStrategy:
         return min(good, key=lambda m: (cost[m], policy.models.index(m)))
 
     # -- what is known ----------------------------------------------------------------------
-    def _record(self, model: str, evidence: _Evidence) -> None:
-        """Keep a model's score on the window just closed, forgetting those too old to count."""
-        kept = [
-            e
-            for e in self.evidence_.get(model, [])
-            if evidence.window - e.window < self.evidence_ttl
-        ]
-        self.evidence_[model] = [*kept, evidence]
-
     def _recent(self, situation: Situation, drifted: bool) -> dict[str, float]:
         """Each model's latest score younger than ``evidence_ttl`` windows, measured in the
         window's drift state and, on drifted data, on data like the window's (a model that
@@ -295,29 +276,15 @@ class HarmoniaStrategy:
         ``context_threshold`` set, on every window: drift is measured against the serving
         version's training data, so "not drifted" under a noise-tuned version is other data
         than under version 1."""
+        compare = drifted or self.context_threshold is not None
+
+        def alike(evidence: Evidence) -> bool:
+            return self._alike(situation, evidence)
+
         now = situation.knowledge.windows_closed
-        recent: dict[str, float] = {}
-        for model, history in self.evidence_.items():
-            for evidence in reversed(history):
-                if now - evidence.window >= self.evidence_ttl or evidence.drifted != drifted:
-                    continue
-                compare = drifted or self.context_threshold is not None
-                if compare and evidence.window != now and not self._alike(situation, evidence):
-                    continue
-                recent[model] = evidence.score
-                break
-        return recent
+        return self.evidence_.latest(now, drifted, alike if compare else None)
 
-    def _previous_score(self, model: str, drifted: bool, now: int) -> float:
-        """The model's score on the window before this one, if it served it in the same
-        drift state (NaN otherwise)."""
-        history = self.evidence_.get(model, [])
-        last = history[-1] if history else None
-        if last is None or last.window != now - 1 or last.drifted != drifted:
-            return math.nan
-        return last.score
-
-    def _alike(self, situation: Situation, evidence: _Evidence) -> bool:
+    def _alike(self, situation: Situation, evidence: Evidence) -> bool:
         threshold = (
             self.drift_threshold if self.context_threshold is None else self.context_threshold
         )
@@ -648,29 +615,15 @@ class HarmoniaStrategy:
         values = situation.summary.drift_values
         if info is None or values.size == 0:
             return None
-        quality = situation.policy.objective.quality
-        conditions = _conditions(info.metadata, quality)
-        if not conditions:
-            return None
         # the window's latest quarter: a drift that began inside the window is what the
         # next one will see (a window of 25 images may hold four dark ones)
         read = values[-max(1, values.size // 4) :] if latest else values
-        read = read[np.isfinite(read)]
-        if read.size == 0:
+        quality = situation.policy.objective.quality
+        found = condition_of(read, info.metadata, info.fingerprint, quality)
+        if found is None:
             return None
-        here = float(read.mean())
-        name, (promised, mean) = min(conditions.items(), key=lambda c: abs(c[1][1] - here))
-        if info.fingerprint:
-            # the version's own data, unless the values lie nearer a condition and further
-            # from its mean than a few values' mean strays by chance (SIGNIFICANT standard
-            # errors: five images may be darker than most by their digits alone)
-            own = np.asarray(info.fingerprint, dtype=float)
-            away = abs(float(own.mean()) - here)
-            chance = SIGNIFICANT * float(own.std()) / math.sqrt(read.size)
-            if away <= abs(mean - here) or away < chance:
-                return None
-        energy = self._energy(situation, model)
-        return name, score(promised, energy, situation.policy.objective)
+        name, promised = found
+        return name, score(promised, self._energy(situation, model), situation.policy.objective)
 
     def _why_not_retrain(
         self, situation: Situation, model: str, window_score: float, drifted: bool, now: int
@@ -711,33 +664,6 @@ class HarmoniaStrategy:
                 f"over {horizon} windows, more than the {gain:.3f} it can win back"
             )
         return None
-
-
-#: standard errors by which a few values' mean must stray from a version's own data before
-#: the window is taken for a tested condition
-SIGNIFICANT = 3.0
-
-
-def _conditions(metadata: dict[str, object], quality: str) -> dict[str, tuple[float, float]]:
-    """A version's stress test: each condition's promised ``quality`` and mean drift value."""
-    found: dict[str, tuple[float, float]] = {}
-    for key, value in metadata.items():
-        parts = key.split(".")
-        if len(parts) != 3 or parts[0] != "context" or parts[2] != quality:
-            continue
-        mean = metadata.get(f"context.{parts[1]}.drift_mean")
-        numbers = (value, mean)
-        if all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
-            found[parts[1]] = (float(value), float(mean))  # type: ignore[arg-type]
-    return found
-
-
-def _sketch(situation: Situation) -> tuple[float, ...]:
-    """The window's drift values as a version keeps its training data's: a quantile
-    sketch, which any drift detector can be fitted on (empty where the window has none)."""
-    values = situation.summary.drift_values
-    finite = values[np.isfinite(values)] if values.size else values
-    return fingerprint(finite) if finite.size else ()
 
 
 def _stored(knowledge: Knowledge, model: str, name: str) -> float:
