@@ -236,8 +236,11 @@ def test_the_vision_system_live_describes_its_versions_and_adapts(
     assert len(windows) == 8 and all("accuracy" in w["signals"] for w in windows)
     actions = httpx.get(f"{server.url}/api/v1/apps/vision/actions").json()
     applied = [a for a in actions if a["kind"] != "none" and a["status"] == "applied"]
-    # the dark stretch answered: by the model the versions' stress test promises most there
-    assert any(
+    # The dark stretch answered by the small CNN: chosen as the first model (its stored
+    # promise, priced by energies measured at training, puts it within tolerance of the
+    # medium CNN on a loaded machine), else by the versions' stress test under dark.
+    starts_small = any(a["trigger"] == "first model" and a["model"] == "small" for a in applied)
+    assert starts_small or any(
         a["kind"] == "switch_model" and a["model"] == "small" and "under dark" in a["reason"]
         for a in applied
     ), applied
