@@ -92,6 +92,8 @@ class Harness:
         self.policy: Policy = policy(models=MODELS, **fields)
         self.knowledge = Knowledge(MODELS, active)
         self.rng = random.Random(seed)
+        #: the drift detectors a situation offers the strategy (tests may configure them)
+        self.detectors: dict[str, Any] = {"kl": partial(KLDivergenceDetector)}
 
     def window(
         self,
@@ -121,8 +123,14 @@ class Harness:
         self.knowledge.windows_closed += 1
         return self.strategy.decide(self._situation(summary))
 
-    def look(self, drift_kl: float, drift_values: np.ndarray) -> list[Planned]:
-        """The latest inputs alone, between windows (no labels): what ``anticipate`` plans."""
+    def look(
+        self,
+        drift_kl: float,
+        drift_values: np.ndarray,
+        features: dict[str, np.ndarray] | None = None,
+    ) -> list[Planned]:
+        """The latest inputs alone, between windows (no labels): what ``anticipate`` plans;
+        ``features`` the values of the policy's other input features."""
         summary = WindowSummary(
             start=0.0,
             end=1.0,
@@ -131,6 +139,7 @@ class Harness:
             count=len(drift_values),
             signals={"drift.kl": drift_kl},
             drift_values=np.asarray(drift_values, dtype=float),
+            features={k: np.asarray(v, dtype=float) for k, v in (features or {}).items()},
         )
         return self.strategy.anticipate(self._situation(summary))
 
@@ -142,5 +151,5 @@ class Harness:
             violations=(),
             knowledge=self.knowledge,
             rng=self.rng,
-            detector_factories={"kl": partial(KLDivergenceDetector)},
+            detector_factories=self.detectors,
         )

@@ -52,6 +52,10 @@ def test_every_version_stores_a_stress_test_that_tells_the_models_apart(
                 assert 0.0 <= metrics[f"context.{condition}-{strength}.accuracy"] <= 1.0
         assert metrics["context.dark-strong.drift_mean"] < metrics["context.dark-mild.drift_mean"]
         assert metrics["context.dark-mild.drift_mean"] < metrics["context.fog-mild.drift_mean"]
+        # sharpness tells noise from the clean training images, where luminance cannot
+        own, spread = metrics["inputs.sharpness_mean"], metrics["inputs.sharpness_std"]
+        assert metrics["context.noise-mild.sharpness_mean"] > own + 5 * spread
+        assert metrics["context.blur-strong.sharpness_mean"] < own
     dark = {kind: m["context.dark-strong.accuracy"] for kind, m in stressed.items()}
     assert max(dark, key=dark.__getitem__) == "small", dark
     scenario = load_scenario()
@@ -61,6 +65,7 @@ def test_every_version_stores_a_stress_test_that_tells_the_models_apart(
     tuned = retrained.version.metrics
     dark_before = stressed["medium"]["context.dark-strong.accuracy"]
     assert tuned["context.dark-strong.accuracy"] > dark_before + 0.2
+    assert "inputs.sharpness_std" in tuned  # what its own (dark) training images look like
 
 
 @pytest.mark.slow  # trains two registries

@@ -323,6 +323,16 @@ def test_summary_computes_drift_with_the_given_detector() -> None:
     assert summary.drift_details["kl"]["drifted"] is True
 
 
+def test_a_summary_keeps_the_values_of_the_policys_input_features() -> None:
+    """``drift.features``: each window keeps their values (samples lacking one skipped)."""
+    samples = window("lstm", n=10, metrics={"sharpness": 0.5})
+    samples[3] = samples[3].model_copy(update={"metrics": {}})
+    p = policy(drift={"features": ["sharpness"]})
+    summary = summarize(samples, p, model="lstm", version=None)
+    assert summary.features["sharpness"].tolist() == [0.5] * 9
+    assert summarize(samples, policy(), model="lstm", version=None).features == {}
+
+
 def test_profiles_record_what_each_model_achieved() -> None:
     engine = Engine(policy(), SingleStrategy())
     knowledge = engine.new_knowledge()

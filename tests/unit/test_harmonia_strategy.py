@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from harmonia.core.actions import ActionKind
 from harmonia.core.knowledge import fingerprint
 from harmonia.core.strategies.harmonia import HarmoniaStrategy
 from harmonia.core.versions import ModelVersion
+from harmonia.drift import KLDivergenceDetector
 from support import Harness
 
 
@@ -487,3 +490,82 @@ def test_a_few_inputs_that_stray_by_chance_are_not_taken_for_a_condition() -> No
     assert harness.look(drift_kl=3.0, drift_values=np.full(5, 75.0)) == []
     [plan] = harness.look(drift_kl=3.0, drift_values=np.full(100, 75.0))
     assert plan.decision.model == "linear"
+
+
+def test_a_second_input_feature_tells_apart_what_the_drift_value_confuses() -> None:
+    """ "noise" was tested on data whose drift values lie only a little above the training
+    data's (105 against 100, a spread of 5), but whose sharpness jumps (2.0 against 0.2).
+    Five inputs around 106: by drift value alone chance; with their sharpness around 2.1,
+    noise (svm promises 0.5 there, linear 0.9); with a clean sharpness, not noise at all."""
+    harness = Harness(HarmoniaStrategy(min_score=0.8, lookahead=5), active="svm")
+    own = fingerprint(np.random.default_rng(9).normal(100, 5, 2000))
+    for model, accuracy in {"linear": 0.9, "svm": 0.5, "lstm": 0.3}.items():
+        metadata = {
+            "r2": 0.85,
+            "energy_j_per_inference": 0.0002,
+            "inputs.sharpness_mean": 0.2,
+            "inputs.sharpness_std": 0.05,
+            "context.noise.r2": accuracy,
+            "context.noise.drift_mean": 105.0,
+            "context.noise.sharpness_mean": 2.0,
+            "context.blur.r2": 0.9,
+            "context.blur.drift_mean": 99.0,
+            "context.blur.sharpness_mean": 0.1,
+        }
+        harness.knowledge.add_version(ModelVersion(model, 1, fingerprint=own, metadata=metadata))
+    inputs = np.full(5, 106.0)
+    assert harness.look(drift_kl=3.0, drift_values=inputs) == []
+    noisy = {"sharpness": np.full(5, 2.1)}
+    [plan] = harness.look(drift_kl=3.0, drift_values=inputs, features=noisy)
+    assert (plan.decision.model, "look like noise") == ("linear", "look like noise")
+    assert "look like noise" in plan.decision.reason
+    clean = {"sharpness": np.full(5, 0.21)}
+    assert harness.look(drift_kl=3.0, drift_values=inputs, features=clean) == []
+
+
+def test_healthy_windows_do_not_alternate_between_two_versions_trained_on_like_data() -> None:
+    """svm v2 was tuned on data a little off v1's (around 120 against 100) and promises a
+    little more. On data around 100 both count as trained on data like it, by chance from
+    window to window: an archived version replaces the one in use only where it was trained
+    on data more like the window's, so v1 stays in use (vision-30005 went v1, v2, v1, v2...
+    after a fog stretch, one reuse per window or two)."""
+    strategy = HarmoniaStrategy(promise_in_context=True, drift_threshold=0.6, tolerance=0.0)
+    harness = Harness(strategy, active="svm")
+    harness.detectors = {"kl": partial(KLDivergenceDetector, bins=10)}  # as vision's policy
+    rng = np.random.default_rng(10)
+    clean = fingerprint(rng.normal(100, 20, 2000))
+    near = fingerprint(rng.normal(120, 20, 2000))
+    harness.knowledge.add_version(
+        ModelVersion(
+            "svm", 1, fingerprint=clean, metadata={"r2": 0.90, "energy_j_per_inference": 0.0002}
+        )
+    )
+    harness.knowledge.add_version(
+        ModelVersion(
+            "svm", 2, fingerprint=near, metadata={"r2": 0.91, "energy_j_per_inference": 0.0002}
+        )
+    )
+    harness.knowledge.activate("svm", 1)
+    reuses = []
+    for _ in range(20):
+        values = rng.normal(100, 20, 25)
+        for plan in harness.window(
+            quality=0.92, energy_j=0.0002, drift_kl=0.1, drift_values=values
+        ):
+            if plan.decision.kind is ActionKind.REUSE_VERSION:
+                reuses.append(plan.decision.version)
+                harness.knowledge.activate("svm", plan.decision.version)
+    assert len(reuses) <= 1, reuses
+
+
+def test_a_score_on_a_window_that_ended_in_a_drift_does_not_overrule_the_look_ahead() -> None:
+    """The window just closed was clean but for its last five inputs (dark), and svm scored
+    0.85 on it: not a score on dark data. The next look, on dark inputs alone, still moves
+    to linear (vision-30026 served 29 dark images on the large CNN that way)."""
+    harness = Harness(HarmoniaStrategy(min_score=0.8, lookahead=5), active="svm")
+    stress_tested(harness)
+    rng = np.random.default_rng(11)
+    values = np.concatenate([rng.normal(100, 5, 95), rng.normal(20, 5, 5)])
+    assert harness.window(quality=0.85, energy_j=0.0002, drift_kl=3.0, drift_values=values) == []
+    [plan] = harness.look(drift_kl=3.0, drift_values=rng.normal(20, 5, 5))
+    assert (plan.decision.kind, plan.decision.model) == (ActionKind.SWITCH_MODEL, "linear")

@@ -99,6 +99,10 @@ def test_dump_and_read_back_gives_the_same_policy() -> None:
         ("options: {beta: 0.5}", "options", "unexpected keyword argument 'beta'"),
         ("drift: {detectors: {kl: {bins: 0}}}", "drift.detectors.kl", "bins"),
         ("colour: blue", "colour", "Extra inputs are not permitted"),
+        ("drift: {features: [sharpness, sharpness]}", "drift", "'sharpness' is listed twice"),
+        ("drift: {features: [drift_value]}", "drift", "is the watched value already"),
+        ("drift: {features: [a.b]}", "drift", "letters, digits and _"),
+        ("drift: {features: [drift]}", "drift", "letters, digits and _"),
     ],
 )
 def test_invalid_policies_name_the_field_and_reason(change: str, path: str, reason: str) -> None:

@@ -138,3 +138,20 @@ def test_shortened_scenario_keeps_only_what_fits() -> None:
     short = scenario.shortened(700)
     assert short.samples == 700
     assert short.regions() == [(300, 600)]
+
+
+def test_a_replayed_stream_reports_each_images_sharpness_beside_its_luminance() -> None:
+    """Sensor noise barely moves the luminance but multiplies the sharpness: what the
+    `harmonia` strategy tells noise from clean images by (the policy's drift.features)."""
+    from harmonia.replay.systems import VISION
+
+    scenario = load_scenario()
+    stream = VISION.stream(scenario)
+    sharp = stream.features["sharpness"]
+    assert sharp.shape == stream.drift_values.shape == (scenario.samples,)
+    noise = next(d for d in scenario.drifts if d.condition == "noise")
+    clean = slice(0, scenario.drifts[0].start)
+    drifted = slice(noise.start, noise.end)
+    assert sharp[drifted].mean() > 5 * sharp[clean].mean()
+    luminance = stream.drift_values
+    assert abs(luminance[drifted].mean() - luminance[clean].mean()) < 0.1

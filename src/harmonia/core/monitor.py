@@ -33,6 +33,8 @@ class WindowSummary:
 
     ``signals`` maps canonical keys (``score``, ``quality``, ``energy_j``, ``energy_norm``,
     ``r2``, ``mae``, ``p95(latency_ms)``, ``drift.kl``...) to numbers; NaN means unknown.
+    ``drift_values`` are the watched value's, ``features`` the values of each other metric
+    the policy's ``drift.features`` names (samples that lack one are skipped).
     """
 
     start: float
@@ -43,6 +45,7 @@ class WindowSummary:
     signals: dict[str, float]
     drift_values: np.ndarray = field(repr=False)
     drift_details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    features: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 def metric_values(samples: Sequence[TelemetrySample], name: str) -> np.ndarray:
@@ -251,6 +254,7 @@ def summarize(
         signals=signals,
         drift_values=drift_values,
         drift_details=details,
+        features={name: metric_values(samples, name) for name in policy.drift.features},
     )
 
 

@@ -187,11 +187,19 @@ class Boundary(BaseModel):
         return self.name or str(self.when)
 
 
+#: a feature's name: it becomes part of metric keys such as ``context.dark-mild.<name>_mean``
+_FEATURE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 class DriftSettings(BaseModel):
     """Which value the drift detectors ``watch``, against what reference, with which parameters.
 
     ``reference: training`` compares the window with the training data of the version in
-    service; ``previous_window`` with the window before (HarmonE's choice).
+    service; ``previous_window`` with the window before (HarmonE's choice). ``features``
+    names other per-sample metrics that describe the inputs: no detector watches them, but
+    each window keeps their values (`harmonia.core.monitor.WindowSummary.features`), so a
+    strategy can tell apart conditions the watched value alone confuses (sensor noise barely
+    moves an image's luminance, but its sharpness jumps).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -199,6 +207,23 @@ class DriftSettings(BaseModel):
     watch: str = Field(default="drift_value", min_length=1)
     reference: Literal["training", "previous_window"] = "training"
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    features: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _features_named_once(self) -> DriftSettings:
+        seen: set[str] = set()
+        for name in self.features:
+            if not _FEATURE_NAME.fullmatch(name) or name == "drift":
+                raise ValueError(
+                    f"feature {name!r} must be a metric name of letters, digits and _ "
+                    "(and not 'drift', the watched value's name in a stress test)"
+                )
+            if name == self.watch:
+                raise ValueError(f"feature {name!r} is the watched value already")
+            if name in seen:
+                raise ValueError(f"feature {name!r} is listed twice")
+            seen.add(name)
+        return self
 
 
 class Policy(BaseModel):

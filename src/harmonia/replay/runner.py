@@ -107,6 +107,7 @@ def run_approach(
             apply_action(begun, managed, knowledge, stream.observed(0))
             timeline.actions.append(ActionRecord.of(0, begun))
         drift_values = stream.drift_values.tolist()
+        features = {name: column.tolist() for name, column in stream.features.items()}
         started = time.perf_counter()
         for i, (x, target) in enumerate(zip(stream.inputs, targets.tolist(), strict=True)):
             active = managed.active
@@ -116,6 +117,8 @@ def run_approach(
             predictions[i] = prediction
             if metrics:
                 confidences[i] = metrics.get("confidence", 0.0)
+            if features:
+                metrics = {**metrics, **{name: column[i] for name, column in features.items()}}
             energies[i] = energy[active]
             version = knowledge.active_version or 1
             timeline.models.append(active)

@@ -37,6 +37,8 @@ class Stream:
 
     ``history[: i + offset]`` is what the system has observed once sample ``i`` is served
     (the flows so far; the images so far), which is all a retrain at that point may use.
+    ``features`` are other per-sample metrics that describe the inputs (the vision
+    system's image sharpness), reported with each sample.
     """
 
     inputs: Sequence[Any] | np.ndarray
@@ -49,6 +51,7 @@ class Stream:
     source: str
     regions: list[tuple[int, int]] = field(default_factory=list)
     conditions: list[str] = field(default_factory=list)
+    features: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -322,7 +325,7 @@ class VisionSpec(OneServiceSpec):
 
     def stream(self, data: Any) -> Stream:
         """``data``: a `Scenario`, a scenario file, or None for the shipped default."""
-        from harmonia.systems.vision.data import mean_luminance
+        from harmonia.systems.vision.data import input_features, mean_luminance
         from harmonia.systems.vision.scenario import Scenario, load_scenario
 
         scenario = data if isinstance(data, Scenario) else load_scenario(data)
@@ -338,6 +341,7 @@ class VisionSpec(OneServiceSpec):
             source=scenario.source or "scenario",
             regions=scenario.regions(),
             conditions=[d.condition for d in scenario.drifts],
+            features=input_features(images),
         )
 
     def serve(self, system: ReplaySystem) -> Serve:

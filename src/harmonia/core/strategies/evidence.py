@@ -1,9 +1,10 @@
 """What a strategy saw each model score, and on what data: the evidence `harmonia` decides on.
 
 Each closed window leaves one `Evidence` for the model that served it: its score, the
-window's number, whether its data had drifted, and a quantile sketch of its drift values (any
+window's number, whether its data had drifted, a quantile sketch of its drift values (any
 drift detector can be fitted on it), so that a later window can ask which scores were
-measured on data like its own.
+measured on data like its own, and the stress-test condition the window's inputs looked like
+(`harmonia.core.strategies.stress`), if any.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Evidence:
     window: int
     drifted: bool
     sketch: tuple[float, ...] = ()
+    condition: str | None = None
 
 
 def sketch(values: np.ndarray) -> tuple[float, ...]:

@@ -90,7 +90,7 @@ from harmonia.core.policy import Policy
 from harmonia.core.scoring import score
 from harmonia.core.strategies.base import Planned, Situation, Trigger, by_distance, planned
 from harmonia.core.strategies.evidence import Evidence, EvidenceLog, sketch
-from harmonia.core.strategies.stress import condition_of
+from harmonia.core.strategies.stress import DRIFT, condition_of
 from harmonia.core.units import format_joules, format_mj
 from harmonia.core.versions import ModelVersion
 
@@ -184,7 +184,9 @@ class HarmoniaStrategy:
         drifted = not math.isnan(drift) and drift > self.drift_threshold
         before = self.evidence_.previous(active, drifted, now)
         sketched = sketch(situation.summary.drift_values)
-        self.evidence_.record(active, Evidence(window_score, now, drifted, sketched))
+        tested = self._context_promise(situation, active, latest=False)
+        condition = None if tested is None else tested[0]
+        self.evidence_.record(active, Evidence(window_score, now, drifted, sketched, condition))
         if window_score < self.min_score:
             self.low_streak_ += 1
             steady = before < self.min_score and window_score >= before - self._margin
@@ -197,8 +199,10 @@ class HarmoniaStrategy:
         """Between windows, on the latest ``lookahead`` inputs alone (no labels yet): a
         switch where they look like a condition of the versions' stress test under which
         the model in service promises less than ``min_score`` and another model at least
-        that, better by ``tolerance``. A score seen on such data overrules the test: a
-        model that scored ``min_score`` there is kept, one that scored below is not chosen.
+        that, better by ``tolerance``. A score seen on a window that looked like the same
+        condition overrules the test: a model that scored ``min_score`` there is kept, one
+        that scored below is not chosen. (The window just closed counts only if it did: five
+        dark images at its end do not make its score one on dark data.)
         """
         self._state()
         drift = situation.summary.signals.get(f"drift.{self.drift_detector}", math.nan)
@@ -208,7 +212,12 @@ class HarmoniaStrategy:
         serving = self._context_promise(situation, active, latest=False)
         if serving is None or serving[1] >= self.min_score:
             return []
-        seen = self._recent(situation, drifted=True)
+        condition = serving[0]
+        seen = self.evidence_.latest(
+            situation.knowledge.windows_closed + 1,  # the open window's look
+            drifted=True,
+            alike=lambda evidence: evidence.condition == condition,
+        )
         if seen.get(active, -math.inf) >= self.min_score:
             return []
         offers = {
@@ -275,11 +284,16 @@ class HarmoniaStrategy:
         reads dark images well says nothing about fog; unknown counts as alike). With
         ``context_threshold`` set, on every window: drift is measured against the serving
         version's training data, so "not drifted" under a noise-tuned version is other data
-        than under version 1."""
+        than under version 1. Where the serving version carries a stress test, a score
+        counts only on a window that looked like the same tested condition as this one
+        (or like none): a clean window that ended in five dark images says nothing of dark.
+        """
         compare = drifted or self.context_threshold is not None
+        tested = self._context_promise(situation, situation.active_model, latest=False)
+        condition = None if tested is None else tested[0]
 
         def alike(evidence: Evidence) -> bool:
-            return self._alike(situation, evidence)
+            return evidence.condition == condition and self._alike(situation, evidence)
 
         now = situation.knowledge.windows_closed
         return self.evidence_.latest(now, drifted, alike if compare else None)
@@ -387,17 +401,23 @@ class HarmoniaStrategy:
         (a noise-tuned version left in use once the noise has gone leaves version 1 the
         better offer). With ``promise_in_context`` the version in use counts only where it
         was trained on data like the window's, bar the serving model's when nothing else of
-        it does; a model with no offer promises nothing here (NaN)."""
+        it does; a model with no offer promises nothing here (NaN). Where the version in use
+        counts, an archived one is offered only if it was trained on data more like the
+        window's: whether a version "counts" wavers from window to window near the
+        threshold, and without that two versions would take turns."""
         if not self.promise_in_context:
             return None, self._promise(situation, model)
         offers: list[tuple[ModelVersion | None, float]] = []
-        if self._in_context(situation, model):
+        current = self._current_distance(situation, model)
+        in_context = math.isnan(current) or current <= self.drift_threshold
+        if in_context:
             offers.append((None, self._promise(situation, model)))
+        nearer = current if in_context and not math.isnan(current) else math.inf
         archived = situation.knowledge.archived_versions(model)
         offers += [
             (version, self._version_promise(situation, version))
             for distance, version in by_distance(situation, archived, self.drift_detector)
-            if distance <= self.drift_threshold
+            if distance <= self.drift_threshold and distance < nearer
         ]
         offers = [(v, p) for v, p in offers if not math.isnan(p)]
         if offers:
@@ -414,15 +434,12 @@ class HarmoniaStrategy:
         energy = self._energy(situation, version.model)
         return score(float(quality), energy, situation.policy.objective)
 
-    def _in_context(self, situation: Situation, model: str) -> bool:
-        """Whether the current version of ``model`` was trained on data like this window's
-        (its stored promise then applies here); unknown counts as yes."""
+    def _current_distance(self, situation: Situation, model: str) -> float:
+        """How far this window's data is from the current version of ``model``'s training
+        data (NaN if unknown)."""
         knowledge = situation.knowledge
         info = knowledge.version_info(model, knowledge.current_versions.get(model))
-        if info is None:
-            return True
-        distance = situation.divergence(self.drift_detector, info)
-        return math.isnan(distance) or distance <= self.drift_threshold
+        return math.nan if info is None else situation.divergence(self.drift_detector, info)
 
     # -- unhealthy: the cheapest remedy that the evidence supports ---------------------------
     def _remedy(
@@ -607,17 +624,21 @@ class HarmoniaStrategy:
         looks more like the version's own training data than like any tested condition.
 
         A stress test is stored with the version as ``context.<condition>.<quality>`` (the
-        objective's quality metric) and ``context.<condition>.drift_mean`` (the mean drift
-        value of the data it was measured on); the mean nearest the window's latest quarter
-        names the condition (``latest=False``: the mean of all the window's values)."""
+        objective's quality metric) and the means of the input features on the data it was
+        measured on (`harmonia.core.strategies.stress`); the condition nearest the window's
+        latest quarter is the one it resembles (``latest=False``: all the window's values).
+        """
         knowledge = situation.knowledge
         info = knowledge.version_info(model, knowledge.current_versions.get(model))
-        values = situation.summary.drift_values
-        if info is None or values.size == 0:
+        summary = situation.summary
+        if info is None or summary.drift_values.size == 0:
             return None
         # the window's latest quarter: a drift that began inside the window is what the
         # next one will see (a window of 25 images may hold four dark ones)
-        read = values[-max(1, values.size // 4) :] if latest else values
+        read = {
+            feature: values[-max(1, values.size // 4) :] if latest else values
+            for feature, values in {DRIFT: summary.drift_values, **summary.features}.items()
+        }
         quality = situation.policy.objective.quality
         found = condition_of(read, info.metadata, info.fingerprint, quality)
         if found is None:

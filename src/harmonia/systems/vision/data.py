@@ -16,6 +16,8 @@ from functools import cache
 import numpy as np
 from numpy.typing import NDArray
 
+from harmonia.drift.sharpness import sharpness
+
 #: side of the square images the models see
 SIZE = 24
 TRAIN_SHARE = 0.6
@@ -103,6 +105,13 @@ def reference_images(seed: int = 0) -> Images:
     """The training images as the camera shows them (jittered like the stream): what drift
     detectors compare a window of the stream with."""
     return jitter(load_split().train_images, np.random.default_rng(seed + 3))
+
+
+def input_features(images: Images) -> dict[str, NDArray[np.float64]]:
+    """Per image, what each sample reports besides its drift value (the policy's
+    ``drift.features``): ``sharpness``, which sensor noise raises and blur lowers while the
+    luminance barely moves (`harmonia.drift.sharpness.sharpness`)."""
+    return {"sharpness": sharpness(images)}
 
 
 def mean_luminance(images: Images) -> NDArray[np.float64]:

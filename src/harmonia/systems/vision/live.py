@@ -2,8 +2,8 @@
 
 It classifies the scenario's images one at a time (optionally paced to ``rate`` per second),
 reports each through a `harmonia.sdk.Probe` (class, confidence, whether it was correct, the
-image's mean luminance), and lets an `Effector` carry out the server's actions: switch,
-retrain for the drift in the recent images, reuse a version.
+image's mean luminance and sharpness), and lets an `Effector` carry out the server's
+actions: switch, retrain for the drift in the recent images, reuse a version.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from harmonia.systems.live import (
     played,
     system_effector,
 )
-from harmonia.systems.vision.data import mean_luminance
+from harmonia.systems.vision.data import input_features, mean_luminance
 from harmonia.systems.vision.models import MODEL_KINDS
 from harmonia.systems.vision.scenario import Scenario, load_scenario
 from harmonia.systems.vision.system import VisionSystem
@@ -56,6 +56,7 @@ def run_live(
     run = LiveRun()
     images, truth = scenario.stream()
     luminance = mean_luminance(images).tolist()
+    features = {name: column.tolist() for name, column in input_features(images).items()}
     transport = HTTPTransport(server, token)
     probe = Probe(app, transport, instance=instance, service="classify")
     probe.effector = system_effector(
@@ -74,6 +75,8 @@ def run_live(
                 sample.prediction = float(label)
                 sample.drift_value = luminance[i]
                 sample.metrics["confidence"] = confidence
+                for name, column in features.items():
+                    sample.metrics[name] = column[i]
                 if labels:
                     sample.target = float(truth[i])
                     sample.metrics["correct"] = float(label == truth[i])

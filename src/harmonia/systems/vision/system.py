@@ -8,7 +8,8 @@ and the fingerprint of the images it was tuned on, so that `reuse_version` bring
 when the condition returns. Labels never come from the stream: the camera has none.
 
 Each sample reports its class (``prediction``), the ``confidence`` of it, whether it was
-``correct`` (when a label arrives) and the image's mean luminance (``drift_value``).
+``correct`` (when a label arrives), the image's mean luminance (``drift_value``) and its
+``sharpness`` (`harmonia.systems.vision.data.input_features`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from harmonia.systems.vision.conditions import ConditionMonitor, Diagnosis
 from harmonia.systems.vision.data import (
     VALIDATION_SHARE,
     Images,
+    input_features,
     jitter,
     load_split,
     mean_luminance,
@@ -99,17 +101,36 @@ def stress_test(
     model: VisionModel, images: Images, labels: np.ndarray, seed: int
 ) -> dict[str, float]:
     """The model's accuracy under each condition of ``STRESS_STRENGTHS`` (jittered like the
-    camera's images), with the mean drift value (luminance) of the images it was measured
-    on: ``context.dark-mild.accuracy``, ``context.dark-mild.drift_mean``... A strategy reads the
-    promise of the condition whose drift values a window resembles
-    (`harmonia.core.strategies.harmonia`). Every model is tested on the same images."""
+    camera's images), with the means of what each sample reports of its image on the images
+    it was measured on, the drift value (luminance) and the `input_features`:
+    ``context.dark-mild.accuracy``, ``context.dark-mild.drift_mean``,
+    ``context.dark-mild.sharpness_mean``... A strategy reads the promise of the condition
+    whose inputs a window resembles (`harmonia.core.strategies.stress`). Every model is
+    tested on the same images. The means are taken on the images as the stream shows them,
+    jittered first and then drifted (a shift's black border alone raises the sharpness by a
+    fifth)."""
     metrics: dict[str, float] = {}
     for name, (condition, strength) in STRESS_STRENGTHS.items():
         rng = np.random.default_rng(seed)
         stressed = apply(condition, images, strength, rng)
         accuracy, _ = expected_quality(model, stressed, labels, rng)
         metrics[f"context.{name}.accuracy"] = accuracy
-        metrics[f"context.{name}.drift_mean"] = float(mean_luminance(stressed).mean())
+        shown = np.random.default_rng(seed)
+        seen = apply(condition, jitter(images, shown), strength, shown)
+        metrics[f"context.{name}.drift_mean"] = float(mean_luminance(seen).mean())
+        for feature, values in input_features(seen).items():
+            metrics[f"context.{name}.{feature}_mean"] = float(values.mean())
+    return metrics
+
+
+def own_inputs(images: Images) -> dict[str, float]:
+    """Mean and standard deviation of each of `input_features` on the images a version was
+    trained on (``inputs.sharpness_mean``, ``inputs.sharpness_std``): with its fingerprint
+    (the drift values'), what a stress test's conditions are told apart from."""
+    metrics: dict[str, float] = {}
+    for feature, values in input_features(images).items():
+        metrics[f"inputs.{feature}_mean"] = float(values.mean())
+        metrics[f"inputs.{feature}_std"] = float(values.std())
     return metrics
 
 
@@ -188,6 +209,7 @@ class VisionSystem(ServedModels[VisionModel]):
                     "training_joules": cost.joules,
                     "training_seconds": cost.seconds,
                     "retrain_joules": retrain.joules,
+                    **own_inputs(reference_images()),
                     **stress_test(model, val_images, val_labels, self.seed),
                 },
                 params={**model.params, "condition": "clean"},
@@ -249,6 +271,7 @@ class VisionSystem(ServedModels[VisionModel]):
                 "training_joules": reading.joules,
                 "training_seconds": reading.seconds,
                 "retrain_joules": reading.joules,
+                **own_inputs(jitter(images, np.random.default_rng(self.seed + 3))),
                 **stress_test(model, clean_val_images, val_labels, self.seed),
             },
             params={
