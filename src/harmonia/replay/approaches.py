@@ -99,7 +99,9 @@ VISION = Settings(
     # - It decides every 25 images (scored, like every approach, over windows of 50): a drift's
     #   onset costs half a window of answers from a model that cannot read the new data. The
     #   horizons below are in these windows: retrains 150 images apart at least, a fine-tune
-    #   priced over 1,000 images (a generated stream), evidence kept for the whole stream.
+    #   priced over 500 images (half a generated stream: a drift lasts 100 to 300; over
+    #   1,000, fine-tunes of the large CNN that won little back left it dominated), evidence
+    #   kept for the whole stream.
     # - A remedy only below 0.85: the small CNN reads dark images at 0.85-0.9 and is the best
     #   there is for them; at 0.9 it kept looking for better.
     # - The best promise serves (tolerance 0): the score already prices energy, and with
@@ -135,7 +137,7 @@ VISION = Settings(
         "retrain_cooldown": 6,
         "promise_in_context": True,
         "patience": 3,
-        "payback_windows": 40,
+        "payback_windows": 20,
         "evidence_ttl": 40,
         "context_threshold": 3.0,
         "explore": True,
