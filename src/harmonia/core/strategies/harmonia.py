@@ -47,23 +47,25 @@ What it does differently from HarmonE, and why:
   score of the window a drift began in is half clean data. Off by default: where one model
   is best under every condition (traffic), each try costs energy for nothing.
 - **A stress test says what to try.** Where versions store their quality under known
-  conditions (``context.<condition>.<quality>``, with ``context.<condition>.drift_mean``,
-  the mean drift value there: the vision system tests dark, fog, noise and blur), the
-  condition whose mean is nearest the window's latest quarter names what the data now is;
-  the untried model the test promises most there goes first, and one it promises no better
-  than the serving model is not tried; a healthy window does not move to a model the test
-  promises less than ``min_score`` there. The window is taken for a condition only where
-  its values stray from the version's own data by more than chance (``stress.SIGNIFICANT``
-  standard errors: five images may be darker than most by their digits alone). Without a
-  stress test, only serving a model shows what it reads, and the best clean promise goes
-  first.
+  conditions (``context.<condition>.<quality>``, with the mean of each input feature there:
+  ``drift_mean`` for the drift value, ``<feature>_mean`` for each of the policy's
+  ``drift.features``; the vision system tests dark, fog, noise and blur and reports
+  luminance and sharpness), the condition nearest the window's latest quarter on all those
+  features names what the data now is, and its promise is read at the window's strength,
+  between the tested ones (`harmonia.core.strategies.stress`); the untried model the test
+  promises most there goes first, and one it promises no better than the serving model is
+  not tried; a healthy window does not move to a model the test promises less than
+  ``min_score`` there. The window is taken for a condition only where its values stray
+  from the version's own data by more than chance (``stress.SIGNIFICANT`` standard errors:
+  five images may be darker than most by their digits alone). Without a stress test, only
+  serving a model shows what it reads, and the best clean promise goes first.
 - **Inputs tell before labels do** (``lookahead``). Labels come late or with the
   inputs, but a stress test is read on inputs alone: every ``lookahead`` inputs between
   windows, where the latest look like a condition under which the serving model promises
   less than ``min_score`` and another model at least that (by ``tolerance`` more),
-  that model serves at once, and the window closes there. A score seen on such data
-  overrules the test. The onset of a dark stretch then costs five images read by a model
-  that cannot read them, not half a window.
+  that model serves at once, and the window closes there. A score seen on a window that
+  looked like the same condition overrules the test. The onset of a dark stretch then
+  costs five images read by a model that cannot read them, not half a window.
 - **Retrain what reads the data best, cheapest first.** Of the models whose recent score on
   data like the window's is within ``evidence_margin`` of the best, the one that costs least
   to fine-tune is retrained (a fine-tune starts from what a model already reads).
@@ -73,10 +75,12 @@ What it does differently from HarmonE, and why:
 - **Evidence has a context.** A score counts for ``evidence_ttl`` windows, and a remedy only
   trusts scores measured in the same drift state (drifted or not) as the window at hand;
   on drifted data, only where that window's data looks like this one's (within
-  ``context_threshold``: a model that reads dark images well says nothing about fog).
+  ``context_threshold``: a model that reads dark images well says nothing about fog) and,
+  where a stress test names conditions, only on a window of the same condition.
   With ``promise_in_context`` a stored promise counts only where the version's training
   data resembles the window (a version tuned for fog promises nothing for the night), and
-  a healthy window brings back the archived version trained on data like it.
+  a healthy window brings back the archived version trained on data more like it than the
+  one in use (not merely like it: two such versions would take turns).
 """
 
 from __future__ import annotations
