@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
+from typing import TypeGuard
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def conditions(metadata: Mapping[str, object], quality: str) -> dict[str, float]
         if len(parts) != 3 or parts[0] != "context" or parts[2] != quality:
             continue
         if _number(value):
-            found[parts[1]] = float(value)  # type: ignore[arg-type]
+            found[parts[1]] = float(value)
     return found
 
 
@@ -47,7 +48,7 @@ def feature_means(metadata: Mapping[str, object], condition: str) -> dict[str, f
     """The mean of each input feature on the data ``condition`` was tested on."""
     prefix = f"context.{condition}."
     return {
-        key[len(prefix) : -len("_mean")]: float(value)  # type: ignore[arg-type]
+        key[len(prefix) : -len("_mean")]: float(value)
         for key, value in metadata.items()
         if key.startswith(prefix) and key.endswith("_mean") and _number(value)
     }
@@ -69,7 +70,7 @@ def own_inputs(
         feature = parts[1][: -len("_mean")]
         spread = metadata.get(f"inputs.{feature}_std")
         if _number(value) and _number(spread):
-            found[feature] = (float(value), float(spread))  # type: ignore[arg-type]
+            found[feature] = (float(value), float(spread))
     return found
 
 
@@ -151,7 +152,7 @@ def condition_of(
 
 def _own_quality(metadata: Mapping[str, object], quality: str) -> float:
     value = metadata.get(quality)
-    return float(value) if _number(value) else math.nan  # type: ignore[arg-type]
+    return float(value) if _number(value) else math.nan
 
 
 def _along(point: np.ndarray, chain: list[tuple[np.ndarray, float]], nearest: float) -> float:
@@ -171,5 +172,5 @@ def _along(point: np.ndarray, chain: list[tuple[np.ndarray, float]], nearest: fl
     return promise
 
 
-def _number(value: object) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
