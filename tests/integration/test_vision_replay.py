@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from harmonia.cli import app
@@ -17,6 +18,7 @@ from harmonia.registry import CURRENT, ModelRegistry
 from harmonia.replay.approaches import VISION, approach_policy, parse_approaches
 from harmonia.replay.results import ReplayResult, csv_columns
 from harmonia.systems.vision.scenario import load_scenario
+from harmonia.systems.vision.shipped import SOURCE, shipped_model
 from harmonia.systems.vision.system import VisionSystem
 
 SHORT = 700  # samples of the default scenario for the end-to-end replay: clean, then dark
@@ -29,14 +31,44 @@ def system(vision_registry: ModelRegistry, tmp_path: Path) -> VisionSystem:
 
 
 def test_version_one_records_quality_energy_and_retrain_cost(system: VisionSystem) -> None:
+    """Version 1 is the shipped weights: measured here (quality, energy, a fine-tune's
+    cost), with no training energy, since none was spent here."""
     energy = system.energy_per_inference()
     assert energy["small"] < energy["medium"] < energy["large"]
     for kind in ("small", "medium", "large"):
-        metrics = system.registry.get(kind, 1).metrics
+        version = system.registry.get(kind, 1)
+        metrics = version.metrics
         assert 0.85 < metrics["accuracy"] <= 1.0
         assert 0.0 < metrics["confidence"] <= 1.0
-        assert 0.0 < metrics["retrain_joules"] < metrics["training_joules"]
-        assert system.registry.get(kind, 1).params["condition"] == "clean"
+        assert metrics["retrain_joules"] > 0.0
+        assert "training_joules" not in metrics
+        assert version.params["condition"] == "clean"
+        assert version.training["source"] == SOURCE
+        # the stored weights are the shipped ones
+        shipped = shipped_model(kind)
+        assert shipped is not None
+        for stored, made in zip(
+            system.model(kind).net.state_dict().values(),
+            shipped.net.state_dict().values(),
+            strict=True,
+        ):
+            assert torch.equal(stored, made)
+
+
+def test_without_shipped_weights_version_one_is_trained_here_and_its_cost_stored(
+    tmp_path: Path,
+) -> None:
+    system = VisionSystem(
+        ModelRegistry(tmp_path / "registry"),
+        EstimateMeter(),
+        models=["small"],
+        shipped_weights=False,
+    )
+    system.ensure_trained()
+    version = system.registry.get("small", 1)
+    assert 0.0 < version.metrics["retrain_joules"] < version.metrics["training_joules"]
+    assert version.training["source"] == "sklearn digits"
+    assert version.metrics["accuracy"] > 0.85
 
 
 def test_every_version_stores_a_stress_test_that_tells_the_models_apart(
@@ -68,7 +100,7 @@ def test_every_version_stores_a_stress_test_that_tells_the_models_apart(
     assert "inputs.sharpness_std" in tuned  # what its own (dark) training images look like
 
 
-@pytest.mark.slow  # trains two registries
+@pytest.mark.slow  # sets up two registries
 def test_a_versions_stored_accuracy_does_not_depend_on_what_else_was_trained(
     tmp_path: Path,
 ) -> None:

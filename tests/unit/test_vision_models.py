@@ -1,12 +1,16 @@
-"""Training the vision models: a function of its data and seed alone."""
+"""Training the vision models (a function of its data and seed alone) and the shipped ones."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from harmonia.systems.vision.data import load_split
-from harmonia.systems.vision.models import train
+from harmonia.systems.vision.data import load_split, training_and_validation
+from harmonia.systems.vision.models import MODEL_KINDS, train
+from harmonia.systems.vision.shipped import MADE, WEIGHTS, digest, shipped_model
 
 
 def test_training_is_the_same_whatever_state_the_process_random_generators_are_in() -> None:
@@ -42,3 +46,21 @@ def test_training_is_the_same_whatever_the_process_thread_count() -> None:
         torch.set_num_threads(before)
     for first, second in zip(*weights, strict=True):
         np.testing.assert_array_equal(first, second)
+
+
+def test_every_model_ships_its_version_one_and_it_reads_the_digits() -> None:
+    """Version 1 ships with the package (other CPUs train other weights from one seed): every
+    model has its weights, as recorded when they were made, and they classify the held-out
+    validation images as a trained model does."""
+    made = json.loads((WEIGHTS / MADE).read_text())
+    assert set(made["sha256"]) == set(MODEL_KINDS)
+    _, _, val_images, val_labels = training_and_validation()
+    for kind in MODEL_KINDS:
+        assert digest(WEIGHTS / kind) == made["sha256"][kind], f"{kind} retrained alone"
+        model = shipped_model(kind)
+        assert model is not None and model.kind == kind and model.condition == "clean"
+        assert model.accuracy(val_images, val_labels) > 0.9, kind
+
+
+def test_a_model_without_shipped_weights_is_none(tmp_path: Path) -> None:
+    assert shipped_model("small", tmp_path) is None

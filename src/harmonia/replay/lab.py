@@ -58,7 +58,7 @@ def prepare(
     *,
     system: str = "traffic",
 ) -> ModelRegistry:
-    """The system's registry, with version 1 of every model trained on first use."""
+    """The system's registry, with version 1 of every model set up on first use."""
     _quiet_torch()
     spec = spec_for(system)
     registry = spec.registry_for(data_dir, menu)

@@ -97,7 +97,7 @@ class ReplaySpec(Protocol):
         meter: EnergyMeter,
         progress: Callable[[str], None] | None,
     ) -> None:
-        """Train version 1 of every model on first use."""
+        """Set up version 1 of every model on first use (trained, or shipped weights)."""
         ...
 
     def open(

@@ -7,7 +7,7 @@ with their ``traceparent``.
     camera ──frames──► fast     ──answers──► aggregate
            └─frames──► accurate ──answers──┘
 
-The parent trains the models on first use (the vision system's version 1, forked into one
+The parent sets the models up on first use (the vision system's version 1, forked into one
 registry per classify service, so each service's retrains are its own), starts the four
 processes (spawned), waits for them and collects what each did. Each process registers its
 instance (named after the stage's service and the host) with the server, then serves until
@@ -150,7 +150,7 @@ def prepare_registries(
     data_dir: Path, progress: Callable[[str], None] | None = None
 ) -> dict[str, ModelRegistry]:
     """One registry per classify service, each a fork of the vision system's trained one
-    (version 1 of every model trained there on first use) made once and kept after."""
+    (version 1 of every model set up there on first use) made once and kept after."""
     from harmonia.energy import auto_meter
     from harmonia.systems.vision.system import VisionSystem
 

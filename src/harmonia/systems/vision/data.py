@@ -73,6 +73,15 @@ def load_split(seed: int = 0) -> Split:
     return Split(images[train_index], labels[train_index], images[held_index], labels[held_index])
 
 
+def training_and_validation() -> tuple[Images, Labels, Images, Labels]:
+    """The training images and labels a model learns from (the first 80 % of the split's
+    training part) and those its expected quality is measured on (the last 20 %)."""
+    split = load_split()
+    cut = int(len(split.train_images) * (1 - VALIDATION_SHARE))
+    images, labels = split.train_images, split.train_labels
+    return images[:cut], labels[:cut], images[cut:], labels[cut:]
+
+
 def shift(images: Images, dx: NDArray[np.int64], dy: NDArray[np.int64]) -> Images:
     """Each image translated by its own (dx, dy) pixels, filling with black.
 

@@ -1,11 +1,12 @@
 """The vision system as a managed system: serve the classifier in service, carry out actions.
 
-Its models live in a `ModelRegistry` like the traffic system's: version 1 of each is trained
-on first use; a retrain fine-tunes the model in service on the labelled training images
-*transformed to look like the recent stream* (the drift a `ConditionMonitor` names in the
-recent images, at the strength it estimates), and stores a new version with that condition
-and the fingerprint of the images it was tuned on, so that `reuse_version` brings it back
-when the condition returns. Labels never come from the stream: the camera has none.
+Its models live in a `ModelRegistry` like the traffic system's: version 1 of each comes with
+the package (`harmonia.systems.vision.shipped`; trained here where it does not); a retrain
+fine-tunes the model in service on the labelled training images *transformed to look like
+the recent stream* (the drift a `ConditionMonitor` names in the recent images, at the
+strength it estimates), and stores a new version with that condition and the fingerprint of
+the images it was tuned on, so that `reuse_version` brings it back when the condition
+returns. Labels never come from the stream: the camera has none.
 
 Each sample reports its class (``prediction``), the ``confidence`` of it, whether it was
 ``correct`` (when a label arrives), the image's mean luminance (``drift_value``) and its
@@ -26,16 +27,16 @@ from harmonia.systems._training import warm_up_training
 from harmonia.systems.serving import ServedModels
 from harmonia.systems.vision.conditions import ConditionMonitor, Diagnosis
 from harmonia.systems.vision.data import (
-    VALIDATION_SHARE,
     Images,
     input_features,
     jitter,
-    load_split,
     mean_luminance,
     reference_images,
+    training_and_validation,
 )
 from harmonia.systems.vision.models import MODEL_KINDS, VisionModel, fine_tune, train
 from harmonia.systems.vision.scenario import STRENGTH_RANGE, apply
+from harmonia.systems.vision.shipped import SEED, SOURCE, shipped_model
 
 #: predictions timed per model when measuring its energy per inference
 CALIBRATION_CALLS = 600
@@ -145,22 +146,17 @@ class VisionSystem(ServedModels[VisionModel]):
         seed: int = 0,
         retrain_window: int = RETRAIN_WINDOW,
         models: Sequence[str] = MODEL_KINDS,
+        shipped_weights: bool = True,
     ) -> None:
         super().__init__(registry, models, VisionModel.load)
         self.meter = meter
+        #: version 1 from the weights shipped with the package (same on every machine)
+        self.shipped_weights = shipped_weights
         self.seed = seed
         self.retrain_window = retrain_window
         self._monitor: ConditionMonitor | None = None
 
     # -- data the system holds ---------------------------------------------------------------
-    @staticmethod
-    def _parts() -> tuple[Images, np.ndarray, Images, np.ndarray]:
-        """Training images and labels (first 80 %) and validation ones (last 20 %)."""
-        split = load_split()
-        cut = int(len(split.train_images) * (1 - VALIDATION_SHARE))
-        images, labels = split.train_images, split.train_labels
-        return images[:cut], labels[:cut], images[cut:], labels[cut:]
-
     @property
     def monitor(self) -> ConditionMonitor:
         """Names the drift of recent images against the clean training images."""
@@ -170,25 +166,32 @@ class VisionSystem(ServedModels[VisionModel]):
 
     # -- setting up ---------------------------------------------------------------------------
     def ensure_trained(self, progress: Callable[[str], None] | None = None) -> None:
-        """Train and register version 1 of every model that has none yet (first use).
+        """Register version 1 of every model that has none yet (first use).
 
-        Version 1 trains on the first 80 % of the training images; its accuracy and mean
-        confidence on the other 20 % (`expected_quality`) are stored as its expected
-        quality, with its energy per inference, its training energy, and the measured
-        energy of one fine-tune
-        (``retrain_joules``: what a retrain will cost, which a strategy prices).
+        Version 1 is the shipped weights (`harmonia.systems.vision.shipped`), or, with
+        ``shipped_weights`` off or for a model shipped without them, trained here on the
+        first 80 % of the training images, its training energy then stored too. Its
+        accuracy and mean confidence on the other 20 % (`expected_quality`) are stored as
+        its expected quality, with its energy per inference and the measured energy of one
+        fine-tune (``retrain_joules``: what a retrain will cost, which a strategy prices).
         """
-        images, labels, val_images, val_labels = self._parts()
+        images, labels, val_images, val_labels = training_and_validation()
         for kind in self.models:
             if self.registry.latest(kind) is not None:
                 continue
-            if progress:
-                progress(f"training {kind} (vision)")
-            warm_up_training()  # not charged to this training
-            with self.meter.measure() as measurement:
-                model = train(kind, images, labels, seed=0)
-            cost = measurement.reading
-            assert cost is not None
+            model = shipped_model(kind) if self.shipped_weights else None
+            training: dict[str, float] = {}
+            if model is None:
+                if progress:
+                    progress(f"training {kind} (vision)")
+                warm_up_training()  # not charged to this training
+                with self.meter.measure() as measurement:
+                    model = train(kind, images, labels, seed=SEED)
+                cost = measurement.reading
+                assert cost is not None
+                training = {"training_joules": cost.joules, "training_seconds": cost.seconds}
+            elif progress:
+                progress(f"measuring {kind} (vision, shipped weights)")
             joules, seconds = measure_inference(model, self.meter, val_images)
             # every model on the same jittered copies: paired, and whatever else is trained
             rng = np.random.default_rng(self.seed)
@@ -206,14 +209,17 @@ class VisionSystem(ServedModels[VisionModel]):
                     "confidence": confidence,
                     "energy_j_per_inference": joules,
                     "latency_ms": seconds * 1e3,
-                    "training_joules": cost.joules,
-                    "training_seconds": cost.seconds,
+                    **training,
                     "retrain_joules": retrain.joules,
                     **own_inputs(reference_images()),
                     **stress_test(model, val_images, val_labels, self.seed),
                 },
                 params={**model.params, "condition": "clean"},
-                training={"rows": len(images), "source": "sklearn digits", "seed": 0},
+                training={
+                    "rows": len(images),
+                    "source": SOURCE if not training else "sklearn digits",
+                    "seed": SEED,
+                },
             )
             self.registry.set_alias(kind, CURRENT, version.version, reason="first training")
 
@@ -233,7 +239,7 @@ class VisionSystem(ServedModels[VisionModel]):
     # -- effector (switch and reuse: `ServedModels`) -----------------------------------------
     def augmented(self, diagnosis: Diagnosis) -> tuple[Images, np.ndarray]:
         """The labelled training images as they would look under the diagnosed drift."""
-        images, labels, _, _ = self._parts()
+        images, labels, _, _ = training_and_validation()
         if diagnosis.condition not in STRENGTH_RANGE:
             return images, labels
         rng = np.random.default_rng(self.seed + 7)
@@ -253,7 +259,7 @@ class VisionSystem(ServedModels[VisionModel]):
             model = fine_tune(previous, images, labels, diagnosis.condition, seed=self.seed)
         reading = measurement.reading
         assert reading is not None
-        _, _, clean_val_images, val_labels = self._parts()
+        _, _, clean_val_images, val_labels = training_and_validation()
         val_images = clean_val_images
         rng = np.random.default_rng(self.seed + 11)
         if diagnosis.condition in STRENGTH_RANGE:
