@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from harmonia.cli_domains import DEFAULT_SERVER, EXIT_INVALID, Server, Token
+from harmonia.core.numbers import is_number
 from harmonia.core.units import format_mj
 
 models_app = typer.Typer(help="Models of the registry: push, pull, list, promote.")
@@ -164,7 +165,7 @@ def _stored_energy(version: dict[str, Any]) -> float | None:
     """The ``energy_j_per_inference`` a version stored in its metadata's ``energy`` figures
     (joules; `VersionMetadata`), if any."""
     value = ((version.get("metadata") or {}).get("energy") or {}).get("energy_j_per_inference")
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return float(value) if is_number(value) else None
 
 
 def _add_commands(group: typer.Typer, kind: str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+from harmonia.core.numbers import is_number
 from harmonia.observation._checks import check_int, need
 from harmonia.observation._protocol import ObserverResult, Window
 
@@ -50,7 +51,7 @@ class HalfSpaceTreesObserver:
             check_int("n_trees", self.n_trees, 1)
             check_int("height", self.height, 1)
             check_int("window_size", self.window_size, 1)
-            good = isinstance(self.threshold, int | float) and not isinstance(self.threshold, bool)
+            good = is_number(self.threshold)
             if not good or not 0 < self.threshold <= 1:
                 raise ValueError(f"threshold must be in (0, 1], got {self.threshold!r}")
             anomaly = need("river.anomaly", self.name, "server")

@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from harmonia.core.actions import ActionKind as ActionKind
+
 # The kinds of action the server sends today (``ActionMessage.kind`` may hold others): the
 # core's one list, re-exported (`harmonia.core.actions` is pure pydantic).
-from harmonia.core.actions import ActionKind as ActionKind
+from harmonia.core.numbers import is_number
 
 ActionStatus = Literal["applied", "failed"]
 """What a managed system reports about an action it was asked to carry out."""
@@ -59,9 +61,7 @@ class ActionMessage:
             raise ValueError(f"action {action_id}: model must be a string or null")
         if version is not None and not _is_int(version):
             raise ValueError(f"action {action_id}: version must be an integer or null")
-        if not isinstance(values, Mapping) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in values.values()
-        ):
+        if not isinstance(values, Mapping) or not all(is_number(v) for v in values.values()):
             raise ValueError(f"action {action_id}: values must map names to numbers")
         return cls(
             id=action_id,

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
 from harmonia.compat.harmonica.dynamic import DynamicLogicError, parse_dynamic
+from harmonia.core.numbers import is_number
 
 #: the tactic a secondary boundary fires when it names none (Harmonica needs one there)
 DRIFT_TACTIC = "handle_data_drift"
-
-
-def is_number(value: Any) -> TypeGuard[float]:
-    """An int or a float, not a bool (kept as it is: 5 stays 5)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def crosses(condition: Any, value: float, threshold: Any) -> bool:

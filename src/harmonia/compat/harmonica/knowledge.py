@@ -18,13 +18,13 @@ from starlette.concurrency import run_in_threadpool
 from harmonia.compat.harmonica.analysis import (
     drifted,
     first_endpoint,
-    is_number,
     top_tactic,
     violated,
 )
 from harmonia.compat.harmonica.policy import convert_harmonica
 from harmonia.compat.harmonica.tool import HarmonicaOptions, HarmonicaTool
 from harmonia.core.errors import PolicyError
+from harmonia.core.numbers import is_number
 from harmonia.server.effector_client import EffectorClient, EffectorUnreachable
 from harmonia.server.targets import TargetRefused, check_target
 from harmonia.store import HarmonicaStore

@@ -34,6 +34,7 @@ from typing import Any
 from harmonia.compat.harmonica.analysis import DRIFT_TACTIC
 from harmonia.compat.harmonica.dynamic import DynamicLogicError, parse_dynamic
 from harmonia.core.errors import Issue, PolicyError
+from harmonia.core.numbers import is_number
 from harmonia.core.policy import Policy, Tactic, parse_policy
 
 _COMPARATORS = {"LESS_THAN": "<", "GREATER_THAN": ">"}
@@ -50,10 +51,6 @@ _SYSTEMS = {
     "reg": ("traffic", ["linear", "svm", "lstm"]),
     "cv": ("vision", ["small", "medium", "large"]),
 }
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def is_harmonica_policy(data: Any) -> bool:
@@ -76,7 +73,7 @@ def _condition(boundary: Any, attribute: Any, path: str, issues: list[Issue]) ->
             )
         )
     threshold = boundary.get("threshold")
-    if not _is_number(threshold):
+    if not is_number(threshold):
         issues.append(Issue(f"{path}.threshold", f"must be a number, got {threshold!r}"))
     logic = boundary.get("dynamic_logic")
     if logic is not None and logic != "":
@@ -84,7 +81,7 @@ def _condition(boundary: Any, attribute: Any, path: str, issues: list[Issue]) ->
             parse_dynamic(logic)
         except DynamicLogicError as error:
             issues.append(Issue(f"{path}.dynamic_logic", str(error)))
-    if comparator is None or not _is_number(threshold):
+    if comparator is None or not is_number(threshold):
         return None
     # Harmonica compares the value the system reported in each message: with a one-sample
     # window that is exactly the mean of the reported metric.
@@ -114,7 +111,7 @@ def convert_harmonica(data: dict[str, Any], source: str | None = None) -> Policy
             issues.append(Issue(f"{path}.tactic_id", TACTIC_ID_RULE))
             continue
         priority = tactic.get("priority", index + 1)
-        if not _is_number(priority):
+        if not is_number(priority):
             issues.append(Issue(f"{path}.priority", f"must be a number, got {priority!r}"))
             continue
         ranked.append((float(priority), index, tactic_id))

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from harmonia.core.application import Application
 from harmonia.core.contracts._model import Floats, Ints, Scope
+from harmonia.core.numbers import is_number
 from harmonia.core.policy import Window
 
 # -- the frame: rows grouped once into arrays ------------------------------------------------
@@ -90,7 +91,7 @@ class Frame:
             flag = row.get("error", found.get("error"))
             error.append(1.0 if flag else 0.0)
             for name, value in found.items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
+                if is_number(value):
                     column = metrics.get(name)
                     if column is None:
                         column = metrics[name] = ([], [])

@@ -22,6 +22,7 @@ from harmonia.core.conditions import Evaluation
 from harmonia.core.drift import DriftDetector
 from harmonia.core.knowledge import Knowledge
 from harmonia.core.monitor import WindowSummary
+from harmonia.core.numbers import is_number
 from harmonia.core.policy import Boundary, Policy, Tactic
 from harmonia.core.versions import ModelVersion
 
@@ -101,7 +102,7 @@ class Situation:
         versions += reversed(knowledge.versions.get(model, []))
         for info in versions:
             value = info.metadata.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            if is_number(value):
                 return float(value)
         return math.nan
 

@@ -90,6 +90,7 @@ from typing import ClassVar
 
 from harmonia.core.actions import ActionKind
 from harmonia.core.knowledge import Knowledge
+from harmonia.core.numbers import is_number, number_or_nan
 from harmonia.core.policy import Policy
 from harmonia.core.scoring import score
 from harmonia.core.strategies.base import Planned, Situation, Trigger, by_distance, planned
@@ -433,7 +434,7 @@ class HarmoniaStrategy:
     def _version_promise(self, situation: Situation, version: ModelVersion) -> float:
         """The score that one version's stored quality promises (NaN if it stored none)."""
         quality = version.metadata.get(situation.policy.objective.quality)
-        if not isinstance(quality, int | float) or isinstance(quality, bool):
+        if not is_number(quality):
             return math.nan
         energy = self._energy(situation, version.model)
         return score(float(quality), energy, situation.policy.objective)
@@ -694,10 +695,7 @@ class HarmoniaStrategy:
 def _stored(knowledge: Knowledge, model: str, name: str) -> float:
     """A metric stored with the current version of ``model`` (NaN if it has none)."""
     info = knowledge.version_info(model, knowledge.current_versions.get(model))
-    value = info.metadata.get(name) if info is not None else None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return math.nan
+    return number_or_nan(info.metadata.get(name) if info is not None else None)
 
 
 def _retrain_joules(situation: Situation, model: str) -> float:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
-from typing import TypeGuard
 
 import numpy as np
+
+from harmonia.core.numbers import is_number, number_or_nan
 
 #: standard errors by which a few values' mean must stray from a version's own data before
 #: they are taken for a tested condition (five images may be darker than most by their
@@ -39,7 +40,7 @@ def conditions(metadata: Mapping[str, object], quality: str) -> dict[str, float]
         parts = key.split(".")
         if len(parts) != 3 or parts[0] != "context" or parts[2] != quality:
             continue
-        if _number(value):
+        if is_number(value):
             found[parts[1]] = float(value)
     return found
 
@@ -50,7 +51,7 @@ def feature_means(metadata: Mapping[str, object], condition: str) -> dict[str, f
     return {
         key[len(prefix) : -len("_mean")]: float(value)
         for key, value in metadata.items()
-        if key.startswith(prefix) and key.endswith("_mean") and _number(value)
+        if key.startswith(prefix) and key.endswith("_mean") and is_number(value)
     }
 
 
@@ -69,7 +70,7 @@ def own_inputs(
             continue
         feature = parts[1][: -len("_mean")]
         spread = metadata.get(f"inputs.{feature}_std")
-        if _number(value) and _number(spread):
+        if is_number(value) and is_number(spread):
             found[feature] = (float(value), float(spread))
     return found
 
@@ -152,7 +153,7 @@ def condition_of(
 
 def _own_quality(metadata: Mapping[str, object], quality: str) -> float:
     value = metadata.get(quality)
-    return float(value) if _number(value) else math.nan
+    return number_or_nan(value)
 
 
 def _along(point: np.ndarray, chain: list[tuple[np.ndarray, float]], nearest: float) -> float:
@@ -170,7 +171,3 @@ def _along(point: np.ndarray, chain: list[tuple[np.ndarray, float]], nearest: fl
         if gap < best:
             best, promise = gap, pa + t * (pb - pa)
     return promise
-
-
-def _number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
