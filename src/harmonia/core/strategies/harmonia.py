@@ -196,7 +196,7 @@ class HarmoniaStrategy:
             self.low_streak_ += 1
             steady = before < self.min_score and window_score >= before - self._margin
             fell = math.isnan(before) or not steady
-            return self._remedy(situation, window_score, drift, drifted, fell)
+            return self._remedy(situation, window_score, drift, drifted, fell, condition)
         self.low_streak_ = 0
         return self._economise(situation, window_score)
 
@@ -283,7 +283,9 @@ class HarmoniaStrategy:
         return min(good, key=lambda m: (cost[m], policy.models.index(m)))
 
     # -- what is known ----------------------------------------------------------------------
-    def _recent(self, situation: Situation, drifted: bool) -> dict[str, float]:
+    def _recent(
+        self, situation: Situation, drifted: bool, condition: str | None
+    ) -> dict[str, float]:
         """Each model's latest score younger than ``evidence_ttl`` windows, measured in the
         window's drift state and, on drifted data, on data like the window's (a model that
         reads dark images well says nothing about fog; unknown counts as alike). With
@@ -291,11 +293,10 @@ class HarmoniaStrategy:
         version's training data, so "not drifted" under a noise-tuned version is other data
         than under version 1. Where the serving version carries a stress test, a score
         counts only on a window that looked like the same tested condition as this one
-        (or like none): a clean window that ended in five dark images says nothing of dark.
+        (``condition``, or like none): a clean window that ended in five dark images says
+        nothing of dark.
         """
         compare = drifted or self.context_threshold is not None
-        tested = self._context_promise(situation, situation.active_model, latest=False)
-        condition = None if tested is None else tested[0]
 
         def alike(evidence: Evidence) -> bool:
             return evidence.condition == condition and self._alike(situation, evidence)
@@ -448,13 +449,20 @@ class HarmoniaStrategy:
 
     # -- unhealthy: the cheapest remedy that the evidence supports ---------------------------
     def _remedy(
-        self, situation: Situation, window_score: float, drift: float, drifted: bool, fell: bool
+        self,
+        situation: Situation,
+        window_score: float,
+        drift: float,
+        drifted: bool,
+        fell: bool,
+        condition: str | None,
     ) -> list[Planned]:
         """``fell``: the score just fell below ``min_score``, or fell further (by
         ``evidence_margin``), or the model did not serve the window before in this drift
         state: the data changed, or the model did. Otherwise the model reads the drift as it
         did (a gradual onset falls by less than the margin from one window to the next, but
-        crosses ``min_score`` once)."""
+        crosses ``min_score`` once). ``condition``: the tested condition the window looked
+        like as a whole, if any."""
         active = situation.active_model
         now = situation.knowledge.windows_closed
         values = {"score": window_score, "min_score": self.min_score}
@@ -469,7 +477,7 @@ class HarmoniaStrategy:
         # Without drift a low window may just be a hard one (every model has those): only a
         # model that also promises more in general is worth a switch.
         floor = self._promise(situation, active) + self.tolerance
-        recent = self._recent(situation, drifted)  # the window's own score among them
+        recent = self._recent(situation, drifted, condition)  # the window's own among them
         better = {
             m: s
             for m, s in recent.items()
