@@ -90,8 +90,9 @@ class Engine:
             model=first,
             ts=now,
             strategy=self.strategy.name,
-            reason=f"start on {first}, chosen from the promises stored with the versions "
-            f"before any window was observed ({knowledge.active_model} was serving)",
+            reason=f"start on {first}, {self.strategy.name}'s first model, chosen from what "
+            f"the versions stored before any window was observed ({knowledge.active_model} "
+            "was serving)",
             trigger="first model",
         )
 
