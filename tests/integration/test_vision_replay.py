@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -271,3 +273,31 @@ def test_yolo_adapter_refuses_a_missing_file_clearly(tmp_path: Path) -> None:
 
     with pytest.raises(YoloUnavailable, match=r"no such weights file|ultralytics"):
         YoloModel(tmp_path / "yolov8n.pt")
+
+
+def test_a_fresh_process_charges_the_first_fine_tune_for_the_work_alone(tmp_path: Path) -> None:
+    """A process's first optimiser imports what PyTorch loads lazily (seconds of CPU). With
+    shipped weights nothing trains before the fine-tune that measures ``retrain_joules``,
+    and the small MLP's fine-tune was charged 16.5 J, more than the medium CNN's (6 J): a
+    strategy then took the cheapest model to retrain for the dearest. Measured in a fresh
+    interpreter, as the replay lab's first run does."""
+    script = (
+        "import json, sys\n"
+        "from harmonia.energy import EstimateMeter\n"
+        "from harmonia.registry import ModelRegistry\n"
+        "from harmonia.systems.vision.system import VisionSystem\n"
+        "system = VisionSystem(ModelRegistry(sys.argv[1]), EstimateMeter(),"
+        " models=['small', 'medium'])\n"
+        "system.ensure_trained()\n"
+        "print(json.dumps({k: system.registry.get(k, 1).metrics['retrain_joules']"
+        " for k in system.models}))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "registry")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    joules = json.loads(run.stdout.strip().splitlines()[-1])
+    assert joules["small"] < joules["medium"], joules

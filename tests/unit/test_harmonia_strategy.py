@@ -569,3 +569,23 @@ def test_a_score_on_a_window_that_ended_in_a_drift_does_not_overrule_the_look_ah
     assert harness.window(quality=0.85, energy_j=0.0002, drift_kl=3.0, drift_values=values) == []
     [plan] = harness.look(drift_kl=3.0, drift_values=rng.normal(20, 5, 5))
     assert (plan.decision.kind, plan.decision.model) == (ActionKind.SWITCH_MODEL, "linear")
+
+
+def test_a_chance_low_score_there_does_not_keep_a_model_that_reads_the_condition_better() -> None:
+    """linear once scored 0.78 on a dark window, below min_score (0.8) by the chance of a
+    window: still far above what svm reads dark at (0.6, its stress test), so dark inputs
+    move to linear. Had linear scored no better than svm's promise there, they would not
+    (vision-30015: a dark window of 25 images scored 0.82 on the small CNN, and the next
+    dark stretch ran 11 images on the medium one, which reads it at 0.17)."""
+    rng = np.random.default_rng(12)
+    for seen, switches in ((0.78, True), (0.55, False)):
+        harness = Harness(HarmoniaStrategy(min_score=0.8, lookahead=5), active="linear")
+        stress_tested(harness)
+        harness.window(
+            quality=seen, energy_j=0.0002, drift_kl=3.0, drift_values=rng.normal(20, 5, 100)
+        )
+        harness.knowledge.activate("svm")
+        plans = harness.look(drift_kl=3.0, drift_values=rng.normal(20, 5, 5))
+        assert [(p.decision.kind, p.decision.model) for p in plans] == (
+            [(ActionKind.SWITCH_MODEL, "linear")] if switches else []
+        ), seen

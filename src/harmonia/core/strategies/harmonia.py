@@ -205,9 +205,10 @@ class HarmoniaStrategy:
         switch where they look like a condition of the versions' stress test under which
         the model in service promises less than ``min_score`` and another model at least
         that, better by ``tolerance``. A score seen on a window that looked like the same
-        condition overrules the test: a model that scored ``min_score`` there is kept, one
-        that scored below is not chosen. (The window just closed counts only if it did: five
-        dark images at its end do not make its score one on dark data.)
+        condition overrules the test: a model that scored ``min_score`` there is kept, and one
+        that scored no better (by ``evidence_margin``) than the model in service is expected
+        to there is not chosen. (The window just closed counts only if it did: five dark
+        images at its end do not make its score one on dark data.)
         """
         self._state()
         drift = situation.summary.signals.get(f"drift.{self.drift_detector}", math.nan)
@@ -225,12 +226,15 @@ class HarmoniaStrategy:
         )
         if seen.get(active, -math.inf) >= self.min_score:
             return []
+        # a score seen there may be a chance-low window: it rules a model out only where it
+        # is no better than what the model in service is expected to read there
+        expected = seen.get(active, serving[1])
         offers = {
             m: found[1]
             for m in situation.policy.models
             if m != active
             and (found := self._context_promise(situation, m, latest=False)) is not None
-            and seen.get(m, math.inf) >= self.min_score
+            and seen.get(m, math.inf) > expected + self._margin
         }
         bar = max(self.min_score, serving[1] + self.tolerance)
         good = {m: p for m, p in offers.items() if p >= bar}

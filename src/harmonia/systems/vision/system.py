@@ -179,12 +179,12 @@ class VisionSystem(ServedModels[VisionModel]):
         for kind in self.models:
             if self.registry.latest(kind) is not None:
                 continue
+            warm_up_training()  # charged to neither the training nor the fine-tune below
             model = shipped_model(kind) if self.shipped_weights else None
             training: dict[str, float] = {}
             if model is None:
                 if progress:
                     progress(f"training {kind} (vision)")
-                warm_up_training()  # not charged to this training
                 with self.meter.measure() as measurement:
                     model = train(kind, images, labels, seed=SEED)
                 cost = measurement.reading
