@@ -366,7 +366,8 @@ class HarmoniaStrategy:
         trigger = Trigger(
             "harmonia: healthy, serve the cheapest good model", {"score": window_score}
         )
-        if version is not None and (cheapest == active or cost[cheapest] < cost[active]):
+        moving = cheapest == active or cost[cheapest] < cost[active] or active not in good
+        if version is not None and moving:
             return [
                 planned(
                     ActionKind.REUSE_VERSION,
@@ -378,15 +379,28 @@ class HarmoniaStrategy:
                     version=version.version,
                 )
             ]
-        if cost[cheapest] >= cost[active]:
-            return []
         quality = situation.policy.objective.quality
         held_out = "R²" if quality == "r2" else quality
+        stored = f"held-out {held_out} stored with its version, energy as measured, else as stored"
+        if active not in good:
+            # the rule that chose the first model, on every healthy window: a detour (a
+            # drift's model) ends when the data no longer calls for it
+            return [
+                planned(
+                    ActionKind.SWITCH_MODEL,
+                    f"{cheapest} promises more: a score of {promise[cheapest]:.4f} against "
+                    f"{active}'s {promise[active]:.4f} ({stored}), the cheapest within "
+                    f"{self.tolerance} of the best ({best:.4f})",
+                    trigger,
+                    model=cheapest,
+                )
+            ]
+        if cost[cheapest] >= cost[active]:
+            return []
         return [
             planned(
                 ActionKind.SWITCH_MODEL,
-                f"{cheapest} promises a score of {promise[cheapest]:.4f} (held-out {held_out} "
-                f"stored with its version, energy as measured, else as stored), within "
+                f"{cheapest} promises a score of {promise[cheapest]:.4f} ({stored}), within "
                 f"{self.tolerance} of the best ({best:.4f}), "
                 + _per_inference(
                     (self._energy(situation, cheapest), self._energy(situation, active)),
