@@ -301,3 +301,32 @@ def test_a_fresh_process_charges_the_first_fine_tune_for_the_work_alone(tmp_path
     )
     joules = json.loads(run.stdout.strip().splitlines()[-1])
     assert joules["small"] < joules["medium"], joules
+
+
+def test_a_replay_measures_new_versions_under_the_stress_test_only_for_a_strategy_that_reads_it(
+    vision_registry: ModelRegistry, tmp_path: Path
+) -> None:
+    """HarmonE's strategy reads no stress test, so a replay of it spares its new versions
+    that measurement (a third of each fine-tune's time); version 1 keeps its own, and a
+    retrain for harmonia measures it (`test_every_version_stores_a_stress_test...`)."""
+    from harmonia.replay.runner import run_approach
+    from harmonia.replay.systems import spec_for
+
+    spec = spec_for("vision")
+    stream = spec.stream(spec.load(None, SHORT))
+    kept = tmp_path / "harmone"
+    result = run_approach(
+        "harmone",
+        stream,
+        vision_registry,
+        "harmonia",
+        EstimateMeter(),
+        system="vision",
+        keep_registry=kept,
+    )
+    assert result.retrains >= 1
+    registry = ModelRegistry(kept)
+    for kind in VISION.models:
+        for version in registry.versions(kind):
+            stressed = any(key.startswith("context.") for key in version.metrics)
+            assert stressed == (version.version == 1), (kind, version.version)

@@ -432,7 +432,13 @@ class PipelineSpec:
         _VISION.prepare(registry, menu, meter, progress)
 
     def open(
-        self, registry: ModelRegistry, menu: str, meter: EnergyMeter, seed: int
+        self,
+        registry: ModelRegistry,
+        menu: str,
+        meter: EnergyMeter,
+        seed: int,
+        *,
+        stress_test: bool = True,
     ) -> VisionSystem:
         """The models the services serve (their energy per inference, for the results)."""
         return VisionSystem(registry, meter, seed=seed, models=self.settings.models)

@@ -91,10 +91,12 @@ def run_approach(
         registry = base.fork(keep_registry or Path(scratch) / "registry")
         for kind in spec.settings.models:  # every approach starts from version 1
             registry.set_alias(kind, CURRENT, 1, reason=f"replay of {name} starts from v1")
-        managed = spec.open(registry, menu, meter, seed)
+        engine = build_engine(policy, seed=seed)
+        # a stress test costs a third of a fine-tune's time: measured for strategies that read it
+        reads = bool(getattr(engine.strategy, "reads_stress_test", False))
+        managed = spec.open(registry, menu, meter, seed, stress_test=reads)
         serve = spec.serve(managed)
         energy = managed.energy_per_inference()
-        engine = build_engine(policy, seed=seed)
         knowledge = managed.knowledge(policy.models, policy.start_model)
         begun = engine.begin(knowledge, stream.first_ts)
         predictions = np.empty(count)

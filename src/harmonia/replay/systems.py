@@ -101,8 +101,18 @@ class ReplaySpec(Protocol):
         ...
 
     def open(
-        self, registry: ModelRegistry, menu: str, meter: EnergyMeter, seed: int
-    ) -> ReplaySystem: ...
+        self,
+        registry: ModelRegistry,
+        menu: str,
+        meter: EnergyMeter,
+        seed: int,
+        *,
+        stress_test: bool = True,
+    ) -> ReplaySystem:
+        """The managed system over ``registry``. ``stress_test=False``: new versions are
+        not measured under the stress test's conditions, for a strategy that reads none
+        (a system without a stress test ignores it)."""
+        ...
 
     def load(self, data: Path | None, samples: int | None) -> Any:
         """What `stream` replays, read from the system's data file (None: the shipped one)
@@ -212,9 +222,15 @@ class TrafficSpec(OneServiceSpec):
         )
 
     def open(
-        self, registry: ModelRegistry, menu: str, meter: EnergyMeter, seed: int
+        self,
+        registry: ModelRegistry,
+        menu: str,
+        meter: EnergyMeter,
+        seed: int,
+        *,
+        stress_test: bool = True,
     ) -> ReplaySystem:
-        system: ReplaySystem = self._system(registry, menu, meter, seed)
+        system: ReplaySystem = self._system(registry, menu, meter, seed)  # no stress test
         return system
 
     def load(self, data: Path | None, samples: int | None) -> Any:
@@ -305,15 +321,25 @@ class VisionSpec(OneServiceSpec):
     ) -> None:
         self._system(registry, meter, 0).ensure_trained(progress)
 
-    def _system(self, registry: ModelRegistry, meter: EnergyMeter, seed: int) -> Any:
+    def _system(
+        self, registry: ModelRegistry, meter: EnergyMeter, seed: int, stress_test: bool = True
+    ) -> Any:
         from harmonia.systems.vision.system import VisionSystem
 
-        return VisionSystem(registry, meter, seed=seed, models=self.settings.models)
+        return VisionSystem(
+            registry, meter, seed=seed, models=self.settings.models, stress_test=stress_test
+        )
 
     def open(
-        self, registry: ModelRegistry, menu: str, meter: EnergyMeter, seed: int
+        self,
+        registry: ModelRegistry,
+        menu: str,
+        meter: EnergyMeter,
+        seed: int,
+        *,
+        stress_test: bool = True,
     ) -> ReplaySystem:
-        system: ReplaySystem = self._system(registry, meter, seed)
+        system: ReplaySystem = self._system(registry, meter, seed, stress_test)
         return system
 
     def load(self, data: Path | None, samples: int | None) -> Any:

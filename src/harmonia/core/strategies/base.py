@@ -115,7 +115,9 @@ class Strategy(Protocol):
     ``first_model(policy, knowledge) -> str``; the engine's `~harmonia.core.engine.Engine.begin`
     asks it, live and in replay. With ``lookahead`` (a number of samples, or None) and
     ``anticipate(situation) -> list[Planned]``, it may act between windows on the latest
-    inputs alone, before their labels count (`~harmonia.core.engine.Engine.step`).
+    inputs alone, before their labels count (`~harmonia.core.engine.Engine.step`). One that
+    reads the stress test stored with versions (`harmonia.core.strategies.stress`) says so
+    with ``reads_stress_test = True``; a replay measures new versions under it only then.
     """
 
     name: ClassVar[str]

@@ -109,6 +109,9 @@ class HarmoniaStrategy:
     """
 
     name: ClassVar[str] = "harmonia"
+    #: the stress test stored with versions names the window's condition (explore, the look
+    #: ahead, a healthy window's choice)
+    reads_stress_test: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -147,11 +147,15 @@ class VisionSystem(ServedModels[VisionModel]):
         retrain_window: int = RETRAIN_WINDOW,
         models: Sequence[str] = MODEL_KINDS,
         shipped_weights: bool = True,
+        stress_test: bool = True,
     ) -> None:
         super().__init__(registry, models, VisionModel.load)
         self.meter = meter
         #: version 1 from the weights shipped with the package (same on every machine)
         self.shipped_weights = shipped_weights
+        #: whether a retrain measures the new version under `STRESS_STRENGTHS` (`stress_test`:
+        #: a third of a fine-tune's time); a replay spares a strategy that reads none of it
+        self.stress_test = stress_test
         self.seed = seed
         self.retrain_window = retrain_window
         self._monitor: ConditionMonitor | None = None
@@ -278,7 +282,11 @@ class VisionSystem(ServedModels[VisionModel]):
                 "training_seconds": reading.seconds,
                 "retrain_joules": reading.joules,
                 **own_inputs(jitter(images, np.random.default_rng(self.seed + 3))),
-                **stress_test(model, clean_val_images, val_labels, self.seed),
+                **(
+                    stress_test(model, clean_val_images, val_labels, self.seed)
+                    if self.stress_test
+                    else {}
+                ),
             },
             params={
                 **model.params,
