@@ -26,7 +26,9 @@ What it does differently from HarmonE, and why:
   its held-out quality (R², accuracy: the metric the objective names) and its energy per
   inference — so the strategy knows each model's promise
   before serving it, and serves the cheapest model whose promised score is within
-  ``tolerance`` of the best promise. Scores seen while serving then decide the remedies.
+  ``tolerance`` of the best promise: first, and again on every healthy window, so that the
+  model a drift called for gives way once it has passed. Scores seen while serving then
+  decide the remedies.
   (Comparing one serving window with another would mislead: windows differ in difficulty;
   a 200-sample window of traffic covers part of a day, and night windows are harder.)
 - **A low score that persists is drift too.** The watched signal cannot see every change
