@@ -307,7 +307,7 @@ def test_a_replay_measures_new_versions_under_the_stress_test_only_for_a_strateg
     vision_registry: ModelRegistry, tmp_path: Path
 ) -> None:
     """HarmonE's strategy reads no stress test, so a replay of it spares its new versions
-    that measurement (a third of each fine-tune's time); version 1 keeps its own, and a
+    that measurement (longer than each fine-tune itself); version 1 keeps its own, and a
     retrain for harmonia measures it (`test_every_version_stores_a_stress_test...`)."""
     from harmonia.replay.runner import run_approach
     from harmonia.replay.systems import spec_for

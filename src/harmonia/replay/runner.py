@@ -92,7 +92,7 @@ def run_approach(
         for kind in spec.settings.models:  # every approach starts from version 1
             registry.set_alias(kind, CURRENT, 1, reason=f"replay of {name} starts from v1")
         engine = build_engine(policy, seed=seed)
-        # a stress test costs a third of a fine-tune's time: measured for strategies that read it
+        # a stress test costs more than the fine-tune it follows: measured only where it is read
         reads = bool(getattr(engine.strategy, "reads_stress_test", False))
         managed = spec.open(registry, menu, meter, seed, stress_test=reads)
         serve = spec.serve(managed)

@@ -154,7 +154,8 @@ class VisionSystem(ServedModels[VisionModel]):
         #: version 1 from the weights shipped with the package (same on every machine)
         self.shipped_weights = shipped_weights
         #: whether a retrain measures the new version under `STRESS_STRENGTHS` (`stress_test`:
-        #: a third of a fine-tune's time); a replay spares a strategy that reads none of it
+        #: in harmone's replays it took longer than the fine-tune itself); a replay spares a
+        #: strategy that reads none of it
         self.stress_test = stress_test
         self.seed = seed
         self.retrain_window = retrain_window
@@ -221,7 +222,7 @@ class VisionSystem(ServedModels[VisionModel]):
                 params={**model.params, "condition": "clean"},
                 training={
                     "rows": len(images),
-                    "source": SOURCE if not training else "sklearn digits",
+                    "source": "sklearn digits" if training else SOURCE,
                     "seed": SEED,
                 },
             )
