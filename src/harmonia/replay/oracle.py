@@ -107,6 +107,14 @@ def window_score(
     return score(quality.window(predicted, actual), energy_j, objective)
 
 
+def with_training(energy_j: np.ndarray, training_joules: float) -> np.ndarray:
+    """Per-sample energy with an approach's training energy (its retrains) spread evenly over
+    its samples: what its energy per inference counts, and so what its objective scores. A
+    retrain is not free: a strategy that retrains scores its cost, as HarmonE's evaluation
+    counts it, and as a fixed configuration that never retrains does not pay it."""
+    return energy_j + training_joules / len(energy_j) if len(energy_j) else energy_j
+
+
 def mean_window_score(
     predicted: np.ndarray,
     actual: np.ndarray,

@@ -40,7 +40,7 @@ from harmonia.policies import build_engine, parse_policy_text, presets
 from harmonia.registry import CURRENT, ModelRegistry
 from harmonia.replay.approaches import VISION as VISION_SETTINGS
 from harmonia.replay.approaches import Settings, settings_policy
-from harmonia.replay.oracle import Quality, classification, mean_window_score
+from harmonia.replay.oracle import Quality, classification, mean_window_score, with_training
 from harmonia.replay.results import ActionRecord, ApproachResult, ServiceResult, Timeline
 from harmonia.replay.runner import apply_action
 from harmonia.replay.systems import VISION as _VISION
@@ -108,7 +108,8 @@ class PipelineReplay:
     services: dict[str, ServiceReplay]
     #: mean joules per frame in each stage (classify: both services, retrains spread)
     energy_per_stage: dict[str, float]
-    #: joules per frame end to end (every stage's inference; retrains excluded)
+    #: joules per frame end to end: every stage's inference, retrains spread evenly
+    #: (`with_training`: the score counts them, as the energy per stage does)
     energy_per_frame: np.ndarray
     #: the aggregate's verdict per frame: whether it was right, which service won
     correct: np.ndarray
@@ -265,7 +266,7 @@ def replay_pipeline(
             CLASSIFY: float(sum(energies[s].mean() for s in policies) + training / count),
             AGGREGATE: vote_j,
         },
-        energy_per_frame=np.asarray(per_frame, dtype=float),
+        energy_per_frame=with_training(np.asarray(per_frame, dtype=float), training),
         correct=correct,
         chosen=[best.service for best, _ in verdicts],
         summary=summarize_pipeline(application(), rows),

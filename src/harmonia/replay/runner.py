@@ -31,7 +31,7 @@ from harmonia.energy import EnergyMeter
 from harmonia.policies import build_engine
 from harmonia.registry import CURRENT, ModelRegistry
 from harmonia.replay.approaches import ORACLE, approach_policy
-from harmonia.replay.oracle import frontier, mean_window_score, oracle
+from harmonia.replay.oracle import frontier, mean_window_score, oracle, with_training
 from harmonia.replay.results import ActionRecord, ApproachResult, Timeline
 from harmonia.replay.systems import ReplaySpec, Stream, spec_for
 from harmonia.systems.serving import Adaptable
@@ -160,16 +160,17 @@ def run_approach(
     judged = _judged(spec, predictions, confidences)
     kinds = [a.kind for a in timeline.actions]
     window = spec.settings.window
+    charged = with_training(energies, training_joules)
     return ApproachResult(
         approach=name,
-        energy_j_per_inference=float(energies.mean() + training_joules / count),
+        energy_j_per_inference=float(charged.mean()),
         metrics=quality.overall(judged, targets),
         inference_ms=float(latency.mean() * 1e3),
         switches=kinds.count(ActionKind.SWITCH_MODEL.value),
         retrains=kinds.count(ActionKind.RETRAIN.value),
         reuses=kinds.count(ActionKind.REUSE_VERSION.value),
         energy_source=meter.source,
-        objective=mean_window_score(judged, targets, energies, policy.objective, window, quality),
+        objective=mean_window_score(judged, targets, charged, policy.objective, window, quality),
         seconds=seconds,
         timeline=timeline,
     )
