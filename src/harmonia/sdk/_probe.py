@@ -131,7 +131,6 @@ class Probe:
         self.stats = ProbeStats()
         self._closed = False
         self._warned: set[str] = set()
-        self._sleep = sleep
         self._sender = _Sender(
             self,
             max_buffer=max_buffer,
@@ -214,7 +213,7 @@ class Probe:
         self._sender.with_retries(
             lambda: self.transport.describe_version(self.app, model, version, description),
             retry_for=min(self.retry_for, DESCRIBE_RETRY_FOR),
-            pause=self._sleep or time.sleep,
+            pause=self._sender.pause_caller,
         )
 
     def _enqueue(self, item: Item) -> None:

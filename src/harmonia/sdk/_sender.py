@@ -332,6 +332,11 @@ class _Sender:
             return f"the probe closed before the server answered ({self._outage.last_error})"
         return f"after {attempts} attempts over {age:.1f} s ({self._outage.last_error})"
 
+    def pause_caller(self, seconds: float) -> None:
+        """A plain pause between retries on the caller's thread (`Probe.describe_version`):
+        the injected ``sleep`` where there is one, else `time.sleep`."""
+        (self._sleep or time.sleep)(seconds)
+
     def _pause(self, seconds: float) -> None:
         """Wait ``seconds`` before the next attempt, or until close's deadline. Meanwhile
         full batches queued behind go to the spool, if there is one, so a long outage costs
