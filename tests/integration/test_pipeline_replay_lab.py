@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from harmonia.cli import app
 from harmonia.replay.approaches import parse_approaches
 from harmonia.replay.lab import run_lab
-from harmonia.replay.pipeline import SPEC, approach_policies, preset_policy
+from harmonia.replay.pipeline import preset_policy
+from harmonia.replay.pipeline_lab import SPEC, approach_policies
 from harmonia.replay.results import ReplayResult, csv_columns
 from harmonia.systems.pipeline import SERVICES
 from harmonia.systems.vision.scenario import Scenario, parse_scenario

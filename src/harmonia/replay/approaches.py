@@ -216,7 +216,7 @@ def settings_policy(
     """The policy of baseline (or ``harmonia``) approach ``name`` over ``settings``' models,
     named ``policy`` (default ``<system>-<name>``), starting on ``initial_model`` (default
     the most accurate). A pipeline applies it to each adapting service, with that service's
-    models (`harmonia.replay.pipeline`)."""
+    models (`harmonia.replay.pipeline_lab`)."""
     fields = {
         "policy": policy or f"{settings.system}-{name}",
         "system": settings.system,
