@@ -23,6 +23,7 @@ _LAZY = {
         "PowercapMeter",
         "auto_meter",
         "get_meter",
+        "measure_per_call",
     ],
     "harmonia.drift": [
         "ADWINDetector",

@@ -8,6 +8,7 @@ from harmonia.energy._protocol import EnergyMeter, EnergyReading, EnergySource, 
 from harmonia.energy.auto import auto_meter, get_meter
 from harmonia.energy.estimate import DEFAULT_WATTS_PER_CORE, EstimateMeter
 from harmonia.energy.nvml import NvmlMeter
+from harmonia.energy.per_call import measure_per_call
 from harmonia.energy.powercap import PowercapMeter
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "PowercapMeter",
     "auto_meter",
     "get_meter",
+    "measure_per_call",
 ]

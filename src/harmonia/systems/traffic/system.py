@@ -14,36 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from harmonia.core.knowledge import fingerprint
-from harmonia.energy import EnergyMeter
+from harmonia.energy import EnergyMeter, measure_per_call
 from harmonia.registry import CURRENT, ModelRegistry, RegisteredVersion
 from harmonia.systems._training import warm_up_training
 from harmonia.systems.serving import ServedModels
 from harmonia.systems.traffic.data import LOOKBACK, lag_windows
 from harmonia.systems.traffic.models import MODEL_KINDS, Menu, TrafficModel, holdout_r2, train
 
-#: predictions timed per model when measuring its energy per inference
+#: predictions timed per model when measuring its energy per inference (per burst, `BURSTS` bursts)
 CALIBRATION_CALLS = 3000
 #: HarmonE retrains on the last 1,200 observations; so do we
 RETRAIN_WINDOW = 1200
-
-
-def measure_inference(
-    model: TrafficModel, meter: EnergyMeter, windows: np.ndarray, calls: int = CALIBRATION_CALLS
-) -> tuple[float, float]:
-    """Joules and seconds per prediction, measured over ``calls`` predictions in one block.
-
-    One prediction of a small model takes microseconds, below what any energy counter
-    resolves (RAPL updates about every millisecond), so a model's energy per inference is
-    measured over many calls and divided.
-    """
-    rows = [windows[i % len(windows)].tolist() for i in range(calls)]
-    predict = model.predict
-    with meter.measure() as measurement:
-        for row in rows:
-            predict(row)
-    reading = measurement.reading
-    assert reading is not None
-    return reading.joules / calls, reading.seconds / calls
 
 
 @dataclass(frozen=True)
@@ -90,7 +71,9 @@ class TrafficSystem(ServedModels[TrafficModel]):
                 model = train(kind, self.menu, training, seed=0)
             cost = measurement.reading
             assert cost is not None
-            joules, seconds = measure_inference(model, self.meter, windows)
+            joules, seconds = measure_per_call(
+                self.meter, model.predict, windows.tolist(), calls=CALIBRATION_CALLS
+            )
             expected_r2 = holdout_r2(kind, self.menu, training)
             version = self.registry.register(
                 kind,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harmonia.core.knowledge import fingerprint
-from harmonia.energy import EnergyMeter
+from harmonia.energy import EnergyMeter, measure_per_call
 from harmonia.registry import CURRENT, ModelRegistry, RegisteredVersion
 from harmonia.systems._training import warm_up_training
 from harmonia.systems.serving import ServedModels
@@ -38,7 +38,7 @@ from harmonia.systems.vision.models import MODEL_KINDS, VisionModel, fine_tune, 
 from harmonia.systems.vision.scenario import STRENGTH_RANGE, apply
 from harmonia.systems.vision.shipped import SEED, SOURCE, shipped_model
 
-#: predictions timed per model when measuring its energy per inference
+#: predictions timed per model when measuring its energy per inference (per burst, `BURSTS` bursts)
 CALIBRATION_CALLS = 600
 #: jittered copies of the validation images a version's expected accuracy is measured on:
 #: one draw of the camera's wobble moves a model's accuracy on the 216 validation images by
@@ -72,19 +72,6 @@ class Retrained:
     joules: float
     seconds: float
     diagnosis: Diagnosis
-
-
-def measure_inference(
-    model: VisionModel, meter: EnergyMeter, images: Images, calls: int = CALIBRATION_CALLS
-) -> tuple[float, float]:
-    """Joules and seconds per prediction, measured over ``calls`` one-image predictions."""
-    predict = model.predict
-    with meter.measure() as measurement:
-        for i in range(calls):
-            predict(images[i % len(images)])
-    reading = measurement.reading
-    assert reading is not None
-    return reading.joules / calls, reading.seconds / calls
 
 
 def expected_quality(
@@ -197,7 +184,9 @@ class VisionSystem(ServedModels[VisionModel]):
                 training = {"training_joules": cost.joules, "training_seconds": cost.seconds}
             elif progress:
                 progress(f"measuring {kind} (vision, shipped weights)")
-            joules, seconds = measure_inference(model, self.meter, val_images)
+            joules, seconds = measure_per_call(
+                self.meter, model.predict, list(val_images), calls=CALIBRATION_CALLS
+            )
             # every model on the same jittered copies: paired, and whatever else is trained
             rng = np.random.default_rng(self.seed)
             accuracy, confidence = expected_quality(model, val_images, val_labels, rng)
