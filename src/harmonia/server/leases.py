@@ -17,12 +17,10 @@ owned by one replica at a time, through a lease with a fencing token
   owner's feeder (a thread, woken by a notification) feeds it to the loop and records what
   it decided in the transaction that takes it out of the inbox. Pull replies carry the
   pending actions from the store, whichever replica answers.
-- events reach the event-stream subscribers of every replica: a replica sends an event by
-  NOTIFY to the others when one of them has subscribers for its app (each says which apps
-  its subscribers watch in its heartbeat), and always for actions and observations, which
-  the owner's loop needs (a failed action may be decided again; observations feed the
-  policy). A listener thread (one connection of its own, LISTEN) publishes the others'
-  events to the subscribers here and wakes the feeder.
+- the replicas tell each other by NOTIFY what the owners must hear of (a policy applied, a
+  batch in an inbox, ...) and the events their subscribers watch:
+  `harmonia.server.replica_events` (`EventRelay`, which `Replicas` starts and stops beside
+  its own threads). Its listener wakes the feeder.
 
 Contract checks are leased too: an app with a contract has a lease of its own beside its
 loops' (service `CONTRACT_LEASE`), taken and kept by the same keeper, and only its holder
@@ -35,7 +33,6 @@ On SQLite there is one process and none of this runs (`Server.replicas` is None)
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
@@ -43,11 +40,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from harmonia.server.observe import Broadcaster
+from harmonia.server.replica_events import EventRelay, ReplicatedEvents, start_thread
 from harmonia.store import App
-from harmonia.store.leases import CHANNEL, CONTRACT_LEASE, Inboxed, LeaseLost, Taken
+from harmonia.store.leases import CONTRACT_LEASE, Inboxed, LeaseLost, Taken
 
 if TYPE_CHECKING:
     from harmonia.server.service import Server
@@ -66,10 +61,6 @@ INBOX_BATCHES = 50
 #: how long a service known to have no policy is believed to have none (a notification
 #: says so at once when a policy is applied; this covers a notification lost)
 NO_POLICY_S = 5.0
-#: events relayed to the other replicas whatever their subscribers: their loops need them
-ALWAYS_RELAYED = frozenset({"action", "observation"})
-#: events waiting to be sent, at most (the oldest are dropped beyond: the stream is live)
-MAX_QUEUED_EVENTS = 10_000
 #: oversized notifications and silent replicas are forgotten after this long (seconds)
 PURGE_AFTER_S = 300.0
 
@@ -92,34 +83,10 @@ class Held:
     token: int
 
 
-class ReplicatedEvents(Broadcaster):
-    """The event stream of one replica, whose events the other replicas' subscribers see
-    too (through `Replicas.relay`)."""
-
-    def __init__(self, replicas: Replicas, *, per_app: int, total: int) -> None:
-        super().__init__(per_app=per_app, total=total)
-        self._replicas = replicas
-
-    def publish(self, app: str, event: str, data: dict[str, Any], *, raw: bool = False) -> None:
-        super().publish(app, event, data, raw=raw)
-        self._replicas.relay(app, event, data, raw)
-
-    def publish_here(self, app: str, event: str, data: dict[str, Any], *, raw: bool) -> None:
-        """Publish another replica's event to the subscribers of this one only."""
-        super().publish(app, event, data, raw=raw)
-
-    def watched(self) -> dict[str, bool]:
-        """The apps this replica's subscribers watch: app → whether one wants raw samples."""
-        with self._lock:
-            return {
-                app: any(s.raw for s in subs) for app, subs in self._subscribers.items() if subs
-            }
-
-
 class Replicas:
     """This server's part among the replicas: the leases it holds on live loops, the
-    threads that keep them (keeper), feed the owned loops from their inboxes (feeder),
-    listen to the other replicas (listener) and send them events (sender)."""
+    threads that keep them (keeper) and feed the owned loops from their inboxes (feeder),
+    and its link to the other replicas (`relay`: listener and sender)."""
 
     def __init__(self, server: Server, options: ReplicaOptions) -> None:
         if options.lease_seconds <= 0:
@@ -130,22 +97,16 @@ class Replicas:
         self.lease_seconds = options.lease_seconds
         self.renew_every = options.lease_seconds / 3
         self.look_every = min(LOOK_EVERY_S, self.renew_every)
-        guards = server.guards
-        self.events = ReplicatedEvents(
-            self, per_app=guards.max_subscribers_per_app, total=guards.max_subscribers
-        )
+        #: what this replica sends the others and hears from them
+        self.relay = EventRelay(self)
+        self.events: ReplicatedEvents = self.relay.events
         self._lock = threading.Lock()
         #: the leases held, by (app, service)
         self._held: dict[tuple[str, str], Held] = {}
         #: whether a service has a policy (so a loop, owned somewhere), and since when known
         self._policies: dict[tuple[str, str], tuple[bool, float]] = {}
-        #: apps whose events other replicas' subscribers watch: app → raw samples too
-        self._remote: dict[str, bool] = {}
-        self._queued: collections.deque[bytes] = collections.deque(maxlen=MAX_QUEUED_EVENTS)
         self._stop = threading.Event()
         self._feed = threading.Event()
-        self._send = threading.Event()
-        self._listening = threading.Event()
         self._threads: list[threading.Thread] = []
         self._renewed = time.monotonic()
 
@@ -160,6 +121,11 @@ class Replicas:
         with self._lock:
             return dict(self._held)
 
+    def owns(self, app: str, service: str) -> bool:
+        """Whether this replica holds the lease of ``service``'s loop (or, under
+        `CONTRACT_LEASE`, of the app's contract checks)."""
+        return (app, service) in self._held
+
     def owns_contract(self, app: str) -> bool:
         """Whether this replica holds the lease of ``app``'s contract checks (only its
         holder checks the contract and records violations)."""
@@ -170,14 +136,14 @@ class Replicas:
         (the holder of the checks' lease reads the new one), and this replica takes the
         lease if nobody holds it yet (the keeper's next look would, within half a
         second)."""
-        self._queue({"k": "contract", "a": app.name})
+        self.relay.send({"k": "contract", "a": app.name})
         self._take_checks(app)
 
     def observers_changed(self, app: App) -> None:
         """Observers were configured here: the other replicas read them again (the holder
         of the checks' lease runs them from its next batch on), and this replica takes the
         lease if nobody holds it yet."""
-        self._queue({"k": "observers", "a": app.name})
+        self.relay.send({"k": "observers", "a": app.name})
         self._take_checks(app)
 
     def hand_to_observers(self, app: App, rows: list[dict[str, Any]]) -> None:
@@ -199,7 +165,7 @@ class Replicas:
     def ask_check(self, app: App) -> None:
         """A window of ``app``'s contract closed here, but another replica checks it: ask
         that one (the holder queues a check; one that holds nothing ignores it)."""
-        self._queue({"k": "check", "a": app.name})
+        self.relay.send({"k": "check", "a": app.name})
 
     def view(self) -> dict[str, Any]:
         """The replicas and their leases as the database has them, for ``GET /replicas``:
@@ -276,8 +242,8 @@ class Replicas:
     def policy_changed(self, app: App, service: str) -> None:
         """A policy was applied here: the other replicas hear of it (the owner puts it in
         force), and this replica takes the loop if nobody owns it yet."""
-        self._policies[(app.name, service)] = (True, time.monotonic())
-        self._queue({"k": "policy", "a": app.name, "s": service})
+        self.policy_known(app.name, service)
+        self.relay.send({"k": "policy", "a": app.name, "s": service})
         if (app.name, service) not in self._held:
             try:
                 taken = self.store.take_leases(
@@ -290,36 +256,32 @@ class Replicas:
 
     def version_described(self, app: App, service: str, model: str, version: int) -> None:
         """A version was described here: the owner of the loop hears of it."""
-        self._queue({"k": "version", "a": app.name, "s": service, "m": model, "v": version})
+        self.relay.send({"k": "version", "a": app.name, "s": service, "m": model, "v": version})
 
-    def relay(self, app: str, event: str, data: dict[str, Any], raw: bool) -> None:
-        """Send an event to the other replicas if a subscriber there watches ``app`` (or if
-        their loops need it: actions, observations)."""
-        if event not in ALWAYS_RELAYED:
-            wanted = self._remote.get(app)
-            if wanted is None or (raw and not wanted):
-                return
-        self._queue({"k": "event", "a": app, "e": event, "d": data, "w": raw})
+    def policy_known(self, app: str, service: str) -> None:
+        """``service`` has a policy (applied here, or another replica says so): believed
+        without asking the store again."""
+        self._policies[(app, service)] = (True, time.monotonic())
+
+    def wake_feeder(self) -> None:
+        """Have the feeder look at the inboxes now (a batch came for a loop held here)."""
+        self._feed.set()
 
     # -- start and stop -------------------------------------------------------------------
 
     def start(self) -> None:
-        """Listen to the other replicas, take the loops nobody owns (before the first
-        request, so that a restarted replica owns its loops again at once), then keep the
-        leases, feed the loops and send events from threads."""
-        listener = self._thread(self._listen, "listener")
-        if not self._listening.wait(10):
-            logger.warning("replica %s is not listening to the others yet", self.id)
+        """Listen to the other replicas and send them events, take the loops nobody owns
+        (before the first request, so that a restarted replica owns its loops again at
+        once), then keep the leases and feed the loops from threads."""
+        self.relay.start()
         try:
             self._heartbeat()
             self._take_free()
         except Exception:
             logger.warning("replica %s: first look at the leases failed", self.id, exc_info=True)
         self._threads = [
-            listener,
-            self._thread(self._keep, "lease-keeper"),
-            self._thread(self._feeder, "feeder"),
-            self._thread(self._sender, "sender"),
+            start_thread(self._keep, "lease-keeper"),
+            start_thread(self._feeder, "feeder"),
         ]
         logger.info("replica %s started, owning %d loops", self.id, len(self._held))
 
@@ -328,9 +290,10 @@ class Replicas:
         that another replica takes the loops over at once."""
         self._stop.set()
         self._feed.set()
-        self._send.set()
+        self.relay.stop()
         for thread in self._threads:
             thread.join(timeout=5)
+        self.relay.join(timeout=5)
         with self._lock:
             held, self._held = self._held, {}
         try:
@@ -339,11 +302,6 @@ class Replicas:
             )
         except Exception:
             logger.warning("replica %s could not release its leases", self.id, exc_info=True)
-
-    def _thread(self, target: Any, name: str) -> threading.Thread:
-        thread = threading.Thread(target=target, name=f"harmonia-{name}", daemon=True)
-        thread.start()
-        return thread
 
     # -- the lease keeper ---------------------------------------------------------------
 
@@ -388,11 +346,7 @@ class Replicas:
         others = self.store.heartbeat(
             self.id, self.events.watched(), within=self.lease_seconds + self.look_every
         )
-        remote: dict[str, bool] = {}
-        for watched in others.values():
-            for app, raw in watched.items():
-                remote[app] = remote.get(app, False) or raw
-        self._remote = remote
+        self.relay.watched_elsewhere(others.values())
 
     def _take_free(self) -> None:
         held = self.held()
@@ -517,81 +471,3 @@ class Replicas:
             for batch in batches:
                 observers.submit(app, batch.rows)
         return True
-
-    # -- between replicas -----------------------------------------------------------------
-
-    def _queue(self, message: dict[str, Any]) -> None:
-        payload = orjson.dumps({**message, "r": self.id}, default=str)
-        self._queued.append(payload)
-        self._send.set()
-
-    def _sender(self) -> None:
-        while True:
-            self._send.wait(1.0)
-            self._send.clear()
-            while self._queued:
-                batch: list[bytes] = []
-                while self._queued and len(batch) < 500:
-                    batch.append(self._queued.popleft())
-                try:
-                    self.store.notify(batch)
-                except Exception:
-                    logger.warning("sending %d events to the replicas failed", len(batch))
-            if self._stop.is_set():
-                return
-
-    def _listen(self) -> None:
-        import psycopg
-
-        url = self.store.engine.url.set(drivername="postgresql")
-        conninfo = url.render_as_string(hide_password=False)
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(conninfo, autocommit=True) as connection:
-                    connection.execute(f"LISTEN {CHANNEL}")
-                    self._listening.set()
-                    self._feed.set()  # what came meanwhile is in the inboxes
-                    while not self._stop.is_set():
-                        for notice in connection.notifies(timeout=0.5):
-                            self._dispatch(notice.payload)
-            except Exception:
-                if self._stop.is_set():
-                    return
-                logger.warning("replica %s: listening failed; again in 1 s", self.id, exc_info=True)
-                self._stop.wait(1.0)
-
-    def _dispatch(self, payload: str) -> None:
-        try:
-            message = orjson.loads(payload)
-            if message.get("k") == "stored":
-                stored = self.store.stored_notification(int(message["id"]))
-                if stored is None:
-                    return
-                message = orjson.loads(stored)
-            self._handle(message)
-        except Exception:
-            logger.warning("a notification could not be handled: %.200s", payload, exc_info=True)
-
-    def _handle(self, message: dict[str, Any]) -> None:
-        kind, app, service = message.get("k"), str(message.get("a")), str(message.get("s"))
-        if kind == "inbox":
-            if (app, service) in self._held:
-                self._feed.set()
-            return
-        if message.get("r") == self.id:
-            return  # this replica's own, back from the database
-        if kind == "event":
-            event, data, raw = message["e"], message["d"], bool(message.get("w"))
-            self.events.publish_here(app, event, data, raw=raw)
-            self.server.heard(app, event, data)
-        elif kind == "policy":
-            self._policies[(app, service)] = (True, time.monotonic())
-            self.server.policy_stored(app, service)
-        elif kind == "version":
-            self.server.version_stored(app, service, message["m"], int(message["v"]))
-        elif kind == "contract":
-            self.server.contracts.forget(app)
-        elif kind == "observers":
-            self.server.observers.forget(app)
-        elif kind == "check" and self.owns_contract(app):  # another replica's window closed
-            self.server.contracts.queue.submit(self.server.app(app))
