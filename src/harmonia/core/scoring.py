@@ -22,6 +22,20 @@ def normalize_energy(energy_j: float, energy_range_j: tuple[float, float]) -> fl
     return min(1.0, max(0.0, (energy_j - low) / (high - low)))
 
 
+def energy_price(joules_per_inference: float, objective: Objective) -> float:
+    """What spending ``joules_per_inference`` more per inference costs in score, at the
+    objective's rate: the energy weight times that energy over the energy range, unclamped
+    (a retrain's energy spread over the inferences it serves, priced against the score it
+    wins back).
+
+    >>> from harmonia.core.policy import Objective
+    >>> round(energy_price(0.0025, Objective()), 4)  # 0.05 · 2.5 mJ / 25 mJ
+    0.005
+    """
+    low, high = objective.energy_range_j
+    return objective.weights.energy * joules_per_inference / (high - low)
+
+
 def score(quality: float, energy_j: float, objective: Objective) -> float:
     """``S = w_q·quality + w_e·(1 − E_norm)``; NaN when either input is unknown."""
     if math.isnan(quality) or math.isnan(energy_j):

@@ -88,13 +88,15 @@ What it does differently from HarmonE, and why:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import ClassVar
 
 from harmonia.core.actions import ActionKind
 from harmonia.core.knowledge import Knowledge
 from harmonia.core.numbers import is_number, number_or_nan
 from harmonia.core.policy import Policy
-from harmonia.core.scoring import score
+from harmonia.core.scoring import energy_price, score
 from harmonia.core.strategies.base import Planned, Situation, Trigger, by_distance, planned
 from harmonia.core.strategies.evidence import Evidence, EvidenceLog, sketch
 from harmonia.core.strategies.stress import DRIFT, condition_of
@@ -276,15 +278,8 @@ class HarmoniaStrategy:
             if math.isnan(energy) or math.isnan(quality):
                 continue
             promise[model] = score(quality, energy, objective)
-            training = _stored(knowledge, model, "retrain_joules")
-            if math.isnan(training):
-                training = _stored(knowledge, model, "training_joules")
-            spread = (
-                0.0
-                if math.isnan(training) or not window
-                else training / (window * self.evidence_ttl)
-            )
-            cost[model] = energy + spread
+            training = retrain_joules(partial(_stored, knowledge, model))
+            cost[model] = energy + spread_over(training, (window or 0) * self.evidence_ttl)
         if not promise:
             return knowledge.active_model
         best = max(promise.values())
@@ -341,11 +336,7 @@ class HarmoniaStrategy:
         energy, plus its measured training energy spread over ``evidence_ttl`` windows
         (the horizon over which a retrain is likely to be needed)."""
         training = _retrain_joules(situation, model)
-        spread = (
-            0.0
-            if math.isnan(training)
-            else training / (situation.summary.count * self.evidence_ttl)
-        )
+        spread = spread_over(training, situation.summary.count * self.evidence_ttl)
         return self._energy(situation, model) + spread
 
     # -- healthy: serve the cheapest model that promises to be good enough -----------------
@@ -710,11 +701,9 @@ class HarmoniaStrategy:
         joules = _retrain_joules(situation, model)
         if math.isnan(joules):
             return None
-        objective = situation.policy.objective
-        low, high = objective.energy_range_j
         horizon = self.payback_windows or self.retrain_cooldown
-        spread = joules / (situation.summary.count * horizon)
-        price = objective.weights.energy * spread / (high - low)
+        spread = spread_over(joules, situation.summary.count * horizon)
+        price = energy_price(spread, situation.policy.objective)
         if price > gain:
             return (
                 f"a retrain of {model} costs {format_joules(joules)}: worth {price:.3f} in score "
@@ -729,13 +718,33 @@ def _stored(knowledge: Knowledge, model: str, name: str) -> float:
     return number_or_nan(info.metadata.get(name) if info is not None else None)
 
 
+def retrain_joules(metric: Callable[[str], float]) -> float:
+    """What retraining a model costs, from its version's metrics (``metric(name)``, NaN where
+    unrecorded): ``retrain_joules`` where the system measured a retrain (a fine-tune costs
+    less than training from scratch), else the version's training energy.
+
+    >>> retrain_joules({"retrain_joules": 2.0, "training_joules": 30.0}.__getitem__)
+    2.0
+    >>> retrain_joules({"retrain_joules": math.nan, "training_joules": 30.0}.__getitem__)
+    30.0
+    """
+    measured = metric("retrain_joules")
+    return measured if not math.isnan(measured) else metric("training_joules")
+
+
+def spread_over(joules: float, inferences: int) -> float:
+    """Training energy shared among the ``inferences`` it serves; nothing where it was not
+    measured (NaN) or serves no inference.
+
+    >>> spread_over(2.0, 1000), spread_over(math.nan, 1000), spread_over(2.0, 0)
+    (0.002, 0.0, 0.0)
+    """
+    return 0.0 if math.isnan(joules) or inferences <= 0 else joules / inferences
+
+
 def _retrain_joules(situation: Situation, model: str) -> float:
-    """What retraining ``model`` costs: ``retrain_joules`` where the system measured it (a
-    fine-tune costs less than training from scratch), else the version's training energy."""
-    measured = situation.version_metric(model, "retrain_joules")
-    if not math.isnan(measured):
-        return measured
-    return situation.version_metric(model, "training_joules")
+    """What retraining ``model`` (its current version) costs: `retrain_joules`."""
+    return retrain_joules(partial(situation.version_metric, model))
 
 
 def _per_inference(energy: tuple[float, float], cost: tuple[float, float], ttl: int) -> str:
