@@ -35,8 +35,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harmonia.energy import auto_meter
+from harmonia.replay.approaches import ORACLE
 from harmonia.replay.generators import generate, replay_stream
 from harmonia.replay.lab import _quiet_torch, prepare
+from harmonia.replay.references import is_fixed
 from harmonia.replay.suite import run_suite, stream_seed
 from harmonia.replay.systems import spec_for
 
@@ -153,6 +155,17 @@ def main() -> None:
             "seconds_for_30_streams": seconds * TARGET_STREAMS / args.streams,
             "under_10_minutes_for_30": seconds * TARGET_STREAMS / args.streams <= SUITE_SECONDS,
             "median_objective": {k: v.median_objective for k, v in result.distribution.items()},
+            # every approach against the same references, for the comparison with harmonia
+            "per_approach": {
+                name: {
+                    "dominated": d.dominated,
+                    "median_regret_best_fixed": d.median_regret_best_fixed,
+                    "worst_regret_best_fixed": d.worst_regret_best_fixed,
+                    "median_relative_regret_oracle": d.median_relative_regret_oracle,
+                    "median_energy_j_per_inference": d.median_energy_j_per_inference,
+                }
+                for name, d in result.distribution.items()
+            },
             "approaches": "all" if approaches is None else approaches,
             "cluster": args.cluster,
         }
@@ -175,6 +188,14 @@ def main() -> None:
             f"{ours.retrains_without_drift}",
             flush=True,
         )
+        for name, other in result.distribution.items():
+            if name not in ("harmonia", ORACLE) and not is_fixed(name):
+                print(
+                    f"{run}:   {name}: dominated on {other.dominated}/{args.streams}, median "
+                    f"regret vs best fixed {other.median_regret_best_fixed:+.4f} "
+                    f"(worst {other.worst_regret_best_fixed:+.4f})",
+                    flush=True,
+                )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
