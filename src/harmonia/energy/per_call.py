@@ -6,8 +6,8 @@ One prediction of a small model takes microseconds, below what any energy counte
 divided. One block of calls takes whatever else the machine did meanwhile with it: a
 scheduler hiccup or a neighbour's burst lands in the figure, and a strategy that prices
 models by their stored energy then decides differently on the same stream from one
-calibration to the next. Split into bursts, a disturbance spoils one burst, and the median
-of the bursts leaves it out.
+calibration to the next. Measured in bursts, a disturbance spoils one burst, and the
+median of the bursts leaves it out.
 
 >>> from harmonia.energy import EstimateMeter
 >>> joules, seconds = measure_per_call(EstimateMeter(), abs, [-1, 2, -3], calls=100)
@@ -23,7 +23,7 @@ from typing import Any
 
 from harmonia.energy._protocol import EnergyMeter
 
-#: bursts one calibration is split into: a median of five outvotes two spoiled ones
+#: bursts of calls in one calibration: a median of five outvotes two spoiled ones
 BURSTS = 5
 
 
@@ -42,7 +42,7 @@ def measure_per_call(
     A burst should last well over the meter's resolution (a millisecond for RAPL): the
     systems' calibrations give their quickest models bursts of a few milliseconds.
     """
-    if not inputs:
+    if len(inputs) == 0:
         raise ValueError("measuring energy per call needs at least one input")
     if calls < 1 or bursts < 1:
         raise ValueError(f"calls ({calls}) and bursts ({bursts}) must each be at least 1")
