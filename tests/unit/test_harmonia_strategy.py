@@ -299,10 +299,26 @@ def test_one_low_drifted_window_is_a_transient_until_the_next_is_low_too() -> No
 
 def test_a_longer_payback_horizon_makes_a_retrain_worth_it() -> None:
     # The 40 J retrain refused above (over the 10-window cooldown) pays back over 100 windows:
-    # 0.05 · 4 mJ / 25 mJ = 0.008 of score, less than the 0.03 it can win back.
+    # 0.05 · 4 mJ / 25 mJ = 0.008 of score, less than the 0.78 − 0.7605 = 0.0195 it can win
+    # back (the window scores 0.95 · 0.75 + 0.05 · (1 − 1/25)), less the 0.01 margin.
     harness = Harness(HarmoniaStrategy(payback_windows=100), active="lstm")
     stored(harness, lstm={"training_joules": 40.0})
     [plan] = harness.window(quality=0.75, energy_j=0.001, drift_kl=3.0)
+    assert plan.decision.kind is ActionKind.RETRAIN
+
+
+def test_what_a_retrain_wins_back_counts_beyond_what_chance_moves_a_window_by() -> None:
+    """The same retrain, where a window's score moves by 0.015 by chance (``evidence_margin``):
+    of the 0.0195 it could win back, 0.0045 is sure, less than its 0.008 price."""
+    harness = Harness(HarmoniaStrategy(payback_windows=100, evidence_margin=0.015), active="lstm")
+    stored(harness, lstm={"training_joules": 40.0})
+    [plan] = harness.window(quality=0.75, energy_j=0.001, drift_kl=3.0)
+    assert plan.decision.kind is ActionKind.NONE
+    assert "less the 0.015 a window's score moves by chance" in plan.decision.reason
+    # A window that fell further is worth the retrain.
+    harness = Harness(HarmoniaStrategy(payback_windows=100, evidence_margin=0.015), active="lstm")
+    stored(harness, lstm={"training_joules": 40.0})
+    [plan] = harness.window(quality=0.72, energy_j=0.001, drift_kl=3.0)
     assert plan.decision.kind is ActionKind.RETRAIN
 
 

@@ -128,7 +128,9 @@ VISION = Settings(
     #   test is read on both. Three low windows in a row may retrain (patience 3; at 2 the
     #   small CNN's chance low windows retrained it on a clean stream).
     # - An accuracy on 25 images moves by several points from window to window: another
-    #   model's score counts as better only 0.05 above the window's.
+    #   model's score counts as better only 0.05 above the window's, and what a retrain can
+    #   win back only beyond 0.05 (stop 29, tuning seeds 2 + 3: 7 of 60 dominated either way,
+    #   5 + 2 before and 4 + 3 after; the worst regret +0.018 / +0.037 → +0.009 / +0.033).
     # The live preset (`vision-live`) keeps its own settings: its horizon is longer than a
     # stream's.
     harmonia_window=25,

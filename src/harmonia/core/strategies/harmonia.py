@@ -18,7 +18,8 @@ What it does differently from HarmonE, and why:
 - **A retrain must pay for itself.** The objective trades quality against energy with its
   weights and energy range; the same rate prices a retrain: its measured energy, spread over
   ``retrain_cooldown`` windows of inferences and normalised by the energy range, times the
-  energy weight, must stay below the score it can win back (above).
+  energy weight, must stay below the score it can win back (above), less what a window's
+  score moves by chance (``evidence_margin``): a chance-low window is no loss to win back.
   ``payback_windows`` sets a longer horizon where versions serve longer than the cooldown
   (and return: a version tuned for a condition is reused when the condition comes back).
 - **No random exploration.** HarmonE switches to a random model one time in ten to learn
@@ -704,10 +705,11 @@ class HarmoniaStrategy:
         horizon = self.payback_windows or self.retrain_cooldown
         spread = spread_over(joules, situation.summary.count * horizon)
         price = energy_price(spread, situation.policy.objective)
-        if price > gain:
+        if price > gain - self._margin:
             return (
                 f"a retrain of {model} costs {format_joules(joules)}: worth {price:.3f} in score "
-                f"over {horizon} windows, more than the {gain:.3f} it can win back"
+                f"over {horizon} windows, more than the {gain:.3f} it can win back less the "
+                f"{self._margin:.3f} a window's score moves by chance"
             )
         return None
 
