@@ -1,6 +1,6 @@
 """Fakes of the operating system and driver that the energy backends read.
 
-They stand in for sysfs and for the NVIDIA driver, never for code under test.
+They stand in for sysfs, the NVIDIA driver and the CPU clock, never for code under test.
 """
 
 from __future__ import annotations
@@ -11,6 +11,16 @@ from types import SimpleNamespace
 from typing import Any
 
 MAX_RANGE_UJ = 262_143_328_850  # a real Intel package's max_energy_range_uj
+
+
+class SteppingClock:
+    """A CPU clock (what `EstimateMeter` reads) that the test advances by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def add_zone(

@@ -7,18 +7,9 @@ import threading
 import time
 
 import pytest
+from energy_fakes import SteppingClock
 
 from harmonia.energy import DEFAULT_WATTS_PER_CORE, EnergyMeter, EstimateMeter
-
-
-class SteppingClock:
-    """A CPU clock that the test advances by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def busy(cpu_seconds: float) -> None:

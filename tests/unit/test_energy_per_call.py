@@ -5,19 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from energy_fakes import SteppingClock
 
 from harmonia.energy import EstimateMeter
 from harmonia.energy.per_call import BURSTS, measure_per_call
-
-
-class SteppingClock:
-    """A CPU clock that the measured calls advance."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def disturbed(seen: list[int], clock: SteppingClock) -> Callable[[int], None]:
