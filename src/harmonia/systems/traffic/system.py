@@ -61,6 +61,7 @@ class TrafficSystem(ServedModels[TrafficModel]):
     ) -> None:
         """Train and register version 1 of every model that has none yet (first use)."""
         windows, _ = lag_windows(training)
+        calibration = windows.tolist()  # what a live caller passes: a list of floats per call
         for kind in self.models:
             if self.registry.latest(kind) is not None:
                 continue
@@ -72,7 +73,7 @@ class TrafficSystem(ServedModels[TrafficModel]):
             cost = measurement.reading
             assert cost is not None
             joules, seconds = measure_per_call(
-                self.meter, model.predict, windows.tolist(), calls=CALIBRATION_CALLS
+                self.meter, model.predict, calibration, calls=CALIBRATION_CALLS
             )
             expected_r2 = holdout_r2(kind, self.menu, training)
             version = self.registry.register(

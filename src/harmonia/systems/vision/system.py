@@ -168,6 +168,7 @@ class VisionSystem(ServedModels[VisionModel]):
         fine-tune (``retrain_joules``: what a retrain will cost, which a strategy prices).
         """
         images, labels, val_images, val_labels = training_and_validation()
+        calibration = list(val_images)  # one image per call
         for kind in self.models:
             if self.registry.latest(kind) is not None:
                 continue
@@ -185,7 +186,7 @@ class VisionSystem(ServedModels[VisionModel]):
             elif progress:
                 progress(f"measuring {kind} (vision, shipped weights)")
             joules, seconds = measure_per_call(
-                self.meter, model.predict, list(val_images), calls=CALIBRATION_CALLS
+                self.meter, model.predict, calibration, calls=CALIBRATION_CALLS
             )
             # every model on the same jittered copies: paired, and whatever else is trained
             rng = np.random.default_rng(self.seed)
