@@ -1069,8 +1069,15 @@ def test_a_quiet_service_says_since_when_and_shows_each_decision(
     reply = httpx.post(telemetry, json={"samples": quiet_samples(long_ago, 100)}, headers=app_auth)
     reply.raise_for_status()
     [last] = server.api("GET", f"/apps/{QUIET}/windows?limit=1")
+    # the time of day, with the date in front when the last window closed before today
+    # (25 minutes ago is yesterday for a run that crosses midnight)
     hhmm = page.evaluate(
-        "ts => new Date(ts * 1000).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'})",
+        """ts => {
+          const d = new Date(ts * 1000);
+          const hm = d.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'});
+          if (d.toDateString() === new Date().toDateString()) return hm;
+          return `${d.toLocaleDateString([], {day: 'numeric', month: 'short'})}, ${hm}`;
+        }""",
         last["end"],
     )
 
