@@ -300,14 +300,23 @@ def train(
     return TrafficModel(kind, menu, scaler, LSTMCore(net, lean=menu == "harmonia"), params)
 
 
-def holdout_r2(kind: str, menu: Menu, series: np.ndarray, *, seed: int = 0) -> float:
-    """R² on the last ``VALIDATION_SHARE`` of ``series`` of a model trained on the rest.
+def holdout_r2(
+    kind: str,
+    menu: Menu,
+    series: np.ndarray,
+    *,
+    seed: int = 0,
+    warm_start: TrafficModel | None = None,
+) -> float:
+    """R² on the last ``VALIDATION_SHARE`` of ``series`` of a model trained on the rest (as
+    `train` trains it, from ``warm_start`` where given).
 
-    Stored with version 1 as the model's expected quality, so that a strategy can judge a
-    model it has not served yet (the held-out part is the most recent, as it would be live).
+    Stored with every version as its expected quality, so that a strategy can judge a model
+    it has not served yet, and a retrained version by what it reads, not by what version 1
+    read (the held-out part is the most recent, as it would be live).
     """
     cut = int(len(series) * (1 - VALIDATION_SHARE))
-    model = train(kind, menu, series[:cut], seed=seed)
+    model = train(kind, menu, series[:cut], seed=seed, warm_start=warm_start)
     inputs, targets = lag_windows(series[cut - LOOKBACK :])
     predicted = model.predict_many(inputs)
     residual = float(((targets - predicted) ** 2).sum())
