@@ -2,8 +2,9 @@
 
 It keeps its models in a `ModelRegistry`: version 1 of each is trained on first use from the
 training data; a retrain fits the model on the most recent window of the stream and stores a
-new version with the fingerprint of that window and its own held-out R²; a reuse loads an archived version back from
-its own artifacts. The alias ``current`` of each model names the version it serves.
+new version with the fingerprint of that window and its own held-out R²; a reuse loads an
+archived version back from its own artifacts. The alias ``current`` of each model names the
+version it serves.
 """
 
 from __future__ import annotations
